@@ -1,0 +1,124 @@
+"""The running agent: start()/stop() lifecycle and its status document. Nothing else."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from agent import __version__
+from agent.clock import Clock
+from agent.intake import Intake
+from agent.mqtt import MqttLink
+from agent.outbox import OutboxReader, OutboxStats, OutboxStore
+from agent.sender import Sender, SenderState
+from agent.settings import AgentSettings
+from agent.sources.socket_source import SocketSource
+from protocol.messages import AgentHealth, AgentStatus
+
+log = structlog.get_logger("agent.app")
+
+
+@dataclass
+class AgentApp:
+    settings: AgentSettings
+    store: OutboxStore
+    intake: Intake
+    sender: Sender
+    link: MqttLink
+    socket: SocketSource
+    clock: Clock
+
+    def start(self) -> None:
+        self.intake.start()
+        self.sender.start(self.link, self.store.confirmed_seq, self.store.last_seq)
+        self.link.start()
+        self.socket.start()
+        log.info("agent.started", agent_id=self.settings.agent_id, incarnation=self.store.incarnation)
+
+    def stop(self) -> None:
+        self.socket.stop()
+        self.sender.stop()
+        self.link.stop(last_words=self.status_message("stopped"))
+        self.intake.stop()
+        self.store.close()
+        log.info("agent.stopped")
+
+    def status_message(self, state: str) -> AgentStatus:
+        s = self.settings
+        return AgentStatus.model_validate(
+            {
+                "agent_id": s.agent_id,
+                "state": state,
+                "version": __version__,
+                "station": s.station.name,
+                "mode": s.station.mode,
+                "at": datetime.now(UTC),
+            }
+        )
+
+    def health_message(self, sender: SenderState) -> AgentHealth:
+        stats = self._stats()
+        instant = self.clock.now()
+        return AgentHealth(
+            agent_id=self.settings.agent_id,
+            incarnation=stats.incarnation,
+            sent_at=instant.wall,
+            monotonic_ns=instant.monotonic_ns,
+            backlog=stats.backlog,
+            oldest_unconfirmed_age_s=_age(stats),
+            scanners_connected=1,
+            disk_free_bytes=shutil.disk_usage(self.settings.data_dir).free,
+            clock_synced=instant.synced,
+            last_confirmed_seq=stats.confirmed_seq,
+            alarms=tuple(sorted(self._alarms(sender))),
+        )
+
+    def status(self) -> dict[str, Any]:
+        stats = self._stats()
+        sender = self.sender.state
+        return {
+            **describe_store(stats),
+            "agent_id": self.settings.agent_id,
+            "running": True,
+            "connection": "connected" if sender.connected else "disconnected",
+            "broker_acked_seq": sender.broker_acked_seq,
+            "resends": sender.resends,
+            "last_ack_at": sender.last_ack_at.isoformat() if sender.last_ack_at else None,
+            "store_full": self.intake.store_full,
+            "alarms": sorted(self._alarms(sender)),
+            "station": self.settings.station.name,
+            "mode": self.settings.station.mode,
+        }
+
+    def _alarms(self, sender: SenderState) -> set[str]:
+        return sender.alarms | ({"store_full"} if self.intake.store_full else set())
+
+    def _stats(self) -> OutboxStats:
+        reader = OutboxReader(self.store.path)
+        try:
+            return reader.stats()
+        finally:
+            reader.close()
+
+
+def describe_store(stats: OutboxStats) -> dict[str, Any]:
+    """The outbox half of the status document; ``status`` uses it alone when no agent runs."""
+    return {
+        "incarnation": stats.incarnation,
+        "last_seq": stats.last_seq,
+        "last_confirmed_seq": stats.confirmed_seq,
+        "backlog": stats.backlog,
+        "oldest_unconfirmed_age_s": _age(stats),
+        "store_bytes": stats.size_bytes,
+    }
+
+
+def _age(stats: OutboxStats) -> float | None:
+    if stats.oldest_unconfirmed_ns is None:
+        return None
+    return max(0.0, (time.time_ns() - stats.oldest_unconfirmed_ns) / 1e9)

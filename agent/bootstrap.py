@@ -1,0 +1,74 @@
+"""The agent's composition root: the one place that wires adapters together."""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+from agent import __version__
+from agent.app import AgentApp
+from agent.clock import Clock, SystemClock
+from agent.feedback import Feedback, FeedbackSink, LogSink
+from agent.intake import Intake
+from agent.mqtt import MqttLink
+from agent.outbox import OutboxReader, OutboxStore
+from agent.sender import Sender
+from agent.settings import AgentSettings
+from agent.sources.socket_source import SCAN_TIMEOUT_S, SocketSource
+from agent.station import Station
+from protocol.messages import AgentStatus
+
+NS_PER_DAY = 86_400 * 10**9
+
+
+def bootstrap(
+    settings: AgentSettings, clock: Clock | None = None, sink: FeedbackSink | None = None
+) -> AgentApp:
+    """Build a ready-to-start agent. Opens the outbox (it must know its incarnation)."""
+    clock = clock or SystemClock()
+    store = OutboxStore(settings.outbox_path, settings.outbox.max_bytes)
+    store.open()
+    events: queue.Queue[Any] = queue.Queue()
+    station = Station(settings.station.name, settings.station.mode)
+
+    # The sender and app refer to each other through these late-bound callables.
+    app: AgentApp
+
+    sender = Sender(
+        agent_id=settings.agent_id,
+        incarnation=store.incarnation,
+        topic_prefix=settings.mqtt.topic_prefix,
+        settings=settings.delivery,
+        reader_factory=lambda: OutboxReader(store.path),
+        confirm=lambda seq: intake.confirm(seq),
+        online_status=lambda: app.status_message("online"),
+        health=lambda state: app.health_message(state),
+        events=events,
+    )
+    intake = Intake(
+        agent_id=settings.agent_id,
+        store=store,
+        station=station,
+        clock=clock,
+        sink=sink or LogSink(),
+        on_kept=sender.notify_kept,
+        retention_ns=int(settings.outbox.retention_days * NS_PER_DAY),
+    )
+
+    def submit(text: str, scanner_id: str) -> Feedback:
+        return intake.submit(text, scanner_id).result(timeout=SCAN_TIMEOUT_S)
+
+    link = MqttLink(settings.mqtt, settings.agent_id, _offline(settings), events)
+    socket = SocketSource(settings.socket_path, submit, lambda: app.status())
+    app = AgentApp(settings, store, intake, sender, link, socket, clock)
+    return app
+
+
+def _offline(settings: AgentSettings) -> AgentStatus:
+    return AgentStatus(
+        agent_id=settings.agent_id,
+        state="offline",
+        version=__version__,
+        station=settings.station.name,
+        mode=settings.station.mode,
+    )

@@ -1,0 +1,57 @@
+"""What the person at the station is told about each scan, and where it is shown.
+
+The outcome set is fixed and documented in docs/feedback.md. A sink shows a result; it
+never decides one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+import structlog
+
+
+class Outcome(StrEnum):
+    KEPT = "kept"  # committed to the outbox: a good read
+    EMPTY = "empty"  # nothing but whitespace was read
+    TOO_LONG = "too_long"  # over 512 characters: cut and refused
+    STORE_FULL = "store_full"  # disk budget reached: refused, alarm raised
+    STORE_ERROR = "store_error"  # the outbox failed to commit: refused
+
+
+@dataclass(frozen=True)
+class Feedback:
+    outcome: Outcome
+    message: str
+    seq: int | None = None
+    event_id: str | None = None
+    kind: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def kept(self) -> bool:
+        return self.outcome is Outcome.KEPT
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["outcome"] = self.outcome.value
+        data["kept"] = self.kept
+        data["warnings"] = list(self.warnings)
+        return data
+
+
+class FeedbackSink(Protocol):
+    def show(self, feedback: Feedback) -> None: ...
+
+
+class LogSink:
+    """Writes each result as a structured log event (journald in production)."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger("agent.feedback")
+
+    def show(self, feedback: Feedback) -> None:
+        level = self._log.info if feedback.kept else self._log.warning
+        level("scan.feedback", outcome=feedback.outcome.value, seq=feedback.seq, kind=feedback.kind)

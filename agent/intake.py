@@ -1,0 +1,121 @@
+"""The intake thread: the outbox's one writer (the Datasette ``_execute_writes`` pattern).
+
+Scanner sources submit reads; this thread asks the station, commits the kept scan to the
+outbox, and only then shows feedback and wakes the sender. Watermark updates from the
+sender are written here too, so SQLite never has two writers.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import structlog
+import uuid6
+
+from agent.clock import Clock
+from agent.errors import StoreError, StoreFull
+from agent.feedback import Feedback, FeedbackSink, Outcome
+from agent.outbox import OutboxStore
+from agent.station import Station
+from protocol.messages import ScanEvent
+
+log = structlog.get_logger("agent.intake")
+
+_Job = tuple[Callable[[], Any], "Future[Any]"]
+
+
+class Intake:
+    def __init__(
+        self,
+        agent_id: str,
+        store: OutboxStore,
+        station: Station,
+        clock: Clock,
+        sink: FeedbackSink,
+        on_kept: Callable[[int], None],
+        retention_ns: int,
+    ) -> None:
+        self._agent_id = agent_id
+        self._store = store
+        self._station = station
+        self._clock = clock
+        self._sink = sink
+        self._on_kept = on_kept
+        self._retention_ns = retention_ns
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
+        self.store_full = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=10)
+
+    def submit(self, text: str, scanner_id: str) -> Future[Feedback]:
+        return self._call(lambda: self._intake(text, scanner_id))
+
+    def confirm(self, confirmed_seq: int) -> Future[None]:
+        return self._call(lambda: self._store.confirm(confirmed_seq, self._retention_ns))
+
+    def _call(self, fn: Callable[[], Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._jobs.put((fn, future))
+        return future
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, future = job
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, never kills the writer
+                future.set_exception(exc)
+
+    def _intake(self, text: str, scanner_id: str) -> Feedback:
+        verdict = self._station.consider(text)
+        if not verdict.keep:
+            feedback = Feedback(verdict.outcome, verdict.message)
+            self._sink.show(feedback)
+            return feedback
+        instant = self._clock.now()
+        event_id = uuid6.uuid7()
+        incarnation = self._store.incarnation
+
+        def payload(seq: int) -> str:
+            return ScanEvent(
+                event_id=event_id,
+                agent_id=self._agent_id,
+                incarnation=incarnation,
+                seq=seq,
+                boot_id=instant.boot_id,
+                monotonic_ns=instant.monotonic_ns,
+                scanned_at=instant.wall,
+                clock_synced=instant.synced,
+                scanner_id=scanner_id,
+                raw=verdict.raw,
+                context=verdict.context,
+            ).model_dump_json(exclude_none=True)
+
+        try:
+            seq = self._store.append(str(event_id), payload)
+        except StoreFull as exc:
+            self.store_full = True
+            log.error("outbox.full", error=str(exc))
+            feedback = Feedback(Outcome.STORE_FULL, "Store full: scan NOT kept. Call support.")
+            self._sink.show(feedback)
+            return feedback
+        except StoreError as exc:
+            log.error("outbox.error", error=str(exc))
+            feedback = Feedback(Outcome.STORE_ERROR, "Scan NOT kept: storage error. Scan again.")
+            self._sink.show(feedback)
+            return feedback
+        self.store_full = False
+        feedback = Feedback(Outcome.KEPT, verdict.message, seq=seq, event_id=str(event_id))
+        self._sink.show(feedback)
+        self._on_kept(seq)
+        return feedback

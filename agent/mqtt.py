@@ -1,0 +1,130 @@
+"""The paho-mqtt edge of the agent. Callbacks only enqueue; the sender thread does the rest.
+
+paho owns reconnects (``reconnect_delay_set``); we jitter its bounds per process so a
+fleet that lost its broker does not come back in lockstep.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.settings import MqttSettings
+from protocol import codec
+from protocol.messages import AgentStatus
+from protocol.topics import Topic
+
+
+@dataclass(frozen=True)
+class Connected:
+    pass
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Published:
+    mid: int
+    reason_code: int
+
+
+@dataclass(frozen=True)
+class AckReceived:
+    payload: bytes
+
+
+LinkEvent = Connected | Disconnected | Published | AckReceived
+
+
+class MqttLink:
+    """Implements the sender's ``Transport`` port on a real broker."""
+
+    def __init__(
+        self, settings: MqttSettings, agent_id: str, will: AgentStatus, events: queue.Queue[Any]
+    ) -> None:
+        self._settings = settings
+        self._agent_id = agent_id
+        self._will = will
+        self._events = events
+        self._ack_topic = str(Topic(settings.topic_prefix, agent_id, "ack"))
+        self._client: mqtt.Client | None = None
+
+    def start(self) -> None:
+        s = self._settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._agent_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        if s.username:
+            client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+        status_topic = str(Topic(s.topic_prefix, self._agent_id, "status"))
+        client.will_set(status_topic, codec.encode(self._will), qos=1, retain=True)
+        low = random.uniform(s.reconnect_min_s, 2 * s.reconnect_min_s)
+        client.reconnect_delay_set(min_delay=max(1, round(low)), max_delay=round(s.reconnect_max_s))
+        # paho's own queue is memory only; the outbox is the queue, so keep paho's small.
+        client.max_queued_messages_set(200)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
+        client.loop_start()
+        self._client = client
+
+    def stop(self, last_words: AgentStatus | None = None) -> None:
+        client = self._client
+        if client is None:
+            return
+        if last_words is not None and client.is_connected():
+            status_topic = str(Topic(self._settings.topic_prefix, self._agent_id, "status"))
+            info = client.publish(status_topic, codec.encode(last_words), qos=1, retain=True)
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                info.wait_for_publish(timeout=2)
+        client.disconnect()
+        client.loop_stop()
+        self._client = None
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None:
+        """Return the message id when paho took the message, ``None`` when it refused it.
+
+        ``MQTT_ERR_NO_CONN`` still queues a QoS 1 message in paho, so it counts as taken.
+        """
+        if self._client is None:
+            return None
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            return info.mid
+        return None
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
+    ) -> None:
+        if rc.is_failure:
+            self._events.put(Disconnected(f"connect refused: {rc}"))
+            return
+        client.subscribe(self._ack_topic, qos=1)
+        self._events.put(Connected())
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
+    ) -> None:
+        self._events.put(Disconnected(str(rc)))
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any
+    ) -> None:
+        self._events.put(Published(mid, rc.value))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self._ack_topic:
+            self._events.put(AckReceived(bytes(message.payload)))

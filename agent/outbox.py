@@ -1,0 +1,195 @@
+"""The durable outbox: every kept scan, in seq order, until the hub confirms it.
+
+SQLite in WAL mode with ``synchronous=FULL``, so a committed scan survives power loss.
+Only the intake thread writes (``OutboxStore``); other threads read through their own
+``OutboxReader`` connection, which WAL allows alongside the writer.
+
+Confirmation is a watermark (``meta.confirmed_seq``), not a per-row flag: the hub
+confirms the highest contiguous seq, so one number says which rows may be pruned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from agent.errors import StoreCorrupt, StoreError, StoreFull
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_ns INTEGER NOT NULL
+);
+"""
+
+
+def _connect(path: Path) -> sqlite_utils.Database:
+    # Opened by the composition root, then used only by the thread that owns it.
+    db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute("PRAGMA synchronous = FULL")
+    return db
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    seq: int
+    payload: str
+    created_ns: int
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    incarnation: str
+    last_seq: int
+    confirmed_seq: int
+    backlog: int
+    oldest_unconfirmed_ns: int | None
+    size_bytes: int
+
+
+class OutboxStore:
+    """The single writer. Construct, then ``open()``; every method runs on one thread."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self._path = path
+        self._max_bytes = max_bytes
+        self._db: sqlite_utils.Database | None = None
+        self.incarnation = ""
+        self.last_seq = 0
+        self.confirmed_seq = 0
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = _connect(self._path)
+            db.enable_wal()
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise StoreCorrupt(f"{self._path}: integrity check failed: {check}")
+            db.executescript(_SCHEMA)
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if "incarnation" not in meta:
+                # A new file is a new incarnation: seq numbering restarts safely at 1.
+                meta = {
+                    "incarnation": uuid.uuid4().hex,
+                    "confirmed_seq": "0",
+                    "schema_version": SCHEMA_VERSION,
+                    "created_ns": str(time.time_ns()),
+                }
+                with db.conn:
+                    db.conn.executemany(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)", meta.items()
+                    )
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupt(f"{self._path}: {exc}") from exc
+        self._db = db
+        self.incarnation = meta["incarnation"]
+        self.confirmed_seq = int(meta["confirmed_seq"])
+        # sqlite_sequence keeps the highest seq ever used, even after pruning: never reused.
+        self.last_seq = int(row[0]) if row else 0
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def append(self, event_id: str, build_payload: Callable[[int], str]) -> int:
+        """Commit one scan with the next seq and return that seq. Raise ``StoreFull``."""
+        db = self._require()
+        if self.size_bytes() >= self._max_bytes:
+            raise StoreFull(f"outbox reached its budget of {self._max_bytes} bytes")
+        seq = self.last_seq + 1
+        payload = build_payload(seq)
+        try:
+            with db.conn:
+                db.conn.execute(
+                    "INSERT INTO outbox (seq, event_id, payload, created_ns) VALUES (?, ?, ?, ?)",
+                    (seq, event_id, payload, time.time_ns()),
+                )
+        except sqlite3.Error as exc:
+            if "full" in str(exc).lower():
+                raise StoreFull(f"disk full while keeping scan: {exc}") from exc
+            raise StoreError(f"could not keep scan: {exc}") from exc
+        self.last_seq = seq
+        return seq
+
+    def confirm(self, confirmed_seq: int, retention_ns: int) -> None:
+        """Record the hub's watermark and prune confirmed rows older than the retention."""
+        if confirmed_seq <= self.confirmed_seq:
+            return
+        db = self._require()
+        horizon = time.time_ns() - retention_ns
+        with db.conn:
+            db.conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'confirmed_seq'", (str(confirmed_seq),)
+            )
+            db.conn.execute(
+                "DELETE FROM outbox WHERE seq <= ? AND created_ns < ?", (confirmed_seq, horizon)
+            )
+        self.confirmed_seq = confirmed_seq
+
+    def size_bytes(self) -> int:
+        db = self._require()
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        wal = self._path.with_name(self._path.name + "-wal")
+        wal_size = wal.stat().st_size if wal.exists() else 0
+        return int(pages * page_size + wal_size)
+
+    def _require(self) -> sqlite_utils.Database:
+        if self._db is None:
+            raise StoreError("outbox is not open")
+        return self._db
+
+
+class OutboxReader:
+    """A read-only view for one thread (sender, status). Never writes."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = _connect(path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def pending(self, from_seq: int, limit: int) -> list[PendingRow]:
+        rows = self._db.execute(
+            "SELECT seq, payload, created_ns FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?",
+            (from_seq, limit),
+        ).fetchall()
+        return [PendingRow(*row) for row in rows]
+
+    def stats(self) -> OutboxStats:
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        confirmed = int(meta.get("confirmed_seq", "0"))
+        last = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
+        last_seq = int(last[0]) if last else 0
+        oldest = self._db.execute(
+            "SELECT created_ns FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1", (confirmed,)
+        ).fetchone()
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        return OutboxStats(
+            incarnation=meta.get("incarnation", ""),
+            last_seq=last_seq,
+            confirmed_seq=confirmed,
+            backlog=max(0, last_seq - confirmed),
+            oldest_unconfirmed_ns=int(oldest[0]) if oldest else None,
+            size_bytes=int(pages * page_size),
+        )

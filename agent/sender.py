@@ -1,0 +1,270 @@
+"""The sender thread: publishes the outbox in seq order until the hub's watermark covers it.
+
+Delivery rules (DESIGN.md §3):
+1. Rows go out in seq order, in batches, with at most ``window`` batches awaiting PUBACK
+   and at most ``drain_rate`` events per second (a token bucket).
+2. A broker PUBACK only marks a batch "sent". A row counts as delivered only when the
+   hub's retained ``ack`` says ``confirmed_seq`` covers it; then the outbox records it.
+3. If the watermark makes no progress for ``resend_after_s`` while rows are
+   unconfirmed, everything after the watermark is sent again; the delay doubles up to
+   ``resend_max_s`` and resets on progress. The hub ignores exact duplicates.
+4. After a (re)connect the sender waits briefly for the retained ack, then resends
+   from the watermark: whatever the broker held may have been lost with its store.
+5. ``resend_from`` in an ack rewinds to that seq, at most once per resend delay.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+
+from agent.mqtt import AckReceived, Connected, Disconnected, Published
+from agent.outbox import OutboxReader, PendingRow
+from agent.settings import DeliverySettings
+from protocol import codec
+from protocol.errors import ProtocolError
+from protocol.messages import MAX_BATCH_BYTES, AgentHealth, AgentStatus, HubAck
+from protocol.topics import Topic
+
+log = structlog.get_logger("agent.sender")
+
+ACK_WAIT_AFTER_CONNECT_S = 1.0
+
+
+class Transport(Protocol):
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class _Kept:
+    seq: int
+
+
+@dataclass(frozen=True)
+class _Stop:
+    pass
+
+
+@dataclass
+class SenderState:
+    """What ``status`` reports about delivery; written only by the sender thread."""
+
+    connected: bool = False
+    confirmed_seq: int = 0
+    broker_acked_seq: int = 0
+    next_seq: int = 1
+    resends: int = 0
+    last_ack_at: datetime | None = None
+    alarms: set[str] = field(default_factory=set)
+
+
+class Sender:
+    def __init__(
+        self,
+        agent_id: str,
+        incarnation: str,
+        topic_prefix: str,
+        settings: DeliverySettings,
+        reader_factory: Callable[[], OutboxReader],
+        confirm: Callable[[int], Any],
+        online_status: Callable[[], AgentStatus],
+        health: Callable[[SenderState], AgentHealth],
+        events: queue.Queue[Any],
+    ) -> None:
+        self._agent_id = agent_id
+        self._incarnation = incarnation
+        self._settings = settings
+        self._reader_factory = reader_factory
+        self._confirm = confirm
+        self._online_status = online_status
+        self._health = health
+        self._events = events
+        self._topics = {k: str(Topic(topic_prefix, agent_id, k)) for k in ("scans", "status", "health")}
+        self._transport: Transport | None = None
+        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+        self.state = SenderState()
+        self._last_seq = 0
+        self._inflight: dict[int, int] = {}  # mid -> last seq of that batch
+        self._tokens = float(settings.batch_size)
+        self._tokens_at = time.monotonic()
+        self._resend_delay = settings.resend_after_s
+        self._progress_at = time.monotonic()
+        self._hold_until = 0.0
+        self._rewound_at = 0.0
+        self._health_at = 0.0
+
+    def start(self, transport: Transport, confirmed_seq: int, last_seq: int) -> None:
+        self._transport = transport
+        self.state.confirmed_seq = confirmed_seq
+        self.state.broker_acked_seq = confirmed_seq
+        self.state.next_seq = confirmed_seq + 1
+        self._last_seq = last_seq
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._events.put(_Stop())
+        self._thread.join(timeout=10)
+
+    def notify_kept(self, seq: int) -> None:
+        self._events.put(_Kept(seq))
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        reader = self._reader_factory()
+        try:
+            while True:
+                try:
+                    item = self._events.get(timeout=self._sleep_for())
+                except queue.Empty:
+                    item = None
+                while item is not None:
+                    if isinstance(item, _Stop):
+                        return
+                    self._handle(item)
+                    try:
+                        item = self._events.get_nowait()
+                    except queue.Empty:
+                        item = None
+                now = time.monotonic()
+                self._maybe_resend(now)
+                self._pump(reader, now)
+                self._maybe_health(now)
+        finally:
+            reader.close()
+
+    def _sleep_for(self) -> float:
+        if self.state.connected and self._has_unsent() and len(self._inflight) < self._settings.window:
+            return 0.02  # waiting only for tokens or the post-connect hold
+        return 0.25
+
+    def _has_unsent(self) -> bool:
+        return self.state.next_seq <= self._last_seq
+
+    def _handle(self, item: Any) -> None:
+        state = self.state
+        if isinstance(item, _Kept):
+            self._last_seq = max(self._last_seq, item.seq)
+        elif isinstance(item, Connected):
+            log.info("mqtt.connected")
+            state.connected = True
+            self._inflight.clear()
+            self._publish(self._topics["status"], codec.encode(self._online_status()), 1, True)
+            self._rewind(state.confirmed_seq + 1)
+            self._hold_until = time.monotonic() + ACK_WAIT_AFTER_CONNECT_S
+        elif isinstance(item, Disconnected):
+            if state.connected:
+                log.warning("mqtt.disconnected", reason=item.reason)
+            state.connected = False
+            self._inflight.clear()
+        elif isinstance(item, Published):
+            last = self._inflight.pop(item.mid, None)
+            if last is None:
+                return
+            if item.reason_code >= 0x80:
+                # The broker refused it (e.g. 0x87 not authorized): it will come back via resend.
+                state.alarms.add("broker_refused")
+                log.error("mqtt.publish_refused", reason_code=item.reason_code, last_seq=last)
+            else:
+                state.broker_acked_seq = max(state.broker_acked_seq, last)
+        elif isinstance(item, AckReceived):
+            self._on_ack(item.payload)
+
+    def _on_ack(self, payload: bytes) -> None:
+        try:
+            ack = codec.decode(HubAck, payload)
+        except ProtocolError as exc:
+            log.warning("ack.invalid", reason=exc.reason, error=exc.message)
+            return
+        if ack.agent_id != self._agent_id or ack.incarnation != self._incarnation:
+            return
+        state = self.state
+        now = time.monotonic()
+        self._hold_until = 0.0
+        state.last_ack_at = datetime.now(UTC)
+        if ack.confirmed_seq > self._last_seq:
+            # The hub has seqs this store never kept: our storage lost committed rows.
+            state.alarms.add("hub_ahead_of_store")
+            log.error("ack.ahead_of_store", confirmed=ack.confirmed_seq, last_seq=self._last_seq)
+        if ack.confirmed_seq > state.confirmed_seq:
+            state.confirmed_seq = ack.confirmed_seq
+            self._confirm(ack.confirmed_seq)
+            self._progress_at = now
+            self._resend_delay = self._settings.resend_after_s
+            state.next_seq = max(state.next_seq, ack.confirmed_seq + 1)
+        if ack.resend_from is not None and ack.resend_from > state.confirmed_seq:
+            if now - self._rewound_at >= self._resend_delay:
+                log.info("ack.resend_requested", resend_from=ack.resend_from)
+                self._rewind(ack.resend_from)
+
+    def _rewind(self, seq: int) -> None:
+        if seq <= self._last_seq and seq < self.state.next_seq:
+            self.state.resends += 1
+        self.state.next_seq = min(self.state.next_seq, seq)
+        self._rewound_at = time.monotonic()
+
+    def _maybe_resend(self, now: float) -> None:
+        state = self.state
+        unconfirmed_sent = state.next_seq - 1 > state.confirmed_seq
+        if not unconfirmed_sent:
+            self._progress_at = now
+            return
+        if now - self._progress_at < self._resend_delay:
+            return
+        log.info("delivery.resend", from_seq=state.confirmed_seq + 1, delay_s=self._resend_delay)
+        self._inflight.clear()
+        self._rewind(state.confirmed_seq + 1)
+        self._progress_at = now
+        self._resend_delay = min(self._resend_delay * 2, self._settings.resend_max_s)
+
+    def _pump(self, reader: OutboxReader, now: float) -> None:
+        settings = self._settings
+        state = self.state
+        if not state.connected or now < self._hold_until:
+            return
+        capacity = float(settings.batch_size * settings.window)
+        self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * settings.drain_rate)
+        self._tokens_at = now
+        while self._has_unsent() and len(self._inflight) < settings.window and self._tokens >= 1:
+            rows = reader.pending(state.next_seq, min(settings.batch_size, int(self._tokens)))
+            if not rows:
+                return
+            rows = _fit(rows, MAX_BATCH_BYTES - 1024)
+            body = ",".join(row.payload for row in rows)
+            payload = (
+                f'{{"agent_id":"{self._agent_id}","incarnation":"{self._incarnation}",'
+                f'"events":[{body}]}}'
+            ).encode()
+            mid = self._publish(self._topics["scans"], payload, 1, False)
+            if mid is None:
+                return  # paho's queue is full; try again on the next tick
+            self._inflight[mid] = rows[-1].seq
+            state.next_seq = rows[-1].seq + 1
+            self._tokens -= len(rows)
+
+    def _maybe_health(self, now: float) -> None:
+        if not self.state.connected or now - self._health_at < self._settings.health_interval_s:
+            return
+        self._health_at = now
+        self._publish(self._topics["health"], codec.encode(self._health(self.state)), 0, False)
+
+    def _publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None:
+        assert self._transport is not None
+        return self._transport.publish(topic, payload, qos, retain)
+
+
+def _fit(rows: list[PendingRow], budget: int) -> list[PendingRow]:
+    """The longest prefix of ``rows`` whose payloads fit in ``budget`` bytes (at least one)."""
+    used = 0
+    for index, row in enumerate(rows):
+        used += len(row.payload.encode()) + 1
+        if used > budget and index > 0:
+            return rows[:index]
+    return rows

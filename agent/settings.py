@@ -1,0 +1,122 @@
+"""Typed agent configuration: a TOML file, overridden by SCANTRAIL_AGENT__SECTION__KEY variables.
+
+Loaded once in ``main()`` and passed down; never built at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from agent.errors import ConfigError
+from protocol.messages import AGENT_ID_PATTERN
+
+StationMode = Literal[
+    "sterilizer", "tray_assembly", "point_of_use", "asset_move", "equipment_checkout"
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(_Section):
+    host: str = Field("127.0.0.1", description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port.")
+    username: str | None = Field(None, description="Broker login; the ACL ties it to agent_id.")
+    password: SecretStr | None = Field(None, description="Broker password.")
+    topic_prefix: str = Field("scantrail", description="First level of every topic.")
+    keepalive_s: int = Field(15, ge=5, le=600, description="MQTT keepalive; the will fires after ~1.5x.")
+    reconnect_min_s: float = Field(1.0, gt=0, description="Shortest reconnect delay (jittered).")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay (jittered).")
+
+
+class StationSettings(_Section):
+    name: str = Field("station", max_length=128, description="Shown on scans and the dashboard.")
+    mode: StationMode = Field("tray_assembly", description="The station's session state machine.")
+
+
+class OutboxSettings(_Section):
+    max_bytes: int = Field(
+        512 * 1024 * 1024, ge=64 * 1024, description="Disk budget; when full new scans are refused."
+    )
+    retention_days: float = Field(
+        7.0, ge=0, description="Confirmed scans are pruned after this long (kept for replays)."
+    )
+
+
+class DeliverySettings(_Section):
+    batch_size: int = Field(100, ge=1, le=500, description="Events per MQTT message at most.")
+    window: int = Field(8, ge=1, le=100, description="Batches awaiting a broker PUBACK at most.")
+    drain_rate: float = Field(5000.0, gt=0, description="Events per second at most while draining.")
+    resend_after_s: float = Field(10.0, gt=0, description="Resend unconfirmed scans after this long.")
+    resend_max_s: float = Field(300.0, gt=0, description="Cap of the doubling resend backoff.")
+    health_interval_s: float = Field(10.0, gt=0, description="Seconds between health heartbeats.")
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SCANTRAIL_AGENT__", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN, description="This Pi's identity and MQTT login.")
+    data_dir: Path = Field(Path("/var/lib/scantrail-agent"), description="Outbox and socket live here.")
+    control_socket: Path | None = Field(
+        None, description="Unix socket for `scan` and `status`; default data_dir/agent.sock."
+    )
+    mqtt: MqttSettings = MqttSettings()
+    station: StationSettings = StationSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    delivery: DeliverySettings = DeliverySettings()
+
+    @property
+    def socket_path(self) -> Path:
+        return self.control_socket or self.data_dir / "agent.sock"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "outbox.db"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file, so one key can be changed without editing it.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(path: Path) -> AgentSettings:
+    """Read ``path`` plus environment overrides, or raise ``ConfigError`` saying what is wrong."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+
+    class _FromFile(AgentSettings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        return _FromFile()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"])
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)

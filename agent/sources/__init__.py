@@ -1,0 +1,1 @@
+"""Scanner sources, one file per driver. Each hands raw reads to ``Intake.submit``."""

@@ -1,0 +1,15 @@
+"""The hub's one error tree. Foreign errors (SQLAlchemy, paho, pydantic) are mapped here."""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error the hub raises on purpose."""
+
+
+class ConfigError(HubError):
+    """The configuration file or environment is invalid."""
+
+
+class StoreUnavailable(HubError):
+    """The database cannot be reached or refused a write; ingest must stop acking."""

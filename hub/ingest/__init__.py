@@ -1,0 +1,1 @@
+"""MQTT consumption: the consumer enqueues, the worker commits and then acks."""

@@ -1,0 +1,107 @@
+"""The paho edge of the hub. Callbacks only enqueue; the ingest worker acks after commit.
+
+Clean sessions: a consumer with a persistent session strands messages when it goes away
+while sharing a subscription (research/edge-sync.md V7). Anything the broker drops while
+no hub is subscribed comes back through the agents' resend timers.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from hub.settings import MqttSettings
+from protocol.topics import QOS_BY_KIND, subscription
+
+log = structlog.get_logger("hub.consumer")
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int  # which connection delivered it: acks are only valid on that one
+
+
+class Consumer:
+    def __init__(self, settings: MqttSettings, inbox: queue.Queue[Message]) -> None:
+        self._settings = settings
+        self._inbox = inbox
+        self._client: mqtt.Client | None = None
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+
+    def start(self) -> None:
+        s = self._settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id or f"scantrail-hub-{uuid.uuid4().hex[:12]}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        if s.username:
+            client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)
+        props.ReceiveMaximum = s.receive_maximum
+        client.connect_async(s.host, s.port, keepalive=30, clean_start=True, properties=props)
+        client.loop_start()
+        self._client = client
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+
+    def ack(self, message: Message) -> None:
+        with self._lock:
+            if self._client is not None and message.generation == self._generation:
+                self._client.ack(message.mid, message.qos)
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if self._client is not None:
+            self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
+    ) -> None:
+        if rc.is_failure:
+            log.error("mqtt.connect_refused", reason=str(rc))
+            return
+        with self._lock:
+            self._generation += 1
+        prefix = self._settings.topic_prefix
+        group = self._settings.shared_group
+        filters = []
+        for kind in ("scans", "status", "health"):
+            topic = subscription(prefix, kind)
+            filters.append((f"$share/{group}/{topic}" if group else topic, QOS_BY_KIND[kind]))
+        client.subscribe(filters)
+        log.info("mqtt.connected", generation=self._generation)
+        self.connected.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
+    ) -> None:
+        self.connected.clear()
+        log.warning("mqtt.disconnected", reason=str(rc))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))

@@ -1,0 +1,243 @@
+"""The ingest worker: one transaction per batch of messages, commit, then ack.
+
+Order of work for each batch (DESIGN.md §3):
+1. Every message is handled inside its own SAVEPOINT, so one bad message never spoils
+   the batch: it becomes a dead letter and the rest go on.
+2. COMMIT. Only now is anything acknowledged.
+3. PUBACK each message to the broker (``manual_ack``), in the order received.
+4. Publish each touched agent's retained ``ack`` with its watermark.
+
+If the database fails the worker stops acking and reports a fatal error: the broker then
+redelivers on reconnect and the agents resend, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub.ingest import fleet, inbox
+from hub.ingest.consumer import Consumer, Message
+from hub.settings import FaultSettings, IngestSettings
+from hub.store.tables import alerts, dead_letters
+from protocol import codec
+from protocol.errors import ProtocolError
+from protocol.messages import AgentHealth, AgentStatus, EventBatch, HubAck
+from protocol.topics import Topic
+
+log = structlog.get_logger("hub.worker")
+
+MAX_DEAD_LETTER_CHARS = 64 * 1024
+
+
+class Rejected(Exception):
+    """A message that cannot be applied; it becomes a dead letter."""
+
+    def __init__(self, reason: str, detail: str, agent_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.agent_id = agent_id
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        consumer: Consumer,
+        messages: queue.Queue[Message],
+        topic_prefix: str,
+        settings: IngestSettings,
+        faults: FaultSettings,
+        on_fatal: Callable[[BaseException], None],
+    ) -> None:
+        self._engine = engine
+        self._consumer = consumer
+        self._messages = messages
+        self._prefix = topic_prefix
+        self._settings = settings
+        self._faults = faults
+        self._on_fatal = on_fatal
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._batches = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            batch = self._collect()
+            if not batch:
+                continue
+            try:
+                self.process(batch)
+            except Exception as exc:  # database down or a bug: stop acking, let ops restart us
+                log.exception("ingest.fatal")
+                self._on_fatal(exc)
+                return
+
+    def _collect(self) -> list[Message]:
+        try:
+            first = self._messages.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self._settings.batch_wait_ms / 1000
+        while len(batch) < self._settings.batch_max_messages:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._messages.get(timeout=remaining)
+                    if remaining > 0
+                    else self._messages.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def process(self, batch: list[Message]) -> None:
+        self._batches += 1
+        progress: dict[tuple[str, str], inbox.StreamProgress] = {}
+        with self._engine.begin() as conn:
+            now = datetime.now(UTC)
+            for message in batch:
+                savepoint = conn.begin_nested()
+                try:
+                    result = self._apply(conn, message, now)
+                    savepoint.commit()
+                except Rejected as rejected:
+                    savepoint.rollback()
+                    self._dead_letter(conn, message, rejected, now)
+                    continue
+                except SQLAlchemyError:
+                    raise  # the database itself failed: stop acking (see module docstring)
+                except Exception as exc:  # a bug must not stop the line for everyone else
+                    savepoint.rollback()
+                    log.exception("ingest.internal_error", topic=message.topic)
+                    bug = Rejected("internal_error", f"{type(exc).__name__}: {exc}")
+                    self._dead_letter(conn, message, bug, now)
+                    continue
+                if result is not None:
+                    progress[(result.agent_id, result.incarnation)] = result
+            self._crash_if("before_commit")
+        self._crash_if("after_commit")
+        for message in batch:
+            self._consumer.ack(message)
+        for stream in progress.values():
+            ack = HubAck(
+                agent_id=stream.agent_id,
+                incarnation=stream.incarnation,
+                confirmed_seq=stream.confirmed_seq,
+                resend_from=stream.resend_from,
+                hub_time=datetime.now(UTC),
+            )
+            topic = str(Topic(self._prefix, stream.agent_id, "ack"))
+            self._consumer.publish(topic, codec.encode(ack), qos=1, retain=True)
+
+    def _apply(
+        self, conn: Connection, message: Message, now: datetime
+    ) -> inbox.StreamProgress | None:
+        try:
+            topic = Topic.parse(message.topic, self._prefix)
+            if topic.kind == "scans":
+                batch = codec.decode(EventBatch, message.payload)
+            elif topic.kind == "status":
+                status = codec.decode(AgentStatus, message.payload)
+            elif topic.kind == "health":
+                health = codec.decode(AgentHealth, message.payload)
+            else:
+                raise Rejected("unexpected_topic", f"the hub does not consume {topic.kind}")
+        except ProtocolError as exc:
+            raise Rejected(exc.reason, exc.message, _agent_of(message.topic, self._prefix)) from None
+
+        if topic.kind == "status":
+            _same_agent(topic, status.agent_id)
+            fleet.record_status(conn, status, now)
+            return None
+        if topic.kind == "health":
+            _same_agent(topic, health.agent_id)
+            fleet.record_health(conn, health, now)
+            return None
+        _same_agent(topic, batch.agent_id)
+        stored = inbox.store_events(conn, batch, now)
+        for seq in stored.conflicts:
+            _alert(
+                conn,
+                now,
+                "high",
+                "seq_conflict",
+                batch.agent_id,
+                f"seq {seq} of incarnation {batch.incarnation} arrived again with different "
+                "content; the first version is kept",
+            )
+        fleet.record_seen(conn, batch.agent_id, batch.incarnation, now)
+        return inbox.advance(conn, batch.agent_id, batch.incarnation, batch.events[-1].seq, now)
+
+    def _dead_letter(
+        self, conn: Connection, message: Message, rejected: Rejected, now: datetime
+    ) -> None:
+        log.warning(
+            "ingest.dead_letter", topic=message.topic, reason=rejected.reason, detail=rejected.detail
+        )
+        text = message.payload[:MAX_DEAD_LETTER_CHARS].decode("utf-8", errors="backslashreplace")
+        conn.execute(
+            dead_letters.insert().values(
+                received_at=now,
+                topic=message.topic[:1024],
+                agent_id=rejected.agent_id,
+                reason=rejected.reason,
+                detail=rejected.detail,
+                payload=text,
+                payload_bytes=len(message.payload),
+            )
+        )
+        if rejected.reason == "agent_mismatch":
+            _alert(conn, now, "high", "spoofed_sender", rejected.agent_id, rejected.detail)
+
+    def _crash_if(self, point: str) -> None:
+        if self._faults.crash_point == point and self._batches >= self._faults.crash_after_batches:
+            log.warning("fault.crash", point=point)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _same_agent(topic: Topic, payload_agent: str) -> None:
+    if topic.agent_id != payload_agent:
+        raise Rejected(
+            "agent_mismatch",
+            f"topic names agent {topic.agent_id!r} but the payload says {payload_agent!r}",
+            topic.agent_id,
+        )
+
+
+def _agent_of(topic: str, prefix: str) -> str | None:
+    parts = topic.split("/")
+    head = prefix.split("/")
+    if parts[: len(head) + 2] == [*head, "v1", "agents"] and len(parts) > len(head) + 2:
+        return parts[len(head) + 2][:64]
+    return None
+
+
+def _alert(
+    conn: Connection, now: datetime, severity: str, kind: str, agent_id: str | None, detail: str
+) -> None:
+    log.warning("alert.raised", kind=kind, agent_id=agent_id, detail=detail)
+    conn.execute(
+        sa.insert(alerts).values(
+            created_at=now, severity=severity, kind=kind, agent_id=agent_id, detail=detail
+        )
+    )

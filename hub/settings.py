@@ -1,0 +1,97 @@
+"""Typed hub configuration: a TOML file, overridden by SCANTRAIL_HUB__SECTION__KEY variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from hub.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(_Section):
+    host: str = Field("127.0.0.1", description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port.")
+    username: str | None = Field(None, description="The hub's broker login.")
+    password: SecretStr | None = Field(None, description="The hub's broker password.")
+    topic_prefix: str = Field("scantrail", description="First level of every topic.")
+    client_id: str | None = Field(None, description="Default: scantrail-hub-<random>.")
+    shared_group: str | None = Field(
+        None, description="Subscribe through $share/<group>/ so several hubs split the load."
+    )
+    receive_maximum: int = Field(
+        200, ge=1, le=65535, description="Unacked QoS 1 messages the broker may send at once."
+    )
+
+
+class IngestSettings(_Section):
+    batch_max_messages: int = Field(100, ge=1, description="Messages per database transaction.")
+    batch_wait_ms: float = Field(20.0, ge=0, description="Wait this long to fill a transaction.")
+
+
+class ApiSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the REST API and dashboard listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port of the REST API and dashboard.")
+
+
+class FaultSettings(_Section):
+    """Fault injection for the crash tests. Never set in production."""
+
+    crash_point: Literal["before_commit", "after_commit"] | None = Field(
+        None, description="SIGKILL this process at this point of an ingest transaction."
+    )
+    crash_after_batches: int = Field(1, ge=1, description="...on this transaction (1 = first).")
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SCANTRAIL_HUB__", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///var/hub.db", description="SQLAlchemy URL: sqlite:///FILE or postgresql://…"
+    )
+    mqtt: MqttSettings = MqttSettings()
+    ingest: IngestSettings = IngestSettings()
+    api: ApiSettings = ApiSettings()
+    faults: FaultSettings = FaultSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(path: Path) -> HubSettings:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+
+    class _FromFile(HubSettings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        return _FromFile()
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"{path}: invalid configuration\n{problems}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

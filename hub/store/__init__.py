@@ -1,0 +1,1 @@
+"""The hub database: SQLAlchemy Core tables, the engine, migrations and read queries."""

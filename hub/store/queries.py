@@ -1,0 +1,96 @@
+"""Read queries behind the API and dashboard. Keyset pagination on ``id``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hub.store.tables import agent_streams, agents, alerts, dead_letters, scan_log
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def scans(conn: Connection, agent_id: str | None, after_id: int, limit: int) -> list[dict[str, Any]]:
+    query = sa.select(scan_log).where(scan_log.c.id > after_id).order_by(scan_log.c.id).limit(limit)
+    if agent_id is not None:
+        query = query.where(scan_log.c.agent_id == agent_id)
+    return [
+        {
+            "id": row.id,
+            "agent_id": row.agent_id,
+            "incarnation": row.incarnation,
+            "seq": row.seq,
+            "event_id": row.event_id,
+            "scanned_at": _iso(row.scanned_at),
+            "received_at": _iso(row.received_at),
+            "raw": row.raw,
+            "event": json.loads(row.payload),
+        }
+        for row in conn.execute(query)
+    ]
+
+
+def fleet(conn: Connection) -> list[dict[str, Any]]:
+    streams = {
+        (r.agent_id, r.incarnation): r for r in conn.execute(sa.select(agent_streams))
+    }
+    result = []
+    for row in conn.execute(sa.select(agents).order_by(agents.c.agent_id)):
+        stream = streams.get((row.agent_id, row.incarnation))
+        result.append(
+            {
+                "agent_id": row.agent_id,
+                "online": row.state == "online",
+                "state": row.state,
+                "station": row.station,
+                "mode": row.mode,
+                "version": row.version,
+                "last_seen_at": _iso(row.last_seen_at),
+                "incarnation": row.incarnation,
+                "confirmed_seq": stream.confirmed_seq if stream else 0,
+                "max_seen_seq": stream.max_seen_seq if stream else 0,
+                "gap_since": _iso(stream.gap_since) if stream else None,
+                "backlog": row.backlog,
+                "oldest_unconfirmed_age_s": row.oldest_unconfirmed_age_s,
+                "health_at": _iso(row.health_at),
+            }
+        )
+    return result
+
+
+def dead_letter_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
+    query = (
+        sa.select(dead_letters)
+        .where(dead_letters.c.id > after_id)
+        .order_by(dead_letters.c.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "id": r.id,
+            "received_at": _iso(r.received_at),
+            "topic": r.topic,
+            "agent_id": r.agent_id,
+            "reason": r.reason,
+            "detail": r.detail,
+            "payload": r.payload,
+            "payload_bytes": r.payload_bytes,
+        }
+        for r in conn.execute(query)
+    ]
+
+
+def recent_dead_letters(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+def alert_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
+    query = sa.select(alerts).where(alerts.c.id > after_id).order_by(alerts.c.id).limit(limit)
+    return [{**r._mapping, "created_at": _iso(r.created_at)} for r in conn.execute(query)]

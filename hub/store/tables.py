@@ -1,0 +1,79 @@
+"""Table definitions (SQLAlchemy Core). Migrations in ``migrations/versions`` create them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT ids.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Timestamp = sa.DateTime(timezone=True)
+
+scan_log = sa.Table(
+    "scan_log",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("agent_id", sa.String(64), nullable=False),
+    sa.Column("incarnation", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("scanned_at", Timestamp, nullable=False),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("agent_id", "incarnation", "seq", name="uq_scan_log_key"),
+)
+
+agent_streams = sa.Table(
+    "agent_streams",
+    metadata,
+    sa.Column("agent_id", sa.String(64), primary_key=True),
+    sa.Column("incarnation", sa.String(64), primary_key=True),
+    sa.Column("confirmed_seq", sa.BigInteger, nullable=False),
+    sa.Column("max_seen_seq", sa.BigInteger, nullable=False),
+    sa.Column("gap_since", Timestamp, nullable=True),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("agent_id", sa.String(64), primary_key=True),
+    sa.Column("incarnation", sa.String(64), nullable=True),
+    sa.Column("state", sa.String(16), nullable=True),
+    sa.Column("version", sa.String(128), nullable=True),
+    sa.Column("station", sa.String(128), nullable=True),
+    sa.Column("mode", sa.String(128), nullable=True),
+    sa.Column("last_seen_at", Timestamp, nullable=True),
+    sa.Column("status_at", Timestamp, nullable=True),
+    sa.Column("backlog", sa.BigInteger, nullable=True),
+    sa.Column("oldest_unconfirmed_age_s", sa.Float, nullable=True),
+    sa.Column("health", sa.Text, nullable=True),
+    sa.Column("health_at", Timestamp, nullable=True),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("agent_id", sa.String(64), nullable=True),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("payload_bytes", sa.Integer, nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("agent_id", sa.String(64), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+)

@@ -1,0 +1,74 @@
+"""``create_app()``: the FastAPI application. No I/O at import; the engine is handed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub import __version__
+from hub.store import queries
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+After = Annotated[int, Query(ge=0, description="Return items with an id above this.")]
+AgentFilter = Annotated[
+    str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+
+def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    return {"items": items, "next_after_id": items[-1]["id"] if len(items) == limit else None}
+
+
+def create_app(engine: Engine) -> FastAPI:
+    app = FastAPI(title="scantrail hub", version=__version__)
+    templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    @app.get("/api/v1/scans")
+    def list_scans(
+        agent_id: AgentFilter = None, after_id: After = 0, limit: Limit = 100
+    ) -> dict[str, Any]:
+        with engine.connect() as conn:
+            return _page(queries.scans(conn, agent_id, after_id, limit), limit)
+
+    @app.get("/api/v1/agents")
+    def list_agents() -> dict[str, Any]:
+        with engine.connect() as conn:
+            return {"items": queries.fleet(conn)}
+
+    @app.get("/api/v1/dead-letters")
+    def list_dead_letters(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
+        with engine.connect() as conn:
+            return _page(queries.dead_letter_page(conn, after_id, limit), limit)
+
+    @app.get("/api/v1/alerts")
+    def list_alerts(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
+        with engine.connect() as conn:
+            return _page(queries.alert_page(conn, after_id, limit), limit)
+
+    @app.get("/", response_class=HTMLResponse)
+    def dashboard(request: Request) -> HTMLResponse:
+        with engine.connect() as conn:
+            context = {
+                "agents": queries.fleet(conn),
+                "dead_letters": queries.recent_dead_letters(conn, 20),
+                "version": __version__,
+            }
+        return templates.TemplateResponse(request, "dashboard.html", context)
+
+    return app

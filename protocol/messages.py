@@ -1,0 +1,133 @@
+"""The v1 messages (DESIGN.md §3): frozen pydantic models, validated on construction.
+
+Unknown fields are ignored (``extra="ignore"``) so a v1 reader accepts payloads from a
+newer v1 writer. Renaming or removing a field is a v2 change.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+MAX_RAW_CHARS = 512
+MAX_BATCH_EVENTS = 500
+MAX_BATCH_BYTES = 256 * 1024
+
+# An agent id is one MQTT topic level and one ACL username: no wildcards, no slashes.
+AGENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
+
+
+def is_agent_id(text: str) -> bool:
+    return bool(_AGENT_ID_RE.match(text))
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a UTC offset")
+    return value.astimezone(UTC)
+
+
+AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
+Incarnation = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+ShortText = Annotated[str, Field(max_length=128)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=False)
+
+
+class ScanContext(_Message):
+    """What the person at the station saw when they scanned."""
+
+    station: ShortText | None = None
+    mode: ShortText | None = None
+    operator: ShortText | None = None
+    session_id: ShortText | None = None
+    session_kind: ShortText | None = None
+
+
+class Reading(_Message):
+    """The agent's own decoding of ``raw``. The hub decodes again and is the authority."""
+
+    kind: ShortText
+    key: Annotated[str, Field(max_length=MAX_RAW_CHARS)] | None = None
+    symbology: ShortText | None = None
+    warnings: tuple[ShortText, ...] = ()
+    outcome: ShortText | None = None
+
+
+class ScanEvent(_Message):
+    event_id: UUID
+    agent_id: AgentId
+    incarnation: Incarnation
+    seq: Annotated[int, Field(ge=1)]
+    boot_id: ShortText
+    monotonic_ns: Annotated[int, Field(ge=0)]
+    scanned_at: UtcDatetime
+    clock_synced: bool
+    scanner_id: ShortText
+    raw: Annotated[str, Field(max_length=MAX_RAW_CHARS)]
+    decoded: Reading | None = None
+    context: ScanContext = ScanContext()
+
+
+class EventBatch(_Message):
+    """One MQTT message on ``…/scans``: one agent, one incarnation, events in seq order."""
+
+    agent_id: AgentId
+    incarnation: Incarnation
+    events: Annotated[tuple[ScanEvent, ...], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
+
+    @model_validator(mode="after")
+    def _one_stream_in_order(self) -> EventBatch:
+        previous = 0
+        for event in self.events:
+            if event.agent_id != self.agent_id or event.incarnation != self.incarnation:
+                raise ValueError("every event must belong to the batch's agent and incarnation")
+            if event.seq <= previous:
+                raise ValueError("events must be in strictly increasing seq order")
+            previous = event.seq
+        return self
+
+
+class AgentStatus(_Message):
+    """Retained on ``…/status``; the MQTT will publishes ``offline``."""
+
+    agent_id: AgentId
+    state: Literal["online", "offline", "stopped"]
+    version: ShortText
+    station: ShortText | None = None
+    mode: ShortText | None = None
+    at: UtcDatetime | None = None
+
+
+class AgentHealth(_Message):
+    """A QoS 0 heartbeat on ``…/health``."""
+
+    agent_id: AgentId
+    incarnation: Incarnation
+    sent_at: UtcDatetime
+    monotonic_ns: Annotated[int, Field(ge=0)]
+    backlog: Annotated[int, Field(ge=0)]
+    oldest_unconfirmed_age_s: Annotated[float, Field(ge=0)] | None = None
+    scanners_connected: Annotated[int, Field(ge=0)] = 0
+    disk_free_bytes: Annotated[int, Field(ge=0)] | None = None
+    clock_synced: bool
+    last_confirmed_seq: Annotated[int, Field(ge=0)]
+    alarms: tuple[ShortText, ...] = ()
+
+
+class HubAck(_Message):
+    """Retained on ``…/ack``: the highest contiguous seq the hub durably applied."""
+
+    agent_id: AgentId
+    incarnation: Incarnation
+    confirmed_seq: Annotated[int, Field(ge=0)]
+    resend_from: Annotated[int, Field(ge=1)] | None = None
+    hub_time: UtcDatetime

@@ -1,0 +1,80 @@
+"""A throwaway mosquitto on a free loopback port, which tests may stop, kill and wipe."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from tests.harness.waiting import free_port, port_open, wait_for
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+class Mosquitto:
+    def __init__(self, workdir: Path, persistence: bool = True) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.persistence = persistence
+        self.store = workdir / "store"
+        self.log = workdir / "mosquitto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if not os.path.exists(MOSQUITTO):
+            raise RuntimeError("mosquitto is not installed: run `make test`, which installs it")
+        self.store.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "user root" if os.geteuid() == 0 else "",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.store}/",
+            f"log_dest file {self.log}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "max_queued_messages 100000",
+        ]
+        config.write_text("\n".join(lines) + "\n")
+        with open(self.workdir / "stderr.log", "ab") as stderr:
+            self._proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=stderr
+            )
+        try:
+            wait_for(self._up, timeout=15)
+        except AssertionError as exc:
+            raise RuntimeError(f"mosquitto did not start: {self._stderr()}") from exc
+
+    def _up(self) -> None:
+        assert self._proc is not None
+        if self._proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {self._stderr()}")
+        try:
+            port_open(self.port)
+        except OSError as exc:
+            raise AssertionError(str(exc)) from exc
+
+    def _stderr(self) -> str:
+        path = self.workdir / "stderr.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM): mosquitto saves its store."""
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """``kill -9``: whatever mosquitto had not autosaved is lost."""
+        self._signal(signal.SIGKILL)
+
+    def wipe_store(self) -> None:
+        shutil.rmtree(self.store, ignore_errors=True)
+
+    def _signal(self, signum: int) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signum)
+            self._proc.wait(timeout=15)
+        self._proc = None

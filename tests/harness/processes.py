@@ -1,0 +1,169 @@
+"""The agent and the hub as real processes, configured through real TOML files."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from agent.errors import ControlError
+from agent.sources.socket_source import request
+from tests.harness.waiting import free_port, wait_for
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def write_toml(path: Path, top: dict[str, Any], sections: dict[str, dict[str, Any]]) -> Path:
+    lines = [f"{k} = {_toml(v)}" for k, v in top.items()]
+    for name, values in sections.items():
+        lines.append(f"\n[{name}]")
+        lines.extend(f"{k} = {_toml(v)}" for k, v in values.items())
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class _Process:
+    argv: list[str]
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = None
+
+    def _spawn(self) -> None:
+        log = open(self.workdir / "process.log", "ab")  # noqa: SIM115 - lives with the process
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def kill(self) -> None:
+        """``kill -9``."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signum)
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def output(self) -> str:
+        path = self.workdir / "process.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def _alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"{self.argv[3]} exited:\n{self.output()}")
+
+
+class AgentProcess(_Process):
+    def __init__(self, workdir: Path, agent_id: str, broker_port: int, **delivery: Any) -> None:
+        super().__init__(workdir)
+        self.agent_id = agent_id
+        self.config = write_toml(
+            workdir / "agent.toml",
+            {"agent_id": agent_id, "data_dir": workdir / "data"},
+            {
+                "mqtt": {"host": "127.0.0.1", "port": broker_port, "reconnect_max_s": 2},
+                "station": {"name": f"bench-{agent_id}", "mode": "tray_assembly"},
+                "delivery": {
+                    "resend_after_s": 1.0,
+                    "resend_max_s": 4.0,
+                    "health_interval_s": 1.0,
+                    **delivery,
+                },
+            },
+        )
+        self.socket = workdir / "data" / "agent.sock"
+        self.argv = [sys.executable, "-m", "agent", "run", "--config", str(self.config)]
+
+    def start(self) -> None:
+        self._spawn()
+        wait_for(self._answers, timeout=30)
+
+    def _answers(self) -> None:
+        self._alive()
+        try:
+            request(self.socket, {"op": "status"}, timeout=2)
+        except ControlError as exc:
+            raise AssertionError(str(exc)) from exc
+
+    def scan(self, text: str) -> dict[str, Any]:
+        return request(self.socket, {"op": "scan", "text": text, "scanner_id": "test"})
+
+    def status(self) -> dict[str, Any]:
+        return request(self.socket, {"op": "status"}, timeout=5)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "agent", *args, "--config", str(self.config)],
+            capture_output=True, text=True, timeout=60,
+        )
+
+
+class HubProcess(_Process):
+    def __init__(
+        self, workdir: Path, database_url: str, broker_port: int, **faults: Any
+    ) -> None:
+        super().__init__(workdir)
+        self.api_port = free_port()
+        self.database_url = database_url
+        sections: dict[str, dict[str, Any]] = {
+            "mqtt": {"host": "127.0.0.1", "port": broker_port},
+            "api": {"host": "127.0.0.1", "port": self.api_port},
+        }
+        if faults:
+            sections["faults"] = faults
+        self.config = write_toml(workdir / "hub.toml", {"database_url": database_url}, sections)
+        self.argv = [sys.executable, "-m", "hub", "serve", "--config", str(self.config)]
+        self.base_url = f"http://127.0.0.1:{self.api_port}"
+
+    def start(self, wait: bool = True) -> None:
+        self._spawn()
+        if wait:
+            wait_for(self._healthy, timeout=30)
+
+    def _healthy(self) -> None:
+        self._alive()
+        try:
+            response = httpx.get(f"{self.base_url}/healthz", timeout=2)
+        except httpx.HTTPError as exc:
+            raise AssertionError(str(exc)) from exc
+        assert response.status_code == 200, response.text
+
+    def wait_exit(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout=timeout)
+        self.proc = None
+        return code
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.base_url}{path}", params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def all_scans(self, agent_id: str | None = None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            params: dict[str, Any] = {"after_id": after, "limit": 1000}
+            if agent_id:
+                params["agent_id"] = agent_id
+            page = self.get("/api/v1/scans", **params)
+            items.extend(page["items"])
+            if page["next_after_id"] is None:
+                return items
+            after = page["next_after_id"]
