@@ -38,7 +38,9 @@ class AgentApp:
         self.sender.start(self.link, self.store.confirmed_seq, self.store.last_seq)
         self.link.start()
         self.socket.start()
-        log.info("agent.started", agent_id=self.settings.agent_id, incarnation=self.store.incarnation)
+        log.info(
+            "agent.started", agent_id=self.settings.agent_id, incarnation=self.store.incarnation
+        )
 
     def stop(self) -> None:
         self.socket.stop()

@@ -66,7 +66,9 @@ class MqttLink:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         if s.username:
-            client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+            client.username_pw_set(
+                s.username, s.password.get_secret_value() if s.password else None
+            )
         status_topic = str(Topic(s.topic_prefix, self._agent_id, "status"))
         client.will_set(status_topic, codec.encode(self._will), qos=1, retain=True)
         low = random.uniform(s.reconnect_min_s, 2 * s.reconnect_min_s)

@@ -93,9 +93,7 @@ class OutboxStore:
                     "created_ns": str(time.time_ns()),
                 }
                 with db.conn:
-                    db.conn.executemany(
-                        "INSERT INTO meta (key, value) VALUES (?, ?)", meta.items()
-                    )
+                    db.conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
             row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupt(f"{self._path}: {exc}") from exc

@@ -86,7 +86,9 @@ class Sender:
         self._online_status = online_status
         self._health = health
         self._events = events
-        self._topics = {k: str(Topic(topic_prefix, agent_id, k)) for k in ("scans", "status", "health")}
+        self._topics = {
+            k: str(Topic(topic_prefix, agent_id, k)) for k in ("scans", "status", "health")
+        }
         self._transport: Transport | None = None
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
         self.state = SenderState()
@@ -141,7 +143,11 @@ class Sender:
             reader.close()
 
     def _sleep_for(self) -> float:
-        if self.state.connected and self._has_unsent() and len(self._inflight) < self._settings.window:
+        if (
+            self.state.connected
+            and self._has_unsent()
+            and len(self._inflight) < self._settings.window
+        ):
             return 0.02  # waiting only for tokens or the post-connect hold
         return 0.25
 
@@ -199,10 +205,11 @@ class Sender:
             self._progress_at = now
             self._resend_delay = self._settings.resend_after_s
             state.next_seq = max(state.next_seq, ack.confirmed_seq + 1)
-        if ack.resend_from is not None and ack.resend_from > state.confirmed_seq:
-            if now - self._rewound_at >= self._resend_delay:
-                log.info("ack.resend_requested", resend_from=ack.resend_from)
-                self._rewind(ack.resend_from)
+        gap = ack.resend_from is not None and ack.resend_from > state.confirmed_seq
+        if gap and now - self._rewound_at >= self._resend_delay:
+            assert ack.resend_from is not None
+            log.info("ack.resend_requested", resend_from=ack.resend_from)
+            self._rewind(ack.resend_from)
 
     def _rewind(self, seq: int) -> None:
         if seq <= self._last_seq and seq < self.state.next_seq:

@@ -34,7 +34,9 @@ class MqttSettings(_Section):
     username: str | None = Field(None, description="Broker login; the ACL ties it to agent_id.")
     password: SecretStr | None = Field(None, description="Broker password.")
     topic_prefix: str = Field("scantrail", description="First level of every topic.")
-    keepalive_s: int = Field(15, ge=5, le=600, description="MQTT keepalive; the will fires after ~1.5x.")
+    keepalive_s: int = Field(
+        15, ge=5, le=600, description="MQTT keepalive; the will fires after ~1.5x."
+    )
     reconnect_min_s: float = Field(1.0, gt=0, description="Shortest reconnect delay (jittered).")
     reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay (jittered).")
 
@@ -57,7 +59,9 @@ class DeliverySettings(_Section):
     batch_size: int = Field(100, ge=1, le=500, description="Events per MQTT message at most.")
     window: int = Field(8, ge=1, le=100, description="Batches awaiting a broker PUBACK at most.")
     drain_rate: float = Field(5000.0, gt=0, description="Events per second at most while draining.")
-    resend_after_s: float = Field(10.0, gt=0, description="Resend unconfirmed scans after this long.")
+    resend_after_s: float = Field(
+        10.0, gt=0, description="Resend unconfirmed scans after this long."
+    )
     resend_max_s: float = Field(300.0, gt=0, description="Cap of the doubling resend backoff.")
     health_interval_s: float = Field(10.0, gt=0, description="Seconds between health heartbeats.")
 
@@ -67,8 +71,12 @@ class AgentSettings(BaseSettings):
         env_prefix="SCANTRAIL_AGENT__", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    agent_id: str = Field(pattern=AGENT_ID_PATTERN, description="This Pi's identity and MQTT login.")
-    data_dir: Path = Field(Path("/var/lib/scantrail-agent"), description="Outbox and socket live here.")
+    agent_id: str = Field(
+        pattern=AGENT_ID_PATTERN, description="This Pi's identity and MQTT login."
+    )
+    data_dir: Path = Field(
+        Path("/var/lib/scantrail-agent"), description="Outbox and socket live here."
+    )
     control_socket: Path | None = Field(
         None, description="Unix socket for `scan` and `status`; default data_dir/agent.sock."
     )

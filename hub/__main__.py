@@ -17,7 +17,10 @@ EXIT_INGEST_FAILED = 3
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scantrail-hub", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
-    for name, help_text in (("serve", "run ingest, API and dashboard"), ("migrate", "upgrade the schema")):
+    for name, help_text in (
+        ("serve", "run ingest, API and dashboard"),
+        ("migrate", "upgrade the schema"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--config", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -48,9 +51,7 @@ def _serve(config: Path) -> int:
     hub = bootstrap(settings)
     hub.start()
     server = uvicorn.Server(
-        uvicorn.Config(
-            hub.api, host=settings.api.host, port=settings.api.port, log_level="warning"
-        )
+        uvicorn.Config(hub.api, host=settings.api.host, port=settings.api.port, log_level="warning")
     )
 
     def watch() -> None:

@@ -20,7 +20,12 @@ PAYLOAD_BY_KIND: dict[TopicKind, type[BaseModel]] = {
     "ack": HubAck,
 }
 QOS_BY_KIND: dict[TopicKind, int] = {"scans": 1, "status": 1, "health": 0, "ack": 1}
-RETAIN_BY_KIND: dict[TopicKind, bool] = {"scans": False, "status": True, "health": False, "ack": True}
+RETAIN_BY_KIND: dict[TopicKind, bool] = {
+    "scans": False,
+    "status": True,
+    "health": False,
+    "ack": True,
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class Topic:
         parts = topic[len(head) :].split("/")
         if len(parts) != 2 or parts[1] not in TOPIC_KINDS:
             raise UnknownTopic(f"topic {topic!r} is not a v1 agent topic")
-        return cls(prefix, parts[0], parts[1])  # type: ignore[arg-type]
+        return cls(prefix, parts[0], parts[1])
 
 
 def subscription(prefix: str, kind: TopicKind) -> str:

@@ -53,12 +53,14 @@ class Consumer:
             manual_ack=True,
         )
         if s.username:
-            client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+            client.username_pw_set(
+                s.username, s.password.get_secret_value() if s.password else None
+            )
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.ReceiveMaximum = s.receive_maximum
         client.connect_async(s.host, s.port, keepalive=30, clean_start=True, properties=props)
         client.loop_start()

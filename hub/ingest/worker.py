@@ -163,7 +163,9 @@ class IngestWorker:
             else:
                 raise Rejected("unexpected_topic", f"the hub does not consume {topic.kind}")
         except ProtocolError as exc:
-            raise Rejected(exc.reason, exc.message, _agent_of(message.topic, self._prefix)) from None
+            raise Rejected(
+                exc.reason, exc.message, _agent_of(message.topic, self._prefix)
+            ) from None
 
         if topic.kind == "status":
             _same_agent(topic, status.agent_id)
@@ -192,7 +194,10 @@ class IngestWorker:
         self, conn: Connection, message: Message, rejected: Rejected, now: datetime
     ) -> None:
         log.warning(
-            "ingest.dead_letter", topic=message.topic, reason=rejected.reason, detail=rejected.detail
+            "ingest.dead_letter",
+            topic=message.topic,
+            reason=rejected.reason,
+            detail=rejected.detail,
         )
         text = message.payload[:MAX_DEAD_LETTER_CHARS].decode("utf-8", errors="backslashreplace")
         conn.execute(

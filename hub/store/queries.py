@@ -16,7 +16,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def scans(conn: Connection, agent_id: str | None, after_id: int, limit: int) -> list[dict[str, Any]]:
+def scans(
+    conn: Connection, agent_id: str | None, after_id: int, limit: int
+) -> list[dict[str, Any]]:
     query = sa.select(scan_log).where(scan_log.c.id > after_id).order_by(scan_log.c.id).limit(limit)
     if agent_id is not None:
         query = query.where(scan_log.c.agent_id == agent_id)
@@ -37,9 +39,7 @@ def scans(conn: Connection, agent_id: str | None, after_id: int, limit: int) -> 
 
 
 def fleet(conn: Connection) -> list[dict[str, Any]]:
-    streams = {
-        (r.agent_id, r.incarnation): r for r in conn.execute(sa.select(agent_streams))
-    }
+    streams = {(r.agent_id, r.incarnation): r for r in conn.execute(sa.select(agent_streams))}
     result = []
     for row in conn.execute(sa.select(agents).order_by(agents.c.agent_id)):
         stream = streams.get((row.agent_id, row.incarnation))

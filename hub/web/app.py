@@ -17,9 +17,7 @@ from hub.store import queries
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 After = Annotated[int, Query(ge=0, description="Return items with an id above this.")]
-AgentFilter = Annotated[
-    str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-]
+AgentFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
 def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:

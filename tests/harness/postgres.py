@@ -47,14 +47,25 @@ class Postgres:
             shutil.chown(self.workdir, "postgres")
             shutil.chown(self.sockets, "postgres")
             os.chmod(self.workdir, 0o755)
-        self._run(_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._run(
+            _bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
+        )
         options = (
             f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
             "-c shared_buffers=64MB -c max_connections=100"
         )
         self._run(
-            _bin("pg_ctl"), "-D", str(self.data), "-o", options,
-            "-l", str(self.workdir / "postgres.log"), "-w", "-t", "60", "start",
+            _bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.workdir / "postgres.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
 
     def stop(self) -> None:

@@ -110,14 +110,14 @@ class AgentProcess(_Process):
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "agent", *args, "--config", str(self.config)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
 
 class HubProcess(_Process):
-    def __init__(
-        self, workdir: Path, database_url: str, broker_port: int, **faults: Any
-    ) -> None:
+    def __init__(self, workdir: Path, database_url: str, broker_port: int, **faults: Any) -> None:
         super().__init__(workdir)
         self.api_port = free_port()
         self.database_url = database_url

@@ -58,7 +58,9 @@ def _agent_row(hub: HubProcess, agent_id: str, **expected: object) -> dict[str, 
     return row
 
 
-def test_scan_and_status_commands_speak_json(tmp_path: Path, broker: Mosquitto, sqlite_url: str) -> None:
+def test_scan_and_status_commands_speak_json(
+    tmp_path: Path, broker: Mosquitto, sqlite_url: str
+) -> None:
     """`scan` exits 0 with a kept JSON line, non-zero when refused; `status --json` parses."""
     hub = HubProcess(tmp_path / "hub", sqlite_url, broker.port)
     agent = AgentProcess(tmp_path / "agent", "pi-cli", broker.port)

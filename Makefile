@@ -1,0 +1,36 @@
+# Two commands: `make test` and `make demo`. Both install what they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo deps lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[agent,hub,dev]'
+	touch $(STAMP)
+
+# mosquitto and PostgreSQL come from Debian's packages; tests start their own instances.
+deps:
+	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
+	   || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto postgresql; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(STAMP) deps lint
+	$(BIN)/pytest
+
+demo: $(STAMP) deps
+	$(BIN)/python deploy/demo.py
+
+bench: $(STAMP) deps
+	$(BIN)/python bench/agent_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

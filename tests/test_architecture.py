@@ -1,0 +1,52 @@
+"""Import rules: protocol imports neither app; agent and hub never import each other."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN = {
+    "protocol": {
+        "agent",
+        "hub",
+        "fastapi",
+        "sqlalchemy",
+        "paho",
+        "sqlite_utils",
+        "evdev",
+        "serial",
+    },
+    "agent": {"hub", "fastapi", "sqlalchemy", "alembic"},
+    "hub": {"agent", "evdev", "serial", "sqlite_utils"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_does_not_import_what_it_must_not(package: str) -> None:
+    """No module of the package imports a forbidden package, even lazily inside a function."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_imports(path) & FORBIDDEN[package])
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_rule_checker_sees_lazy_imports(tmp_path: Path) -> None:
+    """The checker finds an import hidden inside a function body."""
+    sample = tmp_path / "m.py"
+    sample.write_text("def f():\n    import hub.store\n    from agent import x\n")
+    assert _imports(sample) == {"hub", "agent"}
