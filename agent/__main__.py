@@ -10,11 +10,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agent.errors import AgentError
+from agent.errors import AgentError, ConfigError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_ERROR = 2
+EXIT_REFUSED_DECODE = 2  # `decode` exits 2 on a rejected label, as documented
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON document")
     p = command("check-config", _check_config, "validate the configuration and print it")
     p.add_argument("--config", type=Path, required=True)
+    p = command("decode", _decode, "decode one label and print the reading as JSON")
+    p.add_argument("--rules", type=Path, help="TOML file with decode rules (see docs/barcodes.md)")
+    p.add_argument("text", help="the label; GS may be typed as <GS> or \\x1d")
     return parser
 
 
@@ -117,6 +121,25 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     print(settings.model_dump_json(indent=2))
     return EXIT_OK
+
+
+def _decode(args: argparse.Namespace) -> int:
+    import dataclasses
+    import tomllib
+
+    from protocol.barcodes import DEFAULT_RULES, DecodeRules, Rejected, decode
+
+    rules = DEFAULT_RULES
+    if args.rules is not None:
+        try:
+            rules = DecodeRules.model_validate(tomllib.loads(args.rules.read_text()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{args.rules}: {exc}") from None
+    text = args.text.replace("<GS>", "\x1d").replace("\\x1d", "\x1d")
+    result = decode(text, rules)
+    document = {"ok": not isinstance(result, Rejected), **dataclasses.asdict(result)}
+    print(json.dumps(document, ensure_ascii=False))
+    return EXIT_REFUSED_DECODE if isinstance(result, Rejected) else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def bootstrap(
     store = OutboxStore(settings.outbox_path, settings.outbox.max_bytes)
     store.open()
     events: queue.Queue[Any] = queue.Queue()
-    station = Station(settings.station.name, settings.station.mode)
+    station = Station(settings.station.name, settings.station.mode, settings.decode)
 
     # The sender and app refer to each other through these late-bound callables.
     app: AgentApp

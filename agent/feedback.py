@@ -14,10 +14,11 @@ import structlog
 
 
 class Outcome(StrEnum):
-    KEPT = "kept"  # committed to the outbox: a good read
-    EMPTY = "empty"  # nothing but whitespace was read
-    TOO_LONG = "too_long"  # over 512 characters: cut and refused
-    STORE_FULL = "store_full"  # disk budget reached: refused, alarm raised
+    KEPT = "kept"  # a good read, committed to the outbox
+    BAD_READ = "bad_read"  # the decoder rejected it: refused, recorded for review
+    UNKNOWN_LABEL = "unknown_label"  # no rule knows it: refused, recorded for review
+    EMPTY = "empty"  # nothing but CR/LF/TAB was read: refused, not recorded
+    STORE_FULL = "store_full"  # disk budget reached: refused, nothing recorded, alarm
     STORE_ERROR = "store_error"  # the outbox failed to commit: refused
 
 

@@ -78,7 +78,7 @@ class Intake:
 
     def _intake(self, text: str, scanner_id: str) -> Feedback:
         verdict = self._station.consider(text)
-        if not verdict.keep:
+        if not verdict.record:
             feedback = Feedback(verdict.outcome, verdict.message)
             self._sink.show(feedback)
             return feedback
@@ -98,6 +98,7 @@ class Intake:
                 clock_synced=instant.synced,
                 scanner_id=scanner_id,
                 raw=verdict.raw,
+                decoded=verdict.reading,
                 context=verdict.context,
             ).model_dump_json(exclude_none=True)
 
@@ -115,7 +116,15 @@ class Intake:
             self._sink.show(feedback)
             return feedback
         self.store_full = False
-        feedback = Feedback(Outcome.KEPT, verdict.message, seq=seq, event_id=str(event_id))
+        reading = verdict.reading
+        feedback = Feedback(
+            verdict.outcome,
+            verdict.message,
+            seq=seq,
+            event_id=str(event_id),
+            kind=reading.kind if reading else None,
+            warnings=reading.warnings if reading else (),
+        )
         self._sink.show(feedback)
         self._on_kept(seq)
         return feedback

@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from agent.errors import ConfigError
+from protocol.barcodes import DecodeRules
 from protocol.messages import AGENT_ID_PATTERN
 
 StationMode = Literal[
@@ -84,6 +85,9 @@ class AgentSettings(BaseSettings):
     station: StationSettings = StationSettings()
     outbox: OutboxSettings = OutboxSettings()
     delivery: DeliverySettings = DeliverySettings()
+    decode: DecodeRules = Field(
+        DecodeRules(), description="Barcode rules: GS substitute, site prefixes."
+    )
 
     @property
     def socket_path(self) -> Path:

@@ -1,12 +1,14 @@
-"""The station: decides, for each read, whether it is kept and with what context.
+"""The station: decides, for each read, what the person is told and what is recorded.
 
 Pure: values in, values out. The intake thread commits what it decides; feedback is
 shown only after that commit.
 
-Rules (the foundation's; sessions per mode come with the station issue):
-1. A read that is empty after stripping CR, LF and TAB is refused (``empty``).
-2. A read over 512 characters is refused (``too_long``); the scanner must rescan.
-3. Anything else is kept, with the station's name and mode as its context.
+Rules (sessions per mode come with the station issue):
+1. A read that is empty after stripping CR, LF and TAB is refused and not recorded.
+2. A read the decoder rejects is a bad read: refused, but recorded (cut to 512
+   characters) so an operator can see what the scanner sent.
+3. A label no rule recognises is refused as ``unknown_label`` and recorded too.
+4. Anything else is kept, with its reading and the station's context.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.feedback import Outcome
-from protocol.messages import MAX_RAW_CHARS, ScanContext
+from protocol.barcodes import DecodeRules, Kind, Rejected, decode
+from protocol.messages import MAX_RAW_CHARS, Reading, ScanContext
 
 _TRAILING = "\r\n\t"
 
@@ -25,27 +28,46 @@ class Verdict:
     message: str
     raw: str
     context: ScanContext
+    reading: Reading | None
 
     @property
-    def keep(self) -> bool:
-        return self.outcome is Outcome.KEPT
+    def record(self) -> bool:
+        """Whether the read is committed to the outbox (kept or kept-for-review)."""
+        return self.outcome is not Outcome.EMPTY
 
 
 @dataclass(frozen=True)
 class Station:
     name: str
     mode: str
+    rules: DecodeRules
 
     def consider(self, text: str) -> Verdict:
-        raw = text.rstrip(_TRAILING)
+        raw = text.rstrip(_TRAILING)[:MAX_RAW_CHARS]
         context = ScanContext(station=self.name, mode=self.mode)
-        if not raw.strip():
-            return Verdict(Outcome.EMPTY, "Nothing was read. Scan again.", raw, context)
-        if len(raw) > MAX_RAW_CHARS:
-            return Verdict(
-                Outcome.TOO_LONG,
-                f"Read is {len(raw)} characters; the limit is {MAX_RAW_CHARS}. Scan again.",
-                raw[:MAX_RAW_CHARS],
-                context,
+        result = decode(text, self.rules)
+        if isinstance(result, Rejected):
+            if result.reason == "empty":
+                return Verdict(Outcome.EMPTY, "Nothing was read. Scan again.", raw, context, None)
+            reading = Reading(
+                kind="rejected",
+                symbology=result.symbology,
+                warnings=(result.reason,),
+                outcome=Outcome.BAD_READ.value,
             )
-        return Verdict(Outcome.KEPT, "Scan kept.", raw, context)
+            message = f"Bad read: {result.message}. Scan again."
+            return Verdict(Outcome.BAD_READ, message, raw, context, reading)
+        outcome = Outcome.UNKNOWN_LABEL if result.kind is Kind.UNKNOWN else Outcome.KEPT
+        reading = Reading(
+            kind=result.kind.value,
+            key=result.key[:MAX_RAW_CHARS],
+            symbology=result.symbology,
+            warnings=result.warnings,
+            outcome=outcome.value,
+        )
+        if outcome is Outcome.UNKNOWN_LABEL:
+            return Verdict(outcome, "Unknown label: not a known code.", raw, context, reading)
+        message = f"{result.kind.value.capitalize()} {result.key}"
+        if result.warnings:
+            message += f" (warning: {', '.join(result.warnings)})"
+        return Verdict(Outcome.KEPT, message, raw, context, reading)

@@ -1,0 +1,7 @@
+"""The barcode grammar (DESIGN.md §4): GS1, HIBC and site labels, one decoder."""
+
+from protocol.barcodes.decode import decode
+from protocol.barcodes.result import Decoded, Kind, Rejected, Result
+from protocol.barcodes.rules import DEFAULT_RULES, DecodeRules
+
+__all__ = ["DEFAULT_RULES", "DecodeRules", "Decoded", "Kind", "Rejected", "Result", "decode"]
