@@ -70,14 +70,21 @@ class _Process:
 
 
 class AgentProcess(_Process):
-    def __init__(self, workdir: Path, agent_id: str, broker_port: int, **delivery: Any) -> None:
+    def __init__(
+        self, workdir: Path, agent_id: str, broker_port: int, keepalive_s: int = 15, **delivery: Any
+    ) -> None:
         super().__init__(workdir)
         self.agent_id = agent_id
         self.config = write_toml(
             workdir / "agent.toml",
             {"agent_id": agent_id, "data_dir": workdir / "data"},
             {
-                "mqtt": {"host": "127.0.0.1", "port": broker_port, "reconnect_max_s": 2},
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": broker_port,
+                    "reconnect_max_s": 2,
+                    "keepalive_s": keepalive_s,
+                },
                 "station": {"name": f"bench-{agent_id}", "mode": "tray_assembly"},
                 "delivery": {
                     "resend_after_s": 1.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.harness.mosquitto import Mosquitto
@@ -88,3 +89,27 @@ def test_scan_and_status_commands_speak_json(
         hub.stop()
     offline = json.loads(agent.cli("status", "--json").stdout)
     assert offline["connection"] == "agent_not_running" and offline["backlog"] == 0
+
+
+def test_dashboard_sees_offline_will_stopped_and_backlog(
+    tmp_path: Path, broker: Mosquitto, sqlite_url: str
+) -> None:
+    """kill -9 makes the broker publish the agent's offline will; a clean stop says stopped."""
+    hub = HubProcess(tmp_path / "hub", sqlite_url, broker.port)
+    agent = AgentProcess(tmp_path / "agent", "pi-will", broker.port, keepalive_s=5)
+    hub.start()
+    agent.start()
+    try:
+        assert agent.scan("INS-1")["kept"]
+        wait_for(lambda: _agent_row(hub, "pi-will", state="online", backlog=0), timeout=30)
+        agent.kill()
+        wait_for(lambda: _agent_row(hub, "pi-will", state="offline", online=False), timeout=30)
+        agent.start()
+        wait_for(lambda: _agent_row(hub, "pi-will", state="online"), timeout=30)
+        agent.stop()
+        wait_for(lambda: _agent_row(hub, "pi-will", state="stopped"), timeout=30)
+        page = httpx.get(f"{hub.base_url}/", timeout=10)
+        assert page.status_code == 200 and "pi-will" in page.text and "stopped" in page.text
+    finally:
+        agent.stop()
+        hub.stop()
