@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from agent.mqtt import MqttLink
 from agent.outbox import OutboxReader, OutboxStats, OutboxStore
 from agent.sender import Sender, SenderState
 from agent.settings import AgentSettings
+from agent.sources import ScannerSource
 from agent.sources.socket_source import SocketSource
 from protocol.messages import AgentHealth, AgentStatus
 
@@ -32,17 +33,22 @@ class AgentApp:
     link: MqttLink
     socket: SocketSource
     clock: Clock
+    scanners: list[ScannerSource] = field(default_factory=list)
 
     def start(self) -> None:
         self.intake.start()
         self.sender.start(self.link, self.store.confirmed_seq, self.store.last_seq)
         self.link.start()
         self.socket.start()
+        for scanner in self.scanners:
+            scanner.start()
         log.info(
             "agent.started", agent_id=self.settings.agent_id, incarnation=self.store.incarnation
         )
 
     def stop(self) -> None:
+        for scanner in self.scanners:
+            scanner.stop()
         self.socket.stop()
         self.sender.stop()
         self.link.stop(last_words=self.status_message("stopped"))
@@ -73,7 +79,7 @@ class AgentApp:
             monotonic_ns=instant.monotonic_ns,
             backlog=stats.backlog,
             oldest_unconfirmed_age_s=_age(stats),
-            scanners_connected=1,
+            scanners_connected=sum(1 for s in self.scanners if s.state()["connected"]),
             disk_free_bytes=shutil.disk_usage(self.settings.data_dir).free,
             clock_synced=instant.synced,
             last_confirmed_seq=stats.confirmed_seq,
@@ -95,6 +101,7 @@ class AgentApp:
             "alarms": sorted(self._alarms(sender)),
             "station": self.settings.station.name,
             "mode": self.settings.station.mode,
+            "scanners": [s.state() for s in self.scanners],
         }
 
     def _alarms(self, sender: SenderState) -> set[str]:

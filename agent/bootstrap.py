@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 from typing import Any
 
 from agent import __version__
 from agent.app import AgentApp
 from agent.clock import Clock, SystemClock
+from agent.decode import Frame, Read
 from agent.feedback import Feedback, FeedbackSink, LogSink
 from agent.intake import Intake
 from agent.mqtt import MqttLink
 from agent.outbox import OutboxReader, OutboxStore
 from agent.sender import Sender
-from agent.settings import AgentSettings
+from agent.settings import AgentSettings, EvdevScanner, SerialScanner
+from agent.sources import ScannerSource
+from agent.sources.evdev_source import EvdevSource
+from agent.sources.serial_source import SerialSource
 from agent.sources.socket_source import SCAN_TIMEOUT_S, SocketSource
 from agent.station import Station
 from protocol.messages import AgentStatus
@@ -58,10 +63,26 @@ def bootstrap(
     def submit(text: str, scanner_id: str) -> Feedback:
         return intake.submit(text, scanner_id).result(timeout=SCAN_TIMEOUT_S)
 
+    def deliver(frame: Frame, scanner_id: str) -> None:
+        # Readers never wait for the commit: the intake queue keeps their order.
+        if isinstance(frame, Read):
+            intake.submit(frame.text, scanner_id)
+        else:
+            intake.submit_bad(frame.reason, frame.text, scanner_id)
+
+    scanners = [_scanner(s, deliver, settings.reopen_max_s) for s in settings.scanners]
     link = MqttLink(settings.mqtt, settings.agent_id, _offline(settings), events)
     socket = SocketSource(settings.socket_path, submit, lambda: app.status())
-    app = AgentApp(settings, store, intake, sender, link, socket, clock)
+    app = AgentApp(settings, store, intake, sender, link, socket, clock, scanners)
     return app
+
+
+def _scanner(
+    config: SerialScanner | EvdevScanner, deliver: Callable[[Frame, str], None], reopen_max_s: float
+) -> ScannerSource:
+    if isinstance(config, SerialScanner):
+        return SerialSource(config, deliver, reopen_max_s)
+    return EvdevSource(config, deliver, reopen_max_s)
 
 
 def _offline(settings: AgentSettings) -> AgentStatus:

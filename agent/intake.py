@@ -20,7 +20,7 @@ from agent.clock import Clock
 from agent.errors import StoreError, StoreFull
 from agent.feedback import Feedback, FeedbackSink, Outcome
 from agent.outbox import OutboxStore
-from agent.station import Station
+from agent.station import Station, Verdict
 from protocol.messages import ScanEvent
 
 log = structlog.get_logger("agent.intake")
@@ -58,7 +58,10 @@ class Intake:
         self._thread.join(timeout=10)
 
     def submit(self, text: str, scanner_id: str) -> Future[Feedback]:
-        return self._call(lambda: self._intake(text, scanner_id))
+        return self._call(lambda: self._record(self._station.consider(text), scanner_id))
+
+    def submit_bad(self, reason: str, text: str, scanner_id: str) -> Future[Feedback]:
+        return self._call(lambda: self._record(self._station.refuse(reason, text), scanner_id))
 
     def confirm(self, confirmed_seq: int) -> Future[None]:
         return self._call(lambda: self._store.confirm(confirmed_seq, self._retention_ns))
@@ -76,8 +79,7 @@ class Intake:
             except BaseException as exc:  # handed to the caller, never kills the writer
                 future.set_exception(exc)
 
-    def _intake(self, text: str, scanner_id: str) -> Feedback:
-        verdict = self._station.consider(text)
+    def _record(self, verdict: Verdict, scanner_id: str) -> Feedback:
         if not verdict.record:
             feedback = Feedback(verdict.outcome, verdict.message)
             self._sink.show(feedback)

@@ -6,7 +6,7 @@ Loaded once in ``main()`` and passed down; never built at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -67,6 +67,34 @@ class DeliverySettings(_Section):
     health_interval_s: float = Field(10.0, gt=0, description="Seconds between health heartbeats.")
 
 
+class SerialScanner(_Section):
+    type: Literal["serial"] = "serial"
+    id: str = Field(max_length=128, description="Scanner id recorded with each scan.")
+    path: Path = Field(description="Device; prefer /dev/serial/by-id/... so it survives replug.")
+    baud: int = Field(9600, gt=0, description="Line speed (ignored by CDC-ACM scanners).")
+    suffix: Literal["cr", "lf", "crlf", "tab", "timeout"] = Field(
+        "cr", description="What ends a read; 'timeout' means a pause of idle_timeout_s."
+    )
+    idle_timeout_s: float = Field(0.1, gt=0, description="Pause that ends a read in timeout mode.")
+
+
+class EvdevScanner(_Section):
+    type: Literal["evdev"] = "evdev"
+    id: str = Field(max_length=128, description="Scanner id recorded with each scan.")
+    path: Path = Field(description="Device; prefer /dev/input/by-id/...-event-kbd.")
+    layout: Literal["us", "uk", "de", "fr"] = Field(
+        "us", description="The scanner's keyboard layout."
+    )
+    terminator: Literal["enter", "tab", "timeout"] = Field("enter", description="What ends a read.")
+    idle_timeout_s: float = Field(0.1, gt=0, description="Pause that ends a read in timeout mode.")
+    grab: bool = Field(
+        True, description="Take the device exclusively so keys never reach a console."
+    )
+
+
+ScannerSettings = Annotated[SerialScanner | EvdevScanner, Field(discriminator="type")]
+
+
 class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCANTRAIL_AGENT__", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -85,6 +113,10 @@ class AgentSettings(BaseSettings):
     station: StationSettings = StationSettings()
     outbox: OutboxSettings = OutboxSettings()
     delivery: DeliverySettings = DeliverySettings()
+    scanners: list[ScannerSettings] = Field(
+        default_factory=list, description="Serial and evdev scanners; the socket is always on."
+    )
+    reopen_max_s: float = Field(5.0, gt=0, description="Longest wait between device reopen tries.")
     decode: DecodeRules = Field(
         DecodeRules(), description="Barcode rules: GS substitute, site prefixes."
     )

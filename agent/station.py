@@ -42,6 +42,13 @@ class Station:
     mode: str
     rules: DecodeRules
 
+    def refuse(self, reason: str, text: str) -> Verdict:
+        """A read the framing layer already knows is bad (garbage bytes, runaway line)."""
+        reading = Reading(kind="rejected", warnings=(reason,), outcome=Outcome.BAD_READ.value)
+        message = f"Bad read ({reason.replace('_', ' ')}). Scan again."
+        context = ScanContext(station=self.name, mode=self.mode)
+        return Verdict(Outcome.BAD_READ, message, text[:MAX_RAW_CHARS], context, reading)
+
     def consider(self, text: str) -> Verdict:
         raw = text.rstrip(_TRAILING)[:MAX_RAW_CHARS]
         context = ScanContext(station=self.name, mode=self.mode)
