@@ -105,7 +105,12 @@ class AgentApp:
         }
 
     def _alarms(self, sender: SenderState) -> set[str]:
-        return sender.alarms | ({"store_full"} if self.intake.store_full else set())
+        alarms = set(sender.alarms)
+        if self.intake.store_full:
+            alarms.add("store_full")
+        if self.store.recovered_from is not None:
+            alarms.add("store_corrupt_recovered")
+        return alarms
 
     def _stats(self) -> OutboxStats:
         reader = OutboxReader(self.store.path)

@@ -32,7 +32,7 @@ def bootstrap(
     """Build a ready-to-start agent. Opens the outbox (it must know its incarnation)."""
     clock = clock or SystemClock()
     store = OutboxStore(settings.outbox_path, settings.outbox.max_bytes)
-    store.open()
+    store.open_or_recover()
     events: queue.Queue[Any] = queue.Queue()
     station = Station(settings.station.name, settings.station.mode, settings.decode)
 

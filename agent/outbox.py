@@ -39,6 +39,7 @@ def _connect(path: Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
     db.execute("PRAGMA busy_timeout = 5000")
     db.execute("PRAGMA synchronous = FULL")
+    db.execute("PRAGMA journal_size_limit = 4194304")
     return db
 
 
@@ -69,6 +70,7 @@ class OutboxStore:
         self.incarnation = ""
         self.last_seq = 0
         self.confirmed_seq = 0
+        self.recovered_from: Path | None = None
 
     @property
     def path(self) -> Path:
@@ -102,6 +104,23 @@ class OutboxStore:
         self.confirmed_seq = int(meta["confirmed_seq"])
         # sqlite_sequence keeps the highest seq ever used, even after pruning: never reused.
         self.last_seq = int(row[0]) if row else 0
+
+    def open_or_recover(self) -> None:
+        """Open; if the file is corrupt, move it aside and start a new incarnation.
+
+        Never crash-loops: a corrupt outbox is kept for forensics, the agent keeps scanning,
+        and ``recovered_from`` raises an alarm until an operator deals with it.
+        """
+        try:
+            self.open()
+        except StoreCorrupt:
+            aside = self._path.with_name(f"outbox.corrupt-{time.strftime('%Y%m%dT%H%M%S')}.db")
+            for suffix in ("", "-wal", "-shm"):
+                part = self._path.with_name(self._path.name + suffix)
+                if part.exists():
+                    part.rename(aside.with_name(aside.name + suffix))
+            self.recovered_from = aside
+            self.open()
 
     def close(self) -> None:
         if self._db is not None:
@@ -144,12 +163,13 @@ class OutboxStore:
         self.confirmed_seq = confirmed_seq
 
     def size_bytes(self) -> int:
+        """Pages in use (freed pages are reused, so pruning makes room). The WAL is transient
+        and capped by journal_size_limit."""
         db = self._require()
         pages = db.execute("PRAGMA page_count").fetchone()[0]
+        pages -= db.execute("PRAGMA freelist_count").fetchone()[0]
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        wal = self._path.with_name(self._path.name + "-wal")
-        wal_size = wal.stat().st_size if wal.exists() else 0
-        return int(pages * page_size + wal_size)
+        return int(pages * page_size)
 
     def _require(self) -> sqlite_utils.Database:
         if self._db is None:

@@ -71,7 +71,13 @@ class _Process:
 
 class AgentProcess(_Process):
     def __init__(
-        self, workdir: Path, agent_id: str, broker_port: int, keepalive_s: int = 15, **delivery: Any
+        self,
+        workdir: Path,
+        agent_id: str,
+        broker_port: int,
+        keepalive_s: int = 15,
+        max_bytes: int = 512 * 1024 * 1024,
+        **delivery: Any,
     ) -> None:
         super().__init__(workdir)
         self.agent_id = agent_id
@@ -86,6 +92,7 @@ class AgentProcess(_Process):
                     "keepalive_s": keepalive_s,
                 },
                 "station": {"name": f"bench-{agent_id}", "mode": "tray_assembly"},
+                "outbox": {"max_bytes": max_bytes},
                 "delivery": {
                     "resend_after_s": 1.0,
                     "resend_max_s": 4.0,
