@@ -30,6 +30,7 @@ demo: $(STAMP) deps
 	$(BIN)/python deploy/demo.py
 
 bench: $(STAMP) deps
+	$(BIN)/python bench/decode_bench.py
 	$(BIN)/python bench/agent_bench.py
 
 clean:

@@ -1,0 +1,22 @@
+"""The example configs in deploy/examples are valid, so the README's commands work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import agent.settings
+import hub.settings
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
+
+
+def test_agent_example_loads() -> None:
+    """deploy/examples/agent.toml passes the agent's strict config validation."""
+    settings = agent.settings.load_settings(EXAMPLES / "agent.toml")
+    assert settings.agent_id == "pi-steril-01" and settings.station.mode == "sterilizer"
+
+
+def test_hub_example_loads() -> None:
+    """deploy/examples/hub.toml passes the hub's strict config validation."""
+    settings = hub.settings.load_settings(EXAMPLES / "hub.toml")
+    assert settings.database_url.startswith("sqlite:///")
