@@ -7,21 +7,15 @@ imported inside the default opener only.
 
 from __future__ import annotations
 
-import contextlib
 import select
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-import structlog
-
 from agent.decode import Frame
 from agent.decode.keymap import KeyEvent, KeymapDecoder
 from agent.settings import EvdevScanner
-from agent.sources import reopen_policy
-
-log = structlog.get_logger("agent.evdev")
+from agent.sources.device import DeviceSource
 
 POLL_S = 0.05
 
@@ -43,7 +37,9 @@ def open_evdev(path: str) -> InputDevice:
     return device
 
 
-class EvdevSource:
+class EvdevSource(DeviceSource):
+    kind = "evdev"
+
     def __init__(
         self,
         settings: EvdevScanner,
@@ -51,60 +47,19 @@ class EvdevSource:
         reopen_max_s: float,
         open_device: Callable[[str], InputDevice] = open_evdev,
     ) -> None:
+        super().__init__(settings.id, str(settings.path), reopen_max_s)
         self._settings = settings
         self._deliver = deliver
-        self._reopen_max_s = reopen_max_s
-        self._open_device = open_device
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"evdev-{settings.id}", daemon=True)
+        self._opener = open_device
         self._decoder = KeymapDecoder(settings.layout, settings.terminator, settings.idle_timeout_s)
-        self.connected = False
-        self.reopens = 0
 
-    def start(self) -> None:
-        self._thread.start()
+    def _extra_state(self) -> dict[str, Any]:
+        return {"syn_dropped": self._decoder.dropped}
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=5)
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "id": self._settings.id,
-            "type": "evdev",
-            "path": str(self._settings.path),
-            "connected": self.connected,
-            "reopens": self.reopens,
-            "syn_dropped": self._decoder.dropped,
-        }
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            device = self._open()
-            if device is None:
-                return
-            self.connected = True
-            log.info("scanner.connected", scanner=self._settings.id)
-            try:
-                self._read(device)
-            except OSError as exc:  # ENODEV when unplugged
-                log.warning("scanner.unplugged", scanner=self._settings.id, error=str(exc))
-            finally:
-                self.connected = False
-                with contextlib.suppress(OSError):
-                    device.close()
-            self.reopens += 1
-
-    def _open(self) -> InputDevice | None:
-        def attempt() -> InputDevice:
-            device = self._open_device(str(self._settings.path))
-            if self._settings.grab:
-                device.grab()
-            return device
-
-        device: InputDevice | None = reopen_policy(self._stopping, self._reopen_max_s, (OSError,))(
-            attempt
-        )
+    def _open_device(self) -> InputDevice:
+        device = self._opener(self._path)
+        if self._settings.grab:
+            device.grab()
         return device
 
     def _read(self, device: InputDevice) -> None:
@@ -117,4 +72,4 @@ class EvdevSource:
             else:
                 frames = self._decoder.flush(time.time())
             for frame in frames:
-                self._deliver(frame, self._settings.id)
+                self._deliver(frame, self.scanner_id)
