@@ -71,6 +71,7 @@ class OutboxStore:
         self.last_seq = 0
         self.confirmed_seq = 0
         self.recovered_from: Path | None = None
+        self._page_size = 0
 
     @property
     def path(self) -> Path:
@@ -100,6 +101,7 @@ class OutboxStore:
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupt(f"{self._path}: {exc}") from exc
         self._db = db
+        self._page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
         self.incarnation = meta["incarnation"]
         self.confirmed_seq = int(meta["confirmed_seq"])
         # sqlite_sequence keeps the highest seq ever used, even after pruning: never reused.
@@ -168,8 +170,7 @@ class OutboxStore:
         db = self._require()
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         pages -= db.execute("PRAGMA freelist_count").fetchone()[0]
-        page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        return int(pages * page_size)
+        return int(pages * self._page_size)
 
     def _require(self) -> sqlite_utils.Database:
         if self._db is None:

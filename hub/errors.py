@@ -9,7 +9,3 @@ class HubError(Exception):
 
 class ConfigError(HubError):
     """The configuration file or environment is invalid."""
-
-
-class StoreUnavailable(HubError):
-    """The database cannot be reached or refused a write; ingest must stop acking."""

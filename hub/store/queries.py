@@ -71,24 +71,16 @@ def dead_letter_page(conn: Connection, after_id: int, limit: int) -> list[dict[s
         .order_by(dead_letters.c.id)
         .limit(limit)
     )
-    return [
-        {
-            "id": r.id,
-            "received_at": _iso(r.received_at),
-            "topic": r.topic,
-            "agent_id": r.agent_id,
-            "reason": r.reason,
-            "detail": r.detail,
-            "payload": r.payload,
-            "payload_bytes": r.payload_bytes,
-        }
-        for r in conn.execute(query)
-    ]
+    return [_dead_letter(r) for r in conn.execute(query)]
 
 
 def recent_dead_letters(conn: Connection, limit: int) -> list[dict[str, Any]]:
     rows = conn.execute(sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
+    return [_dead_letter(r) for r in rows]
+
+
+def _dead_letter(row: sa.Row[Any]) -> dict[str, Any]:
+    return {**row._mapping, "received_at": _iso(row.received_at)}
 
 
 def alert_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import re
 from biip import ParseConfig, ParseError
 from biip.checksums import gs1_standard_check_digit
 from biip.gs1_digital_link_uris import GS1DigitalLinkURI
+from biip.gs1_element_strings import GS1ElementString
 from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
 
@@ -74,10 +75,9 @@ def _classify(message: GS1Message, scheme: str, symbology: str | None) -> Decode
     fields: dict[str, str] = {}
     warnings: list[str] = []
     for element in message.element_strings:
-        for f in dataclasses.fields(element):
-            error = getattr(element, f.name)
-            if f.name.endswith("_error") and error:
-                return Rejected("gs1_check_failed", _plain(str(error)), symbology)
+        error = _first_error(element)
+        if error:
+            return Rejected("gs1_check_failed", _plain(error), symbology)
         fields[element.ai.ai] = element.value
         if element.ai.separator_required and _runs_into_next_ai(element.value):
             warnings.append(f"possible_missing_separator_after_{element.ai.ai}")
@@ -139,14 +139,18 @@ def _runs_into_next_ai(value: str) -> bool:
         except ParseError:
             continue
         ais = {e.ai.ai for e in message.element_strings}
-        if ais <= _FOLLOWERS and not any(
-            getattr(e, f.name)
-            for e in message.element_strings
-            for f in dataclasses.fields(e)
-            if f.name.endswith("_error")
-        ):
+        if ais <= _FOLLOWERS and not any(_first_error(e) for e in message.element_strings):
             return True
     return False
+
+
+def _first_error(element: GS1ElementString) -> str | None:
+    """biip keeps check-digit and format problems in ``*_error`` fields, not exceptions."""
+    for f in dataclasses.fields(element):
+        error = getattr(element, f.name)
+        if f.name.endswith("_error") and error:
+            return str(error)
+    return None
 
 
 _DATE_AIS = re.compile(r"GS1 AI \((11|12|13|15|16|17|7006|7007)\)")

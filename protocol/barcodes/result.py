@@ -31,10 +31,6 @@ class Decoded:
     symbology: str | None = None
     warnings: tuple[str, ...] = ()
 
-    @property
-    def ok(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
 class Rejected:
@@ -43,10 +39,6 @@ class Rejected:
     reason: str
     message: str
     symbology: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return False
 
 
 Result = Decoded | Rejected
