@@ -16,6 +16,7 @@ from agent.intake import Intake
 from agent.mqtt import MqttLink
 from agent.outbox import OutboxReader, OutboxStats, OutboxStore
 from agent.sender import Sender, SenderState
+from agent.session import StationState
 from agent.settings import AgentSettings
 from agent.sources import ScannerSource
 from agent.sources.socket_source import SocketSource
@@ -64,7 +65,7 @@ class AgentApp:
                 "state": state,
                 "version": __version__,
                 "station": s.station.name,
-                "mode": s.station.mode,
+                "mode": self.intake.state.mode,
                 "at": datetime.now(UTC),
             }
         )
@@ -100,7 +101,7 @@ class AgentApp:
             "store_full": self.intake.store_full,
             "alarms": sorted(self._alarms(sender)),
             "station": self.settings.station.name,
-            "mode": self.settings.station.mode,
+            **describe_station(self.intake.current_state()),
             "scanners": [s.state() for s in self.scanners],
         }
 
@@ -129,6 +130,22 @@ def describe_store(stats: OutboxStats) -> dict[str, Any]:
         "backlog": stats.backlog,
         "oldest_unconfirmed_age_s": _age(stats),
         "store_bytes": stats.size_bytes,
+    }
+
+
+def describe_station(state: StationState) -> dict[str, Any]:
+    session = state.session
+    return {
+        "mode": state.mode,
+        "operator": state.operator,
+        "session": None
+        if session is None
+        else {
+            "id": session.id,
+            "kind": session.kind,
+            "key": session.key,
+            "items": len(session.items),
+        },
     }
 
 

@@ -34,7 +34,14 @@ def bootstrap(
     store = OutboxStore(settings.outbox_path, settings.outbox.max_bytes)
     store.open_or_recover()
     events: queue.Queue[Any] = queue.Queue()
-    station = Station(settings.station.name, settings.station.mode, settings.decode)
+    station = Station(
+        name=settings.station.name,
+        mode=settings.station.mode,
+        rules=settings.decode,
+        badge_required=settings.station.badge_required,
+        idle_logout_s=settings.station.idle_logout_s,
+        allow_mode_change=settings.station.allow_mode_change,
+    )
 
     # The sender and app refer to each other through these late-bound callables.
     app: AgentApp

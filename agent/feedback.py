@@ -12,9 +12,18 @@ from typing import Any, Protocol
 
 import structlog
 
+from agent.session import StationState
+
 
 class Outcome(StrEnum):
-    KEPT = "kept"  # a good read, committed to the outbox
+    KEPT = "kept"  # a good read, committed to the outbox, counted in the session
+    DUPLICATE = "duplicate"  # already scanned in this session: recorded, not counted
+    BADGE_FIRST = "badge_first"  # the station needs a badge before anything else
+    NO_SESSION = "no_session"  # needs an open session first (e.g. an item before its tray)
+    SESSION_OPEN = "session_open"  # another session must be finished or cancelled first
+    NOT_HERE = "not_here"  # this kind of code means nothing in this station's mode
+    NOT_ALLOWED = "not_allowed"  # e.g. CMD-MODE-* on a station that may not change mode
+    UNKNOWN_COMMAND = "unknown_command"  # a CMD- label this station does not know
     BAD_READ = "bad_read"  # the decoder rejected it: refused, recorded for review
     UNKNOWN_LABEL = "unknown_label"  # no rule knows it: refused, recorded for review
     EMPTY = "empty"  # nothing but CR/LF/TAB was read: refused, not recorded
@@ -30,6 +39,12 @@ class Feedback:
     event_id: str | None = None
     kind: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    station: StationState | None = None  # the station after this scan, for displays
+
+    @property
+    def session_items(self) -> int:
+        session = self.station.session if self.station else None
+        return len(session.items) - 1 if session else 0
 
     @property
     def kept(self) -> bool:
@@ -40,6 +55,16 @@ class Feedback:
         data["outcome"] = self.outcome.value
         data["kept"] = self.kept
         data["warnings"] = list(self.warnings)
+        state = self.station
+        data["station"] = None
+        if state is not None:
+            data["station"] = {
+                "mode": state.mode,
+                "operator": state.operator,
+                "session_kind": state.session.kind if state.session else None,
+                "session_key": state.session.key if state.session else None,
+                "session_items": self.session_items,
+            }
         return data
 
 

@@ -12,14 +12,16 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
+from uuid import UUID
 
 import structlog
 import uuid6
 
-from agent.clock import Clock
+from agent.clock import Clock, Instant
 from agent.errors import StoreError, StoreFull
 from agent.feedback import Feedback, FeedbackSink, Outcome
 from agent.outbox import OutboxStore
+from agent.session import StationState
 from agent.station import Station, Verdict
 from protocol.messages import ScanEvent
 
@@ -49,19 +51,32 @@ class Intake:
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
         self.store_full = False
+        self.state: StationState = station.initial()  # replaced, never mutated: safe to read
 
     def start(self) -> None:
+        saved = self._store.station_state()
+        restored = StationState.from_json(saved) if saved else None
+        self.state = self._station.restore(restored, self._clock.now().boot_id)
         self._thread.start()
+
+    def current_state(self) -> StationState:
+        """The station as the person sees it now (idle logout applied)."""
+        return self._station.current(self.state, self._clock.now())
 
     def stop(self) -> None:
         self._jobs.put(None)
         self._thread.join(timeout=10)
 
     def submit(self, text: str, scanner_id: str) -> Future[Feedback]:
-        return self._call(lambda: self._record(self._station.consider(text), scanner_id))
+        return self._call(lambda: self._consider(text, scanner_id))
 
     def submit_bad(self, reason: str, text: str, scanner_id: str) -> Future[Feedback]:
-        return self._call(lambda: self._record(self._station.refuse(reason, text), scanner_id))
+        def refuse() -> Feedback:
+            instant = self._clock.now()
+            verdict = self._station.refuse(self.state, reason, text, instant)
+            return self._record(verdict, scanner_id, instant, uuid6.uuid7())
+
+        return self._call(refuse)
 
     def confirm(self, confirmed_seq: int) -> Future[None]:
         return self._call(lambda: self._store.confirm(confirmed_seq, self._retention_ns))
@@ -79,13 +94,19 @@ class Intake:
             except BaseException as exc:  # handed to the caller, never kills the writer
                 future.set_exception(exc)
 
-    def _record(self, verdict: Verdict, scanner_id: str) -> Feedback:
-        if not verdict.record:
-            feedback = Feedback(verdict.outcome, verdict.message)
-            self._sink.show(feedback)
-            return feedback
+    def _consider(self, text: str, scanner_id: str) -> Feedback:
         instant = self._clock.now()
         event_id = uuid6.uuid7()
+        verdict = self._station.consider(self.state, text, instant, str(event_id))
+        return self._record(verdict, scanner_id, instant, event_id)
+
+    def _record(
+        self, verdict: Verdict, scanner_id: str, instant: Instant, event_id: UUID
+    ) -> Feedback:
+        if not verdict.record:
+            feedback = Feedback(verdict.outcome, verdict.message, station=verdict.state)
+            self._sink.show(feedback)
+            return feedback
         incarnation = self._store.incarnation
 
         def payload(seq: int) -> str:
@@ -105,19 +126,23 @@ class Intake:
             ).model_dump_json(exclude_none=True)
 
         try:
-            seq = self._store.append(str(event_id), payload)
+            state_json = verdict.state.to_json() if verdict.state != self.state else None
+            seq = self._store.append(str(event_id), payload, state_json)
         except StoreFull as exc:
             self.store_full = True
             log.error("outbox.full", error=str(exc))
-            feedback = Feedback(Outcome.STORE_FULL, "Store full: scan NOT kept. Call support.")
+            message = "Store full: scan NOT kept. Call support."
+            feedback = Feedback(Outcome.STORE_FULL, message, station=self.state)
             self._sink.show(feedback)
             return feedback
         except StoreError as exc:
             log.error("outbox.error", error=str(exc))
-            feedback = Feedback(Outcome.STORE_ERROR, "Scan NOT kept: storage error. Scan again.")
+            message = "Scan NOT kept: storage error. Scan again."
+            feedback = Feedback(Outcome.STORE_ERROR, message, station=self.state)
             self._sink.show(feedback)
             return feedback
         self.store_full = False
+        self.state = verdict.state
         reading = verdict.reading
         feedback = Feedback(
             verdict.outcome,
@@ -126,6 +151,7 @@ class Intake:
             event_id=str(event_id),
             kind=reading.kind if reading else None,
             warnings=reading.warnings if reading else (),
+            station=verdict.state,
         )
         self._sink.show(feedback)
         self._on_kept(seq)

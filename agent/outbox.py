@@ -129,8 +129,19 @@ class OutboxStore:
             self._db.close()
             self._db = None
 
-    def append(self, event_id: str, build_payload: Callable[[int], str]) -> int:
-        """Commit one scan with the next seq and return that seq. Raise ``StoreFull``."""
+    def station_state(self) -> str | None:
+        """The station state saved with the last scan, as JSON (``agent.session``)."""
+        row = self._require().execute("SELECT value FROM meta WHERE key = 'station'").fetchone()
+        return str(row[0]) if row else None
+
+    def append(
+        self, event_id: str, build_payload: Callable[[int], str], station: str | None = None
+    ) -> int:
+        """Commit one scan with the next seq and return that seq. Raise ``StoreFull``.
+
+        ``station`` (the station state after this scan) is saved in the same transaction,
+        so an open session and the scans that built it can never disagree after a crash.
+        """
         db = self._require()
         if self.size_bytes() >= self._max_bytes:
             raise StoreFull(f"outbox reached its budget of {self._max_bytes} bytes")
@@ -142,6 +153,10 @@ class OutboxStore:
                     "INSERT INTO outbox (seq, event_id, payload, created_ns) VALUES (?, ?, ?, ?)",
                     (seq, event_id, payload, time.time_ns()),
                 )
+                if station is not None:
+                    db.conn.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('station', ?)", (station,)
+                    )
         except sqlite3.Error as exc:
             if "full" in str(exc).lower():
                 raise StoreFull(f"disk full while keeping scan: {exc}") from exc

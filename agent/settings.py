@@ -45,6 +45,11 @@ class MqttSettings(_Section):
 class StationSettings(_Section):
     name: str = Field("station", max_length=128, description="Shown on scans and the dashboard.")
     mode: StationMode = Field("tray_assembly", description="The station's session state machine.")
+    badge_required: bool = Field(False, description="Refuse scans until a staff badge is scanned.")
+    idle_logout_s: float = Field(
+        900.0, ge=0, description="Log the operator out after this long without a scan; 0: never."
+    )
+    allow_mode_change: bool = Field(False, description="Accept CMD-MODE-* barcodes.")
 
 
 class OutboxSettings(_Section):

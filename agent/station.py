@@ -1,25 +1,51 @@
-"""The station: decides, for each read, what the person is told and what is recorded.
+"""The station: for each read, what the person is told, what is recorded, and the next state.
 
-Pure: values in, values out. The intake thread commits what it decides; feedback is
-shown only after that commit.
+Pure: a state and a read in, a verdict and the next state out. The intake thread commits
+the scan and the new state together; feedback is shown only after that commit.
 
-Rules (sessions per mode come with the station issue):
+Rules (DESIGN.md §5; docs/stations.md has the barcode sheet):
 1. A read that is empty after stripping CR, LF and TAB is refused and not recorded.
-2. A read the decoder rejects is a bad read: refused, but recorded (cut to 512
-   characters) so an operator can see what the scanner sent.
-3. A label no rule recognises is refused as ``unknown_label`` and recorded too.
-4. Anything else is kept, with its reading and the station's context.
+2. Every other read is recorded, refused or not, so an operator can see what happened.
+   Only ``kept`` scans change the state or count at the hub.
+3. A read the decoder rejects is ``bad_read``; a label no rule knows is ``unknown_label``.
+4. A badge logs in (any mode, any time). ``CMD-LOGOUT`` logs out. Where a badge is
+   required, every other scan is refused ``badge_first`` until one is scanned, and the
+   operator is logged out after ``idle_logout_s`` without a scan (or by a reboot).
+5. ``CMD-CANCEL`` abandons the open session. ``CMD-MODE-<MODE>`` switches mode where the
+   station allows it, and only with no session open.
+6. Per mode, a session opens and closes like this; a second scan of the same code in
+   one session is refused ``duplicate`` (double reads, CR+LF doubling):
+   - sterilizer: the sterilizer's label ``STE-x`` opens a load; instruments and trays join
+     it; ``STE-x.<cycle>`` records the cycle number, ``CMD-TYPE-<t>`` the cycle type;
+     ``CMD-CYCLE-PASS`` / ``CMD-CYCLE-FAIL`` closes it. With no load open, a cycle label
+     selects that cycle and ``CMD-BI-PASS`` / ``CMD-BI-FAIL`` records its biological
+     indicator.
+   - tray_assembly: a tray opens; instruments join; ``CMD-COMPLETE`` closes.
+   - point_of_use: a case opens and the next case replaces it; instruments and trays are
+     used; after ``CMD-RETURN`` they are returned; ``CMD-COND-<c>`` sets the condition of
+     the next item; ``CMD-DONE`` closes.
+   - asset_move: an asset opens, more assets join, a location closes (they all move).
+   - equipment_checkout: a patient opens (the next patient replaces); an asset is lent to
+     the patient; an asset with no patient open, or after ``CMD-RETURN``, is returned;
+     ``CMD-CLEANED`` then an asset makes it available again; ``CMD-DONE`` closes.
+7. A scan that fits none of these is refused with the reason (``no_session``,
+   ``session_open``, ``not_here``, ``not_allowed``, ``unknown_command``) and changes nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from agent.clock import Instant
 from agent.feedback import Outcome
-from protocol.barcodes import DecodeRules, Kind, Rejected, decode
+from agent.session import Session, StationState
+from protocol.barcodes import Decoded, DecodeRules, Kind, Rejected, decode
 from protocol.messages import MAX_RAW_CHARS, Reading, ScanContext
 
 _TRAILING = "\r\n\t"
+MODES = ("sterilizer", "tray_assembly", "point_of_use", "asset_move", "equipment_checkout")
+_ITEMS = frozenset({Kind.INSTRUMENT, Kind.TRAY, Kind.PRODUCT})
+_SESSION_NOUN = {"load": "load", "tray": "tray", "case": "case", "move": "move", "patient": "loan"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +55,7 @@ class Verdict:
     raw: str
     context: ScanContext
     reading: Reading | None
+    state: StationState
 
     @property
     def record(self) -> bool:
@@ -37,25 +64,70 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class _Step:
+    """One rule's answer: the outcome, and for a kept scan its action and next state."""
+
+    outcome: Outcome
+    message: str
+    state: StationState | None = None
+    action: str | None = None
+    target: str | None = None
+    condition: str | None = None
+
+
+def _refuse(outcome: Outcome, message: str) -> _Step:
+    return _Step(outcome, message)
+
+
+def _label(key: str) -> str:
+    return key.split(":", 1)[1] if key.startswith("site:") else key
+
+
+@dataclass(frozen=True)
 class Station:
     name: str
     mode: str
     rules: DecodeRules
+    badge_required: bool = False
+    idle_logout_s: float = 0.0  # 0: never
+    allow_mode_change: bool = False
 
-    def refuse(self, reason: str, text: str) -> Verdict:
+    def initial(self) -> StationState:
+        return StationState(mode=self.mode)
+
+    def restore(self, saved: StationState | None, boot_id: str) -> StationState:
+        """The state after a restart: the session survives; a login does not survive a reboot."""
+        if saved is None or (saved.mode != self.mode and not self.allow_mode_change):
+            return self.initial()
+        if saved.boot_id != boot_id:
+            return replace(saved, operator=None, boot_id=boot_id, active_ns=0)
+        return saved
+
+    def current(self, state: StationState, now: Instant) -> StationState:
+        """``state`` with the idle logout applied."""
+        if state.operator is None or self.idle_logout_s <= 0:
+            return state
+        idle_ns = now.monotonic_ns - state.active_ns
+        if state.boot_id != now.boot_id or idle_ns > self.idle_logout_s * 1e9:
+            return replace(state, operator=None)
+        return state
+
+    def refuse(self, state: StationState, reason: str, text: str, now: Instant) -> Verdict:
         """A read the framing layer already knows is bad (garbage bytes, runaway line)."""
+        state = self.current(state, now)
         reading = Reading(kind="rejected", warnings=(reason,), outcome=Outcome.BAD_READ.value)
         message = f"Bad read ({reason.replace('_', ' ')}). Scan again."
-        context = ScanContext(station=self.name, mode=self.mode)
-        return Verdict(Outcome.BAD_READ, message, text[:MAX_RAW_CHARS], context, reading)
+        raw = text[:MAX_RAW_CHARS]
+        return Verdict(Outcome.BAD_READ, message, raw, self._context(state), reading, state)
 
-    def consider(self, text: str) -> Verdict:
+    def consider(self, state: StationState, text: str, now: Instant, event_id: str) -> Verdict:
+        state = self.current(state, now)
         raw = text.rstrip(_TRAILING)[:MAX_RAW_CHARS]
-        context = ScanContext(station=self.name, mode=self.mode)
         result = decode(text, self.rules)
         if isinstance(result, Rejected):
             if result.reason == "empty":
-                return Verdict(Outcome.EMPTY, "Nothing was read. Scan again.", raw, context, None)
+                message = "Nothing was read. Scan again."
+                return Verdict(Outcome.EMPTY, message, raw, self._context(state), None, state)
             reading = Reading(
                 kind="rejected",
                 symbology=result.symbology,
@@ -63,18 +135,250 @@ class Station:
                 outcome=Outcome.BAD_READ.value,
             )
             message = f"Bad read: {result.message}. Scan again."
-            return Verdict(Outcome.BAD_READ, message, raw, context, reading)
-        outcome = Outcome.UNKNOWN_LABEL if result.kind is Kind.UNKNOWN else Outcome.KEPT
+            return Verdict(Outcome.BAD_READ, message, raw, self._context(state), reading, state)
+        if result.kind is Kind.UNKNOWN:
+            step = _refuse(Outcome.UNKNOWN_LABEL, "Unknown label: not a known code.")
+        else:
+            step = self._step(state, result, event_id)
+        after = state
+        if step.state is not None:
+            after = replace(step.state, boot_id=now.boot_id, active_ns=now.monotonic_ns)
         reading = Reading(
             kind=result.kind.value,
             key=result.key[:MAX_RAW_CHARS],
             symbology=result.symbology,
             warnings=result.warnings,
-            outcome=outcome.value,
+            outcome=step.outcome.value,
         )
-        if outcome is Outcome.UNKNOWN_LABEL:
-            return Verdict(outcome, "Unknown label: not a known code.", raw, context, reading)
-        message = f"{result.kind.value.capitalize()} {result.key}"
-        if result.warnings:
+        message = step.message
+        if step.outcome is Outcome.KEPT and result.warnings:
             message += f" (warning: {', '.join(result.warnings)})"
-        return Verdict(Outcome.KEPT, message, raw, context, reading)
+        # The context is what the person saw: an opening scan belongs to its new session,
+        # every other scan to the session that was open, and a login to its new operator.
+        session = after.session if step.action == "open" else state.session
+        context = ScanContext(
+            station=self.name,
+            mode=state.mode,
+            operator=after.operator or state.operator,
+            session_id=session.id if session else None,
+            session_kind=session.kind if session else None,
+            action=step.action,
+            target=step.target,
+            condition=step.condition,
+        )
+        return Verdict(step.outcome, message, raw, context, reading, after)
+
+    def _context(self, state: StationState) -> ScanContext:
+        session = state.session
+        return ScanContext(
+            station=self.name,
+            mode=state.mode,
+            operator=state.operator,
+            session_id=session.id if session else None,
+            session_kind=session.kind if session else None,
+        )
+
+    # -- rules common to every mode ---------------------------------------------------------
+
+    def _step(self, state: StationState, read: Decoded, event_id: str) -> _Step:
+        command = read.fields.get("command", "").upper() if read.kind is Kind.COMMAND else ""
+        if read.kind is Kind.STAFF:
+            after = replace(state, operator=read.key)
+            return _Step(Outcome.KEPT, f"Hello, {_label(read.key)}", after, "login")
+        if command == "LOGOUT":
+            return _Step(Outcome.KEPT, "Logged out", replace(state, operator=None), "logout")
+        if self.badge_required and state.operator is None:
+            return _refuse(Outcome.BADGE_FIRST, "Scan your badge first.")
+        if command.startswith("MODE-"):
+            return self._change_mode(state, command.removeprefix("MODE-"))
+        if command == "CANCEL":
+            if state.session is None:
+                return _refuse(Outcome.NO_SESSION, "Nothing to cancel.")
+            noun = _SESSION_NOUN[state.session.kind]
+            after = replace(state, session=None, armed=None)
+            return _Step(Outcome.KEPT, f"{noun.capitalize()} cancelled", after, "cancel")
+        rules = {
+            "sterilizer": self._sterilizer,
+            "tray_assembly": self._tray_assembly,
+            "point_of_use": self._point_of_use,
+            "asset_move": self._asset_move,
+            "equipment_checkout": self._equipment_checkout,
+        }[state.mode]
+        return rules(state, read, command, event_id)
+
+    def _change_mode(self, state: StationState, wanted: str) -> _Step:
+        mode = wanted.lower().replace("-", "_")
+        if not self.allow_mode_change:
+            return _refuse(Outcome.NOT_ALLOWED, "This station cannot change mode.")
+        if mode not in MODES:
+            return _refuse(Outcome.UNKNOWN_COMMAND, f"Unknown mode {wanted}.")
+        if state.session is not None:
+            noun = _SESSION_NOUN[state.session.kind]
+            return _refuse(Outcome.SESSION_OPEN, f"Finish or cancel the open {noun} first.")
+        after = replace(state, mode=mode, armed=None)
+        return _Step(Outcome.KEPT, f"Mode: {mode.replace('_', ' ')}", after, "mode", mode)
+
+    @staticmethod
+    def _open(state: StationState, event_id: str, kind: str, key: str, msg: str) -> _Step:
+        session = Session(id=event_id, kind=kind, key=key, items=frozenset({key}))
+        return _Step(Outcome.KEPT, msg, replace(state, session=session, armed=None), "open")
+
+    @staticmethod
+    def _add(state: StationState, key: str, action: str, noun: str) -> _Step:
+        session = state.session
+        assert session is not None
+        item = key if action == "add" else f"{action}:{key}"
+        if item in session.items:
+            return _refuse(Outcome.DUPLICATE, f"Already scanned in this {noun}.")
+        session = session.with_item(item)
+        count = len(session.items) - 1
+        after = replace(state, session=session)
+        return _Step(Outcome.KEPT, f"{_label(key)} — {count} in {noun}", after, action)
+
+    @staticmethod
+    def _close(state: StationState, message: str, target: str | None = None) -> _Step:
+        return _Step(Outcome.KEPT, message, replace(state, session=None), "close", target)
+
+    # -- one method per mode ----------------------------------------------------------------
+
+    def _sterilizer(self, state: StationState, read: Decoded, command: str, eid: str) -> _Step:
+        load = state.session
+        if read.kind is Kind.STERILIZER:
+            sterilizer, _, cycle = read.key.rpartition(".")
+            if not (sterilizer and cycle.isdigit()):
+                sterilizer, cycle = read.key, ""
+            if load is None and not cycle:
+                return self._open(state, eid, "load", sterilizer, f"Load on {_label(sterilizer)}")
+            if load is None:
+                after = replace(state, armed=f"bi:{read.key}")
+                message = f"Cycle {cycle} selected: scan CMD-BI-PASS or CMD-BI-FAIL"
+                return _Step(Outcome.KEPT, message, after, "select", read.key)
+            if load.key != sterilizer:
+                return _refuse(Outcome.SESSION_OPEN, f"A load on {_label(load.key)} is open.")
+            if not cycle:
+                return _refuse(Outcome.DUPLICATE, "This load is already open.")
+            return _Step(Outcome.KEPT, f"Cycle number {cycle}", state, "cycle_number", cycle)
+        if read.kind in _ITEMS:
+            if load is None:
+                return _refuse(Outcome.NO_SESSION, "Scan the sterilizer first to start a load.")
+            return self._add(state, read.key, "add", "load")
+        if command in ("CYCLE-PASS", "CYCLE-FAIL"):
+            if load is None:
+                return _refuse(Outcome.NO_SESSION, "No load is open.")
+            result = command.removeprefix("CYCLE-").lower()
+            count = len(load.items) - 1
+            return self._close(state, f"Load {result.upper()} — {count} items", result)
+        if command.startswith("TYPE-") and len(command) > 5:
+            if load is None:
+                return _refuse(Outcome.NO_SESSION, "No load is open.")
+            cycle_type = command.removeprefix("TYPE-").lower()
+            return _Step(Outcome.KEPT, f"Cycle type {cycle_type}", state, "cycle_type", cycle_type)
+        if command in ("BI-PASS", "BI-FAIL"):
+            if state.armed is None or not state.armed.startswith("bi:"):
+                return _refuse(Outcome.NO_SESSION, "Scan the cycle label first.")
+            result = command.removeprefix("BI-").lower()
+            message = f"Biological indicator {result.upper()}"
+            after = replace(state, armed=None)
+            return _Step(Outcome.KEPT, message, after, "bi_result", state.armed[3:], result)
+        return self._elsewhere(read, command)
+
+    def _tray_assembly(self, state: StationState, read: Decoded, command: str, eid: str) -> _Step:
+        tray = state.session
+        if read.kind is Kind.TRAY:
+            if tray is None:
+                return self._open(state, eid, "tray", read.key, f"Tray {_label(read.key)}")
+            if tray.key == read.key:
+                return _refuse(Outcome.DUPLICATE, "This tray is already open.")
+            return _refuse(Outcome.SESSION_OPEN, f"Tray {_label(tray.key)} is still open.")
+        if read.kind in (Kind.INSTRUMENT, Kind.PRODUCT):
+            if tray is None:
+                return _refuse(Outcome.NO_SESSION, "Scan the tray first.")
+            return self._add(state, read.key, "add", "tray")
+        if command == "COMPLETE":
+            if tray is None:
+                return _refuse(Outcome.NO_SESSION, "No tray is open.")
+            return self._close(state, f"Tray complete — {len(tray.items) - 1} items")
+        return self._elsewhere(read, command)
+
+    def _point_of_use(self, state: StationState, read: Decoded, command: str, eid: str) -> _Step:
+        case = state.session
+        if read.kind is Kind.CASE:
+            if case is not None and case.key == read.key:
+                return _refuse(Outcome.DUPLICATE, "This case is already open.")
+            return self._open(state, eid, "case", read.key, f"Case {_label(read.key)}")
+        if read.kind in _ITEMS:
+            if case is None:
+                return _refuse(Outcome.NO_SESSION, "Scan the case first.")
+            action = "return" if case.phase == "return" else "use"
+            step = self._add(state, read.key, action, "case")
+            condition = None
+            if step.state is not None and state.armed and state.armed.startswith("cond:"):
+                condition = state.armed[5:]
+                step = replace(step, state=replace(step.state, armed=None))
+            return replace(step, condition=condition)
+        if command in ("RETURN", "DONE") or command.startswith("COND-"):
+            if case is None:
+                return _refuse(Outcome.NO_SESSION, "No case is open.")
+            if command == "RETURN":
+                after = replace(state, session=replace(case, phase="return"))
+                return _Step(Outcome.KEPT, "Returning: scan each item", after, "return_phase")
+            if command == "DONE":
+                return self._close(state, f"Case {_label(case.key)} done")
+            condition = command.removeprefix("COND-").lower()
+            after = replace(state, armed=f"cond:{condition}")
+            return _Step(Outcome.KEPT, f"Next item: {condition}", after, "condition", condition)
+        return self._elsewhere(read, command)
+
+    def _asset_move(self, state: StationState, read: Decoded, command: str, eid: str) -> _Step:
+        move = state.session
+        if read.kind is Kind.ASSET:
+            if move is None:
+                return self._open(state, eid, "move", read.key, f"Moving {_label(read.key)}")
+            return self._add(state, read.key, "add", "move")
+        if read.kind is Kind.LOCATION:
+            if move is None:
+                return _refuse(Outcome.NO_SESSION, "Scan the asset first, then the location.")
+            count = len(move.items)
+            message = f"{count} moved to {_label(read.key)}"
+            return self._close(state, message, read.key)
+        return self._elsewhere(read, command)
+
+    def _equipment_checkout(
+        self, state: StationState, read: Decoded, command: str, eid: str
+    ) -> _Step:
+        loan = state.session
+        if read.kind is Kind.PATIENT:
+            if loan is not None and loan.key == read.key:
+                return _refuse(Outcome.DUPLICATE, "This patient is already open.")
+            return self._open(state, eid, "patient", read.key, f"Patient {_label(read.key)}")
+        if read.kind is Kind.ASSET:
+            if state.armed == "cleaned":
+                after = replace(state, armed=None)
+                return _Step(Outcome.KEPT, f"{_label(read.key)} available", after, "cleaned")
+            if loan is None or loan.phase == "return":
+                message = f"{_label(read.key)} returned: needs cleaning"
+                if loan is None:
+                    return _Step(Outcome.KEPT, message, state, "return")
+                return replace(self._add(state, read.key, "return", "loan"), message=message)
+            return self._add(state, read.key, "loan", "loan")
+        if command == "CLEANED":
+            after = replace(state, armed="cleaned")
+            return _Step(Outcome.KEPT, "Scan the cleaned item", after, "cleaned_next")
+        if command == "RETURN":
+            if loan is None:
+                return _Step(Outcome.KEPT, "Scan the returned item", state, "return_phase")
+            after = replace(state, session=replace(loan, phase="return"))
+            return _Step(Outcome.KEPT, "Returning: scan each item", after, "return_phase")
+        if command == "DONE":
+            if loan is None:
+                return _refuse(Outcome.NO_SESSION, "No patient is open.")
+            return self._close(state, f"Patient {_label(loan.key)} done")
+        return self._elsewhere(read, command)
+
+    @staticmethod
+    def _elsewhere(read: Decoded, command: str) -> _Step:
+        if read.kind is Kind.COMMAND:
+            return _refuse(
+                Outcome.UNKNOWN_COMMAND, f"Command {command or read.key} means nothing here."
+            )
+        return _refuse(Outcome.NOT_HERE, f"A {read.kind.value} cannot be scanned at this station.")

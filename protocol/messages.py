@@ -50,6 +50,10 @@ class ScanContext(_Message):
     operator: ShortText | None = None
     session_id: ShortText | None = None
     session_kind: ShortText | None = None
+    # What the station did with the scan (docs/stations.md): open, add, close, use, loan...
+    action: ShortText | None = None
+    target: ShortText | None = None  # what a command applied to, e.g. the cycle for a BI
+    condition: ShortText | None = None  # condition on return, from CMD-COND-<c>
 
 
 class Reading(_Message):

@@ -91,7 +91,7 @@ class AgentProcess(_Process):
                     "reconnect_max_s": 2,
                     "keepalive_s": keepalive_s,
                 },
-                "station": {"name": f"bench-{agent_id}", "mode": "tray_assembly"},
+                "station": {"name": f"bench-{agent_id}", "mode": "asset_move"},
                 "outbox": {"max_bytes": max_bytes},
                 "delivery": {
                     "resend_after_s": 1.0,

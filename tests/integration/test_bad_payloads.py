@@ -57,8 +57,8 @@ def test_bad_payloads_are_dead_lettered_and_ingest_continues(
         assert [a["kind"] for a in alerts] == ["spoofed_sender"]
         assert hub.all_scans("pi-other") == [] and hub.all_scans("pi-bad") == []
 
-        assert agent.scan("INS-AFTER")["kept"]
-        wait_for(lambda: _has(hub, "pi-good", "INS-AFTER"), timeout=30)
+        assert agent.scan("AST-AFTER")["kept"]
+        wait_for(lambda: _has(hub, "pi-good", "AST-AFTER"), timeout=30)
     finally:
         agent.stop()
         hub.stop()

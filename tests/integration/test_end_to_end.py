@@ -24,7 +24,7 @@ def test_thousand_scans_reach_the_hub_exactly_once(
     hub.start()
     agent.start()
     try:
-        texts = [f"INS-{n:05d}" for n in range(1000)]
+        texts = [f"AST-{n:05d}" for n in range(1000)]
         answers = [agent.scan(text) for text in texts]
         assert all(a["kept"] for a in answers)
         assert [a["seq"] for a in answers] == list(range(1, 1001))
@@ -68,7 +68,7 @@ def test_scan_and_status_commands_speak_json(
     hub.start()
     agent.start()
     try:
-        kept = agent.cli("scan", "TRY-0042")
+        kept = agent.cli("scan", "AST-0042")
         assert kept.returncode == 0, kept.stderr
         assert json.loads(kept.stdout)["outcome"] == "kept"
         refused = agent.cli("scan", "\r\n")
@@ -100,7 +100,7 @@ def test_dashboard_sees_offline_will_stopped_and_backlog(
     hub.start()
     agent.start()
     try:
-        assert agent.scan("INS-1")["kept"]
+        assert agent.scan("AST-1")["kept"]
         wait_for(lambda: _agent_row(hub, "pi-will", state="online", backlog=0), timeout=30)
         agent.kill()
         wait_for(lambda: _agent_row(hub, "pi-will", state="offline", online=False), timeout=30)

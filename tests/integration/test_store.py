@@ -23,13 +23,13 @@ def test_full_store_refuses_new_scans_and_keeps_old_ones(
         kept: list[str] = []
         answer: dict[str, object] = {}
         for n in range(5000):
-            answer = agent.scan(f"INS-FULL-{n:05d}")
+            answer = agent.scan(f"AST-FULL-{n:05d}")
             if not answer["kept"]:
                 break
-            kept.append(f"INS-FULL-{n:05d}")
+            kept.append(f"AST-FULL-{n:05d}")
         assert answer["outcome"] == "store_full", "the budget must be reached"
         assert len(kept) > 20
-        assert agent.scan("INS-AGAIN")["outcome"] == "store_full"
+        assert agent.scan("AST-AGAIN")["outcome"] == "store_full"
         status = agent.status()
         assert "store_full" in status["alarms"] and status["backlog"] == len(kept)
 
@@ -53,7 +53,7 @@ def test_corrupt_outbox_is_moved_aside_and_a_new_incarnation_starts(
     """A corrupt file does not crash-loop the agent: it is kept aside and an alarm is raised."""
     agent = AgentProcess(tmp_path / "agent", "pi-corrupt", broker.port)
     agent.start()
-    assert agent.scan("INS-1")["kept"]
+    assert agent.scan("AST-1")["kept"]
     first = agent.status()["incarnation"]
     agent.kill()
     outbox = tmp_path / "agent" / "data" / "outbox.db"
@@ -65,7 +65,7 @@ def test_corrupt_outbox_is_moved_aside_and_a_new_incarnation_starts(
         status = agent.status()
         assert "store_corrupt_recovered" in status["alarms"]
         assert status["incarnation"] != first
-        answer = agent.scan("INS-2")
+        answer = agent.scan("AST-2")
         assert answer["kept"] and answer["seq"] == 1
         aside = list(outbox.parent.glob("outbox.corrupt-*.db"))
         assert len(aside) == 1
