@@ -1,4 +1,4 @@
-"""scantrail-agent: run | scan | status | check-config."""
+"""scantrail-agent: run | scan | status | check-config | list-devices | decode."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("run", _run, "run the agent until SIGTERM")
     p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--display", action="store_true", help="show a station screen on stdout")
     p = command("scan", _scan, "send one scan to the running agent")
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--scanner-id", default="cli")
@@ -47,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON document")
     p = command("check-config", _check_config, "validate the configuration and print it")
     p.add_argument("--config", type=Path, required=True)
+    p = command("list-devices", _list_devices, "show candidate scanners (by-id paths)")
+    p.add_argument("--json", action="store_true", help="one JSON document")
+    p.add_argument("--dev", type=Path, default=Path("/dev"), help=argparse.SUPPRESS)
     p = command("decode", _decode, "decode one label and print the reading as JSON")
     p.add_argument("--rules", type=Path, help="TOML file with decode rules (see docs/barcodes.md)")
     p.add_argument("text", help="the label; GS may be typed as <GS> or \\x1d")
@@ -59,8 +63,8 @@ def _run(args: argparse.Namespace) -> int:
     from agent.settings import load_settings
 
     settings = load_settings(args.config)
-    logs.configure()
-    app = bootstrap(settings)
+    logs.configure(level="WARNING" if args.display else "INFO")  # keep the screen readable
+    app = bootstrap(settings, display=sys.stdout if args.display else None)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
@@ -120,6 +124,22 @@ def _check_config(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     print(settings.model_dump_json(indent=2))
+    return EXIT_OK
+
+
+def _list_devices(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from agent.devices import list_devices
+
+    found = list_devices(args.dev)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(c) for c in found]))
+    elif not found:
+        print("no serial or keyboard devices under /dev/serial/by-id or /dev/input/by-id")
+    for c in [] if args.json else found:
+        hint = "  <- looks like a scanner" if c.likely_scanner else ""
+        print(f"{c.type:6} {c.path} -> {c.target}{hint}")
     return EXIT_OK
 
 

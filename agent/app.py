@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from agent import __version__
+from agent import __version__, systemd
 from agent.clock import Clock
 from agent.intake import Intake
 from agent.mqtt import MqttLink
@@ -20,6 +20,7 @@ from agent.session import StationState
 from agent.settings import AgentSettings
 from agent.sources import ScannerSource
 from agent.sources.socket_source import SocketSource
+from agent.systemd import Watchdog
 from protocol.messages import AgentHealth, AgentStatus
 
 log = structlog.get_logger("agent.app")
@@ -35,6 +36,7 @@ class AgentApp:
     socket: SocketSource
     clock: Clock
     scanners: list[ScannerSource] = field(default_factory=list)
+    _watchdog: Watchdog | None = None
 
     def start(self) -> None:
         self.intake.start()
@@ -46,8 +48,16 @@ class AgentApp:
         log.info(
             "agent.started", agent_id=self.settings.agent_id, incarnation=self.store.incarnation
         )
+        interval = systemd.watchdog_interval_s()
+        if interval is not None:
+            self._watchdog = Watchdog(interval, lambda: self.intake.responsive(interval / 2))
+            self._watchdog.start()
+        systemd.notify(f"READY=1\nSTATUS=scanning as {self.settings.agent_id}")
 
     def stop(self) -> None:
+        systemd.notify("STOPPING=1")
+        if self._watchdog is not None:
+            self._watchdog.stop()
         for scanner in self.scanners:
             scanner.stop()
         self.socket.stop()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 from agent import __version__
 from agent.app import AgentApp
 from agent.clock import Clock, SystemClock
 from agent.decode import Frame, Read
-from agent.feedback import Feedback, FeedbackSink, LogSink
+from agent.feedback import Fanout, Feedback, FeedbackSink, LogSink
 from agent.intake import Intake
 from agent.mqtt import MqttLink
 from agent.outbox import OutboxReader, OutboxStore
@@ -27,7 +27,10 @@ NS_PER_DAY = 86_400 * 10**9
 
 
 def bootstrap(
-    settings: AgentSettings, clock: Clock | None = None, sink: FeedbackSink | None = None
+    settings: AgentSettings,
+    clock: Clock | None = None,
+    sink: FeedbackSink | None = None,
+    display: TextIO | None = None,
 ) -> AgentApp:
     """Build a ready-to-start agent. Opens the outbox (it must know its incarnation)."""
     clock = clock or SystemClock()
@@ -62,7 +65,7 @@ def bootstrap(
         store=store,
         station=station,
         clock=clock,
-        sink=sink or LogSink(),
+        sink=sink or _sinks(settings, display),
         on_kept=sender.notify_kept,
         retention_ns=int(settings.outbox.retention_days * NS_PER_DAY),
     )
@@ -82,6 +85,19 @@ def bootstrap(
     socket = SocketSource(settings.socket_path, submit, lambda: app.status())
     app = AgentApp(settings, store, intake, sender, link, socket, clock, scanners)
     return app
+
+
+def _sinks(settings: AgentSettings, display: TextIO | None) -> FeedbackSink:
+    sinks: list[FeedbackSink] = [LogSink()]
+    if display is not None:
+        from agent.sinks.display import TerminalDisplay
+
+        sinks.append(TerminalDisplay(settings.station.name, display))
+    if settings.gpio is not None:
+        from agent.sinks.gpio import GpioSink
+
+        sinks.append(GpioSink(settings.gpio))
+    return Fanout(sinks)
 
 
 def _scanner(

@@ -72,6 +72,21 @@ class FeedbackSink(Protocol):
     def show(self, feedback: Feedback) -> None: ...
 
 
+class Fanout:
+    """Shows each result on every sink; a broken buzzer must never lose a scan's answer."""
+
+    def __init__(self, sinks: list[FeedbackSink]) -> None:
+        self._sinks = sinks
+        self._log = structlog.get_logger("agent.feedback")
+
+    def show(self, feedback: Feedback) -> None:
+        for sink in self._sinks:
+            try:
+                sink.show(feedback)
+            except Exception as exc:  # a display fault is logged, the scan stays kept
+                self._log.error("feedback.sink_failed", sink=type(sink).__name__, error=str(exc))
+
+
 class LogSink:
     """Writes each result as a structured log event (journald in production)."""
 

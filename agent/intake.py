@@ -78,6 +78,14 @@ class Intake:
 
         return self._call(refuse)
 
+    def responsive(self, timeout_s: float) -> bool:
+        """Whether the writer thread works through its queue (for the systemd watchdog)."""
+        try:
+            self._call(lambda: None).result(timeout=timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     def confirm(self, confirmed_seq: int) -> Future[None]:
         return self._call(lambda: self._store.confirm(confirmed_seq, self._retention_ns))
 

@@ -52,6 +52,15 @@ class StationSettings(_Section):
     allow_mode_change: bool = Field(False, description="Accept CMD-MODE-* barcodes.")
 
 
+class GpioSettings(_Section):
+    """Pins (BCM numbers) of an optional buzzer and LEDs; gpiozero is loaded only if set."""
+
+    buzzer_pin: int = Field(17, ge=0, le=40, description="Buzzer, active high.")
+    green_led_pin: int = Field(27, ge=0, le=40, description="Lit when a scan is kept.")
+    red_led_pin: int = Field(22, ge=0, le=40, description="Lit when a scan is refused.")
+    beep_s: float = Field(0.08, gt=0, le=1, description="Length of one beep.")
+
+
 class OutboxSettings(_Section):
     max_bytes: int = Field(
         512 * 1024 * 1024, ge=64 * 1024, description="Disk budget; when full new scans are refused."
@@ -121,6 +130,7 @@ class AgentSettings(BaseSettings):
     scanners: list[ScannerSettings] = Field(
         default_factory=list, description="Serial and evdev scanners; the socket is always on."
     )
+    gpio: GpioSettings | None = Field(None, description="Buzzer and LEDs; omit when none.")
     reopen_max_s: float = Field(5.0, gt=0, description="Longest wait between device reopen tries.")
     decode: DecodeRules = Field(
         DecodeRules(), description="Barcode rules: GS substitute, site prefixes."

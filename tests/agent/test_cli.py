@@ -60,3 +60,27 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         env={"SCANTRAIL_AGENT__MQTT__PORT": "1884", "PATH": "/usr/bin:/bin"},
     )
     assert json.loads(done.stdout)["mqtt"]["port"] == 1884
+
+
+def test_list_devices_shows_by_id_links_and_flags_scanners(tmp_path: Path) -> None:
+    """Serial by-id links and keyboard event links are listed with their targets; mice are
+    left out and scanner-looking names are flagged."""
+    serial = tmp_path / "serial" / "by-id"
+    inputs = tmp_path / "input" / "by-id"
+    serial.mkdir(parents=True)
+    inputs.mkdir(parents=True)
+    (tmp_path / "ttyACM0").touch()
+    (tmp_path / "event3").touch()
+    (serial / "usb-Honeywell_Imaging_1900-if00").symlink_to(tmp_path / "ttyACM0")
+    (inputs / "usb-Zebra_DS2208-event-kbd").symlink_to(tmp_path / "event3")
+    (inputs / "usb-Logitech_Mouse-event-mouse").symlink_to(tmp_path / "event3")
+    done = _agent("list-devices", "--json", "--dev", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert [(d["type"], Path(d["path"]).name, d["likely_scanner"]) for d in found] == [
+        ("serial", "usb-Honeywell_Imaging_1900-if00", True),
+        ("evdev", "usb-Zebra_DS2208-event-kbd", True),
+    ]
+    assert found[0]["target"] == str(tmp_path / "ttyACM0")
+    text = _agent("list-devices", "--dev", str(tmp_path / "none")).stdout
+    assert "no serial or keyboard devices" in text

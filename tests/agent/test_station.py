@@ -97,7 +97,7 @@ def test_sterilizer_load_opens_fills_and_passes() -> None:
 
 
 def test_sterilizer_refuses_what_does_not_fit_a_load() -> None:
-    """Items without a load, a second load, a duplicate, a patient and closing nothing are refused."""
+    """Items with no load, a second load, a duplicate, a patient and closing nothing are refused."""
     desk = Desk("sterilizer")
     assert desk.outcomes("INS-1", "CMD-CYCLE-FAIL", "CMD-TYPE-X") == [NOSESS, NOSESS, NOSESS]
     assert desk.outcomes("STE-A1", "STE-B2", "STE-A1", "STE-B2.7") == [K, OPEN, DUP, OPEN]
@@ -204,7 +204,7 @@ def test_return_phase_with_a_patient_open_returns_items() -> None:
     assert verdict.context.action == "return" and verdict.context.session_id == "e1"
 
 
-# -- badges, idle logout, modes, restart --------------------------------------------------------------
+# -- badges, idle logout, modes, restart ---------------------------------------------------
 
 
 def test_badge_first_station_refuses_until_a_badge_and_logs_out_when_idle() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -40,11 +41,12 @@ class _Process:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self.env: dict[str, str] = {}  # extra environment, e.g. NOTIFY_SOCKET
 
     def _spawn(self) -> None:
         log = open(self.workdir / "process.log", "ab")  # noqa: SIM115 - lives with the process
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
 
     def kill(self) -> None:

@@ -1,0 +1,1 @@
+"""Feedback sinks beyond the log line: one module per output device."""
