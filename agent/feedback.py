@@ -6,7 +6,7 @@ never decides one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -51,12 +51,18 @@ class Feedback:
         return self.outcome is Outcome.KEPT
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["outcome"] = self.outcome.value
-        data["kept"] = self.kept
-        data["warnings"] = list(self.warnings)
+        # Not dataclasses.asdict: it would deep-copy the session's items on every scan.
+        data: dict[str, Any] = {
+            "outcome": self.outcome.value,
+            "message": self.message,
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "warnings": list(self.warnings),
+            "kept": self.kept,
+            "station": None,
+        }
         state = self.station
-        data["station"] = None
         if state is not None:
             data["station"] = {
                 "mode": state.mode,

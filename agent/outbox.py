@@ -31,7 +31,25 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload TEXT NOT NULL,
     created_ns INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS session_items (
+    session_id TEXT NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (session_id, item)
+) WITHOUT ROWID;
 """
+
+
+_INSERT = "INSERT INTO outbox (seq, event_id, payload, created_ns) VALUES (?, ?, ?, ?)"
+
+
+@dataclass(frozen=True)
+class StationSave:
+    """The station state to save with a scan: its JSON, the open session, items it gained."""
+
+    state_json: str
+    session_id: str | None
+    new_items: frozenset[str]
+    session_changed: bool
 
 
 def _connect(path: Path) -> sqlite_utils.Database:
@@ -129,40 +147,61 @@ class OutboxStore:
             self._db.close()
             self._db = None
 
-    def station_state(self) -> str | None:
-        """The station state saved with the last scan, as JSON (``agent.session``)."""
-        row = self._require().execute("SELECT value FROM meta WHERE key = 'station'").fetchone()
-        return str(row[0]) if row else None
+    def station_state(self) -> tuple[str, frozenset[str]] | None:
+        """The station state saved with the last scan: its JSON and the open session's items."""
+        db = self._require()
+        row = db.execute("SELECT value FROM meta WHERE key = 'station'").fetchone()
+        if row is None:
+            return None
+        items = db.execute("SELECT item FROM session_items").fetchall()
+        return str(row[0]), frozenset(item for (item,) in items)
 
     def append(
-        self, event_id: str, build_payload: Callable[[int], str], station: str | None = None
+        self, event_id: str, build_payload: Callable[[int], str], station: StationSave | None = None
     ) -> int:
-        """Commit one scan with the next seq and return that seq. Raise ``StoreFull``.
+        """Commit one scan with the next seq and return that seq. Raise ``StoreFull``."""
+        return self.append_many([(event_id, build_payload, station)])[0]
 
-        ``station`` (the station state after this scan) is saved in the same transaction,
-        so an open session and the scans that built it can never disagree after a crash.
+    def append_many(
+        self, entries: list[tuple[str, Callable[[int], str], StationSave | None]]
+    ) -> list[int]:
+        """Commit scans with the next seqs, all or none, in one transaction; return the seqs.
+
+        Each entry's station state is saved in the same transaction as its scan, so an open
+        session and the scans that built it can never disagree after a crash.
         """
         db = self._require()
+        if not entries:
+            return []
         if self.size_bytes() >= self._max_bytes:
             raise StoreFull(f"outbox reached its budget of {self._max_bytes} bytes")
-        seq = self.last_seq + 1
-        payload = build_payload(seq)
+        seqs = list(range(self.last_seq + 1, self.last_seq + 1 + len(entries)))
+        now = time.time_ns()
         try:
             with db.conn:
-                db.conn.execute(
-                    "INSERT INTO outbox (seq, event_id, payload, created_ns) VALUES (?, ?, ?, ?)",
-                    (seq, event_id, payload, time.time_ns()),
-                )
-                if station is not None:
-                    db.conn.execute(
-                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('station', ?)", (station,)
-                    )
+                for seq, (event_id, build_payload, station) in zip(seqs, entries, strict=True):
+                    db.conn.execute(_INSERT, (seq, event_id, build_payload(seq), now))
+                    if station is not None:
+                        self._save_station(db.conn, station)
         except sqlite3.Error as exc:
             if "full" in str(exc).lower():
                 raise StoreFull(f"disk full while keeping scan: {exc}") from exc
             raise StoreError(f"could not keep scan: {exc}") from exc
-        self.last_seq = seq
-        return seq
+        self.last_seq = seqs[-1]
+        return seqs
+
+    @staticmethod
+    def _save_station(conn: sqlite3.Connection, station: StationSave) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('station', ?)", (station.state_json,)
+        )
+        if station.session_changed:
+            conn.execute("DELETE FROM session_items")
+        if station.session_id is not None and station.new_items:
+            conn.executemany(
+                "INSERT OR IGNORE INTO session_items (session_id, item) VALUES (?, ?)",
+                [(station.session_id, item) for item in station.new_items],
+            )
 
     def confirm(self, confirmed_seq: int, retention_ns: int) -> None:
         """Record the hub's watermark and prune confirmed rows older than the retention."""

@@ -94,6 +94,7 @@ class Sender:
         self.state = SenderState()
         self._last_seq = 0
         self._inflight: dict[int, int] = {}  # mid -> last seq of that batch
+        self._ahead: list[PendingRow] = []  # rows read ahead, from next_seq on
         self._tokens = float(settings.batch_size)
         self._tokens_at = time.monotonic()
         self._resend_delay = settings.resend_after_s
@@ -240,7 +241,7 @@ class Sender:
         self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * settings.drain_rate)
         self._tokens_at = now
         while self._has_unsent() and len(self._inflight) < settings.window and self._tokens >= 1:
-            rows = reader.pending(state.next_seq, min(settings.batch_size, int(self._tokens)))
+            rows = self._next_rows(reader, min(settings.batch_size, int(self._tokens)))
             if not rows:
                 return
             rows = _fit(rows, MAX_BATCH_BYTES - 1024)
@@ -256,6 +257,16 @@ class Sender:
             state.next_seq = rows[-1].seq + 1
             self._tokens -= len(rows)
 
+    def _next_rows(self, reader: OutboxReader, limit: int) -> list[PendingRow]:
+        """Up to ``limit`` rows from ``next_seq`` on. Reads a whole window's worth at a time:
+        one query per batch cost as much as publishing the batch."""
+        seq = self.state.next_seq
+        ahead = self._ahead
+        if not ahead or ahead[0].seq != seq:
+            ahead = reader.pending(seq, self._settings.batch_size * self._settings.window)
+        self._ahead = ahead[limit:]
+        return ahead[:limit]
+
     def _maybe_health(self, now: float) -> None:
         if not self.state.connected or now - self._health_at < self._settings.health_interval_s:
             return
@@ -269,6 +280,8 @@ class Sender:
 
 def _fit(rows: list[PendingRow], budget: int) -> list[PendingRow]:
     """The longest prefix of ``rows`` whose payloads fit in ``budget`` bytes (at least one)."""
+    if sum(len(row.payload) for row in rows) * 4 < budget:
+        return rows  # UTF-8 is at most 4 bytes a character: no need to encode to know
     used = 0
     for index, row in enumerate(rows):
         used += len(row.payload.encode()) + 1

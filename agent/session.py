@@ -1,7 +1,9 @@
 """What a station remembers between scans: mode, operator, the open session, an armed command.
 
-A plain value. The intake thread persists it as JSON in the outbox's ``meta`` table in the
-same transaction as the scan that changed it, so an open session survives ``kill -9``.
+A plain value. The intake thread persists it in the outbox in the same transaction as the
+scan that changed it, so an open session survives ``kill -9``: the small part as JSON in
+``meta``, the session's items one row each (a load can hold hundreds; rewriting them all
+on every scan would make each scan slower than the last).
 """
 
 from __future__ import annotations
@@ -37,13 +39,13 @@ class StationState:
     active_ns: int = 0
 
     def to_json(self) -> str:
+        """Everything but the session's items (saved as rows, see ``from_json``)."""
         session = None
         if self.session is not None:
             session = {
                 "id": self.session.id,
                 "kind": self.session.kind,
                 "key": self.session.key,
-                "items": sorted(self.session.items),
                 "phase": self.session.phase,
             }
         data: dict[str, Any] = {
@@ -57,7 +59,7 @@ class StationState:
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> StationState:
+    def from_json(cls, text: str, items: frozenset[str] = frozenset()) -> StationState:
         data = json.loads(text)
         raw = data.get("session")
         session = None
@@ -66,7 +68,7 @@ class StationState:
                 id=raw["id"],
                 kind=raw["kind"],
                 key=raw["key"],
-                items=frozenset(raw.get("items", ())),
+                items=items,
                 phase=raw.get("phase"),
             )
         return cls(

@@ -56,6 +56,7 @@ class Verdict:
     context: ScanContext
     reading: Reading | None
     state: StationState
+    joined: str | None = None  # the item this scan added to the open session, if any
 
     @property
     def record(self) -> bool:
@@ -73,6 +74,7 @@ class _Step:
     action: str | None = None
     target: str | None = None
     condition: str | None = None
+    joined: str | None = None
 
 
 def _refuse(outcome: Outcome, message: str) -> _Step:
@@ -166,7 +168,7 @@ class Station:
             target=step.target,
             condition=step.condition,
         )
-        return Verdict(step.outcome, message, raw, context, reading, after)
+        return Verdict(step.outcome, message, raw, context, reading, after, step.joined)
 
     def _context(self, state: StationState) -> ScanContext:
         session = state.session
@@ -221,7 +223,8 @@ class Station:
     @staticmethod
     def _open(state: StationState, event_id: str, kind: str, key: str, msg: str) -> _Step:
         session = Session(id=event_id, kind=kind, key=key, items=frozenset({key}))
-        return _Step(Outcome.KEPT, msg, replace(state, session=session, armed=None), "open")
+        after = replace(state, session=session, armed=None)
+        return _Step(Outcome.KEPT, msg, after, "open", joined=key)
 
     @staticmethod
     def _add(state: StationState, key: str, action: str, noun: str) -> _Step:
@@ -233,7 +236,8 @@ class Station:
         session = session.with_item(item)
         count = len(session.items) - 1
         after = replace(state, session=session)
-        return _Step(Outcome.KEPT, f"{_label(key)} — {count} in {noun}", after, action)
+        message = f"{_label(key)} — {count} in {noun}"
+        return _Step(Outcome.KEPT, message, after, action, joined=item)
 
     @staticmethod
     def _close(state: StationState, message: str, target: str | None = None) -> _Step:

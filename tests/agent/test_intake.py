@@ -50,7 +50,7 @@ def _intake(path: Path, clock: FakeClock, mode: str = "asset_move") -> tuple[Int
 def _events(path: Path) -> list[dict[str, object]]:
     reader = OutboxReader(path)
     try:
-        return [json.loads(row.payload) for row in reader.pending(1, 100)]
+        return [json.loads(row.payload) for row in reader.pending(1, 1000)]
     finally:
         reader.close()
 
@@ -82,14 +82,17 @@ def test_a_clock_step_keeps_seq_and_monotonic_order_and_the_hub_can_tell(tmp_pat
 
 
 def test_open_session_survives_restart_of_the_intake(tmp_path: Path) -> None:
-    """A move opened before a restart is still open after it: the next asset joins it."""
+    """A move opened before a restart is still open after it, with its items: the next asset
+    joins it and a repeat of an earlier one is still a duplicate."""
     clock = FakeClock()
     intake, store = _intake(tmp_path / "outbox.db", clock)
     opened = intake.submit("AST-1", "s").result(5)
+    assert intake.submit("AST-0", "s").result(5).kept
     intake.stop()
     store.close()
     intake, store = _intake(tmp_path / "outbox.db", clock)
     try:
+        assert intake.submit("AST-0", "s").result(5).outcome is Outcome.DUPLICATE
         joined = intake.submit("AST-2", "s").result(5)
         assert joined.outcome is Outcome.KEPT and joined.station is not None
         assert joined.station.session is not None
@@ -98,5 +101,24 @@ def test_open_session_survives_restart_of_the_intake(tmp_path: Path) -> None:
         intake.stop()
         store.close()
     contexts = [e["context"] for e in _events(tmp_path / "outbox.db")]
-    assert [c["action"] for c in contexts] == ["open", "add"]  # type: ignore[index]
-    assert contexts[1]["session_id"] == opened.event_id  # type: ignore[index]
+    assert [c.get("action") for c in contexts] == ["open", "add", None, "add"]  # type: ignore[attr-defined]
+    assert contexts[3]["session_id"] == opened.event_id  # type: ignore[index]
+
+
+def test_a_queued_burst_is_decided_in_order_and_committed_together(tmp_path: Path) -> None:
+    """Reads queued without waiting (as scanner threads submit them) are each decided against
+    the state the previous one left, and get gap-free seqs in submission order."""
+    clock = FakeClock()
+    intake, store = _intake(tmp_path / "outbox.db", clock, mode="tray_assembly")
+    try:
+        texts = ["INS-0", "TRY-1", "INS-1", "INS-1", "\r", "INS-2", "CMD-COMPLETE"] * 20
+        futures = [intake.submit(text, "s") for text in texts]
+        answers = [f.result(10) for f in futures]
+    finally:
+        intake.stop()
+        store.close()
+    K, NS, DUP, EMPTY = Outcome.KEPT, Outcome.NO_SESSION, Outcome.DUPLICATE, Outcome.EMPTY
+    assert [a.outcome for a in answers] == [NS, K, K, DUP, EMPTY, K, K] * 20
+    recorded = [a.seq for a in answers if a.outcome is not EMPTY]
+    assert recorded == list(range(1, 121))
+    assert [e["raw"] for e in _events(tmp_path / "outbox.db")] == [t for t in texts if t != "\r"]

@@ -235,7 +235,8 @@ def test_restart_keeps_the_session_and_a_reboot_drops_the_login() -> None:
     does not, and a changed configured mode starts afresh."""
     desk = Desk("tray_assembly", badge_required=True)
     desk.outcomes("USR-42", "TRY-7", "INS-1")
-    saved = StationState.from_json(desk.state.to_json())
+    assert desk.state.session is not None
+    saved = StationState.from_json(desk.state.to_json(), desk.state.session.items)
     assert saved == desk.state
     assert desk.station.restore(saved, "boot-1") == saved
     rebooted = desk.station.restore(saved, "boot-2")
