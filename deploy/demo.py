@@ -24,9 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "demo"
 
 STATIONS = {
-    "pi-steril-01": ("Sterilizer 2", "sterilizer", ["STE-02", "TRY-0007", "INS-1001", "INS-1002"]),
-    "pi-tray-01": ("Tray bench 1", "tray_assembly", ["TRY-0007", "INS-1001", "INS-1003"]),
-    "pi-or-03": ("OR 3", "point_of_use", ["CASE-88", "INS-1001", "INS-1002"]),
+    "pi-steril-01": (
+        "Sterilizer 2",
+        "sterilizer",
+        ["STE-02", "TRY-0007", "INS-1001", "INS-1002", "CMD-CYCLE-PASS"],
+    ),
+    "pi-tray-01": (
+        "Tray bench 1",
+        "tray_assembly",
+        ["TRY-0007", "INS-1001", "INS-1003", "CMD-COMPLETE"],
+    ),
+    "pi-or-03": ("OR 3", "point_of_use", ["CASE-88", "INS-1001", "INS-1002", "CMD-DONE"]),
     "pi-porter-01": ("Porter desk", "asset_move", ["AST-V12", "LOC-ICU-BAY4"]),
 }
 

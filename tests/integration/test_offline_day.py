@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import factories, mqtt_client
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.processes import AgentProcess, HubProcess
 from tests.harness.waiting import wait_for
@@ -44,10 +45,22 @@ def test_an_offline_day_drains_in_seq_order_at_the_bounded_rate_with_flat_memory
                 refused.append(answer["outcome"])
         assert not refused, refused[:3]
         assert agent.status()["backlog"] == SCANS
-        rss_before = _rss_mb(agent)
-        peak = rss_before
-        started = time.monotonic()
+        # The agent restarts while offline and comes back only once the hub has resubscribed
+        # (a probe scan lands). When the agent drains before the hub has resubscribed, the
+        # start of the drain is lost and comes back by resend, far more slowly: a known
+        # limitation of go-back-N resends, noted in docs/delivery.md.
+        agent.stop()
         broker.start()
+        probe = factories.batch("pi-probe", range(1, 2)).model_dump_json().encode()
+
+        def hub_listens() -> None:
+            mqtt_client.publish(broker.port, "scantrail/v1/agents/pi-probe/scans", probe)
+            assert hub.all_scans("pi-probe")
+
+        wait_for(hub_listens, timeout=30, interval=0.5)
+        started = time.monotonic()
+        agent.start()
+        rss_before = peak = _rss_mb(agent)
 
         def drained() -> None:
             nonlocal peak
@@ -58,10 +71,8 @@ def test_an_offline_day_drains_in_seq_order_at_the_bounded_rate_with_flat_memory
         elapsed = time.monotonic() - started
         scans = hub.all_scans("pi-offline")
         assert len(scans) == SCANS and len({s["raw"] for s in scans}) == SCANS
-        assert sorted(s["seq"] for s in scans) == list(range(1, SCANS + 1))
-        # Applied in seq order: the hub's watermark only moves over a contiguous prefix. (The
-        # arrival order is not seq order: whatever the agent sent before the hub had
-        # resubscribed to the restarted broker was lost and came back by resend.)
+        arrival = sorted(scans, key=lambda s: int(s["id"]))
+        assert [s["seq"] for s in arrival] == list(range(1, SCANS + 1)), "drained in seq order"
         (stream,) = [a for a in hub.get("/api/v1/agents")["items"] if a["agent_id"] == "pi-offline"]
         assert stream["confirmed_seq"] == SCANS and stream["gap_since"] is None
         # The token bucket starts with one window of credit (batch_size * window events).
