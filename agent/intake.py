@@ -12,7 +12,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -71,11 +71,12 @@ class Intake:
         self._thread.join(timeout=10)
 
     def submit(self, text: str, scanner_id: str) -> Future[Feedback]:
-        future: Future[Feedback] = Future()
-        self._jobs.put(_Read(text, scanner_id, None, future))
-        return future
+        return self._read(text, scanner_id, None)
 
     def submit_bad(self, reason: str, text: str, scanner_id: str) -> Future[Feedback]:
+        return self._read(text, scanner_id, reason)
+
+    def _read(self, text: str, scanner_id: str, reason: str | None) -> Future[Feedback]:
         future: Future[Feedback] = Future()
         self._jobs.put(_Read(text, scanner_id, reason, future))
         return future
@@ -166,14 +167,12 @@ class Intake:
             if verdict.record:
                 last_seq = next(seqs)
                 reading = verdict.reading
-                feedback = Feedback(
-                    verdict.outcome,
-                    verdict.message,
+                feedback = replace(
+                    feedback,
                     seq=last_seq,
                     event_id=str(event_id),
                     kind=reading.kind if reading else None,
                     warnings=reading.warnings if reading else (),
-                    station=verdict.state,
                 )
             self._sink.show(feedback)
             read.future.set_result(feedback)
@@ -184,9 +183,9 @@ class Intake:
         self, decided: list[tuple[_Read, Verdict, UUID]], outcome: Outcome, message: str
     ) -> None:
         for read, verdict, _ in decided:
-            feedback = Feedback(outcome, message, station=self.state)
-            if not verdict.record:  # an empty read needed no storage: its answer stands
-                feedback = Feedback(verdict.outcome, verdict.message, station=self.state)
+            # An empty read needed no storage: its own answer stands.
+            said = (outcome, message) if verdict.record else (verdict.outcome, verdict.message)
+            feedback = Feedback(*said, station=self.state)
             self._sink.show(feedback)
             read.future.set_result(feedback)
 

@@ -240,6 +240,11 @@ class Station:
         return _Step(Outcome.KEPT, message, after, action, joined=item)
 
     @staticmethod
+    def _return_phase(state: StationState, session: Session) -> _Step:
+        after = replace(state, session=replace(session, phase="return"))
+        return _Step(Outcome.KEPT, "Returning: scan each item", after, "return_phase")
+
+    @staticmethod
     def _close(state: StationState, message: str, target: str | None = None) -> _Step:
         return _Step(Outcome.KEPT, message, replace(state, session=None), "close", target)
 
@@ -324,8 +329,7 @@ class Station:
             if case is None:
                 return _refuse(Outcome.NO_SESSION, "No case is open.")
             if command == "RETURN":
-                after = replace(state, session=replace(case, phase="return"))
-                return _Step(Outcome.KEPT, "Returning: scan each item", after, "return_phase")
+                return self._return_phase(state, case)
             if command == "DONE":
                 return self._close(state, f"Case {_label(case.key)} done")
             condition = command.removeprefix("COND-").lower()
@@ -363,7 +367,8 @@ class Station:
                 message = f"{_label(read.key)} returned: needs cleaning"
                 if loan is None:
                     return _Step(Outcome.KEPT, message, state, "return")
-                return replace(self._add(state, read.key, "return", "loan"), message=message)
+                step = self._add(state, read.key, "return", "loan")
+                return replace(step, message=message) if step.outcome is Outcome.KEPT else step
             return self._add(state, read.key, "loan", "loan")
         if command == "CLEANED":
             after = replace(state, armed="cleaned")
@@ -371,8 +376,7 @@ class Station:
         if command == "RETURN":
             if loan is None:
                 return _Step(Outcome.KEPT, "Scan the returned item", state, "return_phase")
-            after = replace(state, session=replace(loan, phase="return"))
-            return _Step(Outcome.KEPT, "Returning: scan each item", after, "return_phase")
+            return self._return_phase(state, loan)
         if command == "DONE":
             if loan is None:
                 return _refuse(Outcome.NO_SESSION, "No patient is open.")

@@ -67,6 +67,11 @@ def big(text: str) -> list[str]:
 
 def render(station_name: str, feedback: Feedback) -> str:
     """The whole screen for the last result, without colour."""
+    return "\n\n".join(_parts(station_name, feedback))
+
+
+def _parts(station_name: str, feedback: Feedback) -> tuple[str, str, str]:
+    """The screen's three blocks: station lines, the big result, the message line."""
     state = feedback.station
     lines = [f" {station_name}"]
     if state is not None:
@@ -76,11 +81,8 @@ def render(station_name: str, feedback: Feedback) -> str:
             lines.append(" no session open")
         else:
             lines.append(f" open {session.kind}: {session.key}    items: {feedback.session_items}")
-    lines.append("")
-    lines.extend(" " + row for row in big(_HEADLINES[feedback.outcome]))
-    lines.append("")
-    lines.append(f" {feedback.message}")
-    return "\n".join(lines) + "\n"
+    headline = "\n".join(" " + row for row in big(_HEADLINES[feedback.outcome]))
+    return "\n".join(lines), headline, f" {feedback.message}\n"
 
 
 class TerminalDisplay:
@@ -91,9 +93,7 @@ class TerminalDisplay:
 
     def show(self, feedback: Feedback) -> None:
         colour = _GREEN if feedback.kept else _RED
-        screen = render(self._name, feedback)
-        head, _, tail = screen.partition("\n\n")
-        body, _, message = tail.rpartition("\n\n")
+        head, headline, message = _parts(self._name, feedback)
         with self._lock:
-            self._stream.write(f"{_CLEAR}{head}\n\n{colour}{body}{_RESET}\n\n{message}")
+            self._stream.write(f"{_CLEAR}{head}\n\n{colour}{headline}{_RESET}\n\n{message}")
             self._stream.flush()
