@@ -107,6 +107,7 @@ class AgentApp:
             "connection": "connected" if sender.connected else "disconnected",
             "broker_acked_seq": sender.broker_acked_seq,
             "resends": sender.resends,
+            "events_sent": sender.events_sent,
             "last_ack_at": sender.last_ack_at.isoformat() if sender.last_ack_at else None,
             "store_full": self.intake.store_full,
             "alarms": sorted(self._alarms(sender)),

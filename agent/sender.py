@@ -5,12 +5,16 @@ Delivery rules (DESIGN.md §3):
    and at most ``drain_rate`` events per second (a token bucket).
 2. A broker PUBACK only marks a batch "sent". A row counts as delivered only when the
    hub's retained ``ack`` says ``confirmed_seq`` covers it; then the outbox records it.
-3. If the watermark makes no progress for ``resend_after_s`` while rows are
-   unconfirmed, everything after the watermark is sent again; the delay doubles up to
-   ``resend_max_s`` and resets on progress. The hub ignores exact duplicates.
+3. If no ack arrives for ``resend_after_s`` while rows are unconfirmed, everything after
+   the watermark is sent again; the delay doubles up to ``resend_max_s`` and resets when
+   the watermark moves. The hub ignores exact duplicates.
 4. After a (re)connect the sender waits briefly for the retained ack, then resends
    from the watermark: whatever the broker held may have been lost with its store.
-5. ``resend_from`` in an ack rewinds to that seq, at most once per resend delay.
+5. An ack with ``resend_from`` names the hub's first gap. The sender re-sends just that
+   gap (up to ``resend_to``) and then goes on from where it was (selective repeat), so a
+   hub that subscribed late costs the gap, not the whole backlog again. A new gap is
+   repaired at once; the same gap again only after a resend delay with no progress. An ack
+   without ``resend_to`` (an older hub) rewinds to ``resend_from`` and goes back N.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class SenderState:
     broker_acked_seq: int = 0
     next_seq: int = 1
     resends: int = 0
+    events_sent: int = 0  # every publish of a scan counts, re-sends included
     last_ack_at: datetime | None = None
     alarms: set[str] = field(default_factory=set)
 
@@ -101,6 +106,8 @@ class Sender:
         self._progress_at = time.monotonic()
         self._hold_until = 0.0
         self._rewound_at = 0.0
+        self._gap: tuple[int, int] | None = None  # (last seq of the gap, where to resume)
+        self._asked_gap_end = 0
         self._health_at = 0.0
 
     def start(self, transport: Transport, confirmed_seq: int, last_seq: int) -> None:
@@ -196,6 +203,9 @@ class Sender:
         now = time.monotonic()
         self._hold_until = 0.0
         state.last_ack_at = datetime.now(UTC)
+        # Any ack shows the hub is taking our scans in, perhaps slowly through re-sent
+        # duplicates: going back N now would only bury it deeper. Gaps come as resend_from.
+        self._progress_at = now
         if ack.confirmed_seq > self._last_seq:
             # The hub has seqs this store never kept: our storage lost committed rows.
             state.alarms.add("hub_ahead_of_store")
@@ -203,20 +213,26 @@ class Sender:
         if ack.confirmed_seq > state.confirmed_seq:
             state.confirmed_seq = ack.confirmed_seq
             self._confirm(ack.confirmed_seq)
-            self._progress_at = now
             self._resend_delay = self._settings.resend_after_s
             state.next_seq = max(state.next_seq, ack.confirmed_seq + 1)
-        gap = ack.resend_from is not None and ack.resend_from > state.confirmed_seq
-        if gap and now - self._rewound_at >= self._resend_delay:
-            assert ack.resend_from is not None
-            log.info("ack.resend_requested", resend_from=ack.resend_from)
-            self._rewind(ack.resend_from)
+        start = ack.resend_from
+        if start is None or start <= state.confirmed_seq or start >= state.next_seq:
+            return  # no gap, or one the sender has not reached yet
+        end = ack.resend_to if ack.resend_to is not None else self._last_seq
+        if end == self._asked_gap_end and now - self._rewound_at < self._resend_delay:
+            return  # this gap is being re-sent already
+        log.info("ack.resend_requested", resend_from=start, resend_to=end)
+        self._asked_gap_end = end
+        resume = max(state.next_seq, self._gap[1] if self._gap else 0)
+        self._rewind(start)
+        self._gap = (end, resume)
 
     def _rewind(self, seq: int) -> None:
         if seq <= self._last_seq and seq < self.state.next_seq:
             self.state.resends += 1
         self.state.next_seq = min(self.state.next_seq, seq)
         self._rewound_at = time.monotonic()
+        self._gap = None  # a plain rewind goes back N; ``_on_ack`` sets a gap after it
 
     def _maybe_resend(self, now: float) -> None:
         state = self.state
@@ -241,7 +257,15 @@ class Sender:
         self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * settings.drain_rate)
         self._tokens_at = now
         while self._has_unsent() and len(self._inflight) < settings.window and self._tokens >= 1:
-            rows = self._next_rows(reader, min(settings.batch_size, int(self._tokens)))
+            limit = min(settings.batch_size, int(self._tokens))
+            if self._gap is not None:
+                end, resume = self._gap
+                if state.next_seq > end:
+                    self._gap = None
+                    state.next_seq = max(state.next_seq, resume)
+                    continue
+                limit = min(limit, end - state.next_seq + 1)
+            rows = self._next_rows(reader, limit)
             if not rows:
                 return
             rows = _fit(rows, MAX_BATCH_BYTES - 1024)
@@ -255,6 +279,7 @@ class Sender:
                 return  # paho's queue is full; try again on the next tick
             self._inflight[mid] = rows[-1].seq
             state.next_seq = rows[-1].seq + 1
+            state.events_sent += len(rows)
             self._tokens -= len(rows)
 
     def _next_rows(self, reader: OutboxReader, limit: int) -> list[PendingRow]:
@@ -271,7 +296,12 @@ class Sender:
         if not self.state.connected or now - self._health_at < self._settings.health_interval_s:
             return
         self._health_at = now
-        self._publish(self._topics["health"], codec.encode(self._health(self.state)), 0, False)
+        try:
+            health = self._health(self.state)
+        except Exception:  # a heartbeat that cannot be built must not stop delivery
+            log.exception("health.failed")
+            return
+        self._publish(self._topics["health"], codec.encode(health), 0, False)
 
     def _publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None:
         assert self._transport is not None

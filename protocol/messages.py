@@ -134,4 +134,8 @@ class HubAck(_Message):
     incarnation: Incarnation
     confirmed_seq: Annotated[int, Field(ge=0)]
     resend_from: Annotated[int, Field(ge=1)] | None = None
+    # The last seq of the first gap (v1 additive): resend only [resend_from, resend_to].
+    # A reader that does not know it resends everything from resend_from, which is correct
+    # but slow.
+    resend_to: Annotated[int, Field(ge=1)] | None = None
     hub_time: UtcDatetime

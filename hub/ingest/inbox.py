@@ -5,7 +5,8 @@ Rules:
    duplicate and is ignored. The same key with different content is a conflict: the
    stored scan is kept, never overwritten, and the caller raises a security alert.
 2. ``confirmed_seq`` is the highest seq such that every seq from 1 up to it is stored.
-   Scans above a gap are stored but held back; the ack then carries ``resend_from``.
+   Scans above a gap are stored but held back; the ack then names the first gap,
+   ``resend_from`` to ``resend_to``, so the agent re-sends only what is missing.
 3. Callers run these inside one transaction and commit before acking anything.
 """
 
@@ -39,10 +40,17 @@ class StreamProgress:
     confirmed_seq: int
     max_seen_seq: int
     previous_confirmed_seq: int
+    next_stored_seq: int | None = None  # the first stored seq above the gap, if any
 
     @property
     def resend_from(self) -> int | None:
         return self.confirmed_seq + 1 if self.max_seen_seq > self.confirmed_seq else None
+
+    @property
+    def resend_to(self) -> int | None:
+        if self.resend_from is None:
+            return None
+        return (self.next_stored_seq or self.max_seen_seq + 1) - 1
 
 
 def content_hash(event: ScanEvent) -> str:
@@ -113,6 +121,7 @@ def advance(
         .with_for_update()
     ).one()
     previous = confirmed
+    next_stored = None
     while True:
         seqs = conn.execute(
             sa.select(scan_log.c.seq)
@@ -127,6 +136,7 @@ def advance(
         moved = 0
         for seq in seqs:
             if seq != confirmed + 1:
+                next_stored = seq
                 break
             confirmed = seq
             moved += 1
@@ -144,4 +154,4 @@ def advance(
             updated_at=now,
         )
     )
-    return StreamProgress(agent_id, incarnation, confirmed, seen, previous)
+    return StreamProgress(agent_id, incarnation, confirmed, seen, previous, next_stored)

@@ -144,6 +144,7 @@ class IngestWorker:
                 incarnation=stream.incarnation,
                 confirmed_seq=stream.confirmed_seq,
                 resend_from=stream.resend_from,
+                resend_to=stream.resend_to,
                 hub_time=datetime.now(UTC),
             )
             topic = str(Topic(self._prefix, stream.agent_id, "ack"))

@@ -15,18 +15,20 @@ NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 
 def test_gap_holds_watermark_and_asks_for_resend(database_url: str) -> None:
-    """Scans above a gap are stored but the watermark stops before it and asks to resend."""
+    """Scans above a gap are stored but the watermark stops before it and asks for just
+    the missing range."""
     engine = create_engine(database_url)
     migrate(engine)
     with engine.begin() as conn:
         inbox.store_events(conn, factories.batch("pi-g", range(1, 4)), NOW)
         inbox.store_events(conn, factories.batch("pi-g", range(6, 9)), NOW)
         progress = inbox.advance(conn, "pi-g", "inc1", 8, NOW)
-    assert (progress.confirmed_seq, progress.max_seen_seq, progress.resend_from) == (3, 8, 4)
+    assert (progress.confirmed_seq, progress.max_seen_seq) == (3, 8)
+    assert (progress.resend_from, progress.resend_to) == (4, 5)
     with engine.begin() as conn:
         inbox.store_events(conn, factories.batch("pi-g", range(4, 6)), NOW)
         progress = inbox.advance(conn, "pi-g", "inc1", 5, NOW)
-    assert (progress.confirmed_seq, progress.resend_from) == (8, None)
+    assert (progress.confirmed_seq, progress.resend_from, progress.resend_to) == (8, None, None)
     engine.dispose()
 
 

@@ -1,0 +1,151 @@
+"""The sender's resend rules, against a real outbox file and a fake broker link."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.mqtt import AckReceived, Connected, Published
+from agent.outbox import OutboxReader, OutboxStore
+from agent.sender import Sender
+from agent.settings import DeliverySettings
+from protocol import codec
+from protocol.messages import AgentHealth, AgentStatus, HubAck
+from tests.harness.waiting import wait_for
+
+ROWS = 1000
+
+
+class FakeBroker:
+    """Our Transport port: PUBACKs every publish at once and records the seqs sent."""
+
+    def __init__(self, events: queue.Queue[Any]) -> None:
+        self._events = events
+        self._mid = 0
+        self.seqs: list[int] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:
+        self._mid += 1
+        if topic.endswith("/scans"):
+            self.seqs.extend(e["seq"] for e in json.loads(payload)["events"])
+        self._events.put(Published(self._mid, 0))
+        return self._mid
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[Any], str]]:
+    path = tmp_path / "outbox.db"
+    store = OutboxStore(path, 10**9)
+    store.open()
+    for i in range(ROWS):
+        store.append(f"e{i}", lambda seq: json.dumps({"seq": seq}))
+    events: queue.Queue[Any] = queue.Queue()
+    broker = FakeBroker(events)
+    status = AgentStatus(agent_id="pi-1", state="online", version="test")
+    sender = Sender(
+        "pi-1",
+        store.incarnation,
+        "scantrail",
+        DeliverySettings(drain_rate=1e9, resend_after_s=30, health_interval_s=3600),
+        lambda: OutboxReader(path),
+        lambda seq: None,
+        lambda: status,
+        lambda state: AgentHealth(
+            agent_id="pi-1",
+            incarnation=store.incarnation,
+            sent_at=datetime.now(UTC),
+            monotonic_ns=0,
+            backlog=0,
+            clock_synced=True,
+            last_confirmed_seq=0,
+        ),
+        events,
+    )
+    sender.start(broker, 0, store.last_seq)
+    events.put(Connected())
+    try:
+        yield sender, broker, events, store.incarnation
+    finally:
+        sender.stop()
+        store.close()
+
+
+def _ack(incarnation: str, confirmed: int, **gap: int) -> AckReceived:
+    ack = HubAck(
+        agent_id="pi-1",
+        incarnation=incarnation,
+        confirmed_seq=confirmed,
+        hub_time=datetime.now(UTC),
+        **gap,
+    )
+    return AckReceived(codec.encode(ack))
+
+
+def _sent_all_once(broker: FakeBroker) -> None:
+    assert broker.seqs == list(range(1, ROWS + 1))
+
+
+def _settled(broker: FakeBroker, expected: int) -> None:
+    assert len(broker.seqs) >= expected
+    time.sleep(0.2)  # nothing more may follow
+    assert len(broker.seqs) == expected
+
+
+def test_a_reported_gap_is_resent_alone_and_sending_resumes_where_it_was(
+    running: tuple[Sender, FakeBroker, queue.Queue[Any], str],
+) -> None:
+    """An ack naming the gap 1..300 makes the sender re-send exactly 1..300, nothing more."""
+    sender, broker, events, incarnation = running
+    events.put(_ack(incarnation, 0))
+    wait_for(lambda: _sent_all_once(broker), timeout=10)
+    events.put(_ack(incarnation, 0, resend_from=1, resend_to=300))
+    wait_for(lambda: _settled(broker, ROWS + 300), timeout=10)
+    assert broker.seqs[ROWS:] == list(range(1, 301))
+    assert sender.state.next_seq == ROWS + 1
+
+
+def test_an_ack_without_resend_to_goes_back_n(
+    running: tuple[Sender, FakeBroker, queue.Queue[Any], str],
+) -> None:
+    """An older hub that names only resend_from gets everything from there again."""
+    _, broker, events, incarnation = running
+    events.put(_ack(incarnation, 0))
+    wait_for(lambda: _sent_all_once(broker), timeout=10)
+    events.put(_ack(incarnation, 400, resend_from=401))
+    wait_for(lambda: _settled(broker, 2 * ROWS - 400), timeout=10)
+    assert broker.seqs[ROWS:] == list(range(401, ROWS + 1))
+
+
+def test_the_same_gap_reported_again_is_not_resent_twice_within_the_resend_delay(
+    running: tuple[Sender, FakeBroker, queue.Queue[Any], str],
+) -> None:
+    """Acks that still name a gap being repaired (the hub is behind) add no traffic."""
+    _, broker, events, incarnation = running
+    events.put(_ack(incarnation, 0))
+    wait_for(lambda: _sent_all_once(broker), timeout=10)
+    events.put(_ack(incarnation, 0, resend_from=1, resend_to=300))
+    wait_for(lambda: _settled(broker, ROWS + 300), timeout=10)
+    events.put(_ack(incarnation, 100, resend_from=101, resend_to=300))
+    events.put(_ack(incarnation, 200, resend_from=201, resend_to=300))
+    _settled(broker, ROWS + 300)
+
+
+def test_a_second_gap_is_repaired_at_once(
+    running: tuple[Sender, FakeBroker, queue.Queue[Any], str],
+) -> None:
+    """Once the first gap is filled the hub names the next one and only it is re-sent."""
+    _, broker, events, incarnation = running
+    events.put(_ack(incarnation, 0))
+    wait_for(lambda: _sent_all_once(broker), timeout=10)
+    events.put(_ack(incarnation, 0, resend_from=1, resend_to=100))
+    wait_for(lambda: _settled(broker, ROWS + 100), timeout=10)
+    events.put(_ack(incarnation, 500, resend_from=501, resend_to=550))
+    wait_for(lambda: _settled(broker, ROWS + 150), timeout=10)
+    assert broker.seqs[ROWS + 100 :] == list(range(501, 551))
