@@ -38,6 +38,12 @@ class MqttSettings(_Section):
 class IngestSettings(_Section):
     batch_max_messages: int = Field(100, ge=1, description="Messages per database transaction.")
     batch_wait_ms: float = Field(20.0, ge=0, description="Wait this long to fill a transaction.")
+    clock_skew_alert_s: float = Field(
+        5.0, gt=0, description="Alert, and correct scan times, when an agent's clock is off more."
+    )
+    gap_alert_min: float = Field(
+        10.0, gt=0, description="Alert when an agent's seq gap stays open this many minutes."
+    )
 
 
 class ApiSettings(_Section):

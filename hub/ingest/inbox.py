@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -57,7 +57,12 @@ def content_hash(event: ScanEvent) -> str:
     return hashlib.sha256(event.model_dump_json().encode()).hexdigest()
 
 
-def store_events(conn: Connection, batch: EventBatch, received_at: datetime) -> StoreResult:
+def store_events(
+    conn: Connection, batch: EventBatch, received_at: datetime, clock_offset_s: float = 0.0
+) -> StoreResult:
+    """Store new scans. Each gets its event time: ``scanned_at`` plus the agent's clock
+    offset as the hub knows it now, kept with the scan so a rebuild orders it the same."""
+    offset = timedelta(seconds=clock_offset_s)
     seqs = [e.seq for e in batch.events]
     existing: dict[int, str] = dict(
         conn.execute(
@@ -81,6 +86,7 @@ def store_events(conn: Connection, batch: EventBatch, received_at: datetime) -> 
                     "seq": event.seq,
                     "event_id": str(event.event_id),
                     "scanned_at": event.scanned_at,
+                    "event_at": event.scanned_at + offset,
                     "received_at": received_at,
                     "raw": event.raw,
                     "payload": event.model_dump_json(),

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.ingest import fleet, inbox
 from hub.ingest.consumer import Consumer, Message
+from hub.reconcile.apply import Reconciler, Tables
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.tables import alerts, dead_letters
 from protocol import codec
@@ -71,6 +72,7 @@ class IngestWorker:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._batches = 0
+        self._reconciler = Reconciler(Tables.live())
 
     def start(self) -> None:
         self._thread.start()
@@ -174,10 +176,13 @@ class IngestWorker:
             return None
         if topic.kind == "health":
             _same_agent(topic, health.agent_id)
-            fleet.record_health(conn, health, now)
+            skew = fleet.record_health(conn, health, now, self._settings.clock_skew_alert_s)
+            if skew:
+                _alert(conn, now, "medium", "clock_skew", health.agent_id, skew)
             return None
         _same_agent(topic, batch.agent_id)
-        stored = inbox.store_events(conn, batch, now)
+        offset = fleet.clock_offset_s(conn, batch.agent_id)
+        stored = inbox.store_events(conn, batch, now, offset)
         for seq in stored.conflicts:
             _alert(
                 conn,
@@ -189,7 +194,17 @@ class IngestWorker:
                 "content; the first version is kept",
             )
         fleet.record_seen(conn, batch.agent_id, batch.incarnation, now)
-        return inbox.advance(conn, batch.agent_id, batch.incarnation, batch.events[-1].seq, now)
+        progress = inbox.advance(conn, batch.agent_id, batch.incarnation, batch.events[-1].seq, now)
+        if progress.confirmed_seq > progress.previous_confirmed_seq:
+            # The seam (DESIGN.md §3): newly contiguous scans, in seq order, same transaction.
+            self._reconciler.apply_range(
+                conn,
+                batch.agent_id,
+                batch.incarnation,
+                progress.previous_confirmed_seq,
+                progress.confirmed_seq,
+            )
+        return progress
 
     def _dead_letter(
         self, conn: Connection, message: Message, rejected: Rejected, now: datetime

@@ -19,6 +19,9 @@ scan_log = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("event_id", sa.String(36), nullable=False),
     sa.Column("scanned_at", Timestamp, nullable=False),
+    # scanned_at corrected by the agent's clock offset as the hub knew it on arrival; kept
+    # so a rebuild orders events exactly as live reconciling did.
+    sa.Column("event_at", Timestamp, nullable=True),
     sa.Column("received_at", Timestamp, nullable=False),
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),

@@ -1,0 +1,1 @@
+"""Scans become records: pure rules (``rules``) and their database edge (``apply``)."""

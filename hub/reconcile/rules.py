@@ -1,0 +1,351 @@
+"""Reconcile rules: what one applied scan changes in the records. Pure: no I/O, no clock.
+
+The ingest worker hands scans over per agent in seq order (the inbox only applies a
+contiguous range), so a session's scans always arrive in the order they were taken. Scans
+from different agents may arrive in any order, late, or twice; the rules below make the
+records the same whatever that order is.
+
+Rules (DESIGN.md §5-6; docs/records.md says the same for people):
+1. Only scans the station kept change records. Refused scans stay in the scan log.
+2. The hub re-decodes ``raw`` for identities; the session structure (``action``,
+   ``session_id``, ``target``, ``condition``) comes from the context the person saw.
+3. A session is opened by its first scan and named by that scan's event id. A scan that
+   names a session the hub never saw opened, or one already closed, changes nothing and
+   raises an ``impossible_sequence`` alert (items with no open load, a cycle completed
+   twice, a move with no location that was never opened).
+4. Event time wins: every fact carries its event key (event time, agent, incarnation,
+   seq). Where a value is "current" (an item's status or location, an asset's location
+   or status, a cycle's BI result) the fact with the greatest key wins, so a late scan
+   fills in history and never overwrites a newer fact.
+5. sterilizer: ``open`` starts a cycle; ``add`` puts an item in the load (status
+   processing); ``cycle_number`` / ``cycle_type`` fill the cycle in; ``close`` with
+   target pass releases the load (its items become sterile) and with fail quarantines it;
+   ``bi_result`` records a BI for the cycle label ``<sterilizer>.<number>``. A failed BI
+   quarantines that cycle's items and raises a high alert naming the recall.
+6. tray_assembly: ``open`` starts a checklist; ``add`` puts an instrument on the tray;
+   ``close`` compares the items with the tray's count sheet: complete, or short (alert).
+7. point_of_use: ``open`` is a case; ``use`` logs an item against the case (status
+   in use), and raises a high alert when the item's last load before the use failed,
+   was quarantined or was never released, or the item is quarantined; ``return`` ends
+   that use (status dirty; a condition other than ``ok`` sends it to repair). A return
+   with no use in the case is logged with no ``used_at`` and a low alert.
+8. asset_move: ``open``/``add`` collect assets; ``close`` with a location target moves
+   every one of them there (an Assignment each, at the close's event time).
+9. equipment_checkout: ``loan`` lends an asset to the open patient, ``return`` brings it
+   back (needs cleaning), ``cleaned`` makes it available. The equipment log of an asset is
+   folded from all its events in event order.
+10. ``cancel`` marks the open session cancelled; what it collected stays as history.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Conditions on return that take an instrument out of service until it is inspected.
+REPAIR_CONDITIONS = frozenset({"damaged", "broken", "repair", "dull", "missing_part"})
+UNRELEASED = frozenset({"open", "failed", "quarantined", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One applied scan as reconcile sees it: the hub's own decoding plus the context."""
+
+    key: str  # event key: sorts in event order and names the cause scan
+    at: datetime  # event time
+    agent_id: str
+    kind: str | None  # the hub's decoding of raw: instrument, tray, asset, ...
+    code: str | None  # the decoded key
+    kept: bool
+    action: str | None = None
+    session_id: str | None = None
+    session_kind: str | None = None
+    target: str | None = None
+    condition: str | None = None
+    operator: str | None = None
+    station: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionView:
+    session_id: str
+    kind: str
+    key: str
+    status: str  # open|closed|cancelled
+    members: tuple[str, ...] = ()  # what the session collected, for a move's close
+
+
+# -- changes: what the edge writes ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    session_id: str
+    kind: str
+    key: str
+
+
+@dataclass(frozen=True)
+class CloseSession:
+    session_id: str
+    kind: str
+    result: str | None
+
+
+@dataclass(frozen=True)
+class CancelSession:
+    session_id: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class AddItem:
+    session_id: str
+    kind: str  # the session's kind
+    action: str  # add|use|return|loan
+    item: str
+    item_kind: str
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
+class CycleField:
+    session_id: str
+    name: str  # cycle_number|cycle_type
+    value: str
+
+
+@dataclass(frozen=True)
+class BiResult:
+    label: str
+    result: str
+
+
+@dataclass(frozen=True)
+class MoveAssets:
+    assets: tuple[str, ...]
+    location: str
+
+
+@dataclass(frozen=True)
+class EquipmentEvent:
+    asset: str
+    kind: str  # loan|return|cleaned
+    patient: str | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    severity: str
+    kind: str
+    detail: str
+
+
+Change = (
+    OpenSession
+    | CloseSession
+    | CancelSession
+    | AddItem
+    | CycleField
+    | BiResult
+    | MoveAssets
+    | EquipmentEvent
+    | Alert
+)
+
+_SESSION_OF_MODE = {
+    "sterilizer": "load",
+    "tray_assembly": "tray",
+    "point_of_use": "case",
+    "asset_move": "move",
+    "equipment_checkout": "patient",
+}
+_ITEM_KINDS = frozenset({"instrument", "tray", "product"})
+
+
+def decide(scan: Scan, session: SessionView | None) -> list[Change]:
+    """The record changes one kept scan makes, given the session it names (if any)."""
+    if not scan.kept or scan.action is None:
+        return []
+    action = scan.action
+    if action == "bi_result":
+        if scan.target and scan.condition in ("pass", "fail"):
+            return [BiResult(scan.target, scan.condition)]
+        return [_impossible(scan, "a BI result names no cycle")]
+    # Equipment returns and cleaning need no open patient (docs/stations.md).
+    unattached = action == "cleaned" or (action == "return" and session is None)
+    if unattached and scan.kind == "asset" and scan.code and scan.session_kind in (None, "patient"):
+        return [EquipmentEvent(scan.code, action, None)]
+    if action == "open":
+        if scan.session_id is None or scan.session_kind is None or scan.code is None:
+            return [_impossible(scan, "a session opened with no id")]
+        key = scan.code.rpartition(".")[0] if scan.kind == "sterilizer" else scan.code
+        changes: list[Change] = [OpenSession(scan.session_id, scan.session_kind, key or scan.code)]
+        if scan.session_kind == "move" and scan.kind == "asset":
+            changes.append(AddItem(scan.session_id, "move", "add", scan.code, "asset"))
+        return changes
+    if action in ("login", "logout", "mode", "select", "return_phase", "condition"):
+        return []  # station state only; the context of later scans carries it
+    if session is None or session.status != "open":
+        what = "never opened" if session is None else session.status
+        return [_impossible(scan, f"{action} for a session that was {what}")]
+    if action == "cancel":
+        return [CancelSession(session.session_id, session.kind)]
+    if action == "close":
+        return _close(scan, session)
+    if action in ("cycle_number", "cycle_type") and session.kind == "load" and scan.target:
+        return [CycleField(session.session_id, action, scan.target)]
+    if action in ("add", "use", "return", "loan") and scan.code and scan.kind:
+        return _add(scan, session, action, scan.code, scan.kind)
+    return [_impossible(scan, f"{action} makes no sense in a {session.kind}")]
+
+
+def _add(scan: Scan, session: SessionView, action: str, code: str, kind: str) -> list[Change]:
+    allowed = {
+        "load": ("add", _ITEM_KINDS),
+        "tray": ("add", _ITEM_KINDS),
+        "case": ("use", _ITEM_KINDS),
+        "move": ("add", frozenset({"asset"})),
+        "patient": ("loan", frozenset({"asset"})),
+    }[session.kind]
+    wanted, kinds = allowed
+    if session.kind == "case" and action == "return":
+        wanted = "return"
+    if session.kind == "patient" and action == "return":
+        return [EquipmentEvent(code, "return", None)]
+    if action != wanted or kind not in kinds:
+        return [_impossible(scan, f"a {kind} cannot be {action} in a {session.kind}")]
+    change = AddItem(session.session_id, session.kind, action, code, kind, scan.condition)
+    if session.kind == "patient":
+        return [change, EquipmentEvent(code, "loan", session.key)]
+    return [change]
+
+
+def _close(scan: Scan, session: SessionView) -> list[Change]:
+    if session.kind == "load" and scan.target not in ("pass", "fail"):
+        return [_impossible(scan, "a load closed with no result")]
+    if session.kind == "move":
+        if not scan.target:
+            return [_impossible(scan, "a move closed with no location")]
+        return [
+            CloseSession(session.session_id, "move", scan.target),
+            MoveAssets(session.members, scan.target),
+        ]
+    return [CloseSession(session.session_id, session.kind, scan.target)]
+
+
+def _impossible(scan: Scan, what: str) -> Alert:
+    return Alert("medium", "impossible_sequence", f"{what} (scan {scan.key})")
+
+
+# -- folds: derived values, recomputed from everything known --------------------------------
+
+
+def cycle_status(result: str | None, bi_result: str | None, cancelled: bool) -> str:
+    """ST79 release: a load is released when its cycle passed and no BI failed."""
+    if cancelled:
+        return "cancelled"
+    if bi_result == "fail":
+        return "quarantined"
+    if result is None:
+        return "open"
+    return "released" if result == "pass" else "failed"
+
+
+def recipe_of(text: str) -> dict[str, int]:
+    value = json.loads(text)
+    return {str(k): int(v) for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class Checklist:
+    count: int
+    missing: dict[str, int]
+    extra: list[str]
+
+    @property
+    def short(self) -> bool:
+        return bool(self.missing)
+
+
+def checklist(scanned: list[str], categories: dict[str, str], recipe: dict[str, int]) -> Checklist:
+    """Compare scanned instruments with a count sheet whose lines name an instrument code
+    or a category. A code line is filled by that code first; the rest fill category lines."""
+    need = Counter(recipe)
+    extra: list[str] = []
+    for code in sorted(scanned):
+        if need[code] > 0:
+            need[code] -= 1
+        elif need[categories.get(code, "")] > 0:
+            need[categories[code]] -= 1
+        else:
+            extra.append(code)
+    missing = {k: n for k, n in sorted(need.items()) if n > 0}
+    return Checklist(len(scanned), missing, extra)
+
+
+@dataclass(frozen=True)
+class Loan:
+    loan_key: str
+    patient: str | None
+    loaned_at: datetime
+    returned_at: datetime | None = None
+    cleaned_at: datetime | None = None
+
+    @property
+    def status(self) -> str:
+        if self.cleaned_at is not None:
+            return "available"
+        return "on_loan" if self.returned_at is None else "needs_cleaning"
+
+
+@dataclass(frozen=True)
+class EquipmentFold:
+    loans: list[Loan] = field(default_factory=list)
+    status: str = "available"
+    patient: str | None = None
+    status_key: str | None = None
+
+
+def fold_equipment(events: list[tuple[str, str, str | None, datetime]]) -> EquipmentFold:
+    """An asset's loans from its (event key, kind, patient, at) events, in event order.
+    A return or cleaning with no loan before it still sets the status (it was lent before
+    scantrail saw it)."""
+    loans: list[Loan] = []
+    status, patient, status_key = "available", None, None
+    for key, kind, who, at in sorted(events):
+        status_key = key
+        if kind == "loan":
+            loans.append(Loan(key, who, at))
+            status, patient = "on_loan", who
+        elif kind == "return":
+            if loans and loans[-1].returned_at is None:
+                last = loans[-1]
+                loans[-1] = Loan(last.loan_key, last.patient, last.loaned_at, at)
+            status, patient = "needs_cleaning", None
+        elif kind == "cleaned":
+            if loans and loans[-1].returned_at is not None and loans[-1].cleaned_at is None:
+                last = loans[-1]
+                loans[-1] = Loan(last.loan_key, last.patient, last.loaned_at, last.returned_at, at)
+            status, patient = "available", None
+    return EquipmentFold(loans, status, patient, status_key)
+
+
+def assignment_ends(starts: list[tuple[str, datetime]]) -> dict[str, datetime | None]:
+    """Each assignment (event key, started_at) ends when the next one in event order starts."""
+    ordered = sorted(starts)
+    return {
+        key: (ordered[i + 1][1] if i + 1 < len(ordered) else None)
+        for i, (key, _) in enumerate(ordered)
+    }
+
+
+def item_status_after(action: str, condition: str | None) -> str:
+    """An item's status after a point-of-use or processing scan."""
+    if action == "use":
+        return "in_use"
+    if action == "return":
+        return "repair" if condition in REPAIR_CONDITIONS else "dirty"
+    return "processing"

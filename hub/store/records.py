@@ -1,0 +1,269 @@
+"""Tables of reference data and of records derived from the scan log (DESIGN.md §6).
+
+Records are derived: ``scantrail-hub rebuild`` recomputes every table in ``RECORDS`` from the
+scan log. Reference data is imported (``scantrail-hub import``) and never derived. The audit
+log and alerts are what the hub learned and when: a rebuild appends to them, never rewrites.
+
+Event keys (``*_key`` columns) are ``<event time ISO>|<agent>|<incarnation>|<seq>``: they sort
+in event order, break ties the same way everywhere, and name the cause scan.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from hub.store.tables import Id, Timestamp, metadata
+
+Key = sa.String(160)  # an event key
+Code = sa.String(512)  # a decoded barcode key
+Text = sa.Text
+
+# -- reference data -----------------------------------------------------------------------
+
+ref_instruments = sa.Table(
+    "ref_instruments",
+    metadata,
+    sa.Column("code", Code, primary_key=True),
+    sa.Column("name", Text, nullable=False),
+    sa.Column("sku", Text),
+    sa.Column("udi", Text),
+    sa.Column("category", Text),
+)
+ref_trays = sa.Table(
+    "ref_trays",
+    metadata,
+    sa.Column("code", Code, primary_key=True),
+    sa.Column("name", Text, nullable=False),
+    sa.Column("recipe", Text, nullable=False),  # JSON {instrument code or category: quantity}
+)
+ref_sterilizers = sa.Table(
+    "ref_sterilizers",
+    metadata,
+    sa.Column("code", Code, primary_key=True),
+    sa.Column("name", Text, nullable=False),
+    sa.Column("cycle_types", Text, nullable=False),  # JSON list
+)
+ref_locations = sa.Table(
+    "ref_locations",
+    metadata,
+    sa.Column("code", Code, primary_key=True),
+    sa.Column("name", Text, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),  # site|building|floor|department|room|bay
+    sa.Column("parent", Code),
+    sa.Column("gln", sa.String(13)),
+)
+ref_assets = sa.Table(
+    "ref_assets",
+    metadata,
+    sa.Column("code", Code, primary_key=True),
+    sa.Column("serial", Text),
+    sa.Column("model", Text),
+    sa.Column("manufacturer", Text),
+    sa.Column("category", Text),
+    sa.Column("criticality", sa.String(16)),
+)
+ref_staff = sa.Table(
+    "ref_staff",
+    metadata,
+    sa.Column("code", Code, primary_key=True),
+    sa.Column("name", Text, nullable=False),
+    sa.Column("role", Text, nullable=False),
+)
+ref_cases = sa.Table(
+    "ref_cases",
+    metadata,
+    sa.Column("code", Code, primary_key=True),
+    sa.Column("room", Code),
+    sa.Column("scheduled_start", Timestamp),
+    sa.Column("procedure", Text),
+)
+
+REFERENCE = {
+    "instruments": ref_instruments,
+    "trays": ref_trays,
+    "sterilizers": ref_sterilizers,
+    "locations": ref_locations,
+    "assets": ref_assets,
+    "staff": ref_staff,
+    "cases": ref_cases,
+}
+
+# -- records --------------------------------------------------------------------------------
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("session_id", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("key", Code, nullable=False),
+    sa.Column("agent_id", sa.String(64), nullable=False),
+    sa.Column("station", sa.String(128)),
+    sa.Column("operator", Code),
+    sa.Column("opened_key", Key, nullable=False),
+    sa.Column("opened_at", Timestamp, nullable=False),
+    sa.Column("closed_at", Timestamp),
+    sa.Column("status", sa.String(16), nullable=False),  # open|closed|cancelled
+    sa.Column("result", Code),
+)
+session_items = sa.Table(
+    "session_items",
+    metadata,
+    sa.Column("session_id", sa.String(128), primary_key=True),
+    sa.Column("action", sa.String(16), primary_key=True),
+    sa.Column("item", Code, primary_key=True),
+    sa.Column("event_key", Key, nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("condition", sa.String(64)),
+)
+cycles = sa.Table(
+    "cycles",
+    metadata,
+    sa.Column("session_id", sa.String(128), primary_key=True),
+    sa.Column("sterilizer", Code, nullable=False),
+    sa.Column("cycle_number", sa.String(32)),
+    sa.Column("cycle_type", sa.String(64)),
+    sa.Column("operator", Code),
+    sa.Column("started_key", Key, nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("completed_key", Key),
+    sa.Column("completed_at", Timestamp),
+    sa.Column("result", sa.String(8)),  # pass|fail
+    sa.Column("bi_result", sa.String(8)),
+    sa.Column("bi_key", Key),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("item_count", sa.Integer, nullable=False),
+)
+bi_results = sa.Table(
+    "bi_results",
+    metadata,
+    sa.Column("label", Code, primary_key=True),  # sterilizer.cycle_number
+    sa.Column("event_key", Key, primary_key=True),
+    sa.Column("result", sa.String(8), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("operator", Code),
+)
+items = sa.Table(
+    "items",  # surgical instruments and trays, one row per physical item
+    metadata,
+    sa.Column("key", Code, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("registered", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_key", Key, nullable=False),
+    sa.Column("location", Code),
+    sa.Column("last_sterilized_at", Timestamp),
+    sa.Column("last_cycle", sa.String(128)),
+    sa.Column("last_cycle_key", Key),
+    sa.Column("tray", Code),
+    sa.Column("tray_key", Key),
+    sa.Column("condition", sa.String(64)),
+    sa.Column("condition_key", Key),
+)
+tray_checklists = sa.Table(
+    "tray_checklists",
+    metadata,
+    sa.Column("session_id", sa.String(128), primary_key=True),
+    sa.Column("tray", Code, nullable=False),
+    sa.Column("operator", Code),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("completed_at", Timestamp),
+    sa.Column("status", sa.String(16), nullable=False),  # open|complete|short|cancelled
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("missing", Text, nullable=False),  # JSON {code: quantity}
+    sa.Column("extra", Text, nullable=False),  # JSON [code]
+)
+usage_logs = sa.Table(
+    "usage_logs",
+    metadata,
+    sa.Column("session_id", sa.String(128), primary_key=True),
+    sa.Column("item", Code, primary_key=True),
+    sa.Column("case_ref", Code, nullable=False),
+    sa.Column("used_at", Timestamp),
+    sa.Column("returned_at", Timestamp),
+    sa.Column("condition", sa.String(64)),
+    sa.Column("operator", Code),
+)
+assets = sa.Table(
+    "assets",
+    metadata,
+    sa.Column("key", Code, primary_key=True),
+    sa.Column("registered", sa.Boolean, nullable=False),
+    sa.Column("location", Code),
+    sa.Column("location_key", Key),
+    sa.Column("status", sa.String(16), nullable=False),  # available|on_loan|needs_cleaning
+    sa.Column("status_key", Key),
+    sa.Column("patient", Code),
+)
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("asset", Code, primary_key=True),
+    sa.Column("event_key", Key, primary_key=True),
+    sa.Column("location", Code, nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("ended_at", Timestamp),
+    sa.Column("moved_by", Code),
+)
+equipment_events = sa.Table(
+    "equipment_events",
+    metadata,
+    sa.Column("asset", Code, primary_key=True),
+    sa.Column("event_key", Key, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # loan|return|cleaned
+    sa.Column("patient", Code),
+    sa.Column("at", Timestamp, nullable=False),
+)
+equipment_logs = sa.Table(
+    "equipment_logs",
+    metadata,
+    sa.Column("asset", Code, primary_key=True),
+    sa.Column("loan_key", Key, primary_key=True),
+    sa.Column("patient", Code),
+    sa.Column("loaned_at", Timestamp, nullable=False),
+    sa.Column("returned_at", Timestamp),
+    sa.Column("cleaned_at", Timestamp),
+    sa.Column("status", sa.String(16), nullable=False),  # on_loan|needs_cleaning|available
+)
+
+RECORDS = (
+    sessions,
+    session_items,
+    cycles,
+    bi_results,
+    items,
+    tray_checklists,
+    usage_logs,
+    assets,
+    assignments,
+    equipment_events,
+    equipment_logs,
+)
+
+# -- what the hub learned, in the order it learned it ----------------------------------------
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", Code),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("entity", sa.String(32), nullable=False),
+    sa.Column("entity_key", Code, nullable=False),
+    sa.Column("cause", Key),  # the event key of the scan that caused it
+    sa.Column("detail", Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+agent_clocks = sa.Table(
+    "agent_clocks",
+    metadata,
+    sa.Column("agent_id", sa.String(64), primary_key=True),
+    sa.Column("offset_s", sa.Float, nullable=False),
+    sa.Column("measured_at", Timestamp, nullable=False),
+    sa.Column("skewed", sa.Boolean, nullable=False),
+)
+
+sa.Index("ix_session_items_item", session_items.c.item, session_items.c.event_key)
+sa.Index("ix_cycles_sterilizer", cycles.c.sterilizer, cycles.c.started_key)
+sa.Index("ix_usage_item", usage_logs.c.item)
