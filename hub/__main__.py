@@ -1,4 +1,4 @@
-"""scantrail-hub: serve | migrate."""
+"""scantrail-hub: serve | migrate | import KIND FILE | rebuild | audit verify."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import sys
 import threading
 from pathlib import Path
 
-from hub.errors import HubError
+from sqlalchemy.engine import Engine
+
+from hub.errors import AuditBroken, HubError
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -17,29 +19,83 @@ EXIT_INGEST_FAILED = 3
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scantrail-hub", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
+    parsers = {}
     for name, help_text in (
         ("serve", "run ingest, API and dashboard"),
         ("migrate", "upgrade the schema"),
+        ("import", "import reference data (CSV with a header, or a JSON list)"),
+        ("rebuild", "derive every record again from the scan log and swap it in"),
+        ("audit", "check the audit trail's hash chain"),
     ):
-        p = sub.add_parser(name, help=help_text)
+        parsers[name] = p = sub.add_parser(name, help=help_text)
         p.add_argument("--config", type=Path, required=True)
+    parsers["import"].add_argument(
+        "kind",
+        choices=["instruments", "trays", "sterilizers", "locations", "assets", "staff", "cases"],
+    )
+    parsers["import"].add_argument("file", type=Path)
+    parsers["audit"].add_argument("action", choices=["verify"])
     args = parser.parse_args(argv)
+    commands = {
+        "serve": _serve,
+        "migrate": _migrate,
+        "import": _import,
+        "rebuild": _rebuild,
+        "audit": _audit,
+    }
     try:
-        return _serve(args.config) if args.command == "serve" else _migrate(args.config)
+        return commands[args.command](args)
     except HubError as exc:
         print(f"scantrail-hub: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
 
-def _migrate(config: Path) -> int:
+def _engine(config: Path) -> Engine:
     from hub.settings import load_settings
     from hub.store.db import create_engine, migrate
 
-    migrate(create_engine(load_settings(config).database_url))
+    engine = create_engine(load_settings(config).database_url)
+    migrate(engine)
+    return engine
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    _engine(args.config).dispose()
     return EXIT_OK
 
 
-def _serve(config: Path) -> int:
+def _import(args: argparse.Namespace) -> int:
+    from hub.refdata import load
+
+    count = load(_engine(args.config), args.kind, args.file)
+    print(f"imported {count} {args.kind} from {args.file}")
+    return EXIT_OK
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from hub.reconcile.rebuild import rebuild
+
+    report = rebuild(_engine(args.config))
+    for table, line in report.items():
+        print(f"{table}: {line.live} live, {line.rebuilt} rebuilt, {line.differ} differed")
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from hub.reconcile.audit import verify
+
+    verdict = verify(_engine(args.config))
+    if not verdict.ok:
+        raise AuditBroken(
+            f"audit chain broken at entry {verdict.first_bad_id}: {verdict.reason} "
+            f"({verdict.entries} entries before it verify)"
+        )
+    print(f"audit chain verified: {verdict.entries} entries")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config: Path = args.config
     import uvicorn
 
     from hub import logs

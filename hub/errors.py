@@ -9,3 +9,11 @@ class HubError(Exception):
 
 class ConfigError(HubError):
     """The configuration file or environment is invalid."""
+
+
+class ImportFailed(HubError):
+    """A reference data file cannot be imported; nothing from it was written."""
+
+
+class AuditBroken(HubError):
+    """The audit chain does not verify."""

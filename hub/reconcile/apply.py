@@ -286,6 +286,14 @@ class Reconciler:
                 .values(item_count=t.cycles.c.item_count + 1)
             )
             self._lww(conn, change.item, "last_cycle", change.session_id, scan.key)
+            # A failed BI may have reached the hub before this item's scan did.
+            bi = conn.execute(
+                sa.select(t.cycles.c.bi_result, t.cycles.c.bi_key).where(
+                    t.cycles.c.session_id == change.session_id
+                )
+            ).first()
+            if bi is not None and bi.bi_result == "fail" and bi.bi_key:
+                self._set_status(conn, change.item, "quarantined", None, bi.bi_key)
         elif change.kind == "tray":
             session = self._session(conn, change.session_id)
             assert session is not None
@@ -641,12 +649,13 @@ class Reconciler:
     ) -> None:
         """Rule 4: the newest event sets the status; an older one arriving late does not."""
         items = self.t.items
-        values: dict[str, Any] = {"status": status, "status_key": key}
-        if location is not None:
-            values["location"] = location
         conn.execute(
-            items.update().where((items.c.key == item) & (items.c.status_key < key)).values(values)
+            items.update()
+            .where((items.c.key == item) & (items.c.status_key < key))
+            .values(status=status, status_key=key)
         )
+        if location is not None:
+            self._lww(conn, item, "location", location, key)
 
     def _lww(self, conn: Connection, item: str, column: str, value: str, key: str) -> None:
         items = self.t.items

@@ -151,6 +151,7 @@ items = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("status_key", Key, nullable=False),
     sa.Column("location", Code),
+    sa.Column("location_key", Key),
     sa.Column("last_sterilized_at", Timestamp),
     sa.Column("last_cycle", sa.String(128)),
     sa.Column("last_cycle_key", Key),

@@ -1,0 +1,96 @@
+"""Scripted stations: the agent's real station rules produce the scans a test sends."""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from agent.clock import Instant
+from agent.station import Station
+from hub.ingest.consumer import Message
+from hub.ingest.worker import IngestWorker
+from hub.settings import FaultSettings, IngestSettings
+from hub.store.db import create_engine, migrate
+from protocol import codec
+from protocol.barcodes import DEFAULT_RULES
+from protocol.messages import EventBatch, ScanEvent
+
+START = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+
+
+class ScriptedStation:
+    """One agent at one station; each ``scan`` is decided by ``agent.station.Station``."""
+
+    def __init__(self, agent_id: str, mode: str, start: datetime = START) -> None:
+        self.agent_id = agent_id
+        self.station = Station(agent_id, mode, DEFAULT_RULES, allow_mode_change=True)
+        self.state = self.station.initial()
+        self.at = start
+        self.seq = 0
+        self.events: list[ScanEvent] = []
+
+    def scan(self, *texts: str, gap: timedelta = timedelta(seconds=20)) -> list[ScanEvent]:
+        made = []
+        for text in texts:
+            self.at += gap
+            instant = Instant(self.at, int(self.at.timestamp() * 1e9), "boot-1", True)
+            event_id = uuid.uuid4()
+            verdict = self.station.consider(self.state, text, instant, str(event_id))
+            self.state = verdict.state
+            if not verdict.record:
+                continue
+            self.seq += 1
+            made.append(
+                ScanEvent(
+                    event_id=event_id,
+                    agent_id=self.agent_id,
+                    incarnation="inc1",
+                    seq=self.seq,
+                    boot_id="boot-1",
+                    monotonic_ns=instant.monotonic_ns,
+                    scanned_at=self.at,
+                    clock_synced=True,
+                    scanner_id="test",
+                    raw=verdict.raw,
+                    decoded=verdict.reading,
+                    context=verdict.context,
+                )
+            )
+        self.events.extend(made)
+        return made
+
+
+class _NoBroker:
+    def ack(self, message: Message) -> None:
+        pass
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        pass
+
+
+def message(events: list[ScanEvent]) -> Message:
+    batch = EventBatch(agent_id=events[0].agent_id, incarnation="inc1", events=tuple(events))
+    topic = f"scantrail/v1/agents/{batch.agent_id}/scans"
+    return Message(topic, codec.encode(batch), 0, 1, 0)
+
+
+class HubUnderTest:
+    """The hub's real ingest transaction (inbox, watermark, reconcile) without MQTT."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = create_engine(database_url)
+        migrate(self.engine)
+        self.worker = IngestWorker(
+            self.engine,
+            _NoBroker(),  # type: ignore[arg-type]
+            queue.Queue(),
+            "scantrail",
+            IngestSettings(),
+            FaultSettings(),
+            lambda exc: None,
+        )
+
+    def deliver(self, *batches: Iterable[ScanEvent]) -> None:
+        self.worker.process([message(list(b)) for b in batches if list(b)])

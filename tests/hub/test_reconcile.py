@@ -1,0 +1,237 @@
+"""Reconcile through the hub's real ingest transaction, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hub import refdata
+from hub.reconcile import audit
+from hub.reconcile.rebuild import rebuild
+from hub.reconcile.recall import recall_set
+from hub.store import records
+from hub.store.tables import alerts
+from protocol.messages import ScanEvent
+from tests.harness.stations import HubUnderTest, ScriptedStation
+
+
+@pytest.fixture
+def hub(database_url: str) -> Iterator[HubUnderTest]:
+    under_test = HubUnderTest(database_url)
+    yield under_test
+    under_test.engine.dispose()
+
+
+def _rows(hub: HubUnderTest, table: sa.Table, **where: Any) -> list[Any]:
+    query = sa.select(table)
+    for column, value in where.items():
+        query = query.where(table.c[column] == value)
+    with hub.engine.connect() as conn:
+        return list(conn.execute(query).all())
+
+
+def _alerts(hub: HubUnderTest, kind: str) -> list[str]:
+    return [a.detail for a in _rows(hub, alerts, kind=kind)]
+
+
+def _import(hub: HubUnderTest, tmp_path: Path, kind: str, rows: list[dict[str, Any]]) -> None:
+    path = tmp_path / f"{kind}.json"
+    path.write_text(json.dumps(rows))
+    refdata.load(hub.engine, kind, path)
+
+
+def test_a_load_passes_then_its_indicator_fails_and_the_recall_reaches_the_or(
+    hub: HubUnderTest,
+) -> None:
+    """A passed load is released and its instruments sterile; a failed BI scanned a day
+    later quarantines them, alerts, and the recall names the load, the items and the case."""
+    spd = ScriptedStation("pi-ste", "sterilizer")
+    orr = ScriptedStation("pi-or", "point_of_use")
+    spd.scan("STE-A1", "STE-A1.1142", "CMD-TYPE-PREVAC", "INS-1", "INS-2", "CMD-CYCLE-PASS")
+    hub.deliver(spd.events)
+    (cycle,) = _rows(hub, records.cycles)
+    assert (cycle.status, cycle.cycle_number, cycle.cycle_type, cycle.item_count) == (
+        "released",
+        "1142",
+        "prevac",
+        2,
+    )
+    assert {i.status for i in _rows(hub, records.items)} == {"sterile"}
+    orr.at = spd.at + timedelta(hours=2)
+    hub.deliver(orr.scan("CASE-88", "INS-1"))
+    spd.at += timedelta(days=1)
+    hub.deliver(spd.scan("STE-A1.1142", "CMD-BI-FAIL"))
+    (cycle,) = _rows(hub, records.cycles)
+    assert (cycle.status, cycle.bi_result) == ("quarantined", "fail")
+    assert {i.key: i.status for i in _rows(hub, records.items)} == {
+        "site:INS-1": "quarantined",
+        "site:INS-2": "quarantined",
+    }
+    assert _alerts(hub, "bi_failed")
+    with hub.engine.connect() as conn:
+        recall = recall_set(conn, "site:STE-A1.1142")
+    assert recall is not None
+    assert [load["cycle_number"] for load in recall["loads"]] == ["1142"]
+    assert [i["item"] for i in recall["items"]] == ["site:INS-1", "site:INS-2"]
+    assert [(c["case"], c["item"]) for c in recall["cases"]] == [("site:CASE-88", "site:INS-1")]
+
+
+def test_a_tray_assembled_two_short_is_flagged_with_what_is_missing(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """A tray whose count sheet needs 5 items, closed with 3, is short by exactly the 2."""
+    _import(
+        hub,
+        tmp_path,
+        "instruments",
+        [{"code": f"INS-{i}", "name": f"Forceps {i}", "category": "forceps"} for i in range(1, 6)],
+    )
+    _import(
+        hub,
+        tmp_path,
+        "trays",
+        [
+            {
+                "code": "TRY-MAJOR",
+                "name": "Major set",
+                "recipe": {"INS-1": 1, "INS-2": 1, "forceps": 3},
+            }
+        ],
+    )
+    bench = ScriptedStation("pi-tray", "tray_assembly")
+    hub.deliver(bench.scan("TRY-MAJOR", "INS-1", "INS-3", "INS-4", "CMD-COMPLETE"))
+    (checklist,) = _rows(hub, records.tray_checklists)
+    assert (checklist.status, checklist.count) == ("short", 3)
+    assert json.loads(checklist.missing) == {"forceps": 1, "site:INS-2": 1}
+    assert json.loads(checklist.extra) == []
+    assert _alerts(hub, "tray_short")
+
+
+def test_a_quarantined_instrument_scanned_in_the_or_raises_a_high_alert(hub: HubUnderTest) -> None:
+    """An instrument from a failed load used in a case gives a high-severity alert."""
+    spd = ScriptedStation("pi-ste", "sterilizer")
+    orr = ScriptedStation("pi-or", "point_of_use")
+    hub.deliver(spd.scan("STE-B2", "INS-9", "CMD-CYCLE-FAIL"))
+    orr.at = spd.at + timedelta(hours=1)
+    hub.deliver(orr.scan("CASE-90", "INS-9"))
+    (alert,) = _rows(hub, alerts, kind="unsafe_use")
+    assert alert.severity == "high" and "site:INS-9" in alert.detail and "failed" in alert.detail
+    (usage,) = _rows(hub, records.usage_logs)
+    assert (usage.case_ref, usage.item, usage.returned_at) == ("site:CASE-90", "site:INS-9", None)
+
+
+def test_a_porter_scan_a_day_late_fills_history_and_never_moves_the_asset_back(
+    hub: HubUnderTest,
+) -> None:
+    """Three assets moved twice; the first move of one arrives a day late: its assignment
+    history is complete and its current location is still the newest."""
+    porter = ScriptedStation("pi-porter", "asset_move")
+    late = porter.scan("AST-V12", "AST-P1", "AST-P2", "LOC-WARD4")
+    porter.at += timedelta(hours=3)
+    hub.deliver(porter.scan("AST-V12", "AST-P1", "AST-P2", "LOC-OR3")[:0])  # nothing yet
+    other = ScriptedStation("pi-porter2", "asset_move", start=porter.at)
+    hub.deliver(other.scan("AST-V12", "LOC-ICU1"))
+    hub.deliver(porter.events)  # includes the day-late first move
+    assert late[-1].scanned_at < other.events[-1].scanned_at
+    locations = {a.key: a.location for a in _rows(hub, records.assets)}
+    assert locations == {
+        "site:AST-V12": "site:LOC-ICU1",
+        "site:AST-P1": "site:LOC-OR3",
+        "site:AST-P2": "site:LOC-OR3",
+    }
+    history = sorted(
+        (a.started_at, a.location, a.ended_at is None)
+        for a in _rows(hub, records.assignments, asset="site:AST-V12")
+    )
+    assert [(loc, open_) for _, loc, open_ in history] == [
+        ("site:LOC-WARD4", False),
+        ("site:LOC-OR3", False),
+        ("site:LOC-ICU1", True),
+    ]
+
+
+def test_a_walker_lent_returned_and_cleaned_walks_the_equipment_states(hub: HubUnderTest) -> None:
+    """available → on loan → returned (needs cleaning) → available, in one equipment log."""
+    ward = ScriptedStation("pi-ward", "equipment_checkout")
+    hub.deliver(ward.scan("PAT-1001", "AST-W3", "CMD-DONE"))
+    (walker,) = _rows(hub, records.assets)
+    assert (walker.status, walker.patient) == ("on_loan", "site:PAT-1001")
+    hub.deliver(ward.scan("AST-W3"))
+    assert _rows(hub, records.assets)[0].status == "needs_cleaning"
+    hub.deliver(ward.scan("CMD-CLEANED", "AST-W3"))
+    (log,) = _rows(hub, records.equipment_logs)
+    assert (log.patient, log.status) == ("site:PAT-1001", "available")
+    assert log.loaned_at < log.returned_at < log.cleaned_at
+    assert _rows(hub, records.assets)[0].status == "available"
+
+
+def _again(event: ScanEvent, seq: int, **changes: Any) -> ScanEvent:
+    return event.model_copy(update={"seq": seq, "event_id": uuid.uuid4(), **changes})
+
+
+def test_impossible_sequences_change_nothing_and_raise_an_alert(hub: HubUnderTest) -> None:
+    """Items for a load never opened, a second completion, a return with no use, and a move
+    closed with no location are each refused with an alert; the records stay right."""
+    spd = ScriptedStation("pi-ste", "sterilizer")
+    spd.scan("STE-A1", "INS-1", "CMD-CYCLE-PASS")
+    hub.deliver(spd.events)
+    # Replayed by a faulty or spoofing agent: an item and a second completion for a load
+    # that is already closed.
+    orphan = _again(spd.events[1], seq=4)
+    twice = _again(spd.events[2], seq=5)
+    hub.deliver([orphan, twice])
+    (cycle,) = _rows(hub, records.cycles)
+    assert (cycle.status, cycle.item_count) == ("released", 1)
+    orr = ScriptedStation("pi-or", "point_of_use")
+    hub.deliver(orr.scan("CASE-1", "CMD-RETURN", "INS-5"))
+    (usage,) = _rows(hub, records.usage_logs)
+    assert usage.used_at is None and usage.returned_at is not None
+    porter = ScriptedStation("pi-porter", "asset_move")
+    porter.scan("AST-1")
+    context = porter.events[0].context.model_copy(update={"action": "close"})
+    closed = _again(porter.events[0], seq=2, context=context)
+    hub.deliver([porter.events[0], closed])
+    assert _rows(hub, records.assignments) == []
+    assert len(_alerts(hub, "impossible_sequence")) >= 3
+    assert _alerts(hub, "return_without_use")
+
+
+def test_unregistered_codes_are_recorded_flagged_and_alerted(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """A scanned instrument nobody imported is kept with registered = false and an alert;
+    importing it later clears the flag."""
+    bench = ScriptedStation("pi-tray", "tray_assembly")
+    hub.deliver(bench.scan("TRY-X", "INS-404", "CMD-COMPLETE"))
+    flags = {i.key: i.registered for i in _rows(hub, records.items)}
+    assert flags == {"site:TRY-X": False, "site:INS-404": False}
+    assert any("site:INS-404" in d for d in _alerts(hub, "unregistered_code"))
+    _import(hub, tmp_path, "instruments", [{"code": "INS-404", "name": "Retractor"}])
+    assert _rows(hub, records.items, key="site:INS-404")[0].registered is True
+
+
+def test_rebuild_equals_live_and_the_audit_chain_verifies(hub: HubUnderTest) -> None:
+    """Rebuilding from the scan log changes no record; the audit chain verifies, and an
+    edited entry is caught."""
+    spd = ScriptedStation("pi-ste", "sterilizer")
+    ward = ScriptedStation("pi-ward", "equipment_checkout")
+    hub.deliver(spd.scan("STE-A1", "STE-A1.7", "INS-1", "TRY-1", "CMD-CYCLE-PASS"))
+    hub.deliver(ward.scan("PAT-1", "AST-W1", "CMD-RETURN", "AST-W1"))
+    report = rebuild(hub.engine)
+    assert all(line.differ == 0 for line in report.values()), report
+    assert report["cycles"].live == 1 and report["items"].live == 2
+    verdict = audit.verify(hub.engine)
+    assert verdict.ok and verdict.entries > 5
+    with hub.engine.begin() as conn:
+        conn.execute(
+            records.audit_log.update().where(records.audit_log.c.id == 3).values(actor="mallory")
+        )
+    broken = audit.verify(hub.engine)
+    assert (broken.ok, broken.first_bad_id) == (False, 3)
