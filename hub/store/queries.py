@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hub.store import records
 from hub.store.tables import agent_streams, agents, alerts, dead_letters, scan_log
 
 
@@ -86,3 +87,31 @@ def _dead_letter(row: sa.Row[Any]) -> dict[str, Any]:
 def alert_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
     query = sa.select(alerts).where(alerts.c.id > after_id).order_by(alerts.c.id).limit(limit)
     return [{**r._mapping, "created_at": _iso(r.created_at)} for r in conn.execute(query)]
+
+
+RECORD_LISTS = {
+    "cycles": records.cycles,
+    "items": records.items,
+    "tray-checklists": records.tray_checklists,
+    "usage": records.usage_logs,
+    "assets": records.assets,
+    "assignments": records.assignments,
+    "equipment-logs": records.equipment_logs,
+    "sessions": records.sessions,
+}
+
+
+def record_page(
+    conn: Connection, kind: str, key: str | None, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """One page of a record list, in primary-key order; ``key`` filters on the first
+    primary-key column (a cycle's session, an item's or asset's key)."""
+    table = RECORD_LISTS[kind]
+    primary = list(table.primary_key.columns)
+    query = sa.select(table).order_by(*primary).offset(offset).limit(limit)
+    if key is not None:
+        query = query.where(primary[0] == key)
+    return [
+        {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in row._mapping.items()}
+        for row in conn.execute(query)
+    ]

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from enum import StrEnum
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
+from hub.reconcile.recall import recall_set
 from hub.store import queries
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 After = Annotated[int, Query(ge=0, description="Return items with an id above this.")]
+# The record lists the API serves; an unknown one is a 422 naming the allowed values.
+RecordKind = StrEnum(  # type: ignore[misc]
+    "RecordKind", {k.replace("-", "_"): k for k in queries.RECORD_LISTS}
+)
 AgentFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
@@ -26,7 +33,7 @@ def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
 
 def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="scantrail hub", version=__version__)
-    templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+    templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -58,6 +65,27 @@ def create_app(engine: Engine) -> FastAPI:
     def list_alerts(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         with engine.connect() as conn:
             return _page(queries.alert_page(conn, after_id, limit), limit)
+
+    @app.get("/api/v1/records/{kind}")
+    def list_records(
+        kind: RecordKind,
+        key: Annotated[str | None, Query(max_length=512)] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        with engine.connect() as conn:
+            items = queries.record_page(conn, kind.value, key, offset, limit)
+        return {"items": items, "next_offset": offset + limit if len(items) == limit else None}
+
+    @app.get("/api/v1/recalls/{label}")
+    def recall(label: Annotated[str, Path(max_length=512)]) -> Any:
+        with engine.connect() as conn:
+            found = recall_set(conn, label)
+        if found is None:
+            return JSONResponse(
+                {"detail": f"no cycle labelled {label!r} has reached the hub"}, status_code=404
+            )
+        return jsonable_encoder(found)
 
     @app.get("/", response_class=HTMLResponse)
     def dashboard(request: Request) -> HTMLResponse:

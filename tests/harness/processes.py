@@ -79,6 +79,7 @@ class AgentProcess(_Process):
         broker_port: int,
         keepalive_s: int = 15,
         max_bytes: int = 512 * 1024 * 1024,
+        mode: str = "asset_move",
         **delivery: Any,
     ) -> None:
         super().__init__(workdir)
@@ -93,7 +94,7 @@ class AgentProcess(_Process):
                     "reconnect_max_s": 2,
                     "keepalive_s": keepalive_s,
                 },
-                "station": {"name": f"bench-{agent_id}", "mode": "asset_move"},
+                "station": {"name": f"bench-{agent_id}", "mode": mode},
                 "outbox": {"max_bytes": max_bytes},
                 "delivery": {
                     "resend_after_s": 1.0,
@@ -165,6 +166,14 @@ class HubProcess(_Process):
         code = self.proc.wait(timeout=timeout)
         self.proc = None
         return code
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub", args[0], "--config", str(self.config), *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def get(self, path: str, **params: Any) -> Any:
         response = httpx.get(f"{self.base_url}{path}", params=params, timeout=10)

@@ -1,0 +1,141 @@
+"""The five record scenarios through the real path: agents → mosquitto → hub → API."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import mqtt_client
+from tests.harness.mosquitto import Mosquitto
+from tests.harness.processes import AgentProcess, HubProcess
+from tests.harness.stations import ScriptedStation, message
+from tests.harness.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+REFERENCE: dict[str, list[dict[str, Any]]] = {
+    "instruments": [{"code": f"INS-{i}", "name": f"Instrument {i}"} for i in range(1, 10)],
+    "trays": [
+        {"code": "TRY-MAJOR", "name": "Major set", "recipe": {f"INS-{i}": 1 for i in range(3, 8)}}
+    ],
+    "sterilizers": [{"code": "STE-A1", "name": "Autoclave A1", "cycle_types": ["prevac"]}],
+    "locations": [
+        {"code": "LOC-ICU1", "name": "ICU bay 1", "level": "bay"},
+        {"code": "LOC-WARD4", "name": "Ward 4", "level": "department"},
+    ],
+    "assets": [{"code": c} for c in ("AST-V12", "AST-P1", "AST-P2", "AST-W3")],
+    "cases": [{"code": "CASE-88", "room": "LOC-OR3", "procedure": "hip"}],
+}
+
+
+def _records(hub: HubProcess, kind: str, **params: Any) -> list[dict[str, Any]]:
+    return list(hub.get(f"/api/v1/records/{kind}", limit=1000, **params)["items"])
+
+
+def _alerts(hub: HubProcess, kind: str) -> list[dict[str, Any]]:
+    return [a for a in hub.get("/api/v1/alerts", limit=1000)["items"] if a["kind"] == kind]
+
+
+def _scan_all(agent: AgentProcess, *texts: str) -> None:
+    for text in texts:
+        answer = agent.scan(text)
+        assert answer["kept"], (text, answer)
+
+
+def test_five_scenarios_become_records(
+    tmp_path: Path, broker: Mosquitto, database_url: str
+) -> None:
+    """Sterilizer pass then BI fail with its recall, a tray 2 short, a quarantined
+    instrument in the OR, a porter's 3 assets with a day-late move, and a walker's loan all
+    become the right records; rebuild changes nothing and the audit chain verifies."""
+    hub = HubProcess(tmp_path / "hub", database_url, broker.port)
+    for kind, rows in REFERENCE.items():
+        path = tmp_path / f"{kind}.json"
+        path.write_text(json.dumps(rows))
+        done = hub.cli("import", kind, str(path))
+        assert done.returncode == 0, done.stderr
+    hub.start()
+    modes = {
+        "pi-spd": "sterilizer",
+        "pi-tray": "tray_assembly",
+        "pi-or": "point_of_use",
+        "pi-porter": "asset_move",
+        "pi-ward": "equipment_checkout",
+    }
+    agents = {
+        name: AgentProcess(tmp_path / name, name, broker.port, mode=mode)
+        for name, mode in modes.items()
+    }
+    try:
+        for agent in agents.values():
+            agent.start()
+        _scan_all(agents["pi-spd"], "STE-A1", "STE-A1.1142", "INS-1", "INS-2", "CMD-CYCLE-PASS")
+        _scan_all(agents["pi-spd"], "STE-A1", "STE-A1.1143", "INS-9", "CMD-CYCLE-FAIL")
+        _scan_all(agents["pi-tray"], "TRY-MAJOR", "INS-3", "INS-4", "INS-5", "CMD-COMPLETE")
+        _scan_all(agents["pi-or"], "CASE-88", "INS-1", "INS-9")
+        _scan_all(agents["pi-porter"], "AST-V12", "AST-P1", "AST-P2", "LOC-ICU1")
+        _scan_all(agents["pi-ward"], "PAT-1001", "AST-W3", "CMD-DONE", "AST-W3")
+        _scan_all(agents["pi-ward"], "CMD-CLEANED", "AST-W3")
+        _scan_all(agents["pi-spd"], "STE-A1.1142", "CMD-BI-FAIL")
+        # A porter Pi that was offline for a day: its move of the ventilator is a day old.
+        late = ScriptedStation(
+            "pi-porter-late", "asset_move", datetime.now(UTC) - timedelta(days=1)
+        )
+        stale = late.scan("AST-V12", "LOC-WARD4")
+        topic = "scantrail/v1/agents/pi-porter-late/scans"
+        mqtt_client.publish(broker.port, topic, message(stale).payload)
+
+        def everything_applied() -> None:
+            streams = {a["agent_id"]: a for a in hub.get("/api/v1/agents")["items"]}
+            for name, agent in agents.items():
+                assert streams[name]["confirmed_seq"] == agent.status()["last_seq"], name
+            assert streams["pi-porter-late"]["confirmed_seq"] == 2
+
+        wait_for(everything_applied, timeout=60, interval=0.5)
+
+        # Sterilizer: load 1142 passed, then its BI failed: quarantined, with a recall.
+        cycles = {c["cycle_number"]: c for c in _records(hub, "cycles")}
+        assert (cycles["1142"]["result"], cycles["1142"]["bi_result"]) == ("pass", "fail")
+        assert cycles["1142"]["status"] == "quarantined"
+        assert cycles["1143"]["status"] == "failed"
+        recall = hub.get("/api/v1/recalls/site:STE-A1.1142")
+        assert [load["cycle_number"] for load in recall["loads"]] == ["1142", "1143"]
+        assert [i["item"] for i in recall["items"]] == ["site:INS-1", "site:INS-2", "site:INS-9"]
+        assert {(c["case"], c["item"]) for c in recall["cases"]} == {
+            ("site:CASE-88", "site:INS-1"),
+            ("site:CASE-88", "site:INS-9"),
+        }
+        assert _alerts(hub, "bi_failed")[0]["severity"] == "high"
+        # Tray: 5 on the count sheet, 3 scanned.
+        (checklist,) = _records(hub, "tray-checklists")
+        assert checklist["status"] == "short"
+        assert json.loads(checklist["missing"]) == {"site:INS-6": 1, "site:INS-7": 1}
+        # OR: INS-9 came from the failed load 1143.
+        (unsafe,) = _alerts(hub, "unsafe_use")
+        assert unsafe["severity"] == "high" and "site:INS-9" in unsafe["detail"]
+        # Porter: the day-old move fills history; the ventilator stays in the ICU.
+        assets = {a["key"]: a for a in _records(hub, "assets")}
+        assert assets["site:AST-V12"]["location"] == "site:LOC-ICU1"
+        history = _records(hub, "assignments", key="site:AST-V12")
+        assert [h["location"] for h in sorted(history, key=lambda h: h["started_at"])] == [
+            "site:LOC-WARD4",
+            "site:LOC-ICU1",
+        ]
+        assert {assets[k]["location"] for k in ("site:AST-P1", "site:AST-P2")} == {"site:LOC-ICU1"}
+        # Loan: lent, returned, cleaned.
+        (loan,) = _records(hub, "equipment-logs")
+        assert (loan["patient"], loan["status"]) == ("site:PAT-1001", "available")
+        assert assets["site:AST-W3"]["status"] == "available"
+    finally:
+        for agent in agents.values():
+            agent.stop()
+        hub.stop()
+    rebuilt = hub.cli("rebuild")
+    assert rebuilt.returncode == 0 and " 0 differed" in rebuilt.stdout, rebuilt.stdout
+    assert all(line.endswith(" 0 differed") for line in rebuilt.stdout.splitlines())
+    verified = hub.cli("audit", "verify")
+    assert verified.returncode == 0, verified.stderr
