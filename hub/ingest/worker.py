@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -30,7 +30,7 @@ from hub.ingest import fleet, inbox
 from hub.ingest.consumer import Consumer, Message
 from hub.reconcile.apply import Reconciler, Tables
 from hub.settings import FaultSettings, IngestSettings
-from hub.store.tables import alerts, dead_letters
+from hub.store.tables import agent_streams, alerts, dead_letters
 from protocol import codec
 from protocol.errors import ProtocolError
 from protocol.messages import AgentHealth, AgentStatus, EventBatch, HubAck
@@ -39,6 +39,7 @@ from protocol.topics import Topic
 log = structlog.get_logger("hub.worker")
 
 MAX_DEAD_LETTER_CHARS = 64 * 1024
+GAP_CHECK_S = 30.0
 
 
 class Rejected(Exception):
@@ -73,6 +74,8 @@ class IngestWorker:
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._batches = 0
         self._reconciler = Reconciler(Tables.live())
+        self._gaps_checked_at = 0.0
+        self._gaps_alerted: set[tuple[str, str, str]] = set()
 
     def start(self) -> None:
         self._thread.start()
@@ -84,14 +87,45 @@ class IngestWorker:
     def _run(self) -> None:
         while not self._stopping.is_set():
             batch = self._collect()
-            if not batch:
-                continue
             try:
-                self.process(batch)
+                if batch:
+                    self.process(batch)
+                if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
+                    self.check_gaps(datetime.now(UTC))
             except Exception as exc:  # database down or a bug: stop acking, let ops restart us
                 log.exception("ingest.fatal")
                 self._on_fatal(exc)
                 return
+
+    def check_gaps(self, now: datetime) -> int:
+        """Alert once for each seq gap open longer than ``gap_alert_min`` (the agent did not
+        fill it: its store may have lost rows, or its resends are refused). Once per gap
+        per hub process: a restarted hub reminds operators of gaps still open."""
+        self._gaps_checked_at = time.monotonic()
+        limit = now - timedelta(minutes=self._settings.gap_alert_min)
+        with self._engine.begin() as conn:
+            stale = conn.execute(
+                sa.select(agent_streams).where(
+                    agent_streams.c.gap_since.is_not(None), agent_streams.c.gap_since < limit
+                )
+            ).all()
+            raised = 0
+            for row in stale:
+                key = (row.agent_id, row.incarnation, str(row.gap_since))
+                if key in self._gaps_alerted:
+                    continue
+                self._gaps_alerted.add(key)
+                raised += 1
+                _alert(
+                    conn,
+                    now,
+                    "medium",
+                    "gap_open",
+                    row.agent_id,
+                    f"seqs {row.confirmed_seq + 1}..{row.max_seen_seq - 1} of incarnation "
+                    f"{row.incarnation} missing since {row.gap_since}; later scans wait for them",
+                )
+        return raised
 
     def _collect(self) -> list[Message]:
         try:

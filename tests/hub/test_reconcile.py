@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +235,16 @@ def test_rebuild_equals_live_and_the_audit_chain_verifies(hub: HubUnderTest) -> 
         )
     broken = audit.verify(hub.engine)
     assert (broken.ok, broken.first_bad_id) == (False, 3)
+
+
+def test_a_gap_open_too_long_raises_one_alert(hub: HubUnderTest) -> None:
+    """Scans above a missing seq alert once when the gap outlives gap_alert_min."""
+    porter = ScriptedStation("pi-gap", "asset_move")
+    events = porter.scan("AST-1", "AST-2", "LOC-1")
+    hub.deliver(events[2:])
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    assert hub.worker.check_gaps(datetime.now(UTC)) == 0
+    assert hub.worker.check_gaps(later) == 1
+    assert hub.worker.check_gaps(later) == 0
+    (alert,) = _rows(hub, alerts, kind="gap_open")
+    assert "seqs 1..2" in alert.detail
