@@ -50,3 +50,9 @@ def test_the_rule_checker_sees_lazy_imports(tmp_path: Path) -> None:
     sample = tmp_path / "m.py"
     sample.write_text("def f():\n    import hub.store\n    from agent import x\n")
     assert _imports(sample) == {"hub", "agent"}
+
+
+def test_the_reconcile_rules_are_pure() -> None:
+    """hub/reconcile/rules.py imports only the standard library: no database, no clock."""
+    allowed = {"__future__", "json", "collections", "dataclasses", "datetime"}
+    assert _imports(ROOT / "hub" / "reconcile" / "rules.py") <= allowed

@@ -105,7 +105,10 @@ class Reconciler:
         return len(rows)
 
     def apply(self, conn: Connection, scan: Scan, trail: audit.Trail | None = None) -> None:
-        session = self._session(conn, scan.session_id) if scan.session_id else None
+        session = None
+        if scan.session_id:
+            # Only a closing scan needs what the session collected (a move's assets).
+            session = self._session(conn, scan.session_id, members=scan.action == "close")
         for change in rules.decide(scan, session):
             entity, key = self._write(conn, scan, change)
             if trail is not None and not isinstance(change, rules.Alert):
@@ -113,23 +116,25 @@ class Reconciler:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def _session(self, conn: Connection, session_id: str) -> SessionView | None:
+    def _session(
+        self, conn: Connection, session_id: str, members: bool = False
+    ) -> SessionView | None:
         t = self.t
         row = conn.execute(
             sa.select(t.sessions).where(t.sessions.c.session_id == session_id)
         ).first()
         if row is None:
             return None
-        members: tuple[str, ...] = ()
-        if row.kind == "move":
-            members = tuple(
+        collected: tuple[str, ...] = ()
+        if members and row.kind == "move":
+            collected = tuple(
                 conn.execute(
                     sa.select(t.session_items.c.item)
                     .where(t.session_items.c.session_id == session_id)
                     .order_by(t.session_items.c.event_key)
                 ).scalars()
             )
-        return SessionView(row.session_id, row.kind, row.key, row.status, members)
+        return SessionView(row.session_id, row.kind, row.key, row.status, collected)
 
     def _is_registered(self, conn: Connection, table: str, code: str) -> bool:
         cached = self._registered.get((table, code))
