@@ -638,7 +638,7 @@ class Reconciler:
             )
 
     def _check_registered(self, conn: Connection, scan: Scan, table: str, code: str) -> None:
-        if not self._is_registered(conn, table, code) and self._live:
+        if not self._is_registered(conn, table, code):
             noun = table.removesuffix("s")
             self._alert(
                 conn, scan, "medium", "unregistered_code", f"{noun} {code} is not registered"
