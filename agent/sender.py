@@ -13,7 +13,8 @@ Delivery rules (DESIGN.md §3):
 5. An ack with ``resend_from`` names the hub's first gap. The sender re-sends just that
    gap (up to ``resend_to``) and then goes on from where it was (selective repeat), so a
    hub that subscribed late costs the gap, not the whole backlog again. A new gap is
-   repaired at once; the same gap again only after a resend delay with no progress. An ack
+   repaired at once. The same gap is asked for again only after the hub went quiet for a
+   resend delay, or at most once per ``resend_max_s`` while its acks keep coming. An ack
    without ``resend_to`` (an older hub) rewinds to ``resend_from`` and goes back N.
 """
 
@@ -205,6 +206,7 @@ class Sender:
         state.last_ack_at = datetime.now(UTC)
         # Any ack shows the hub is taking our scans in, perhaps slowly through re-sent
         # duplicates: going back N now would only bury it deeper. Gaps come as resend_from.
+        silent_for = now - self._progress_at
         self._progress_at = now
         if ack.confirmed_seq > self._last_seq:
             # The hub has seqs this store never kept: our storage lost committed rows.
@@ -219,8 +221,16 @@ class Sender:
         if start is None or start <= state.confirmed_seq or start >= state.next_seq:
             return  # no gap, or one the sender has not reached yet
         end = ack.resend_to if ack.resend_to is not None else self._last_seq
-        if end == self._asked_gap_end and now - self._rewound_at < self._resend_delay:
-            return  # this gap is being re-sent already
+        if end == self._asked_gap_end:
+            # Asked before: the re-sent range is probably still queued behind what the hub
+            # is working through. Ask again only if the hub had gone quiet, or, while acks
+            # keep coming, once per resend_max_s so a lost repair is still repaired.
+            since_asked = now - self._rewound_at
+            quiet = silent_for >= self._resend_delay
+            if since_asked < self._resend_delay or not (
+                quiet or since_asked >= self._settings.resend_max_s
+            ):
+                return
         log.info("ack.resend_requested", resend_from=start, resend_to=end)
         self._asked_gap_end = end
         resume = max(state.next_seq, self._gap[1] if self._gap else 0)

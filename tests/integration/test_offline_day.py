@@ -93,7 +93,16 @@ def test_a_hub_that_resubscribes_late_gets_only_the_gap_resent(
     asks for the missing range and the agent re-sends just that range: after the hub is
     back the agent sends about one backlog's worth, not the backlog again and again."""
     hub = HubProcess(tmp_path / "hub", sqlite_url, broker.port)
-    agent = AgentProcess(tmp_path / "agent", "pi-late", broker.port, drain_rate=LATE_RATE)
+    # Resend timing as in production (the harness shortens it for the fault tests): this
+    # is normal operation with a hub slower than the agent, not a lost-message test.
+    agent = AgentProcess(
+        tmp_path / "agent",
+        "pi-late",
+        broker.port,
+        drain_rate=LATE_RATE,
+        resend_after_s=10.0,
+        resend_max_s=300.0,
+    )
     agent.start()
     try:
         broker.stop()
