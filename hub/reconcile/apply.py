@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.reconcile import audit, rules
-from hub.reconcile.rules import Change, Scan, SessionView
+from hub.reconcile.rules import Change, Scan, SessionView, event_key, utc
 from hub.store import records
 from hub.store.db import insert_ignore
 from hub.store.tables import alerts, scan_log
@@ -40,15 +40,6 @@ class Tables:
     @classmethod
     def live(cls) -> Tables:
         return cls(*records.RECORDS)
-
-
-def event_key(at: datetime, agent_id: str, incarnation: str, seq: int) -> str:
-    return f"{utc(at):%Y-%m-%dT%H:%M:%S.%f}Z|{agent_id}|{incarnation}|{seq:012d}"
-
-
-def utc(at: datetime) -> datetime:
-    """SQLite hands timestamps back naive; they were stored as UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def scan_of(row: Any) -> Scan:
@@ -300,18 +291,15 @@ class Reconciler:
             if bi is not None and bi.bi_result == "fail" and bi.bi_key:
                 self._set_status(conn, change.item, "quarantined", None, bi.bi_key)
         elif change.kind == "tray":
-            session = self._session(conn, change.session_id)
-            assert session is not None
-            self._lww(conn, change.item, "tray", session.key, scan.key)
+            self._lww(conn, change.item, "tray", change.session_key, scan.key)
             self._set_status(conn, change.item, "in_service", scan.station, scan.key)
         elif change.kind == "case":
             self._use_or_return(conn, scan, change)
 
     def _use_or_return(self, conn: Connection, scan: Scan, change: rules.AddItem) -> None:
         t = self.t
-        session = self._session(conn, change.session_id)
-        assert session is not None
-        location = self._case_room(conn, session.key) or scan.station
+        case = change.session_key
+        location = self._case_room(conn, case) or scan.station
         status = rules.item_status_after(change.action, change.condition)
         self._set_status(conn, change.item, status, location, scan.key)
         key = (t.usage_logs.c.session_id == change.session_id) & (
@@ -325,7 +313,7 @@ class Reconciler:
                     {
                         "session_id": change.session_id,
                         "item": change.item,
-                        "case_ref": session.key,
+                        "case_ref": case,
                         "used_at": scan.at,
                         "operator": scan.operator,
                     }
@@ -346,7 +334,7 @@ class Reconciler:
                     {
                         "session_id": change.session_id,
                         "item": change.item,
-                        "case_ref": session.key,
+                        "case_ref": case,
                         "returned_at": scan.at,
                         "condition": change.condition,
                         "operator": scan.operator,
@@ -358,7 +346,7 @@ class Reconciler:
                 scan,
                 "low",
                 "return_without_use",
-                f"{change.item} returned in case {session.key} with no use recorded",
+                f"{change.item} returned in case {case} with no use recorded",
             )
 
     def _check_use(self, conn: Connection, scan: Scan, item: str) -> None:
@@ -612,29 +600,33 @@ class Reconciler:
     # -- helpers ---------------------------------------------------------------------------
 
     def _ensure_item(self, conn: Connection, scan: Scan, code: str, kind: str) -> None:
-        t = self.t
-        if conn.execute(sa.select(t.items.c.key).where(t.items.c.key == code)).first():
-            return
-        registered = self._is_registered(conn, "trays" if kind == "tray" else "instruments", code)
-        conn.execute(
-            t.items.insert().values(
-                key=code, kind=kind, registered=registered, status="in_service", status_key=""
-            )
-        )
-        if not registered:
-            self._alert(
-                conn, scan, "medium", "unregistered_code", f"{kind} {code} is not registered"
-            )
+        ref = "trays" if kind == "tray" else "instruments"
+        values = {"kind": kind, "status": "in_service", "status_key": ""}
+        self._first_sight(conn, scan, self.t.items, ref, code, kind, values)
 
     def _ensure_asset(self, conn: Connection, scan: Scan, code: str) -> None:
-        t = self.t
-        if conn.execute(sa.select(t.assets.c.key).where(t.assets.c.key == code)).first():
+        self._first_sight(
+            conn, scan, self.t.assets, "assets", code, "asset", {"status": "available"}
+        )
+
+    def _first_sight(
+        self,
+        conn: Connection,
+        scan: Scan,
+        table: sa.Table,
+        ref: str,
+        code: str,
+        noun: str,
+        values: dict[str, Any],
+    ) -> None:
+        """Create the record the first time a code is scanned, flagged if unregistered."""
+        if conn.execute(sa.select(table.c.key).where(table.c.key == code)).first():
             return
-        registered = self._is_registered(conn, "assets", code)
-        conn.execute(t.assets.insert().values(key=code, registered=registered, status="available"))
+        registered = self._is_registered(conn, ref, code)
+        conn.execute(table.insert().values(key=code, registered=registered, **values))
         if not registered:
             self._alert(
-                conn, scan, "medium", "unregistered_code", f"asset {code} is not registered"
+                conn, scan, "medium", "unregistered_code", f"{noun} {code} is not registered"
             )
 
     def _check_registered(self, conn: Connection, scan: Scan, table: str, code: str) -> None:

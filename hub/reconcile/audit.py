@@ -17,16 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub.reconcile.rules import Scan
+from hub.reconcile.rules import Scan, utc
 from hub.store.records import audit_log
 
 GENESIS = "0" * 64
 
 
 def _canonical(entry: dict[str, Any]) -> str:
-    at = entry["at"]
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    fields = {**entry, "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    fields = {**entry, "at": utc(entry["at"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
     return json.dumps(
         {
             k: fields[k]

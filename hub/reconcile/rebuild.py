@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hub.reconcile import audit
-from hub.reconcile.apply import Reconciler, Tables, utc
+from hub.reconcile.apply import Reconciler, Tables
+from hub.reconcile.rules import utc
 from hub.store import records
 from hub.store.tables import agent_streams
 

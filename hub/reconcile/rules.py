@@ -42,11 +42,21 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 # Conditions on return that take an instrument out of service until it is inspected.
 REPAIR_CONDITIONS = frozenset({"damaged", "broken", "repair", "dull", "missing_part"})
 UNRELEASED = frozenset({"open", "failed", "quarantined", "cancelled"})
+
+
+def utc(at: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were stored as UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def event_key(at: datetime, agent_id: str, incarnation: str, seq: int) -> str:
+    """Sorts in event order, breaks ties the same way everywhere, names the cause scan."""
+    return f"{utc(at):%Y-%m-%dT%H:%M:%S.%f}Z|{agent_id}|{incarnation}|{seq:012d}"
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class AddItem:
     action: str  # add|use|return|loan
     item: str
     item_kind: str
+    session_key: str  # the tray, case, patient... the session is about
     condition: str | None = None
 
 
@@ -184,7 +195,7 @@ def decide(scan: Scan, session: SessionView | None) -> list[Change]:
         key = scan.code.rpartition(".")[0] if scan.kind == "sterilizer" else scan.code
         changes: list[Change] = [OpenSession(scan.session_id, scan.session_kind, key or scan.code)]
         if scan.session_kind == "move" and scan.kind == "asset":
-            changes.append(AddItem(scan.session_id, "move", "add", scan.code, "asset"))
+            changes.append(AddItem(scan.session_id, "move", "add", scan.code, "asset", scan.code))
         return changes
     if action in ("login", "logout", "mode", "select", "return_phase", "condition"):
         return []  # station state only; the context of later scans carries it
@@ -217,7 +228,9 @@ def _add(scan: Scan, session: SessionView, action: str, code: str, kind: str) ->
         return [EquipmentEvent(code, "return", None)]
     if action != wanted or kind not in kinds:
         return [_impossible(scan, f"a {kind} cannot be {action} in a {session.kind}")]
-    change = AddItem(session.session_id, session.kind, action, code, kind, scan.condition)
+    change = AddItem(
+        session.session_id, session.kind, action, code, kind, session.key, scan.condition
+    )
     if session.kind == "patient":
         return [change, EquipmentEvent(code, "loan", session.key)]
     return [change]

@@ -134,11 +134,11 @@ def test_a_porter_scan_a_day_late_fills_history_and_never_moves_the_asset_back(
     history is complete and its current location is still the newest."""
     porter = ScriptedStation("pi-porter", "asset_move")
     late = porter.scan("AST-V12", "AST-P1", "AST-P2", "LOC-WARD4")
-    porter.at += timedelta(hours=3)
-    hub.deliver(porter.scan("AST-V12", "AST-P1", "AST-P2", "LOC-OR3")[:0])  # nothing yet
+    porter.at += timedelta(days=1)
+    porter.scan("AST-V12", "AST-P1", "AST-P2", "LOC-OR3")
     other = ScriptedStation("pi-porter2", "asset_move", start=porter.at)
     hub.deliver(other.scan("AST-V12", "LOC-ICU1"))
-    hub.deliver(porter.events)  # includes the day-late first move
+    hub.deliver(porter.events)  # the porter's Pi was offline: both its moves arrive last
     assert late[-1].scanned_at < other.events[-1].scanned_at
     locations = {a.key: a.location for a in _rows(hub, records.assets)}
     assert locations == {
