@@ -1,26 +1,46 @@
 """The database edge of reconcile: read what the rules need, write what they decide.
 
-Runs inside the ingest transaction, for each agent's newly contiguous seq range, in seq
-order. A ``Reconciler`` writes to a ``Tables`` set, so ``rebuild`` can run the very same
-code into fresh tables.
+One pass per ingest transaction. A pass takes the newly contiguous seq ranges of that
+transaction (each agent's scans in seq order), reads the records they touch with a few
+``IN`` queries, applies ``rules.decide`` to every scan in memory, and writes the changed
+rows back in bulk (rows.py says why). A ``Reconciler`` writes to a ``Tables`` set, so
+``rebuild`` runs this very code into fresh tables.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.reconcile import audit, rules
+from hub.reconcile.rows import IN_CHUNK, Row, Rows
 from hub.reconcile.rules import Change, Scan, SessionView, event_key, utc
 from hub.store import records
-from hub.store.db import insert_ignore
 from hub.store.tables import alerts, scan_log
-from protocol.barcodes import Decoded, decode
+from protocol.barcodes import Decoded, Result, decode
+
+# Codes recur all day (the same instruments, trays and carts), and decoding is pure.
+_decode: functools._lru_cache_wrapper[Result] = functools.lru_cache(maxsize=65536)(decode)
+
+# Which reference table registers a decoded kind.
+_REFERENCE_OF = {
+    "instrument": "instruments",
+    "product": "instruments",
+    "tray": "trays",
+    "asset": "assets",
+    "sterilizer": "sterilizers",
+    "location": "locations",
+    "case": "cases",
+}
+_ITEM_KINDS = frozenset({"instrument", "product", "tray"})
 
 
 @dataclass(frozen=True)
@@ -42,13 +62,22 @@ class Tables:
         return cls(*records.RECORDS)
 
 
+class Range(NamedTuple):
+    """Seqs ``after + 1 .. upto`` of one agent's incarnation, newly contiguous."""
+
+    agent_id: str
+    incarnation: str
+    after: int
+    upto: int
+
+
 def scan_of(row: Any) -> Scan:
     """A scan_log row as the rules see it: the hub decodes raw itself (rule 2)."""
     payload = json.loads(row.payload)
     context = payload.get("context") or {}
     reading = payload.get("decoded") or {}
     at = utc(row.event_at or row.scanned_at)
-    result = decode(row.raw)
+    result = _decode(row.raw)
     decoded = result if isinstance(result, Decoded) else None
     return Scan(
         key=event_key(at, row.agent_id, row.incarnation, row.seq),
@@ -71,289 +100,334 @@ class Reconciler:
     def __init__(self, tables: Tables, live: bool = True) -> None:
         self.t = tables
         self._live = live  # a rebuild raises no alerts and writes no audit entries
-        self._registered: dict[tuple[str, str], bool] = {}
 
-    # -- entry points ------------------------------------------------------------------------
+    def apply(self, conn: Connection, ranges: Sequence[Range]) -> int:
+        """Reconcile the scans of ``ranges``, in the order given; return how many."""
+        scans: list[Scan] = []
+        for agent_id, incarnation, after, upto in ranges:
+            rows = conn.execute(
+                sa.select(scan_log)
+                .where(
+                    scan_log.c.agent_id == agent_id,
+                    scan_log.c.incarnation == incarnation,
+                    scan_log.c.seq > after,
+                    scan_log.c.seq <= upto,
+                )
+                .order_by(scan_log.c.seq)
+            ).all()
+            scans.extend(scan_of(row) for row in rows)
+        work = _Pass(conn, self.t, self._live)
+        work.prefetch(scans)
+        for scan in scans:
+            work.apply(scan)
+        work.flush()
+        return len(scans)
 
-    def apply_range(
-        self, conn: Connection, agent_id: str, incarnation: str, after: int, upto: int
-    ) -> int:
-        rows = conn.execute(
-            sa.select(scan_log)
-            .where(
-                scan_log.c.agent_id == agent_id,
-                scan_log.c.incarnation == incarnation,
-                scan_log.c.seq > after,
-                scan_log.c.seq <= upto,
-            )
-            .order_by(scan_log.c.seq)
-        ).all()
-        trail = audit.Trail(conn) if self._live else None
-        for row in rows:
-            self.apply(conn, scan_of(row), trail)
-        if trail is not None:
-            trail.flush()
-        return len(rows)
 
-    def apply(self, conn: Connection, scan: Scan, trail: audit.Trail | None = None) -> None:
-        session = None
-        if scan.session_id:
-            # Only a closing scan needs what the session collected (a move's assets).
-            session = self._session(conn, scan.session_id, members=scan.action == "close")
-        for change in rules.decide(scan, session):
-            entity, key = self._write(conn, scan, change)
-            if trail is not None and not isinstance(change, rules.Alert):
-                trail.add(scan, type(change).__name__, entity, key, change)
+class _Pass:
+    """One transaction's worth of reconciling: the records it touches, held in memory."""
 
-    # -- reads -----------------------------------------------------------------------------
+    def __init__(self, conn: Connection, tables: Tables, live: bool) -> None:
+        self.conn = conn
+        self.t = tables
+        self.live = live
+        self.now = datetime.now(UTC)
+        self.reference: dict[str, dict[str, Any]] = {ref: {} for ref in records.REFERENCE}
+        self.sessions = Rows(tables.sessions)
+        self.session_items = Rows(tables.session_items, index=("session_id",))
+        self.cycles = Rows(tables.cycles)
+        self.bi_results = Rows(tables.bi_results, index=("label",))
+        self.items = Rows(tables.items)
+        self.checklists = Rows(tables.tray_checklists)
+        self.usage = Rows(tables.usage_logs)
+        self.assets = Rows(tables.assets)
+        self.assignments = Rows(tables.assignments, index=("asset",))
+        self.equipment_events = Rows(tables.equipment_events, index=("asset",))
+        self.loans: dict[str, list[Row]] = {}  # each asset's equipment log, folded again
+        self.alerts: list[Row] = []
+        self.trail = audit.Trail(conn) if live else None
 
-    def _session(
-        self, conn: Connection, session_id: str, members: bool = False
-    ) -> SessionView | None:
-        t = self.t
-        row = conn.execute(
-            sa.select(t.sessions).where(t.sessions.c.session_id == session_id)
-        ).first()
+    # -- reads, in bulk --------------------------------------------------------------------
+
+    def prefetch(self, scans: list[Scan]) -> None:
+        """Read what these scans will touch, a few queries per table."""
+        conn = self.conn
+        sids = {s.session_id for s in scans if s.session_id}
+        codes: defaultdict[str, set[str]] = defaultdict(set)
+        for s in scans:
+            if s.code and s.kind:
+                codes[s.kind].add(s.code)
+        items = set().union(*(codes[k] for k in _ITEM_KINDS))
+        for table in (self.sessions, self.cycles, self.checklists, self.session_items, self.usage):
+            table.prefetch(conn, "session_id", sids)
+        self.items.prefetch(conn, "key", items)
+        self.assets.prefetch(conn, "key", codes["asset"])
+        self.assignments.prefetch(conn, "asset", codes["asset"])
+        self.equipment_events.prefetch(conn, "asset", codes["asset"])
+        # A BI names its cycle label, and so does the scan that numbers a cycle.
+        labels = {s.target for s in scans if s.action == "bi_result"} | codes["sterilizer"]
+        self.bi_results.prefetch(conn, "label", labels)
+        used = (self.items.get(conn, s.code) for s in scans if s.action == "use" and s.code)
+        self.cycles.prefetch(conn, "session_id", {row["last_cycle"] for row in used if row})
+        codes["sterilizer"] |= {c.rpartition(".")[0] for c in codes["sterilizer"]}
+        codes["location"] |= {s.target for s in scans if s.action == "close" and s.target}
+        codes["case"] |= {
+            row["key"]
+            for sid in sids
+            if (row := self.sessions.get(conn, sid)) is not None and row["kind"] == "case"
+        }
+        for kind, ref in _REFERENCE_OF.items():
+            self._prefetch_reference(ref, codes[kind])
+
+    def _prefetch_reference(self, ref: str, codes: Iterable[str]) -> None:
+        """Read reference rows once per pass: an import may change them at any time."""
+        table = records.REFERENCE[ref]
+        held = self.reference[ref]
+        wanted = sorted({c for c in codes if c and c not in held})
+        for at in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[at : at + IN_CHUNK]
+            for row in self.conn.execute(sa.select(table).where(table.c.code.in_(chunk))):
+                held[row.code] = row
+            for code in chunk:
+                held.setdefault(code, None)
+
+    def _reference(self, ref: str, code: str) -> Any:
+        """The reference row of a code, or None when nobody registered it."""
+        self._prefetch_reference(ref, [code])
+        return self.reference[ref][code]
+
+    def _members(self, session_id: str) -> list[str]:
+        """What a session collected (``add``), in event order."""
+        rows = self.session_items.where(self.conn, "session_id", session_id)
+        return [
+            r["item"] for r in sorted(rows, key=lambda r: r["event_key"]) if r["action"] == "add"
+        ]
+
+    def _view(self, scan: Scan) -> SessionView | None:
+        if not scan.session_id:
+            return None
+        row = self.sessions.get(self.conn, scan.session_id)
         if row is None:
             return None
-        collected: tuple[str, ...] = ()
-        if members and row.kind == "move":
-            collected = tuple(
-                conn.execute(
-                    sa.select(t.session_items.c.item)
-                    .where(t.session_items.c.session_id == session_id)
-                    .order_by(t.session_items.c.event_key)
-                ).scalars()
-            )
-        return SessionView(row.session_id, row.kind, row.key, row.status, collected)
+        members: tuple[str, ...] = ()
+        if scan.action == "close" and row["kind"] == "move":
+            members = tuple(self._members(scan.session_id))
+        return SessionView(row["session_id"], row["kind"], row["key"], row["status"], members)
 
-    def _is_registered(self, conn: Connection, table: str, code: str) -> bool:
-        cached = self._registered.get((table, code))
-        if cached is None:
-            ref = records.REFERENCE[table]
-            cached = (
-                conn.execute(sa.select(ref.c.code).where(ref.c.code == code)).first() is not None
-            )
-            self._registered[(table, code)] = cached
-        return cached
+    # -- apply -----------------------------------------------------------------------------
 
-    # -- writes ----------------------------------------------------------------------------
+    def apply(self, scan: Scan) -> None:
+        for change in rules.decide(scan, self._view(scan)):
+            entity, key = self._write(scan, change)
+            if self.trail is not None and not isinstance(change, rules.Alert):
+                self.trail.add(scan, type(change).__name__, entity, key, change)
 
-    def _write(self, conn: Connection, scan: Scan, change: Change) -> tuple[str, str]:
-        t = self.t
+    def _write(self, scan: Scan, change: Change) -> tuple[str, str]:
         if isinstance(change, rules.Alert):
-            self._alert(conn, scan, change.severity, change.kind, change.detail)
+            self._alert(scan, change.severity, change.kind, change.detail)
             return "alert", change.kind
         if isinstance(change, rules.OpenSession):
-            self._open(conn, scan, change)
+            self._open(scan, change)
             return change.kind, change.session_id
         if isinstance(change, rules.AddItem):
-            self._add(conn, scan, change)
+            self._add(scan, change)
             return change.item_kind, change.item
         if isinstance(change, rules.CloseSession):
-            conn.execute(
-                t.sessions.update()
-                .where(t.sessions.c.session_id == change.session_id)
-                .values(status="closed", closed_at=scan.at, result=change.result)
-            )
-            if change.kind == "load":
-                conn.execute(
-                    t.cycles.update()
-                    .where(t.cycles.c.session_id == change.session_id)
-                    .values(completed_key=scan.key, completed_at=scan.at, result=change.result)
-                )
-                self._refold_cycle(conn, change.session_id)
-            elif change.kind == "tray":
-                self._close_tray(conn, scan, change.session_id)
+            self._close(scan, change)
             return change.kind, change.session_id
         if isinstance(change, rules.CancelSession):
-            conn.execute(
-                t.sessions.update()
-                .where(t.sessions.c.session_id == change.session_id)
-                .values(status="cancelled", closed_at=scan.at)
-            )
-            if change.kind == "load":
-                self._refold_cycle(conn, change.session_id)
-            elif change.kind == "tray":
-                conn.execute(
-                    t.tray_checklists.update()
-                    .where(t.tray_checklists.c.session_id == change.session_id)
-                    .values(status="cancelled", completed_at=scan.at)
-                )
+            self._cancel(scan, change)
             return change.kind, change.session_id
         if isinstance(change, rules.CycleField):
-            values = {change.name: change.value[:64]}
-            conn.execute(
-                t.cycles.update().where(t.cycles.c.session_id == change.session_id).values(values)
-            )
-            self._refold_cycle(conn, change.session_id)
+            self.cycles.update(self._cycle(change.session_id), **{change.name: change.value[:64]})
+            self._refold_cycle(change.session_id)
             return "load", change.session_id
         if isinstance(change, rules.BiResult):
-            self._bi(conn, scan, change)
+            self._bi(scan, change)
             return "bi", change.label
         if isinstance(change, rules.MoveAssets):
+            self.assets.prefetch(self.conn, "key", change.assets)
+            self.assignments.prefetch(self.conn, "asset", change.assets)
             for asset in change.assets:
-                self._move(conn, scan, asset, change.location)
+                self._move(scan, asset, change.location)
             return "move", change.location
-        self._equipment(conn, scan, change)
+        self._equipment(scan, change)
         return "asset", change.asset
 
-    def _open(self, conn: Connection, scan: Scan, change: rules.OpenSession) -> None:
-        t = self.t
-        insert_ignore(
-            conn,
-            t.sessions,
-            [
-                {
-                    "session_id": change.session_id,
-                    "kind": change.kind,
-                    "key": change.key,
-                    "agent_id": scan.agent_id,
-                    "station": scan.station,
-                    "operator": scan.operator,
-                    "opened_key": scan.key,
-                    "opened_at": scan.at,
-                    "status": "open",
-                }
-            ],
+    def _open(self, scan: Scan, change: rules.OpenSession) -> None:
+        self.sessions.insert(
+            self.conn,
+            {
+                "session_id": change.session_id,
+                "kind": change.kind,
+                "key": change.key,
+                "agent_id": scan.agent_id,
+                "station": scan.station,
+                "operator": scan.operator,
+                "opened_key": scan.key,
+                "opened_at": scan.at,
+                "status": "open",
+            },
         )
         if change.kind == "load":
-            self._check_registered(conn, scan, "sterilizers", change.key)
-            insert_ignore(
-                conn,
-                t.cycles,
-                [
-                    {
-                        "session_id": change.session_id,
-                        "sterilizer": change.key,
-                        "operator": scan.operator,
-                        "started_key": scan.key,
-                        "started_at": scan.at,
-                        "status": "open",
-                        "item_count": 0,
-                    }
-                ],
-            )
-        elif change.kind == "tray":
-            self._ensure_item(conn, scan, change.key, "tray")
-            insert_ignore(
-                conn,
-                t.tray_checklists,
-                [
-                    {
-                        "session_id": change.session_id,
-                        "tray": change.key,
-                        "operator": scan.operator,
-                        "started_at": scan.at,
-                        "status": "open",
-                        "count": 0,
-                        "missing": "{}",
-                        "extra": "[]",
-                    }
-                ],
-            )
-        elif change.kind == "case":
-            self._check_registered(conn, scan, "cases", change.key)
-
-    def _add(self, conn: Connection, scan: Scan, change: rules.AddItem) -> None:
-        t = self.t
-        insert_ignore(
-            conn,
-            t.session_items,
-            [
+            self._check_registered(scan, "sterilizers", change.key)
+            self.cycles.insert(
+                self.conn,
                 {
                     "session_id": change.session_id,
-                    "action": change.action,
-                    "item": change.item,
-                    "event_key": scan.key,
-                    "at": scan.at,
-                    "condition": change.condition,
-                }
-            ],
+                    "sterilizer": change.key,
+                    "operator": scan.operator,
+                    "started_key": scan.key,
+                    "started_at": scan.at,
+                    "status": "open",
+                    "item_count": 0,
+                },
+            )
+        elif change.kind == "tray":
+            self._ensure_item(scan, change.key, "tray")
+            self.checklists.insert(
+                self.conn,
+                {
+                    "session_id": change.session_id,
+                    "tray": change.key,
+                    "operator": scan.operator,
+                    "started_at": scan.at,
+                    "status": "open",
+                    "count": 0,
+                    "missing": "{}",
+                    "extra": "[]",
+                },
+            )
+        elif change.kind == "case":
+            self._check_registered(scan, "cases", change.key)
+
+    def _add(self, scan: Scan, change: rules.AddItem) -> None:
+        added = self.session_items.insert(
+            self.conn,
+            {
+                "session_id": change.session_id,
+                "action": change.action,
+                "item": change.item,
+                "event_key": scan.key,
+                "at": scan.at,
+                "condition": change.condition,
+            },
         )
         if change.item_kind == "asset":
-            self._ensure_asset(conn, scan, change.item)
+            self._ensure_asset(scan, change.item)
             return
-        self._ensure_item(conn, scan, change.item, change.item_kind)
+        self._ensure_item(scan, change.item, change.item_kind)
         if change.kind == "load":
-            conn.execute(
-                t.cycles.update()
-                .where(t.cycles.c.session_id == change.session_id)
-                .values(item_count=t.cycles.c.item_count + 1)
-            )
-            self._lww(conn, change.item, "last_cycle", change.session_id, scan.key)
+            cycle = self._cycle(change.session_id)
+            if added:
+                self.cycles.update(cycle, item_count=cycle["item_count"] + 1)
+            self._lww(change.item, "last_cycle", change.session_id, scan.key)
             # A failed BI may have reached the hub before this item's scan did.
-            bi = conn.execute(
-                sa.select(t.cycles.c.bi_result, t.cycles.c.bi_key).where(
-                    t.cycles.c.session_id == change.session_id
-                )
-            ).first()
-            if bi is not None and bi.bi_result == "fail" and bi.bi_key:
-                self._set_status(conn, change.item, "quarantined", None, bi.bi_key)
+            if cycle["bi_result"] == "fail" and cycle["bi_key"]:
+                self._set_status(change.item, "quarantined", None, cycle["bi_key"])
         elif change.kind == "tray":
-            self._lww(conn, change.item, "tray", change.session_key, scan.key)
-            self._set_status(conn, change.item, "in_service", scan.station, scan.key)
+            self._lww(change.item, "tray", change.session_key, scan.key)
+            self._set_status(change.item, "in_service", scan.station, scan.key)
         elif change.kind == "case":
-            self._use_or_return(conn, scan, change)
+            self._use_or_return(scan, change)
 
-    def _use_or_return(self, conn: Connection, scan: Scan, change: rules.AddItem) -> None:
-        t = self.t
+    def _close(self, scan: Scan, change: rules.CloseSession) -> None:
+        session = self.sessions.get(self.conn, change.session_id)
+        assert session is not None  # rules.decide closes only a session it was shown
+        self.sessions.update(session, status="closed", closed_at=scan.at, result=change.result)
+        if change.kind == "load":
+            self.cycles.update(
+                self._cycle(change.session_id),
+                completed_key=scan.key,
+                completed_at=scan.at,
+                result=change.result,
+            )
+            self._refold_cycle(change.session_id)
+        elif change.kind == "tray":
+            self._close_tray(scan, change.session_id)
+
+    def _cancel(self, scan: Scan, change: rules.CancelSession) -> None:
+        session = self.sessions.get(self.conn, change.session_id)
+        assert session is not None
+        self.sessions.update(session, status="cancelled", closed_at=scan.at)
+        if change.kind == "load":
+            self._refold_cycle(change.session_id)
+        elif change.kind == "tray":
+            checklist = self.checklists.get(self.conn, change.session_id)
+            if checklist is not None:
+                self.checklists.update(checklist, status="cancelled", completed_at=scan.at)
+
+    def _use_or_return(self, scan: Scan, change: rules.AddItem) -> None:
         case = change.session_key
-        location = self._case_room(conn, case) or scan.station
+        registered = self._reference("cases", case)
+        location = (registered.room if registered else None) or scan.station
         status = rules.item_status_after(change.action, change.condition)
-        self._set_status(conn, change.item, status, location, scan.key)
-        key = (t.usage_logs.c.session_id == change.session_id) & (
-            t.usage_logs.c.item == change.item
-        )
         if change.action == "use":
-            insert_ignore(
-                conn,
-                t.usage_logs,
-                [
-                    {
-                        "session_id": change.session_id,
-                        "item": change.item,
-                        "case_ref": case,
-                        "used_at": scan.at,
-                        "operator": scan.operator,
-                    }
-                ],
+            self._check_use(scan, change.item)  # against what the item was before this use
+            self._set_status(change.item, status, location, scan.key)
+            self.usage.insert(
+                self.conn,
+                {
+                    "session_id": change.session_id,
+                    "item": change.item,
+                    "case_ref": case,
+                    "used_at": scan.at,
+                    "operator": scan.operator,
+                },
             )
-            self._check_use(conn, scan, change.item)
             return
+        self._set_status(change.item, status, location, scan.key)
         if change.condition:
-            self._lww(conn, change.item, "condition", change.condition, scan.key)
-        updated = conn.execute(
-            t.usage_logs.update().where(key).values(returned_at=scan.at, condition=change.condition)
-        ).rowcount
-        if not updated:
-            insert_ignore(
-                conn,
-                t.usage_logs,
-                [
-                    {
-                        "session_id": change.session_id,
-                        "item": change.item,
-                        "case_ref": case,
-                        "returned_at": scan.at,
-                        "condition": change.condition,
-                        "operator": scan.operator,
-                    }
-                ],
-            )
-            self._alert(
-                conn,
-                scan,
-                "low",
-                "return_without_use",
-                f"{change.item} returned in case {case} with no use recorded",
-            )
+            self._lww(change.item, "condition", change.condition, scan.key)
+        usage = self.usage.get(self.conn, change.session_id, change.item)
+        if usage is not None:
+            self.usage.update(usage, returned_at=scan.at, condition=change.condition)
+            return
+        self.usage.insert(
+            self.conn,
+            {
+                "session_id": change.session_id,
+                "item": change.item,
+                "case_ref": case,
+                "returned_at": scan.at,
+                "condition": change.condition,
+                "operator": scan.operator,
+            },
+        )
+        self._alert(
+            scan,
+            "low",
+            "return_without_use",
+            f"{change.item} returned in case {case} with no use recorded",
+        )
 
-    def _check_use(self, conn: Connection, scan: Scan, item: str) -> None:
+    def _check_use(self, scan: Scan, item: str) -> None:
         """Rule 7: an item from a load that failed, is quarantined or was never released."""
+        row = self.items.get(self.conn, item)
+        load = self._load_before(item, row, scan.key)
+        cycle = self.cycles.get(self.conn, load) if load else None
+        if cycle is not None and cycle["status"] in rules.UNRELEASED:
+            self._alert(
+                scan,
+                "high",
+                "unsafe_use",
+                f"{item} used in the OR from load {load} on {cycle['sterilizer']}, "
+                f"which is {cycle['status']}",
+            )
+        elif row is not None and row["status"] == "quarantined":
+            self._alert(scan, "high", "unsafe_use", f"{item} used while quarantined")
+
+    def _load_before(self, item: str, row: Row | None, key: str) -> str | None:
+        """The last load the item was put in before ``key``."""
+        last_key = row["last_cycle_key"] if row else None
+        if row is None or last_key is None:
+            return None
+        if last_key < key:
+            return str(row["last_cycle"])
+        # A late use: the item has been through a load since. Look further back.
         t = self.t
-        last = conn.execute(
-            sa.select(t.cycles.c.session_id, t.cycles.c.status, t.cycles.c.sterilizer)
+        stored = self.conn.execute(
+            sa.select(t.session_items.c.event_key, t.session_items.c.session_id)
             .select_from(
                 t.session_items.join(
                     t.cycles, t.cycles.c.session_id == t.session_items.c.session_id
@@ -362,96 +436,65 @@ class Reconciler:
             .where(
                 t.session_items.c.item == item,
                 t.session_items.c.action == "add",
-                t.session_items.c.event_key < scan.key,
+                t.session_items.c.event_key < key,
             )
             .order_by(t.session_items.c.event_key.desc())
             .limit(1)
         ).first()
-        status = conn.execute(sa.select(t.items.c.status).where(t.items.c.key == item)).first()
-        if last is not None and last.status in rules.UNRELEASED:
-            self._alert(
-                conn,
-                scan,
-                "high",
-                "unsafe_use",
-                f"{item} used in the OR from load {last.session_id} on {last.sterilizer}, "
-                f"which is {last.status}",
-            )
-        elif status is not None and status.status == "quarantined":
-            self._alert(conn, scan, "high", "unsafe_use", f"{item} used while quarantined")
+        found = [tuple(stored)] if stored else []
+        found += [
+            (r["event_key"], r["session_id"])
+            for r in self.session_items.pending()
+            if r["item"] == item
+            and r["action"] == "add"
+            and r["event_key"] < key
+            and self.cycles.get(self.conn, r["session_id"]) is not None
+        ]
+        return str(max(found)[1]) if found else None
 
-    def _close_tray(self, conn: Connection, scan: Scan, session_id: str) -> None:
-        t = self.t
-        row = conn.execute(
-            sa.select(t.tray_checklists.c.tray).where(t.tray_checklists.c.session_id == session_id)
-        ).one()
-        scanned = list(
-            conn.execute(
-                sa.select(t.session_items.c.item).where(
-                    t.session_items.c.session_id == session_id,
-                    t.session_items.c.action == "add",
-                )
-            ).scalars()
-        )
-        recipe_row = conn.execute(
-            sa.select(records.ref_trays.c.recipe).where(records.ref_trays.c.code == row.tray)
-        ).first()
-        recipe = rules.recipe_of(recipe_row.recipe) if recipe_row else {}
-        ref = records.ref_instruments
+    def _close_tray(self, scan: Scan, session_id: str) -> None:
+        checklist = self.checklists.get(self.conn, session_id)
+        assert checklist is not None  # opened with its session
+        tray = checklist["tray"]
+        scanned = self._members(session_id)
+        registered = self._reference("trays", tray)
+        recipe = rules.recipe_of(registered.recipe) if registered else {}
+        self._prefetch_reference("instruments", scanned)
         categories = {
-            code: category or ""
-            for code, category in conn.execute(
-                sa.select(ref.c.code, ref.c.category).where(ref.c.code.in_(scanned))
-            ).all()
+            code: row.category or ""
+            for code in scanned
+            if (row := self.reference["instruments"][code]) is not None
         }
         result = rules.checklist(scanned, categories, recipe)
-        status = "short" if result.short else "complete"
-        conn.execute(
-            t.tray_checklists.update()
-            .where(t.tray_checklists.c.session_id == session_id)
-            .values(
-                status=status,
-                completed_at=scan.at,
-                count=result.count,
-                missing=json.dumps(result.missing),
-                extra=json.dumps(result.extra),
-            )
+        self.checklists.update(
+            checklist,
+            status="short" if result.short else "complete",
+            completed_at=scan.at,
+            count=result.count,
+            missing=json.dumps(result.missing),
+            extra=json.dumps(result.extra),
         )
-        self._set_status(conn, row.tray, "in_service", scan.station, scan.key)
+        self._set_status(tray, "in_service", scan.station, scan.key)
         if result.short:
             missing = ", ".join(f"{n}× {code}" for code, n in result.missing.items())
-            self._alert(
-                conn, scan, "medium", "tray_short", f"tray {row.tray} closed short: {missing}"
-            )
+            self._alert(scan, "medium", "tray_short", f"tray {tray} closed short: {missing}")
 
-    def _bi(self, conn: Connection, scan: Scan, change: rules.BiResult) -> None:
-        t = self.t
-        insert_ignore(
-            conn,
-            t.bi_results,
-            [
-                {
-                    "label": change.label,
-                    "event_key": scan.key,
-                    "result": change.result,
-                    "at": scan.at,
-                    "operator": scan.operator,
-                }
-            ],
+    def _bi(self, scan: Scan, change: rules.BiResult) -> None:
+        self.bi_results.insert(
+            self.conn,
+            {
+                "label": change.label,
+                "event_key": scan.key,
+                "result": change.result,
+                "at": scan.at,
+                "operator": scan.operator,
+            },
         )
         sterilizer, _, number = change.label.rpartition(".")
-        matched = list(
-            conn.execute(
-                sa.select(t.cycles.c.session_id).where(
-                    t.cycles.c.sterilizer == sterilizer, t.cycles.c.cycle_number == number
-                )
-            ).scalars()
-        )
-        for session_id in matched:
-            self._refold_cycle(conn, session_id)
+        for session_id in self._cycles_labelled(sterilizer, number):
+            self._refold_cycle(session_id)
         if change.result == "fail":
             self._alert(
-                conn,
                 scan,
                 "high",
                 "bi_failed",
@@ -460,218 +503,199 @@ class Reconciler:
                 f"{change.label})",
             )
 
-    def _refold_cycle(self, conn: Connection, session_id: str) -> None:
-        t = self.t
-        cycle = conn.execute(sa.select(t.cycles).where(t.cycles.c.session_id == session_id)).one()
-        session = conn.execute(
-            sa.select(t.sessions.c.status).where(t.sessions.c.session_id == session_id)
-        ).scalar_one()
+    def _cycles_labelled(self, sterilizer: str, number: str) -> list[str]:
+        """Loads of this sterilizer numbered ``number``, as stored or as changed in this pass."""
+        cycles = self.t.cycles
+        stored = self.conn.execute(
+            sa.select(cycles.c.session_id).where(
+                cycles.c.sterilizer == sterilizer, cycles.c.cycle_number == number
+            )
+        ).scalars()
+        self.cycles.prefetch(self.conn, "session_id", stored)
+        return sorted(
+            row["session_id"]
+            for row in self.cycles.held()
+            if row["sterilizer"] == sterilizer and row["cycle_number"] == number
+        )
+
+    def _refold_cycle(self, session_id: str) -> None:
+        cycle = self._cycle(session_id)
+        session = self.sessions.get(self.conn, session_id)
         bi = None
-        if cycle.cycle_number:
-            bi = conn.execute(
-                sa.select(t.bi_results.c.result, t.bi_results.c.event_key)
-                .where(t.bi_results.c.label == f"{cycle.sterilizer}.{cycle.cycle_number}")
-                .order_by(t.bi_results.c.event_key.desc())
-                .limit(1)
-            ).first()
-        status = rules.cycle_status(cycle.result, bi.result if bi else None, session == "cancelled")
-        conn.execute(
-            t.cycles.update()
-            .where(t.cycles.c.session_id == session_id)
-            .values(
-                status=status,
-                bi_result=bi.result if bi else None,
-                bi_key=bi.event_key if bi else None,
-            )
+        if cycle["cycle_number"]:
+            label = f"{cycle['sterilizer']}.{cycle['cycle_number']}"
+            found = self.bi_results.where(self.conn, "label", label)
+            bi = max(found, key=lambda r: r["event_key"]) if found else None
+        cancelled = session is not None and session["status"] == "cancelled"
+        self.cycles.update(
+            cycle,
+            status=rules.cycle_status(cycle["result"], bi["result"] if bi else None, cancelled),
+            bi_result=bi["result"] if bi else None,
+            bi_key=bi["event_key"] if bi else None,
         )
-        contents = list(
-            conn.execute(
-                sa.select(t.session_items.c.item).where(
-                    t.session_items.c.session_id == session_id,
-                    t.session_items.c.action == "add",
-                )
-            ).scalars()
-        )
+        completed = cycle["result"] is not None and bool(cycle["completed_key"])
+        bi_failed = bi is not None and bi["result"] == "fail"
+        if not (completed or bi_failed):
+            return
+        contents = self._members(session_id)
+        self.items.prefetch(self.conn, "key", contents)
         for item in contents:
-            if cycle.result is not None and cycle.completed_key:
-                after = "sterile" if cycle.result == "pass" else "quarantined"
-                self._set_status(conn, item, after, None, cycle.completed_key)
-                if cycle.result == "pass":
-                    conn.execute(
-                        t.items.update()
-                        .where(
-                            (t.items.c.key == item)
-                            & (
-                                t.items.c.last_sterilized_at.is_(None)
-                                | (t.items.c.last_sterilized_at < cycle.completed_at)
-                            )
-                        )
-                        .values(last_sterilized_at=cycle.completed_at)
-                    )
-            if bi is not None and bi.result == "fail":
-                self._set_status(conn, item, "quarantined", None, bi.event_key)
+            if completed:
+                passed = cycle["result"] == "pass"
+                after = "sterile" if passed else "quarantined"
+                self._set_status(item, after, None, cycle["completed_key"])
+                row = self.items.get(self.conn, item)
+                if passed and row is not None:
+                    last = row["last_sterilized_at"]
+                    if last is None or last < cycle["completed_at"]:
+                        self.items.update(row, last_sterilized_at=cycle["completed_at"])
+            if bi is not None and bi_failed:
+                self._set_status(item, "quarantined", None, bi["event_key"])
 
-    def _move(self, conn: Connection, scan: Scan, asset: str, location: str) -> None:
-        t = self.t
-        self._ensure_asset(conn, scan, asset)
-        self._check_registered(conn, scan, "locations", location)
-        insert_ignore(
-            conn,
-            t.assignments,
-            [
-                {
-                    "asset": asset,
-                    "event_key": scan.key,
-                    "location": location,
-                    "started_at": scan.at,
-                    "moved_by": scan.operator,
-                }
-            ],
+    def _move(self, scan: Scan, asset: str, location: str) -> None:
+        self._ensure_asset(scan, asset)
+        self._check_registered(scan, "locations", location)
+        self.assignments.insert(
+            self.conn,
+            {
+                "asset": asset,
+                "event_key": scan.key,
+                "location": location,
+                "started_at": scan.at,
+                "moved_by": scan.operator,
+            },
         )
-        starts = conn.execute(
-            sa.select(t.assignments.c.event_key, t.assignments.c.started_at).where(
-                t.assignments.c.asset == asset
-            )
-        ).all()
-        ends = rules.assignment_ends([(k, utc(at)) for k, at in starts])
-        for key, ended in ends.items():
-            conn.execute(
-                t.assignments.update()
-                .where((t.assignments.c.asset == asset) & (t.assignments.c.event_key == key))
-                .values(ended_at=ended)
-            )
-        conn.execute(
-            t.assets.update()
-            .where(
-                (t.assets.c.key == asset)
-                & (t.assets.c.location_key.is_(None) | (t.assets.c.location_key < scan.key))
-            )
-            .values(location=location, location_key=scan.key)
-        )
+        history = self.assignments.where(self.conn, "asset", asset)
+        ends = rules.assignment_ends([(r["event_key"], r["started_at"]) for r in history])
+        for row in history:
+            self.assignments.update(row, ended_at=ends[row["event_key"]])
+        record = self.assets.get(self.conn, asset)
+        assert record is not None  # ensured above
+        if record["location_key"] is None or record["location_key"] < scan.key:
+            self.assets.update(record, location=location, location_key=scan.key)
 
-    def _equipment(self, conn: Connection, scan: Scan, change: rules.EquipmentEvent) -> None:
-        t = self.t
-        self._ensure_asset(conn, scan, change.asset)
-        insert_ignore(
-            conn,
-            t.equipment_events,
-            [
-                {
-                    "asset": change.asset,
-                    "event_key": scan.key,
-                    "kind": change.kind,
-                    "patient": change.patient,
-                    "at": scan.at,
-                }
-            ],
+    def _equipment(self, scan: Scan, change: rules.EquipmentEvent) -> None:
+        self._ensure_asset(scan, change.asset)
+        self.equipment_events.insert(
+            self.conn,
+            {
+                "asset": change.asset,
+                "event_key": scan.key,
+                "kind": change.kind,
+                "patient": change.patient,
+                "at": scan.at,
+            },
         )
-        events = conn.execute(
-            sa.select(
-                t.equipment_events.c.event_key,
-                t.equipment_events.c.kind,
-                t.equipment_events.c.patient,
-                t.equipment_events.c.at,
-            ).where(t.equipment_events.c.asset == change.asset)
-        ).all()
-        fold = rules.fold_equipment([(k, kind, p, utc(at)) for k, kind, p, at in events])
-        conn.execute(t.equipment_logs.delete().where(t.equipment_logs.c.asset == change.asset))
-        if fold.loans:
-            conn.execute(
-                t.equipment_logs.insert(),
-                [
-                    {
-                        "asset": change.asset,
-                        "loan_key": loan.loan_key,
-                        "patient": loan.patient,
-                        "loaned_at": loan.loaned_at,
-                        "returned_at": loan.returned_at,
-                        "cleaned_at": loan.cleaned_at,
-                        "status": loan.status,
-                    }
-                    for loan in fold.loans
-                ],
-            )
-        conn.execute(
-            t.assets.update()
-            .where(t.assets.c.key == change.asset)
-            .values(status=fold.status, status_key=fold.status_key, patient=fold.patient)
+        events = self.equipment_events.where(self.conn, "asset", change.asset)
+        fold = rules.fold_equipment(
+            [(r["event_key"], r["kind"], r["patient"], r["at"]) for r in events]
+        )
+        self.loans[change.asset] = [
+            {
+                "asset": change.asset,
+                "loan_key": loan.loan_key,
+                "patient": loan.patient,
+                "loaned_at": loan.loaned_at,
+                "returned_at": loan.returned_at,
+                "cleaned_at": loan.cleaned_at,
+                "status": loan.status,
+            }
+            for loan in fold.loans
+        ]
+        record = self.assets.get(self.conn, change.asset)
+        assert record is not None  # ensured above
+        self.assets.update(
+            record, status=fold.status, status_key=fold.status_key, patient=fold.patient
         )
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _ensure_item(self, conn: Connection, scan: Scan, code: str, kind: str) -> None:
+    def _cycle(self, session_id: str) -> Row:
+        cycle = self.cycles.get(self.conn, session_id)
+        assert cycle is not None  # every load session gets its cycle when it opens
+        return cycle
+
+    def _ensure_item(self, scan: Scan, code: str, kind: str) -> None:
         ref = "trays" if kind == "tray" else "instruments"
         values = {"kind": kind, "status": "in_service", "status_key": ""}
-        self._first_sight(conn, scan, self.t.items, ref, code, kind, values)
+        self._first_sight(scan, self.items, ref, code, kind, values)
 
-    def _ensure_asset(self, conn: Connection, scan: Scan, code: str) -> None:
-        self._first_sight(
-            conn, scan, self.t.assets, "assets", code, "asset", {"status": "available"}
-        )
+    def _ensure_asset(self, scan: Scan, code: str) -> None:
+        self._first_sight(scan, self.assets, "assets", code, "asset", {"status": "available"})
 
     def _first_sight(
-        self,
-        conn: Connection,
-        scan: Scan,
-        table: sa.Table,
-        ref: str,
-        code: str,
-        noun: str,
-        values: dict[str, Any],
+        self, scan: Scan, rows: Rows, ref: str, code: str, noun: str, values: dict[str, Any]
     ) -> None:
         """Create the record the first time a code is scanned, flagged if unregistered."""
-        if conn.execute(sa.select(table.c.key).where(table.c.key == code)).first():
+        if rows.get(self.conn, code) is not None:
             return
-        registered = self._is_registered(conn, ref, code)
-        conn.execute(table.insert().values(key=code, registered=registered, **values))
+        registered = self._reference(ref, code) is not None
+        rows.insert(self.conn, {"key": code, "registered": registered, **values})
         if not registered:
-            self._alert(
-                conn, scan, "medium", "unregistered_code", f"{noun} {code} is not registered"
-            )
+            self._alert(scan, "medium", "unregistered_code", f"{noun} {code} is not registered")
 
-    def _check_registered(self, conn: Connection, scan: Scan, table: str, code: str) -> None:
-        if not self._is_registered(conn, table, code):
-            noun = table.removesuffix("s")
-            self._alert(
-                conn, scan, "medium", "unregistered_code", f"{noun} {code} is not registered"
-            )
+    def _check_registered(self, scan: Scan, ref: str, code: str) -> None:
+        if self._reference(ref, code) is None:
+            noun = ref.removesuffix("s")
+            self._alert(scan, "medium", "unregistered_code", f"{noun} {code} is not registered")
 
-    def _case_room(self, conn: Connection, case: str) -> str | None:
-        ref = records.ref_cases
-        room: str | None = conn.execute(sa.select(ref.c.room).where(ref.c.code == case)).scalar()
-        return room
-
-    def _set_status(
-        self, conn: Connection, item: str, status: str, location: str | None, key: str
-    ) -> None:
+    def _set_status(self, item: str, status: str, location: str | None, key: str) -> None:
         """Rule 4: the newest event sets the status; an older one arriving late does not."""
-        items = self.t.items
-        conn.execute(
-            items.update()
-            .where((items.c.key == item) & (items.c.status_key < key))
-            .values(status=status, status_key=key)
-        )
-        if location is not None:
-            self._lww(conn, item, "location", location, key)
-
-    def _lww(self, conn: Connection, item: str, column: str, value: str, key: str) -> None:
-        items = self.t.items
-        key_column = items.c[f"{column}_key"]
-        conn.execute(
-            items.update()
-            .where((items.c.key == item) & (key_column.is_(None) | (key_column < key)))
-            .values({column: value, key_column.name: key})
-        )
-
-    def _alert(self, conn: Connection, scan: Scan, severity: str, kind: str, detail: str) -> None:
-        if not self._live:
+        row = self.items.get(self.conn, item)
+        if row is None:
             return
-        conn.execute(
-            sa.insert(alerts).values(
-                created_at=datetime.now(UTC),
-                severity=severity,
-                kind=kind,
-                agent_id=scan.agent_id,
-                detail=detail[:2000],
+        if row["status_key"] < key:
+            self.items.update(row, status=status, status_key=key)
+        if location is not None:
+            self._lww(item, "location", location, key)
+
+    def _lww(self, item: str, column: str, value: str, key: str) -> None:
+        row = self.items.get(self.conn, item)
+        if row is None:
+            return
+        held = row[f"{column}_key"]
+        if held is None or held < key:
+            self.items.update(row, **{column: value, f"{column}_key": key})
+
+    def _alert(self, scan: Scan, severity: str, kind: str, detail: str) -> None:
+        if self.live:
+            self.alerts.append(
+                {
+                    "created_at": self.now,
+                    "severity": severity,
+                    "kind": kind,
+                    "agent_id": scan.agent_id,
+                    "detail": detail[:2000],
+                }
             )
-        )
+
+    # -- write back ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        conn = self.conn
+        for rows in (
+            self.sessions,
+            self.session_items,
+            self.cycles,
+            self.bi_results,
+            self.items,
+            self.checklists,
+            self.usage,
+            self.assets,
+            self.assignments,
+            self.equipment_events,
+        ):
+            rows.flush(conn)
+        if self.loans:
+            logs = self.t.equipment_logs
+            conn.execute(
+                logs.delete().where(logs.c.asset == sa.bindparam("target")),
+                [{"target": asset} for asset in self.loans],
+            )
+            folded = [loan for loans in self.loans.values() for loan in loans]
+            if folded:
+                conn.execute(logs.insert(), folded)
+        if self.alerts:
+            conn.execute(alerts.insert(), self.alerts)
+        if self.trail is not None:
+            self.trail.flush()

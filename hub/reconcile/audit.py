@@ -47,8 +47,8 @@ class Trail:
         self._entries: list[dict[str, Any]] = []
 
     def add(self, scan: Scan | None, action: str, entity: str, key: str, change: Any) -> None:
-        is_record = dataclasses.is_dataclass(change) and not isinstance(change, type)
-        detail = dataclasses.asdict(change) if is_record else change
+        # A change is a flat dataclass: its fields, not a deep copy (asdict), are the detail.
+        detail = vars(change) if dataclasses.is_dataclass(change) else change
         self._entries.append(
             {
                 "at": datetime.now(UTC),

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hub.reconcile import audit
-from hub.reconcile.apply import Reconciler, Tables
+from hub.reconcile.apply import Range, Reconciler, Tables
 from hub.reconcile.rules import utc
 from hub.store import records
 from hub.store.tables import agent_streams
@@ -67,9 +67,8 @@ def replay(conn: Connection, reconciler: Reconciler) -> int:
     ).all()
     for agent_id, incarnation, confirmed in streams:
         for start in range(0, confirmed, CHUNK):
-            applied += reconciler.apply_range(
-                conn, agent_id, incarnation, start, min(start + CHUNK, confirmed)
-            )
+            upto = min(start + CHUNK, confirmed)
+            applied += reconciler.apply(conn, [Range(agent_id, incarnation, start, upto)])
     return applied
 
 
