@@ -31,6 +31,8 @@ class StoreResult:
     new: int
     duplicates: int
     conflicts: tuple[int, ...]
+    # Each newly stored scan with its event time, so reconcile need not read it back.
+    stored: tuple[tuple[ScanEvent, datetime], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,6 @@ class StreamProgress:
         return (self.next_stored_seq or self.max_seen_seq + 1) - 1
 
 
-def content_hash(event: ScanEvent) -> str:
-    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()
-
-
 def store_events(
     conn: Connection, batch: EventBatch, received_at: datetime, clock_offset_s: float = 0.0
 ) -> StoreResult:
@@ -74,11 +72,14 @@ def store_events(
         ).all()
     )
     rows = []
+    stored = []
     conflicts = []
     for event in batch.events:
-        digest = content_hash(event)
+        payload = event.model_dump_json()
+        digest = hashlib.sha256(payload.encode()).hexdigest()
         known = existing.get(event.seq)
         if known is None:
+            stored.append((event, event.scanned_at + offset))
             rows.append(
                 {
                     "agent_id": event.agent_id,
@@ -86,10 +87,10 @@ def store_events(
                     "seq": event.seq,
                     "event_id": str(event.event_id),
                     "scanned_at": event.scanned_at,
-                    "event_at": event.scanned_at + offset,
+                    "event_at": stored[-1][1],
                     "received_at": received_at,
                     "raw": event.raw,
-                    "payload": event.model_dump_json(),
+                    "payload": payload,
                     "content_hash": digest,
                 }
             )
@@ -97,7 +98,8 @@ def store_events(
             conflicts.append(event.seq)
     # ON CONFLICT DO NOTHING: another hub instance may have stored the same key meanwhile.
     insert_ignore(conn, scan_log, rows)
-    return StoreResult(len(rows), len(seqs) - len(rows) - len(conflicts), tuple(conflicts))
+    duplicates = len(seqs) - len(rows) - len(conflicts)
+    return StoreResult(len(rows), duplicates, tuple(conflicts), tuple(stored))
 
 
 def advance(

@@ -28,7 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.ingest import fleet, inbox
 from hub.ingest.consumer import Consumer, Message
-from hub.reconcile.apply import Range, Reconciler, Tables
+from hub.reconcile.apply import Range, Reconciler, Tables, scan_from_event
+from hub.reconcile.rules import Scan
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.tables import agent_streams, alerts, dead_letters
 from protocol import codec
@@ -150,12 +151,13 @@ class IngestWorker:
         self._batches += 1
         progress: dict[tuple[str, str], inbox.StreamProgress] = {}
         ranges: list[Range] = []
+        fresh: dict[tuple[str, str, int], Scan] = {}
         with self._engine.begin() as conn:
             now = datetime.now(UTC)
             for message in batch:
                 savepoint = conn.begin_nested()
                 try:
-                    result = self._apply(conn, message, now)
+                    applied = self._apply(conn, message, now)
                     savepoint.commit()
                 except Rejected as rejected:
                     savepoint.rollback()
@@ -169,18 +171,20 @@ class IngestWorker:
                     bug = Rejected("internal_error", f"{type(exc).__name__}: {exc}")
                     self._dead_letter(conn, message, bug, now)
                     continue
-                if result is not None:
-                    progress[(result.agent_id, result.incarnation)] = result
-                    if result.confirmed_seq > result.previous_confirmed_seq:
+                if applied is not None:
+                    stream, stored = applied
+                    fresh.update(stored)
+                    progress[(stream.agent_id, stream.incarnation)] = stream
+                    if stream.confirmed_seq > stream.previous_confirmed_seq:
                         ranges.append(
                             Range(
-                                result.agent_id,
-                                result.incarnation,
-                                result.previous_confirmed_seq,
-                                result.confirmed_seq,
+                                stream.agent_id,
+                                stream.incarnation,
+                                stream.previous_confirmed_seq,
+                                stream.confirmed_seq,
                             )
                         )
-            self._reconcile(conn, ranges, now)
+            self._reconcile(conn, ranges, fresh, now)
             self._crash_if("before_commit")
         self._crash_if("after_commit")
         for message in batch:
@@ -199,7 +203,9 @@ class IngestWorker:
 
     def _apply(
         self, conn: Connection, message: Message, now: datetime
-    ) -> inbox.StreamProgress | None:
+    ) -> tuple[inbox.StreamProgress, dict[tuple[str, str, int], Scan]] | None:
+        """Store one message; for scans, say how far the watermark moved and hand over the
+        newly stored scans so reconcile need not read them back."""
         try:
             topic = Topic.parse(message.topic, self._prefix)
             if topic.kind == "scans":
@@ -239,9 +245,20 @@ class IngestWorker:
                 "content; the first version is kept",
             )
         fleet.record_seen(conn, batch.agent_id, batch.incarnation, now)
-        return inbox.advance(conn, batch.agent_id, batch.incarnation, batch.events[-1].seq, now)
+        progress = inbox.advance(conn, batch.agent_id, batch.incarnation, batch.events[-1].seq, now)
+        scans = {
+            (event.agent_id, event.incarnation, event.seq): scan_from_event(event, at)
+            for event, at in stored.stored
+        }
+        return progress, scans
 
-    def _reconcile(self, conn: Connection, ranges: list[Range], now: datetime) -> None:
+    def _reconcile(
+        self,
+        conn: Connection,
+        ranges: list[Range],
+        fresh: dict[tuple[str, str, int], Scan],
+        now: datetime,
+    ) -> None:
         """The seam (DESIGN.md §3): the batch's newly contiguous scans, per agent in seq
         order, in the same transaction, in one pass. A bug in reconcile must not stop the
         line: the failing agent's range is retried alone, and if it fails again its scans
@@ -251,7 +268,7 @@ class IngestWorker:
             return
         try:
             with conn.begin_nested():
-                self._reconciler.apply(conn, ranges)
+                self._reconciler.apply(conn, ranges, fresh)
             return
         except SQLAlchemyError:
             raise  # the database itself failed: stop acking (see module docstring)
@@ -260,7 +277,7 @@ class IngestWorker:
         for stream in ranges:
             try:
                 with conn.begin_nested():
-                    self._reconciler.apply(conn, [stream])
+                    self._reconciler.apply(conn, [stream], fresh)
             except SQLAlchemyError:
                 raise
             except Exception as exc:

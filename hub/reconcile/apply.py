@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -26,6 +26,7 @@ from hub.reconcile.rules import Change, Scan, SessionView, event_key, utc
 from hub.store import records
 from hub.store.tables import alerts, scan_log
 from protocol.barcodes import Decoded, Result, decode
+from protocol.messages import ScanEvent
 
 # Codes recur all day (the same instruments, trays and carts), and decoding is pure.
 _decode: functools._lru_cache_wrapper[Result] = functools.lru_cache(maxsize=65536)(decode)
@@ -72,20 +73,49 @@ class Range(NamedTuple):
 
 
 def scan_of(row: Any) -> Scan:
-    """A scan_log row as the rules see it: the hub decodes raw itself (rule 2)."""
+    """A scan_log row as the rules see it."""
     payload = json.loads(row.payload)
-    context = payload.get("context") or {}
     reading = payload.get("decoded") or {}
-    at = utc(row.event_at or row.scanned_at)
-    result = _decode(row.raw)
+    return _scan(
+        row.agent_id,
+        row.incarnation,
+        row.seq,
+        row.event_at or row.scanned_at,
+        row.raw,
+        payload.get("context") or {},
+        reading.get("outcome"),
+    )
+
+
+def scan_from_event(event: ScanEvent, event_at: datetime) -> Scan:
+    """A scan just stored, as the rules see it, without reading it back."""
+    outcome = event.decoded.outcome if event.decoded else None
+    context = vars(event.context)  # a pydantic model's fields, as scan_of reads them
+    return _scan(
+        event.agent_id, event.incarnation, event.seq, event_at, event.raw, context, outcome
+    )
+
+
+def _scan(
+    agent_id: str,
+    incarnation: str,
+    seq: int,
+    event_at: datetime,
+    raw: str,
+    context: Mapping[str, Any],
+    outcome: str | None,
+) -> Scan:
+    """The hub decodes raw itself (rule 2); the rest is the context the person saw."""
+    at = utc(event_at)
+    result = _decode(raw)
     decoded = result if isinstance(result, Decoded) else None
     return Scan(
-        key=event_key(at, row.agent_id, row.incarnation, row.seq),
+        key=event_key(at, agent_id, incarnation, seq),
         at=at,
-        agent_id=row.agent_id,
+        agent_id=agent_id,
         kind=decoded.kind.value if decoded else None,
         code=decoded.key if decoded else None,
-        kept=reading.get("outcome") in (None, "kept"),
+        kept=outcome in (None, "kept"),
         action=context.get("action"),
         session_id=context.get("session_id"),
         session_kind=context.get("session_kind"),
@@ -101,10 +131,21 @@ class Reconciler:
         self.t = tables
         self._live = live  # a rebuild raises no alerts and writes no audit entries
 
-    def apply(self, conn: Connection, ranges: Sequence[Range]) -> int:
-        """Reconcile the scans of ``ranges``, in the order given; return how many."""
+    def apply(
+        self,
+        conn: Connection,
+        ranges: Sequence[Range],
+        fresh: Mapping[tuple[str, str, int], Scan] | None = None,
+    ) -> int:
+        """Reconcile the scans of ``ranges``, in the order given; return how many. ``fresh``
+        holds scans stored in this transaction, which need not be read back."""
+        fresh = fresh or {}
         scans: list[Scan] = []
         for agent_id, incarnation, after, upto in ranges:
+            held = [fresh.get((agent_id, incarnation, seq)) for seq in range(after + 1, upto + 1)]
+            if all(held):
+                scans.extend(scan for scan in held if scan is not None)
+                continue
             rows = conn.execute(
                 sa.select(scan_log)
                 .where(

@@ -23,16 +23,13 @@ from hub.store.records import audit_log
 GENESIS = "0" * 64
 
 
+FIELDS = ("actor", "action", "entity", "entity_key", "cause", "detail")
+
+
 def _canonical(entry: dict[str, Any]) -> str:
-    fields = {**entry, "at": utc(entry["at"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
-    return json.dumps(
-        {
-            k: fields[k]
-            for k in ("at", "actor", "action", "entity", "entity_key", "cause", "detail")
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    """A JSON array of the fields in a fixed order: at (UTC, microseconds), then FIELDS."""
+    at = utc(entry["at"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps([at, *(entry[k] for k in FIELDS)], separators=(",", ":"))
 
 
 def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
@@ -45,13 +42,14 @@ class Trail:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._entries: list[dict[str, Any]] = []
+        self._now = datetime.now(UTC)  # one transaction, one time
 
     def add(self, scan: Scan | None, action: str, entity: str, key: str, change: Any) -> None:
         # A change is a flat dataclass: its fields, not a deep copy (asdict), are the detail.
         detail = vars(change) if dataclasses.is_dataclass(change) else change
         self._entries.append(
             {
-                "at": datetime.now(UTC),
+                "at": self._now,
                 "actor": scan.operator if scan else "rebuild",
                 "action": action,
                 "entity": entity,
