@@ -41,6 +41,8 @@ class Rows:
         self._dirty: set[tuple[Any, ...]] = set()
 
     def key(self, row: Row) -> tuple[Any, ...]:
+        if len(self._pk) == 1:
+            return (row[self._pk[0]],)
         return tuple(row[c] for c in self._pk)
 
     # -- reads -------------------------------------------------------------------------------
@@ -110,9 +112,13 @@ class Rows:
 
     def update(self, row: Row, **values: Any) -> None:
         """Change a row this map holds; unchanged values write nothing."""
-        if all(row.get(k) == v for k, v in values.items()):
+        changed = False
+        for name, value in values.items():
+            if row[name] != value:
+                row[name] = value
+                changed = True
+        if not changed:
             return
-        row.update(values)
         key = self.key(row)
         if key not in self._new:
             self._dirty.add(key)

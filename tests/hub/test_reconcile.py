@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from hub import refdata
-from hub.reconcile import audit
+from hub.reconcile import audit, rules
 from hub.reconcile.rebuild import rebuild
 from hub.reconcile.recall import recall_set
 from hub.store import records
-from hub.store.tables import alerts
+from hub.store.tables import agent_streams, alerts
 from protocol.messages import ScanEvent
 from tests.harness.stations import HubUnderTest, ScriptedStation
 
@@ -248,3 +248,32 @@ def test_a_gap_open_too_long_raises_one_alert(hub: HubUnderTest) -> None:
     assert hub.worker.check_gaps(later) == 0
     (alert,) = _rows(hub, alerts, kind="gap_open")
     assert "seqs 1..2" in alert.detail
+
+
+def test_a_reconcile_bug_keeps_the_scans_alerts_and_a_rebuild_repairs_the_records(
+    hub: HubUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When reconcile raises for one agent's scans, the other agent's scans in the same
+    transaction still make records; the failing scans stay stored and confirmed with a
+    high alert, and a rebuild after the fix derives their records."""
+    decide = rules.decide
+
+    def broken(scan: rules.Scan, session: rules.SessionView | None) -> list[rules.Change]:
+        if scan.agent_id == "pi-bad":
+            raise RuntimeError("a bug in a rule")
+        return decide(scan, session)
+
+    monkeypatch.setattr(rules, "decide", broken)
+    good = ScriptedStation("pi-good", "sterilizer")
+    bad = ScriptedStation("pi-bad", "asset_move")
+    hub.deliver(good.scan("STE-A1", "INS-1", "CMD-CYCLE-PASS"), bad.scan("AST-1", "LOC-1"))
+    assert [c.status for c in _rows(hub, records.cycles)] == ["released"]
+    assert _rows(hub, records.assets) == []
+    (alert,) = _rows(hub, alerts, kind="reconcile_failed")
+    assert (alert.severity, alert.agent_id) == ("high", "pi-bad")
+    assert "seqs 1..2" in alert.detail and "RuntimeError" in alert.detail
+    confirmed = {s.agent_id: s.confirmed_seq for s in _rows(hub, agent_streams)}
+    assert confirmed == {"pi-good": 3, "pi-bad": 2}
+    monkeypatch.setattr(rules, "decide", decide)
+    rebuild(hub.engine)
+    assert [a.location for a in _rows(hub, records.assets)] == ["site:LOC-1"]
