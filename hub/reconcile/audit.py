@@ -27,8 +27,9 @@ FIELDS = ("actor", "action", "entity", "entity_key", "cause", "detail")
 
 
 def _canonical(entry: dict[str, Any]) -> str:
-    """A JSON array of the fields in a fixed order: at (UTC, microseconds), then FIELDS."""
-    at = utc(entry["at"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A JSON array of the fields in a fixed order: at (UTC ISO 8601, microseconds), then
+    FIELDS."""
+    at = utc(entry["at"]).isoformat(timespec="microseconds")
     return json.dumps([at, *(entry[k] for k in FIELDS)], separators=(",", ":"))
 
 
