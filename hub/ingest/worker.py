@@ -34,7 +34,7 @@ from hub.settings import FaultSettings, IngestSettings
 from hub.store.tables import agent_streams, alerts, dead_letters
 from protocol import codec
 from protocol.errors import ProtocolError
-from protocol.messages import AgentHealth, AgentStatus, EventBatch, HubAck
+from protocol.messages import AgentHealth, AgentStatus, EventBatch, HubAck, ScanEvent
 from protocol.topics import Topic
 
 log = structlog.get_logger("hub.worker")
@@ -77,6 +77,7 @@ class IngestWorker:
         self._reconciler = Reconciler(Tables.live())
         self._gaps_checked_at = 0.0
         self._gaps_alerted: set[tuple[str, str, str]] = set()
+        self._unsynced_alerted: set[tuple[str, str]] = set()
 
     def start(self) -> None:
         self._thread.start()
@@ -245,12 +246,33 @@ class IngestWorker:
                 "content; the first version is kept",
             )
         fleet.record_seen(conn, batch.agent_id, batch.incarnation, now)
+        self._flag_unsynced(conn, batch.agent_id, [event for event, _ in stored.stored], now)
         progress = inbox.advance(conn, batch.agent_id, batch.incarnation, batch.events[-1].seq, now)
         scans = {
             (event.agent_id, event.incarnation, event.seq): scan_from_event(event, at)
             for event, at in stored.stored
         }
         return progress, scans
+
+    def _flag_unsynced(
+        self, conn: Connection, agent_id: str, events: list[ScanEvent], now: datetime
+    ) -> None:
+        """Scans taken with the clock not synced keep their times (the hub cannot know the
+        error unless heartbeats show a skew): flag them once per agent boot per process."""
+        unsynced = [e for e in events if not e.clock_synced]
+        if not unsynced or (agent_id, unsynced[0].boot_id) in self._unsynced_alerted:
+            return
+        self._unsynced_alerted.add((agent_id, unsynced[0].boot_id))
+        _alert(
+            conn,
+            now,
+            "low",
+            "clock_unsynced",
+            agent_id,
+            f"scans from seq {unsynced[0].seq} (boot {unsynced[0].boot_id}) were taken with the "
+            "clock not synced: their event times may be off, and so may their order against "
+            "other stations' scans",
+        )
 
     def _reconcile(
         self,
