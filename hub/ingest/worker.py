@@ -3,9 +3,10 @@
 Order of work for each batch (DESIGN.md §3):
 1. Every message is handled inside its own SAVEPOINT, so one bad message never spoils
    the batch: it becomes a dead letter and the rest go on.
-2. COMMIT. Only now is anything acknowledged.
-3. PUBACK each message to the broker (``manual_ack``), in the order received.
-4. Publish each touched agent's retained ``ack`` with its watermark.
+2. Reconcile the batch's newly contiguous scans in one pass, in its own SAVEPOINT.
+3. COMMIT. Only now is anything acknowledged.
+4. PUBACK each message to the broker (``manual_ack``), in the order received.
+5. Publish each touched agent's retained ``ack`` with its watermark.
 
 If the database fails the worker stops acking and reports a fatal error: the broker then
 redelivers on reconnect and the agents resend, so nothing is lost.
@@ -28,8 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.ingest import fleet, inbox
 from hub.ingest.consumer import Consumer, Message
-from hub.reconcile.apply import Range, Reconciler, Tables, scan_from_event
-from hub.reconcile.rules import Scan
+from hub.reconcile.apply import Fresh, Range, Reconciler, Tables, scan_from_event
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.tables import agent_streams, alerts, dead_letters
 from protocol import codec
@@ -152,7 +152,7 @@ class IngestWorker:
         self._batches += 1
         progress: dict[tuple[str, str], inbox.StreamProgress] = {}
         ranges: list[Range] = []
-        fresh: dict[tuple[str, str, int], Scan] = {}
+        fresh: Fresh = {}
         with self._engine.begin() as conn:
             now = datetime.now(UTC)
             for message in batch:
@@ -204,7 +204,7 @@ class IngestWorker:
 
     def _apply(
         self, conn: Connection, message: Message, now: datetime
-    ) -> tuple[inbox.StreamProgress, dict[tuple[str, str, int], Scan]] | None:
+    ) -> tuple[inbox.StreamProgress, Fresh] | None:
         """Store one message; for scans, say how far the watermark moved and hand over the
         newly stored scans so reconcile need not read them back."""
         try:
@@ -278,7 +278,7 @@ class IngestWorker:
         self,
         conn: Connection,
         ranges: list[Range],
-        fresh: dict[tuple[str, str, int], Scan],
+        fresh: Fresh,
         now: datetime,
     ) -> None:
         """The seam (DESIGN.md §3): the batch's newly contiguous scans, per agent in seq

@@ -63,6 +63,10 @@ class Tables:
         return cls(*records.RECORDS)
 
 
+# Scans stored in the current transaction, by (agent, incarnation, seq).
+Fresh = dict[tuple[str, str, int], Scan]
+
+
 class Range(NamedTuple):
     """Seqs ``after + 1 .. upto`` of one agent's incarnation, newly contiguous."""
 
@@ -135,7 +139,7 @@ class Reconciler:
         self,
         conn: Connection,
         ranges: Sequence[Range],
-        fresh: Mapping[tuple[str, str, int], Scan] | None = None,
+        fresh: Fresh | None = None,
     ) -> int:
         """Reconcile the scans of ``ranges``, in the order given; return how many. ``fresh``
         holds scans stored in this transaction, which need not be read back."""
