@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.reconcile import audit, rules
-from hub.reconcile.rows import IN_CHUNK, Row, Rows
+from hub.reconcile.rows import Row, Rows
 from hub.reconcile.rules import Change, Scan, SessionView, event_key, utc
 from hub.store import records
 from hub.store.tables import alerts, scan_log
@@ -177,7 +177,8 @@ class _Pass:
         self.t = tables
         self.live = live
         self.now = datetime.now(UTC)
-        self.reference: dict[str, dict[str, Any]] = {ref: {} for ref in records.REFERENCE}
+        # Reference rows are read once per pass: an import may change them at any time.
+        self.reference = {ref: Rows(table) for ref, table in records.REFERENCE.items()}
         self.sessions = Rows(tables.sessions)
         self.session_items = Rows(tables.session_items, index=("session_id",))
         self.cycles = Rows(tables.cycles)
@@ -222,24 +223,11 @@ class _Pass:
             if (row := self.sessions.get(conn, sid)) is not None and row["kind"] == "case"
         }
         for kind, ref in _REFERENCE_OF.items():
-            self._prefetch_reference(ref, codes[kind])
+            self.reference[ref].prefetch(conn, "code", codes[kind])
 
-    def _prefetch_reference(self, ref: str, codes: Iterable[str]) -> None:
-        """Read reference rows once per pass: an import may change them at any time."""
-        table = records.REFERENCE[ref]
-        held = self.reference[ref]
-        wanted = sorted({c for c in codes if c and c not in held})
-        for at in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[at : at + IN_CHUNK]
-            for row in self.conn.execute(sa.select(table).where(table.c.code.in_(chunk))):
-                held[row.code] = row
-            for code in chunk:
-                held.setdefault(code, None)
-
-    def _reference(self, ref: str, code: str) -> Any:
+    def _reference(self, ref: str, code: str) -> Row | None:
         """The reference row of a code, or None when nobody registered it."""
-        self._prefetch_reference(ref, [code])
-        return self.reference[ref][code]
+        return self.reference[ref].get(self.conn, code)
 
     def _members(self, session_id: str) -> list[str]:
         """What a session collected (``add``), in event order."""
@@ -405,7 +393,7 @@ class _Pass:
     def _use_or_return(self, scan: Scan, change: rules.AddItem) -> None:
         case = change.session_key
         registered = self._reference("cases", case)
-        location = (registered.room if registered else None) or scan.station
+        location = (registered["room"] if registered else None) or scan.station
         status = rules.item_status_after(change.action, change.condition)
         if change.action == "use":
             self._check_use(scan, change.item)  # against what the item was before this use
@@ -503,12 +491,12 @@ class _Pass:
         tray = checklist["tray"]
         scanned = self._members(session_id)
         registered = self._reference("trays", tray)
-        recipe = rules.recipe_of(registered.recipe) if registered else {}
-        self._prefetch_reference("instruments", scanned)
+        recipe = rules.recipe_of(registered["recipe"]) if registered else {}
+        self.reference["instruments"].prefetch(self.conn, "code", scanned)
         categories = {
-            code: row.category or ""
+            code: row["category"] or ""
             for code in scanned
-            if (row := self.reference["instruments"][code]) is not None
+            if (row := self._reference("instruments", code)) is not None
         }
         result = rules.checklist(scanned, categories, recipe)
         self.checklists.update(
