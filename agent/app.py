@@ -88,6 +88,7 @@ class AgentApp:
             incarnation=stats.incarnation,
             sent_at=instant.wall,
             monotonic_ns=instant.monotonic_ns,
+            boot_id=instant.boot_id,
             backlog=stats.backlog,
             oldest_unconfirmed_age_s=_age(stats),
             scanners_connected=sum(1 for s in self.scanners if s.state()["connected"]),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -13,7 +12,6 @@ from hub.errors import AuditBroken, HubError
 
 EXIT_OK = 0
 EXIT_ERROR = 2
-EXIT_INGEST_FAILED = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,15 +105,9 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(
         uvicorn.Config(hub.api, host=settings.api.host, port=settings.api.port, log_level="warning")
     )
-
-    def watch() -> None:
-        hub.failed.wait()
-        server.should_exit = True
-
-    threading.Thread(target=watch, daemon=True).start()
-    server.run()
+    server.run()  # until SIGTERM or Ctrl-C; an unavailable database never ends it
     hub.stop()
-    return EXIT_INGEST_FAILED if hub.failed.is_set() else EXIT_OK
+    return EXIT_OK
 
 
 if __name__ == "__main__":

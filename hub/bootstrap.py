@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import queue
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from hub.ingest.consumer import Consumer, Message
+from hub.ingest.consumer import Consumer, bounded_queue
 from hub.ingest.worker import IngestWorker
 from hub.settings import HubSettings
 from hub.store.db import create_engine, migrate
@@ -26,7 +24,6 @@ class Hub:
     consumer: Consumer
     worker: IngestWorker
     api: FastAPI
-    failed: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         migrate(self.engine)
@@ -42,22 +39,9 @@ class Hub:
 
 def bootstrap(settings: HubSettings) -> Hub:
     engine = create_engine(settings.database_url)
-    messages: queue.Queue[Message] = queue.Queue()
+    messages = bounded_queue(settings.mqtt)
     consumer = Consumer(settings.mqtt, messages)
-    failed = threading.Event()
-
-    def on_fatal(exc: BaseException) -> None:
-        # Stop taking messages: unacked ones are redelivered to the next hub process.
-        consumer.stop()
-        failed.set()
-
     worker = IngestWorker(
-        engine,
-        consumer,
-        messages,
-        settings.mqtt.topic_prefix,
-        settings.ingest,
-        settings.faults,
-        on_fatal,
+        engine, consumer, messages, settings.mqtt.topic_prefix, settings.ingest, settings.faults
     )
-    return Hub(settings, engine, consumer, worker, create_app(engine), failed)
+    return Hub(settings, engine, consumer, worker, create_app(engine, lambda: worker.health))

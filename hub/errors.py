@@ -17,3 +17,17 @@ class ImportFailed(HubError):
 
 class AuditBroken(HubError):
     """The audit chain does not verify."""
+
+
+class StoreError(HubError):
+    """A database operation failed; ``hub.store.db.mapped`` says which kind."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot take writes now: refused, gone, disk full, read-only, locked.
+    Nothing is acked while it lasts; the hub retries and resumes by itself."""
+
+
+class BadData(StoreError):
+    """The database refused these values (too long, a constraint, a character it cannot
+    store). Only the scan or message that carried them is set aside; the line goes on."""

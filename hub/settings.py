@@ -36,10 +36,15 @@ class MqttSettings(_Section):
 
 
 class IngestSettings(_Section):
-    # 20 full messages are 2,000 scans: at today's reconcile speed (~1,250/s on SQLite) a
-    # transaction, and so the gap between acks, stays under the agents' resend delay.
-    batch_max_messages: int = Field(20, ge=1, description="Messages per database transaction.")
+    batch_max_messages: int = Field(
+        100, ge=1, description="Messages per ingest transaction (the ack path) at most."
+    )
     batch_wait_ms: float = Field(20.0, ge=0, description="Wait this long to fill a transaction.")
+    projection_step_scans: int = Field(
+        1000,
+        ge=1,
+        description="Scans per projection step at most; ingest runs between steps.",
+    )
     clock_skew_alert_s: float = Field(
         5.0, gt=0, description="Alert, and correct scan times, when an agent's clock is off more."
     )

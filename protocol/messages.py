@@ -13,12 +13,16 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+# Field sizes of the wire. The hub's columns are sized from these (hub/store/tables.py),
+# so a value the contract accepts always fits where it is stored.
 MAX_RAW_CHARS = 512
+MAX_SHORT_TEXT = 128
+MAX_ID_CHARS = 64  # agent ids and incarnations
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 256 * 1024
 
 # An agent id is one MQTT topic level and one ACL username: no wildcards, no slashes.
-AGENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+AGENT_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_ID_CHARS - 1}}}$"
 _AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
 
 
@@ -33,9 +37,11 @@ def _utc(value: datetime) -> datetime:
 
 
 AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
-Incarnation = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Incarnation = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9_-]+$")
+]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-ShortText = Annotated[str, Field(max_length=128)]
+ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 
 
 class _Message(BaseModel):
@@ -118,6 +124,9 @@ class AgentHealth(_Message):
     incarnation: Incarnation
     sent_at: UtcDatetime
     monotonic_ns: Annotated[int, Field(ge=0)]
+    # v1 additive: the hub keeps one clock offset per agent and boot (DESIGN.md §6), since
+    # a reboot of a Pi without an RTC starts its clock somewhere else.
+    boot_id: ShortText | None = None
     backlog: Annotated[int, Field(ge=0)]
     oldest_unconfirmed_age_s: Annotated[float, Field(ge=0)] | None = None
     scanners_connected: Annotated[int, Field(ge=0)] = 0

@@ -1,5 +1,10 @@
 """The paho edge of the hub. Callbacks only enqueue; the ingest worker acks after commit.
 
+Backpressure reaches the broker in two steps: the broker sends at most Receive Maximum
+unacked QoS 1 messages, and the queue holds that many and a little more. Should it still
+fill (redeliveries after a reconnect), the callback blocks and paho stops reading the
+socket. A QoS 0 heartbeat that finds the queue full is dropped: the next one replaces it.
+
 Clean sessions: a consumer with a persistent session strands messages when it goes away
 while sharing a subscription (research/edge-sync.md V7). Anything the broker drops while
 no hub is subscribed comes back through the agents' resend timers.
@@ -10,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -20,19 +25,17 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from hub.ingest.triage import Message
 from hub.settings import MqttSettings
 from protocol.topics import QOS_BY_KIND, subscription
 
 log = structlog.get_logger("hub.consumer")
 
+QUEUE_SLACK = 64  # beyond Receive Maximum: status messages and a reconnect's redeliveries
 
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    generation: int  # which connection delivered it: acks are only valid on that one
+
+def bounded_queue(settings: MqttSettings) -> queue.Queue[Message]:
+    return queue.Queue(maxsize=settings.receive_maximum + QUEUE_SLACK)
 
 
 class Consumer:
@@ -106,4 +109,13 @@ class Consumer:
         log.warning("mqtt.disconnected", reason=str(rc))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+        message = Message(
+            msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, datetime.now(UTC)
+        )
+        if msg.qos > 0:
+            self._inbox.put(message)  # blocks only past Receive Maximum: stop reading
+            return
+        try:
+            self._inbox.put_nowait(message)
+        except queue.Full:
+            log.warning("mqtt.heartbeat_dropped", topic=msg.topic)

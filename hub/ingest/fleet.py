@@ -1,87 +1,119 @@
-"""The fleet's sync state: what each agent last said about itself, and when."""
+"""The fleet's sync state: what each agent last said about itself, and when.
+
+Written once per agent per ingest transaction, in bulk, whatever the number of messages.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub.store.db import upsert
+from hub.ingest.clocks import BootKey, Clocks, Estimate
+from hub.ingest.triage import Arrival
+from hub.store.db import upsert_many
 from hub.store.records import agent_clocks
 from hub.store.tables import agents
-from protocol.messages import AgentHealth, AgentStatus
+from protocol.messages import AgentStatus
 
 
-def record_status(conn: Connection, status: AgentStatus, now: datetime) -> None:
-    upsert(
-        conn,
-        agents,
-        ["agent_id"],
-        {
-            "agent_id": status.agent_id,
-            "state": status.state,
-            "version": status.version,
-            "station": status.station,
-            "mode": status.mode,
-            "status_at": now,
-            "last_seen_at": now,
-        },
-    )
+class Fleet:
+    def __init__(self, skew_alert_s: float) -> None:
+        self._clocks = Clocks(skew_alert_s)
+        self._estimates: dict[BootKey, Estimate | None] = {}  # None: never measured
 
+    def record_statuses(
+        self, conn: Connection, statuses: Iterable[AgentStatus], now: datetime
+    ) -> None:
+        rows = [
+            {
+                "agent_id": s.agent_id,
+                "state": s.state,
+                "version": s.version,
+                "station": s.station,
+                "mode": s.mode,
+                "status_at": now,
+                "last_seen_at": now,
+            }
+            for s in statuses
+        ]
+        upsert_many(conn, agents, ["agent_id"], rows)
 
-def record_health(
-    conn: Connection, health: AgentHealth, now: datetime, skew_alert_s: float
-) -> str | None:
-    """Store the heartbeat and the agent's clock offset (hub time minus agent time, which
-    on a LAN is the clock error plus a few ms of transit). Return an alert text when the
-    offset first goes beyond ``skew_alert_s``."""
-    offset = (now - health.sent_at).total_seconds()
-    skewed = abs(offset) > skew_alert_s
-    was = conn.execute(
-        sa.select(agent_clocks.c.skewed).where(agent_clocks.c.agent_id == health.agent_id)
-    ).scalar()
-    upsert(
-        conn,
-        agent_clocks,
-        ["agent_id"],
-        {"agent_id": health.agent_id, "offset_s": offset, "measured_at": now, "skewed": skewed},
-    )
-    upsert(
-        conn,
-        agents,
-        ["agent_id"],
-        {
-            "agent_id": health.agent_id,
-            "incarnation": health.incarnation,
-            "backlog": health.backlog,
-            "oldest_unconfirmed_age_s": health.oldest_unconfirmed_age_s,
-            "health": health.model_dump_json(),
-            "health_at": now,
-            "last_seen_at": now,
-        },
-    )
-    if skewed and not was:
-        synced = "synced" if health.clock_synced else "not synced"
-        return f"clock is {offset:+.1f} s off the hub's ({synced}); scans are corrected by it"
-    return None
+    def record_healths(
+        self, conn: Connection, arrivals: Iterable[Arrival]
+    ) -> list[tuple[str, str]]:
+        """Store each heartbeat and its clock sample; return (agent, alert text) for each
+        clock that has just gone beyond the threshold."""
+        alerts = []
+        rows = []
+        clocks = []
+        for arrival in arrivals:
+            health, at = arrival.health, arrival.arrived_at
+            key = (health.agent_id, health.boot_id or "")
+            was = self._estimate(conn, key)
+            estimate = self._clocks.sample(key, health.sent_at, at)
+            self._estimates[key] = estimate
+            if estimate.skewed and not (was and was.skewed):
+                synced = "synced" if health.clock_synced else "not synced"
+                alerts.append(
+                    (
+                        health.agent_id,
+                        f"clock is {estimate.offset_s:+.1f} s off the hub's ({synced}, boot "
+                        f"{health.boot_id or 'unknown'}); scans are corrected by it",
+                    )
+                )
+            clocks.append(
+                {
+                    "agent_id": key[0],
+                    "boot_id": key[1],
+                    "offset_s": estimate.offset_s,
+                    "measured_at": at,
+                    "skewed": estimate.skewed,
+                }
+            )
+            rows.append(
+                {
+                    "agent_id": health.agent_id,
+                    "incarnation": health.incarnation,
+                    "backlog": health.backlog,
+                    "oldest_unconfirmed_age_s": health.oldest_unconfirmed_age_s,
+                    "health": health.model_dump_json(),
+                    "health_at": at,
+                    "last_seen_at": at,
+                }
+            )
+        upsert_many(conn, agent_clocks, ["agent_id", "boot_id"], clocks)
+        upsert_many(conn, agents, ["agent_id"], rows)
+        return alerts
 
+    def record_seen(self, conn: Connection, seen: dict[str, str], now: datetime) -> None:
+        """Agents whose scans arrived: ``seen`` maps each to its incarnation."""
+        rows = [
+            {"agent_id": agent_id, "incarnation": incarnation, "last_seen_at": now}
+            for agent_id, incarnation in seen.items()
+        ]
+        upsert_many(conn, agents, ["agent_id"], rows)
 
-def clock_offset_s(conn: Connection, agent_id: str) -> float:
-    """The offset scans are corrected by: only a skew beyond transit noise counts, so
-    scans of a well-synced agent keep their own timestamps exactly."""
-    row = conn.execute(
-        sa.select(agent_clocks.c.offset_s, agent_clocks.c.skewed).where(
-            agent_clocks.c.agent_id == agent_id
-        )
-    ).first()
-    return float(row.offset_s) if row is not None and row.skewed else 0.0
+    def correction_s(self, conn: Connection, agent_id: str, boot_id: str) -> float:
+        """What scans of this boot are corrected by: the offset only when it is skewed, so
+        a well-synced agent's scans keep their own timestamps exactly; nothing for a boot
+        the hub never measured."""
+        estimate = self._estimate(conn, (agent_id, boot_id))
+        return estimate.correction_s() if estimate else 0.0
 
+    def _estimate(self, conn: Connection, key: BootKey) -> Estimate | None:
+        """The current estimate, read from the database once per process (a restarted hub
+        keeps correcting by what the last one measured)."""
+        if key not in self._estimates:
+            c = agent_clocks.c
+            row = conn.execute(
+                sa.select(c.offset_s, c.skewed).where(c.agent_id == key[0], c.boot_id == key[1])
+            ).first()
+            self._estimates[key] = Estimate(float(row.offset_s), bool(row.skewed)) if row else None
+        return self._estimates[key]
 
-def record_seen(conn: Connection, agent_id: str, incarnation: str, now: datetime) -> None:
-    upsert(
-        conn,
-        agents,
-        ["agent_id"],
-        {"agent_id": agent_id, "incarnation": incarnation, "last_seen_at": now},
-    )
+    def forget(self) -> None:
+        """Drop cached estimates after a rolled-back transaction: the database is the truth."""
+        self._estimates.clear()

@@ -7,32 +7,47 @@ Rules:
 2. ``confirmed_seq`` is the highest seq such that every seq from 1 up to it is stored.
    Scans above a gap are stored but held back; the ack then names the first gap,
    ``resend_from`` to ``resend_to``, so the agent re-sends only what is missing.
-3. Callers run these inside one transaction and commit before acking anything.
+3. Callers run ``store`` inside one transaction and commit before acking anything.
+4. Each stream's row is locked (``FOR UPDATE`` on PostgreSQL) before its scans are
+   checked and written, so several hub processes sharing a subscription serialise on one
+   agent and never move its watermark past a scan another of them has not committed.
+
+Cost: a handful of statements per transaction, whatever the number of messages or agents.
+``max_seen_seq`` bounds every stored seq, so scans above it need no duplicate check, and a
+stream with nothing held above its watermark moves it without reading the log.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hub.ingest.triage import StreamKey
 from hub.store.db import insert_ignore
 from hub.store.tables import agent_streams, scan_log
-from protocol.messages import EventBatch, ScanEvent
+from protocol.messages import ScanEvent
 
 ADVANCE_CHUNK = 5000
+KEYS_PER_QUERY = 400  # stream keys per tuple IN: two binds each, far below any bind limit
 
-
-@dataclass(frozen=True)
-class StoreResult:
-    new: int
-    duplicates: int
-    conflicts: tuple[int, ...]
-    # Each newly stored scan with its event time, so reconcile need not read it back.
-    stored: tuple[tuple[ScanEvent, datetime], ...] = ()
+_UPDATE_STREAM = (
+    agent_streams.update()
+    .where(
+        agent_streams.c.agent_id == sa.bindparam("k_agent"),
+        agent_streams.c.incarnation == sa.bindparam("k_incarnation"),
+    )
+    .values(
+        confirmed_seq=sa.bindparam("confirmed_seq"),
+        max_seen_seq=sa.bindparam("max_seen_seq"),
+        gap_since=sa.bindparam("gap_since"),
+        updated_at=sa.bindparam("updated_at"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -55,111 +70,173 @@ class StreamProgress:
         return (self.next_stored_seq or self.max_seen_seq + 1) - 1
 
 
-def store_events(
-    conn: Connection, batch: EventBatch, received_at: datetime, clock_offset_s: float = 0.0
-) -> StoreResult:
-    """Store new scans. Each gets its event time: ``scanned_at`` plus the agent's clock
-    offset as the hub knows it now, kept with the scan so a rebuild orders it the same."""
-    offset = timedelta(seconds=clock_offset_s)
-    seqs = [e.seq for e in batch.events]
-    existing: dict[int, str] = dict(
-        conn.execute(
-            sa.select(scan_log.c.seq, scan_log.c.content_hash).where(
-                scan_log.c.agent_id == batch.agent_id,
-                scan_log.c.incarnation == batch.incarnation,
-                scan_log.c.seq.between(seqs[0], seqs[-1]),
-            )
-        ).all()
-    )
+@dataclass
+class Stored:
+    progress: list[StreamProgress] = field(default_factory=list)
+    new: list[tuple[ScanEvent, datetime]] = field(default_factory=list)  # with event time
+    conflicts: list[ScanEvent] = field(default_factory=list)
+    duplicates: int = 0
+
+
+@dataclass
+class _Stream:
+    confirmed: int
+    max_seen: int
+    gap_since: datetime | None
+
+
+def store(
+    conn: Connection,
+    scans: dict[StreamKey, dict[int, ScanEvent]],
+    received_at: datetime,
+    correction_s: Callable[[str, str], float],
+) -> Stored:
+    """Store new scans of every stream and move each watermark once. Each new scan gets
+    its event time, ``scanned_at`` plus ``correction_s(agent, boot)``, kept with the scan so
+    a rebuild orders it as the live projector did."""
+    keys = sorted(scans)  # one lock order for every hub process: no deadlocks
+    streams = _lock(conn, keys, received_at)
+    out = Stored()
     rows = []
-    stored = []
-    conflicts = []
-    for event in batch.events:
-        payload = event.model_dump_json()
-        digest = hashlib.sha256(payload.encode()).hexdigest()
-        known = existing.get(event.seq)
-        if known is None:
-            stored.append((event, event.scanned_at + offset))
+    for key in keys:
+        agent_id, incarnation = key
+        stream = streams[key]
+        events = scans[key]
+        maybe_known = [seq for seq in events if seq <= stream.max_seen]
+        known = _hashes(conn, key, maybe_known) if maybe_known else {}
+        for seq in sorted(events):
+            event = events[seq]
+            payload = event.model_dump_json()
+            digest = hashlib.sha256(payload.encode()).hexdigest()
+            held = known.get(seq)
+            if held is not None:
+                if held != digest:
+                    out.conflicts.append(event)
+                else:
+                    out.duplicates += 1
+                continue
+            at = event.scanned_at + timedelta(seconds=correction_s(agent_id, event.boot_id))
+            out.new.append((event, at))
             rows.append(
                 {
-                    "agent_id": event.agent_id,
-                    "incarnation": event.incarnation,
-                    "seq": event.seq,
+                    "agent_id": agent_id,
+                    "incarnation": incarnation,
+                    "seq": seq,
                     "event_id": str(event.event_id),
                     "scanned_at": event.scanned_at,
-                    "event_at": stored[-1][1],
+                    "event_at": at,
                     "received_at": received_at,
                     "raw": event.raw,
                     "payload": payload,
                     "content_hash": digest,
                 }
             )
-        elif known != digest:
-            conflicts.append(event.seq)
-    # ON CONFLICT DO NOTHING: another hub instance may have stored the same key meanwhile.
+    # The stream locks make a clash impossible; DO NOTHING keeps a lost race harmless.
     insert_ignore(conn, scan_log, rows)
-    duplicates = len(seqs) - len(rows) - len(conflicts)
-    return StoreResult(len(rows), duplicates, tuple(conflicts), tuple(stored))
-
-
-def advance(
-    conn: Connection, agent_id: str, incarnation: str, max_seen: int, now: datetime
-) -> StreamProgress:
-    """Move the contiguous watermark as far as the stored scans allow."""
-    key = (agent_streams.c.agent_id == agent_id) & (agent_streams.c.incarnation == incarnation)
-    insert_ignore(
-        conn,
-        agent_streams,
-        [
+    new_by_stream: dict[StreamKey, list[int]] = {}
+    for event, _ in out.new:
+        new_by_stream.setdefault((event.agent_id, event.incarnation), []).append(event.seq)
+    updates = []
+    for key in keys:
+        progress = _advance(conn, key, streams[key], new_by_stream.get(key, []))
+        out.progress.append(progress)
+        gap = progress.max_seen_seq > progress.confirmed_seq
+        updates.append(
             {
-                "agent_id": agent_id,
-                "incarnation": incarnation,
-                "confirmed_seq": 0,
-                "max_seen_seq": 0,
-                "updated_at": now,
+                "k_agent": key[0],
+                "k_incarnation": key[1],
+                "confirmed_seq": progress.confirmed_seq,
+                "max_seen_seq": progress.max_seen_seq,
+                "gap_since": (streams[key].gap_since or received_at) if gap else None,
+                "updated_at": received_at,
             }
-        ],
-    )
-    # FOR UPDATE serialises hub instances on one agent (PostgreSQL); SQLite has one writer.
-    confirmed, seen, gap_since = conn.execute(
-        sa.select(
-            agent_streams.c.confirmed_seq, agent_streams.c.max_seen_seq, agent_streams.c.gap_since
         )
-        .where(key)
-        .with_for_update()
-    ).one()
-    previous = confirmed
-    next_stored = None
-    while True:
-        seqs = conn.execute(
-            sa.select(scan_log.c.seq)
-            .where(
-                scan_log.c.agent_id == agent_id,
-                scan_log.c.incarnation == incarnation,
-                scan_log.c.seq > confirmed,
-            )
-            .order_by(scan_log.c.seq)
-            .limit(ADVANCE_CHUNK)
-        ).scalars()
-        moved = 0
-        for seq in seqs:
-            if seq != confirmed + 1:
-                next_stored = seq
+    if updates:
+        conn.execute(_UPDATE_STREAM, updates)
+    return out
+
+
+def _lock(conn: Connection, keys: list[StreamKey], now: datetime) -> dict[StreamKey, _Stream]:
+    """Each stream's row, created if new and locked for this transaction."""
+    found = _select_for_update(conn, keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        insert_ignore(
+            conn,
+            agent_streams,
+            [
+                {
+                    "agent_id": agent_id,
+                    "incarnation": incarnation,
+                    "confirmed_seq": 0,
+                    "max_seen_seq": 0,
+                    "projected_seq": 0,
+                    "updated_at": now,
+                }
+                for agent_id, incarnation in missing
+            ],
+        )
+        found.update(_select_for_update(conn, missing))
+    return found
+
+
+def _select_for_update(conn: Connection, keys: list[StreamKey]) -> dict[StreamKey, _Stream]:
+    c = agent_streams.c
+    found: dict[StreamKey, _Stream] = {}
+    for at in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[at : at + KEYS_PER_QUERY]
+        query = (
+            sa.select(c.agent_id, c.incarnation, c.confirmed_seq, c.max_seen_seq, c.gap_since)
+            .where(sa.tuple_(c.agent_id, c.incarnation).in_(chunk))
+            .order_by(c.agent_id, c.incarnation)
+            .with_for_update()
+        )
+        for agent_id, incarnation, confirmed, max_seen, gap_since in conn.execute(query):
+            found[(agent_id, incarnation)] = _Stream(confirmed, max_seen, gap_since)
+    return found
+
+
+def _hashes(conn: Connection, key: StreamKey, seqs: list[int]) -> dict[int, str]:
+    """Content hashes of the stored scans among ``seqs`` (a resend, mostly)."""
+    c = scan_log.c
+    query = sa.select(c.seq, c.content_hash).where(
+        c.agent_id == key[0], c.incarnation == key[1], c.seq.between(min(seqs), max(seqs))
+    )
+    return {seq: digest for seq, digest in conn.execute(query)}
+
+
+def _advance(conn: Connection, key: StreamKey, stream: _Stream, new: list[int]) -> StreamProgress:
+    """Move the watermark as far as the stored scans allow."""
+    confirmed = previous = stream.confirmed
+    if stream.max_seen <= confirmed:
+        # Nothing was held above the watermark: what is stored above it is what just came.
+        above: Iterable[int] = sorted(seq for seq in new if seq > confirmed)
+        confirmed, next_stored = _contiguous(confirmed, above)
+    else:
+        while True:
+            chunk = _stored_above(conn, key, confirmed)
+            confirmed, next_stored = _contiguous(confirmed, chunk)
+            if next_stored is not None or len(chunk) < ADVANCE_CHUNK:
                 break
-            confirmed = seq
-            moved += 1
-        if moved < ADVANCE_CHUNK:
-            break
-    seen = max(seen, max_seen, confirmed)
-    gap = seen > confirmed
-    conn.execute(
-        agent_streams.update()
-        .where(key)
-        .values(
-            confirmed_seq=confirmed,
-            max_seen_seq=seen,
-            gap_since=(gap_since or now) if gap else None,
-            updated_at=now,
-        )
+    seen = max([stream.max_seen, confirmed, *new])
+    return StreamProgress(key[0], key[1], confirmed, seen, previous, next_stored)
+
+
+def _contiguous(confirmed: int, seqs: Iterable[int]) -> tuple[int, int | None]:
+    """The watermark after ``seqs`` (ascending), and the first seq past a gap, if any."""
+    for seq in seqs:
+        if seq != confirmed + 1:
+            return confirmed, seq
+        confirmed = seq
+    return confirmed, None
+
+
+def _stored_above(conn: Connection, key: StreamKey, confirmed: int) -> list[int]:
+    c = scan_log.c
+    query = (
+        sa.select(c.seq)
+        .where(c.agent_id == key[0], c.incarnation == key[1], c.seq > confirmed)
+        .order_by(c.seq)
+        .limit(ADVANCE_CHUNK)
     )
-    return StreamProgress(agent_id, incarnation, confirmed, seen, previous, next_stored)
+    return list(conn.execute(query).scalars())

@@ -1,56 +1,96 @@
-"""The ingest worker: one transaction per batch of messages, commit, then ack.
+"""The hub's one writer thread: ingest batches, commit, ack; project between them.
 
-Order of work for each batch (DESIGN.md §3):
-1. Every message is handled inside its own SAVEPOINT, so one bad message never spoils
-   the batch: it becomes a dead letter and the rest go on.
-2. Reconcile the batch's newly contiguous scans in one pass, in its own SAVEPOINT.
-3. COMMIT. Only now is anything acknowledged.
-4. PUBACK each message to the broker (``manual_ack``), in the order received.
-5. Publish each touched agent's retained ``ack`` with its watermark.
+Order of work (DESIGN.md §2-3):
+1. Take what the consumer queued, up to ``batch_max_messages`` or ``batch_wait_ms``.
+2. Triage it before the database (triage.py): a message that breaks the contract becomes
+   a dead letter; scans are grouped per agent.
+3. One transaction: dead letters, heartbeats and clocks, the scans of every stream in
+   bulk, each watermark moved once, each agent's fleet row once. COMMIT.
+4. PUBACK each message (``manual_ack``) in the order received, then publish each touched
+   agent's retained ``ack``. Nothing is acked before its scans are committed.
+5. One bounded projection step (projector.py). Ingest comes first, but every turn of the
+   loop projects, so the records always catch up.
 
-If the database fails the worker stops acking and reports a fatal error: the broker then
-redelivers on reconnect and the agents resend, so nothing is lost.
+Failures, mapped at the edge (hub/store/db.py ``mapped``):
+- ``DatabaseUnavailable``: nothing is acked. The same batch is retried with backoff until
+  the database returns; meanwhile ``/healthz`` says unavailable, the bounded queue fills
+  and the broker stops sending (Receive Maximum). The process never exits for it.
+- ``BadData`` or a bug while writing a batch: the batch is written again one message per
+  transaction, so only the message that carries the bad value becomes a dead letter.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
+import random
 import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from hub.ingest import fleet, inbox
-from hub.ingest.consumer import Consumer, Message
-from hub.reconcile.apply import Fresh, Range, Reconciler, Tables, scan_from_event
+from hub.errors import BadData, DatabaseUnavailable
+from hub.ingest import inbox
+from hub.ingest.consumer import Consumer
+from hub.ingest.fleet import Fleet
+from hub.ingest.triage import DeadLetter, Message, Triage, triage
+from hub.reconcile.apply import Reconciler, Tables
+from hub.reconcile.projector import Projector, Recent
 from hub.settings import FaultSettings, IngestSettings
+from hub.store.db import mapped
 from hub.store.tables import agent_streams, alerts, dead_letters
 from protocol import codec
-from protocol.errors import ProtocolError
-from protocol.messages import AgentHealth, AgentStatus, EventBatch, HubAck, ScanEvent
+from protocol.messages import HubAck, ScanEvent
 from protocol.topics import Topic
 
 log = structlog.get_logger("hub.worker")
 
 MAX_DEAD_LETTER_CHARS = 64 * 1024
 GAP_CHECK_S = 30.0
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 10.0
+
+T = TypeVar("T")
 
 
-class Rejected(Exception):
-    """A message that cannot be applied; it becomes a dead letter."""
+@dataclass
+class WriterHealth:
+    """What ``/healthz`` reports; written by the writer thread only."""
 
-    def __init__(self, reason: str, detail: str, agent_id: str | None = None) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-        self.agent_id = agent_id
+    database: str = "ok"  # ok | unavailable
+    error: str | None = None
+    since: datetime | None = None
+    set_aside: int = 0  # scans the projector could not apply, since start
+
+
+@dataclass
+class _Alerts:
+    now: datetime
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, severity: str, kind: str, agent_id: str | None, detail: str) -> None:
+        log.warning("alert.raised", kind=kind, agent_id=agent_id, detail=detail)
+        self.rows.append(
+            {
+                "created_at": self.now,
+                "severity": severity,
+                "kind": kind,
+                "agent_id": agent_id,
+                "detail": detail,
+            }
+        )
+
+    def write(self, conn: Connection) -> None:
+        if self.rows:
+            conn.execute(alerts.insert(), self.rows)
 
 
 class IngestWorker:
@@ -62,7 +102,6 @@ class IngestWorker:
         topic_prefix: str,
         settings: IngestSettings,
         faults: FaultSettings,
-        on_fatal: Callable[[BaseException], None],
     ) -> None:
         self._engine = engine
         self._consumer = consumer
@@ -70,68 +109,59 @@ class IngestWorker:
         self._prefix = topic_prefix
         self._settings = settings
         self._faults = faults
-        self._on_fatal = on_fatal
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._batches = 0
-        self._reconciler = Reconciler(Tables.live())
+        self._fleet = Fleet(settings.clock_skew_alert_s)
+        self._projector = Projector(Reconciler(Tables.live()), settings.projection_step_scans)
+        self._recent = Recent()
+        self._lagging = False
         self._gaps_checked_at = 0.0
         self._gaps_alerted: set[tuple[str, str, str]] = set()
         self._unsynced_alerted: set[tuple[str, str]] = set()
+        self.health = WriterHealth()
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=15)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
             batch = self._collect()
-            try:
-                if batch:
-                    self.process(batch)
-                if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
-                    self.check_gaps(datetime.now(UTC))
-            except Exception as exc:  # database down or a bug: stop acking, let ops restart us
-                log.exception("ingest.fatal")
-                self._on_fatal(exc)
-                return
+            if batch:
+                self._retrying(functools.partial(self.process, batch))
+            self._retrying(self.project)
+            if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
+                self._retrying(lambda: self.check_gaps(datetime.now(UTC)))
 
-    def check_gaps(self, now: datetime) -> int:
-        """Alert once for each seq gap open longer than ``gap_alert_min`` (the agent did not
-        fill it: its store may have lost rows, or its resends are refused). Once per gap
-        per hub process: a restarted hub reminds operators of gaps still open."""
-        self._gaps_checked_at = time.monotonic()
-        limit = now - timedelta(minutes=self._settings.gap_alert_min)
-        with self._engine.begin() as conn:
-            stale = conn.execute(
-                sa.select(agent_streams).where(
-                    agent_streams.c.gap_since.is_not(None), agent_streams.c.gap_since < limit
-                )
-            ).all()
-            raised = 0
-            for row in stale:
-                key = (row.agent_id, row.incarnation, str(row.gap_since))
-                if key in self._gaps_alerted:
-                    continue
-                self._gaps_alerted.add(key)
-                raised += 1
-                _alert(
-                    conn,
-                    now,
-                    "medium",
-                    "gap_open",
-                    row.agent_id,
-                    f"seqs {row.confirmed_seq + 1}..{row.max_seen_seq - 1} of incarnation "
-                    f"{row.incarnation} missing since {row.gap_since}; later scans wait for them",
-                )
-        return raised
+    def _retrying(self, work: Callable[[], T]) -> T | None:
+        """Run ``work`` until the database takes it, backing off while it is unavailable."""
+        delay = RETRY_FIRST_S
+        while not self._stopping.is_set():
+            try:
+                result = work()
+            except DatabaseUnavailable as exc:
+                if self.health.database == "ok":
+                    log.error("database.unavailable", error=str(exc))
+                    self.health = WriterHealth("unavailable", str(exc), datetime.now(UTC))
+                self._fleet.forget()
+                self._recent.clear()
+                self._stopping.wait(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if self.health.database != "ok":
+                log.info("database.available")
+                self.health = WriterHealth(set_aside=self.health.set_aside)
+            return result
+        return None
 
     def _collect(self) -> list[Message]:
+        # While the records lag, do not sit waiting for messages: project instead.
         try:
-            first = self._messages.get(timeout=0.2)
+            first = self._messages.get(timeout=0.0 if self._lagging else 0.2)
         except queue.Empty:
             return []
         batch = [first]
@@ -148,45 +178,20 @@ class IngestWorker:
                 break
         return batch
 
+    # -- ingest: the ack path ----------------------------------------------------------------
+
     def process(self, batch: list[Message]) -> None:
+        """Store a batch, commit, then ack it."""
         self._batches += 1
-        progress: dict[tuple[str, str], inbox.StreamProgress] = {}
-        ranges: list[Range] = []
-        fresh: Fresh = {}
-        with self._engine.begin() as conn:
-            now = datetime.now(UTC)
+        try:
+            progress = self._transaction(triage(batch, self._prefix))
+        except DatabaseUnavailable:
+            raise
+        except Exception:  # BadData, or a bug: find the one message that carries it
+            log.exception("ingest.batch_failed", messages=len(batch))
+            progress = {}
             for message in batch:
-                savepoint = conn.begin_nested()
-                try:
-                    applied = self._apply(conn, message, now)
-                    savepoint.commit()
-                except Rejected as rejected:
-                    savepoint.rollback()
-                    self._dead_letter(conn, message, rejected, now)
-                    continue
-                except SQLAlchemyError:
-                    raise  # the database itself failed: stop acking (see module docstring)
-                except Exception as exc:  # a bug must not stop the line for everyone else
-                    savepoint.rollback()
-                    log.exception("ingest.internal_error", topic=message.topic)
-                    bug = Rejected("internal_error", f"{type(exc).__name__}: {exc}")
-                    self._dead_letter(conn, message, bug, now)
-                    continue
-                if applied is not None:
-                    stream, stored = applied
-                    fresh.update(stored)
-                    progress[(stream.agent_id, stream.incarnation)] = stream
-                    if stream.confirmed_seq > stream.previous_confirmed_seq:
-                        ranges.append(
-                            Range(
-                                stream.agent_id,
-                                stream.incarnation,
-                                stream.previous_confirmed_seq,
-                                stream.confirmed_seq,
-                            )
-                        )
-            self._reconcile(conn, ranges, fresh, now)
-            self._crash_if("before_commit")
+                progress.update(self._one(message))
         self._crash_if("after_commit")
         for message in batch:
             self._consumer.ack(message)
@@ -202,172 +207,136 @@ class IngestWorker:
             topic = str(Topic(self._prefix, stream.agent_id, "ack"))
             self._consumer.publish(topic, codec.encode(ack), qos=1, retain=True)
 
-    def _apply(
-        self, conn: Connection, message: Message, now: datetime
-    ) -> tuple[inbox.StreamProgress, Fresh] | None:
-        """Store one message; for scans, say how far the watermark moved and hand over the
-        newly stored scans so reconcile need not read them back."""
+    def _one(self, message: Message) -> dict[tuple[str, str], inbox.StreamProgress]:
         try:
-            topic = Topic.parse(message.topic, self._prefix)
-            if topic.kind == "scans":
-                batch = codec.decode(EventBatch, message.payload)
-            elif topic.kind == "status":
-                status = codec.decode(AgentStatus, message.payload)
-            elif topic.kind == "health":
-                health = codec.decode(AgentHealth, message.payload)
-            else:
-                raise Rejected("unexpected_topic", f"the hub does not consume {topic.kind}")
-        except ProtocolError as exc:
-            raise Rejected(
-                exc.reason, exc.message, _agent_of(message.topic, self._prefix)
-            ) from None
+            return self._transaction(triage([message], self._prefix))
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            reason = "bad_data" if isinstance(exc, BadData) else "internal_error"
+            dead = DeadLetter(message, reason, f"{type(exc).__name__}: {exc}"[:2000], None)
+            self._transaction(Triage(dead=[dead]))
+            return {}
 
-        if topic.kind == "status":
-            _same_agent(topic, status.agent_id)
-            fleet.record_status(conn, status, now)
-            return None
-        if topic.kind == "health":
-            _same_agent(topic, health.agent_id)
-            skew = fleet.record_health(conn, health, now, self._settings.clock_skew_alert_s)
-            if skew:
-                _alert(conn, now, "medium", "clock_skew", health.agent_id, skew)
-            return None
-        _same_agent(topic, batch.agent_id)
-        offset = fleet.clock_offset_s(conn, batch.agent_id)
-        stored = inbox.store_events(conn, batch, now, offset)
-        for seq in stored.conflicts:
-            _alert(
+    def _transaction(self, work: Triage) -> dict[tuple[str, str], inbox.StreamProgress]:
+        with mapped(), self._engine.begin() as conn:
+            now = datetime.now(UTC)
+            raised = _Alerts(now)
+            self._dead_letters(conn, work.dead, raised, now)
+            for agent_id, text in self._fleet.record_healths(conn, work.healths.values()):
+                raised.add("medium", "clock_skew", agent_id, text)
+            self._fleet.record_statuses(conn, work.statuses.values(), now)
+            stored = inbox.store(
                 conn,
+                work.scans,
                 now,
-                "high",
-                "seq_conflict",
-                batch.agent_id,
-                f"seq {seq} of incarnation {batch.incarnation} arrived again with different "
-                "content; the first version is kept",
+                lambda agent, boot: self._fleet.correction_s(conn, agent, boot),
             )
-        fleet.record_seen(conn, batch.agent_id, batch.incarnation, now)
-        self._flag_unsynced(conn, batch.agent_id, [event for event, _ in stored.stored], now)
-        progress = inbox.advance(conn, batch.agent_id, batch.incarnation, batch.events[-1].seq, now)
-        scans = {
-            (event.agent_id, event.incarnation, event.seq): scan_from_event(event, at)
-            for event, at in stored.stored
-        }
-        return progress, scans
+            for event in [*work.conflicts, *stored.conflicts]:
+                raised.add(
+                    "high",
+                    "seq_conflict",
+                    event.agent_id,
+                    f"seq {event.seq} of incarnation {event.incarnation} arrived again with "
+                    "different content; the first version is kept",
+                )
+            self._fleet.record_seen(conn, {agent: inc for agent, inc in work.scans}, now)
+            self._flag_unsynced([event for event, _ in stored.new], raised)
+            raised.write(conn)
+            self._crash_if("before_commit")
+        self._recent.add(stored.new)
+        if stored.new:
+            self._lagging = True
+        return {(p.agent_id, p.incarnation): p for p in stored.progress}
 
-    def _flag_unsynced(
-        self, conn: Connection, agent_id: str, events: list[ScanEvent], now: datetime
+    def _dead_letters(
+        self, conn: Connection, dead: list[DeadLetter], raised: _Alerts, now: datetime
     ) -> None:
+        rows = []
+        for letter in dead:
+            message = letter.message
+            log.warning(
+                "ingest.dead_letter",
+                topic=message.topic,
+                reason=letter.reason,
+                detail=letter.detail,
+            )
+            rows.append(
+                {
+                    "received_at": message.arrived_at,
+                    "topic": message.topic[:1024],
+                    "agent_id": letter.agent_id,
+                    "reason": letter.reason,
+                    "detail": letter.detail,
+                    "payload": message.payload[:MAX_DEAD_LETTER_CHARS].decode(
+                        "utf-8", errors="backslashreplace"
+                    ),
+                    "payload_bytes": len(message.payload),
+                }
+            )
+            if letter.reason == "agent_mismatch":
+                raised.add("high", "spoofed_sender", letter.agent_id, letter.detail)
+        if rows:
+            conn.execute(dead_letters.insert(), rows)
+
+    def _flag_unsynced(self, events: list[ScanEvent], raised: _Alerts) -> None:
         """Scans taken with the clock not synced keep their times (the hub cannot know the
         error unless heartbeats show a skew): flag them once per agent boot per process."""
-        unsynced = [e for e in events if not e.clock_synced]
-        if not unsynced or (agent_id, unsynced[0].boot_id) in self._unsynced_alerted:
-            return
-        self._unsynced_alerted.add((agent_id, unsynced[0].boot_id))
-        _alert(
-            conn,
-            now,
-            "low",
-            "clock_unsynced",
-            agent_id,
-            f"scans from seq {unsynced[0].seq} (boot {unsynced[0].boot_id}) were taken with the "
-            "clock not synced: their event times may be off, and so may their order against "
-            "other stations' scans",
-        )
-
-    def _reconcile(
-        self,
-        conn: Connection,
-        ranges: list[Range],
-        fresh: Fresh,
-        now: datetime,
-    ) -> None:
-        """The seam (DESIGN.md §3): the batch's newly contiguous scans, per agent in seq
-        order, in the same transaction, in one pass. A bug in reconcile must not stop the
-        line: the failing agent's range is retried alone, and if it fails again its scans
-        stay stored and confirmed while a high alert names them; ``scantrail-hub rebuild``
-        derives their records once the fault is fixed (docs/records.md)."""
-        if not ranges:
-            return
-        try:
-            with conn.begin_nested():
-                self._reconciler.apply(conn, ranges, fresh)
-            return
-        except SQLAlchemyError:
-            raise  # the database itself failed: stop acking (see module docstring)
-        except Exception:
-            log.exception("reconcile.batch_failed", ranges=len(ranges))
-        for stream in ranges:
-            try:
-                with conn.begin_nested():
-                    self._reconciler.apply(conn, [stream], fresh)
-            except SQLAlchemyError:
-                raise
-            except Exception as exc:
-                log.exception("reconcile.range_failed", agent_id=stream.agent_id)
-                _alert(
-                    conn,
-                    now,
-                    "high",
-                    "reconcile_failed",
-                    stream.agent_id,
-                    f"seqs {stream.after + 1}..{stream.upto} of incarnation {stream.incarnation} "
-                    f"are stored but not in the records ({type(exc).__name__}: {exc}); run "
-                    "scantrail-hub rebuild once the fault is fixed",
-                )
-
-    def _dead_letter(
-        self, conn: Connection, message: Message, rejected: Rejected, now: datetime
-    ) -> None:
-        log.warning(
-            "ingest.dead_letter",
-            topic=message.topic,
-            reason=rejected.reason,
-            detail=rejected.detail,
-        )
-        text = message.payload[:MAX_DEAD_LETTER_CHARS].decode("utf-8", errors="backslashreplace")
-        conn.execute(
-            dead_letters.insert().values(
-                received_at=now,
-                topic=message.topic[:1024],
-                agent_id=rejected.agent_id,
-                reason=rejected.reason,
-                detail=rejected.detail,
-                payload=text,
-                payload_bytes=len(message.payload),
+        for event in events:
+            key = (event.agent_id, event.boot_id)
+            if event.clock_synced or key in self._unsynced_alerted:
+                continue
+            self._unsynced_alerted.add(key)
+            raised.add(
+                "low",
+                "clock_unsynced",
+                event.agent_id,
+                f"scans from seq {event.seq} (boot {event.boot_id}) were taken with the clock "
+                "not synced: their event times may be off, and so may their order against "
+                "other stations' scans",
             )
-        )
-        if rejected.reason == "agent_mismatch":
-            _alert(conn, now, "high", "spoofed_sender", rejected.agent_id, rejected.detail)
+
+    # -- projection -----------------------------------------------------------------------------
+
+    def project(self) -> int:
+        """One bounded projection step in its own transaction; return the scans projected."""
+        with mapped(), self._engine.begin() as conn:
+            step = self._projector.step(conn, self._recent)
+        self.health.set_aside += step.set_aside
+        self._lagging = step.projected > 0
+        return step.projected
+
+    # -- housekeeping -----------------------------------------------------------------------------
+
+    def check_gaps(self, now: datetime) -> int:
+        """Alert once for each seq gap open longer than ``gap_alert_min`` (the agent did not
+        fill it: its store may have lost rows, or its resends are refused). Once per gap
+        per hub process: a restarted hub reminds operators of gaps still open."""
+        self._gaps_checked_at = time.monotonic()
+        limit = now - timedelta(minutes=self._settings.gap_alert_min)
+        raised = _Alerts(now)
+        with mapped(), self._engine.begin() as conn:
+            stale = conn.execute(
+                sa.select(agent_streams).where(
+                    agent_streams.c.gap_since.is_not(None), agent_streams.c.gap_since < limit
+                )
+            ).all()
+            for row in stale:
+                key = (row.agent_id, row.incarnation, str(row.gap_since))
+                if key in self._gaps_alerted:
+                    continue
+                self._gaps_alerted.add(key)
+                raised.add(
+                    "medium",
+                    "gap_open",
+                    row.agent_id,
+                    f"seqs {row.confirmed_seq + 1}..{row.max_seen_seq - 1} of incarnation "
+                    f"{row.incarnation} missing since {row.gap_since}; later scans wait for them",
+                )
+            raised.write(conn)
+        return len(raised.rows)
 
     def _crash_if(self, point: str) -> None:
         if self._faults.crash_point == point and self._batches >= self._faults.crash_after_batches:
             log.warning("fault.crash", point=point)
             os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _same_agent(topic: Topic, payload_agent: str) -> None:
-    if topic.agent_id != payload_agent:
-        raise Rejected(
-            "agent_mismatch",
-            f"topic names agent {topic.agent_id!r} but the payload says {payload_agent!r}",
-            topic.agent_id,
-        )
-
-
-def _agent_of(topic: str, prefix: str) -> str | None:
-    parts = topic.split("/")
-    head = prefix.split("/")
-    if parts[: len(head) + 2] == [*head, "v1", "agents"] and len(parts) > len(head) + 2:
-        return parts[len(head) + 2][:64]
-    return None
-
-
-def _alert(
-    conn: Connection, now: datetime, severity: str, kind: str, agent_id: str | None, detail: str
-) -> None:
-    log.warning("alert.raised", kind=kind, agent_id=agent_id, detail=detail)
-    conn.execute(
-        sa.insert(alerts).values(
-            created_at=now, severity=severity, kind=kind, agent_id=agent_id, detail=detail
-        )
-    )

@@ -133,7 +133,7 @@ def _scan(
 class Reconciler:
     def __init__(self, tables: Tables, live: bool = True) -> None:
         self.t = tables
-        self._live = live  # a rebuild raises no alerts and writes no audit entries
+        self.live = live  # a rebuild raises no alerts and writes no audit entries
 
     def apply(
         self,
@@ -161,7 +161,7 @@ class Reconciler:
                 .order_by(scan_log.c.seq)
             ).all()
             scans.extend(scan_of(row) for row in rows)
-        work = _Pass(conn, self.t, self._live)
+        work = _Pass(conn, self.t, self.live)
         work.prefetch(scans)
         for scan in scans:
             work.apply(scan)
@@ -272,7 +272,7 @@ class _Pass:
             self._cancel(scan, change)
             return change.kind, change.session_id
         if isinstance(change, rules.CycleField):
-            self.cycles.update(self._cycle(change.session_id), **{change.name: change.value[:64]})
+            self.cycles.update(self._cycle(change.session_id), **{change.name: change.value})
             self._refold_cycle(change.session_id)
             return "load", change.session_id
         if isinstance(change, rules.BiResult):

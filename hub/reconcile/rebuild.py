@@ -1,10 +1,12 @@
 """``scantrail-hub rebuild``: derive every record again from the scan log, then swap.
 
 The records are a function of the applied scans (rules.py: per agent in seq order, any
-order across agents), so replaying each agent's stream up to its watermark into fresh
-tables must give the live records. The fresh tables are compared with the live ones, the
-differences counted, and the live tables replaced, all in one transaction: on SQLite that
-holds the write lock, so ingest waits (stop the hub first for a very large log).
+order across agents), so the projector run from zero into fresh tables, up to each
+agent's watermark, must give the live records. The fresh tables are compared with the
+live ones, the differences counted, the live tables replaced and every projection cursor
+set to where the rebuild stopped, all in one transaction: on SQLite that holds the write
+lock, so ingest waits (stop the hub first for a very large log); on PostgreSQL it holds
+the projector's advisory lock, so the live projector waits.
 Alerts and the audit trail are history, not records: the rebuild raises no alerts and
 appends one audit entry with what it found.
 """
@@ -20,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hub.reconcile import audit
 from hub.reconcile.apply import Range, Reconciler, Tables
+from hub.reconcile.projector import ADVISORY_LOCK, Projector
 from hub.reconcile.rules import utc
 from hub.store import records
 from hub.store.tables import agent_streams
@@ -58,18 +61,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def replay(conn: Connection, reconciler: Reconciler) -> int:
-    applied = 0
+def replay(conn: Connection, reconciler: Reconciler) -> tuple[int, list[Range]]:
+    """The projector from zero up to each stream's watermark; return the scans applied and
+    the ranges covered, so the caller can set each cursor to the end of its range."""
+    projector = Projector(reconciler, CHUNK)
     streams = conn.execute(
         sa.select(
             agent_streams.c.agent_id, agent_streams.c.incarnation, agent_streams.c.confirmed_seq
         ).order_by(agent_streams.c.agent_id, agent_streams.c.incarnation)
     ).all()
+    applied = 0
     for agent_id, incarnation, confirmed in streams:
         for start in range(0, confirmed, CHUNK):
             upto = min(start + CHUNK, confirmed)
-            applied += reconciler.apply(conn, [Range(agent_id, incarnation, start, upto)])
-    return applied
+            applied += upto - start
+            applied -= projector.project(conn, [Range(agent_id, incarnation, start, upto)], {})
+    return applied, [Range(a, i, 0, confirmed) for a, i, confirmed in streams]
 
 
 def rebuild(engine: Engine) -> dict[str, TableReport]:
@@ -77,9 +84,11 @@ def rebuild(engine: Engine) -> dict[str, TableReport]:
     live = Tables.live()
     report: dict[str, TableReport] = {}
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK)))
         meta.drop_all(conn)
         meta.create_all(conn)
-        scans = replay(conn, Reconciler(fresh, live=False))
+        scans, covered = replay(conn, Reconciler(fresh, live=False))
         for name in Tables.__dataclass_fields__:
             old, new = getattr(live, name), getattr(fresh, name)
             before, after = snapshot(conn, old), snapshot(conn, new)
@@ -88,6 +97,16 @@ def rebuild(engine: Engine) -> dict[str, TableReport]:
             conn.execute(old.delete())
             conn.execute(old.insert().from_select(list(old.c.keys()), sa.select(new)))
         meta.drop_all(conn)
+        c = agent_streams.c
+        if covered:
+            conn.execute(
+                agent_streams.update()
+                .where(
+                    c.agent_id == sa.bindparam("k_agent"), c.incarnation == sa.bindparam("k_inc")
+                )
+                .values(projected_seq=sa.bindparam("upto")),
+                [{"k_agent": r.agent_id, "k_inc": r.incarnation, "upto": r.upto} for r in covered],
+            )
         trail = audit.Trail(conn)
         summary = {"scans": scans, **{k: vars(v) for k, v in report.items()}}
         trail.add(None, "rebuild", "records", "all", summary)

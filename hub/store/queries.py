@@ -55,6 +55,7 @@ def fleet(conn: Connection) -> list[dict[str, Any]]:
                 "last_seen_at": _iso(row.last_seen_at),
                 "incarnation": row.incarnation,
                 "confirmed_seq": stream.confirmed_seq if stream else 0,
+                "projected_seq": stream.projected_seq if stream else 0,
                 "max_seen_seq": stream.max_seen_seq if stream else 0,
                 "gap_since": _iso(stream.gap_since) if stream else None,
                 "backlog": row.backlog,
@@ -63,6 +64,34 @@ def fleet(conn: Connection) -> list[dict[str, Any]]:
             }
         )
     return result
+
+
+def projection(conn: Connection, now: datetime) -> dict[str, Any]:
+    """How far the records are behind the scan log: scans stored (up to each watermark)
+    and not yet projected, and how long the oldest of them has waited."""
+    c = agent_streams.c
+    lagging = conn.execute(
+        sa.select(c.agent_id, c.incarnation, c.projected_seq, c.confirmed_seq).where(
+            c.projected_seq < c.confirmed_seq
+        )
+    ).all()
+    oldest = None
+    if lagging:
+        s = scan_log.c
+        heads = [(r.agent_id, r.incarnation, r.projected_seq + 1) for r in lagging[:500]]
+        oldest = conn.execute(
+            sa.select(sa.func.min(s.received_at)).where(
+                sa.tuple_(s.agent_id, s.incarnation, s.seq).in_(heads)
+            )
+        ).scalar()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=now.tzinfo)  # SQLite hands back naive UTC
+    return {
+        "lag_scans": sum(r.confirmed_seq - r.projected_seq for r in lagging),
+        "lagging_streams": len(lagging),
+        "oldest_unprojected_at": _iso(oldest),
+        "oldest_unprojected_age_s": (now - oldest).total_seconds() if oldest else 0.0,
+    }
 
 
 def dead_letter_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:

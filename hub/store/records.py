@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from hub.store.tables import Id, Timestamp, metadata
+from hub.store.tables import Code, Id, IdText, ShortText, Timestamp, metadata
 
 Key = sa.String(160)  # an event key
-Code = sa.String(512)  # a decoded barcode key
 Text = sa.Text
 
 # -- reference data -----------------------------------------------------------------------
@@ -93,11 +92,11 @@ REFERENCE = {
 sessions = sa.Table(
     "sessions",
     metadata,
-    sa.Column("session_id", sa.String(128), primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("session_id", ShortText, primary_key=True),
+    sa.Column("kind", ShortText, nullable=False),  # the station's session_kind
     sa.Column("key", Code, nullable=False),
-    sa.Column("agent_id", sa.String(64), nullable=False),
-    sa.Column("station", sa.String(128)),
+    sa.Column("agent_id", IdText, nullable=False),
+    sa.Column("station", ShortText),
     sa.Column("operator", Code),
     sa.Column("opened_key", Key, nullable=False),
     sa.Column("opened_at", Timestamp, nullable=False),
@@ -108,20 +107,20 @@ sessions = sa.Table(
 session_items = sa.Table(
     "session_items",
     metadata,
-    sa.Column("session_id", sa.String(128), primary_key=True),
+    sa.Column("session_id", ShortText, primary_key=True),
     sa.Column("action", sa.String(16), primary_key=True),
     sa.Column("item", Code, primary_key=True),
     sa.Column("event_key", Key, nullable=False),
     sa.Column("at", Timestamp, nullable=False),
-    sa.Column("condition", sa.String(64)),
+    sa.Column("condition", ShortText),
 )
 cycles = sa.Table(
     "cycles",
     metadata,
-    sa.Column("session_id", sa.String(128), primary_key=True),
+    sa.Column("session_id", ShortText, primary_key=True),
     sa.Column("sterilizer", Code, nullable=False),
-    sa.Column("cycle_number", sa.String(32)),
-    sa.Column("cycle_type", sa.String(64)),
+    sa.Column("cycle_number", ShortText),  # a scan's target, as the wire allows
+    sa.Column("cycle_type", ShortText),
     sa.Column("operator", Code),
     sa.Column("started_key", Key, nullable=False),
     sa.Column("started_at", Timestamp, nullable=False),
@@ -153,17 +152,17 @@ items = sa.Table(
     sa.Column("location", Code),
     sa.Column("location_key", Key),
     sa.Column("last_sterilized_at", Timestamp),
-    sa.Column("last_cycle", sa.String(128)),
+    sa.Column("last_cycle", ShortText),
     sa.Column("last_cycle_key", Key),
     sa.Column("tray", Code),
     sa.Column("tray_key", Key),
-    sa.Column("condition", sa.String(64)),
+    sa.Column("condition", ShortText),
     sa.Column("condition_key", Key),
 )
 tray_checklists = sa.Table(
     "tray_checklists",
     metadata,
-    sa.Column("session_id", sa.String(128), primary_key=True),
+    sa.Column("session_id", ShortText, primary_key=True),
     sa.Column("tray", Code, nullable=False),
     sa.Column("operator", Code),
     sa.Column("started_at", Timestamp, nullable=False),
@@ -176,12 +175,12 @@ tray_checklists = sa.Table(
 usage_logs = sa.Table(
     "usage_logs",
     metadata,
-    sa.Column("session_id", sa.String(128), primary_key=True),
+    sa.Column("session_id", ShortText, primary_key=True),
     sa.Column("item", Code, primary_key=True),
     sa.Column("case_ref", Code, nullable=False),
     sa.Column("used_at", Timestamp),
     sa.Column("returned_at", Timestamp),
-    sa.Column("condition", sa.String(64)),
+    sa.Column("condition", ShortText),
     sa.Column("operator", Code),
 )
 assets = sa.Table(
@@ -259,7 +258,8 @@ audit_log = sa.Table(
 agent_clocks = sa.Table(
     "agent_clocks",
     metadata,
-    sa.Column("agent_id", sa.String(64), primary_key=True),
+    sa.Column("agent_id", IdText, primary_key=True),
+    sa.Column("boot_id", ShortText, primary_key=True),  # one clock per agent and boot
     sa.Column("offset_s", sa.Float, nullable=False),
     sa.Column("measured_at", Timestamp, nullable=False),
     sa.Column("skewed", sa.Boolean, nullable=False),

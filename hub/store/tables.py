@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from protocol.messages import MAX_ID_CHARS, MAX_RAW_CHARS, MAX_SHORT_TEXT
+
 metadata = sa.MetaData()
+
+# Column sizes come from the wire's field sizes (protocol/messages.py): a column is never
+# narrower than the field it stores, so a value the contract accepts is never refused.
+IdText = sa.String(MAX_ID_CHARS)  # agent ids, incarnations
+ShortText = sa.String(MAX_SHORT_TEXT)  # context fields: station, session, target, condition
+Code = sa.String(MAX_RAW_CHARS)  # a decoded barcode key, at most as long as raw
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT ids.
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -14,8 +22,8 @@ scan_log = sa.Table(
     "scan_log",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("agent_id", sa.String(64), nullable=False),
-    sa.Column("incarnation", sa.String(64), nullable=False),
+    sa.Column("agent_id", IdText, nullable=False),
+    sa.Column("incarnation", IdText, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("event_id", sa.String(36), nullable=False),
     sa.Column("scanned_at", Timestamp, nullable=False),
@@ -32,10 +40,12 @@ scan_log = sa.Table(
 agent_streams = sa.Table(
     "agent_streams",
     metadata,
-    sa.Column("agent_id", sa.String(64), primary_key=True),
-    sa.Column("incarnation", sa.String(64), primary_key=True),
+    sa.Column("agent_id", IdText, primary_key=True),
+    sa.Column("incarnation", IdText, primary_key=True),
     sa.Column("confirmed_seq", sa.BigInteger, nullable=False),
     sa.Column("max_seen_seq", sa.BigInteger, nullable=False),
+    # The projector's cursor: scans up to here are in the records (hub/reconcile/projector.py).
+    sa.Column("projected_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("gap_since", Timestamp, nullable=True),
     sa.Column("updated_at", Timestamp, nullable=False),
 )
@@ -43,12 +53,12 @@ agent_streams = sa.Table(
 agents = sa.Table(
     "agents",
     metadata,
-    sa.Column("agent_id", sa.String(64), primary_key=True),
-    sa.Column("incarnation", sa.String(64), nullable=True),
-    sa.Column("state", sa.String(16), nullable=True),
-    sa.Column("version", sa.String(128), nullable=True),
-    sa.Column("station", sa.String(128), nullable=True),
-    sa.Column("mode", sa.String(128), nullable=True),
+    sa.Column("agent_id", IdText, primary_key=True),
+    sa.Column("incarnation", IdText, nullable=True),
+    sa.Column("state", sa.String(16), nullable=True),  # a Literal of the wire
+    sa.Column("version", ShortText, nullable=True),
+    sa.Column("station", ShortText, nullable=True),
+    sa.Column("mode", ShortText, nullable=True),
     sa.Column("last_seen_at", Timestamp, nullable=True),
     sa.Column("status_at", Timestamp, nullable=True),
     sa.Column("backlog", sa.BigInteger, nullable=True),
@@ -63,7 +73,7 @@ dead_letters = sa.Table(
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("received_at", Timestamp, nullable=False),
     sa.Column("topic", sa.Text, nullable=False),
-    sa.Column("agent_id", sa.String(64), nullable=True),
+    sa.Column("agent_id", IdText, nullable=True),
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
@@ -77,6 +87,6 @@ alerts = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("kind", sa.String(64), nullable=False),
-    sa.Column("agent_id", sa.String(64), nullable=True),
+    sa.Column("agent_id", IdText, nullable=True),
     sa.Column("detail", sa.Text, nullable=False),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -15,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
+from hub.ingest.worker import WriterHealth
 from hub.reconcile.recall import recall_set
 from hub.store import queries
 
@@ -31,18 +34,42 @@ def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     return {"items": items, "next_after_id": items[-1]["id"] if len(items) == limit else None}
 
 
-def create_app(engine: Engine) -> FastAPI:
+def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth) -> FastAPI:
+    """``writer`` tells how the hub's writer thread is doing (the CLI's own app has none)."""
     app = FastAPI(title="scantrail hub", version=__version__)
     templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
+        """503 while the database cannot take writes: the hub is then not acking scans."""
+        health = writer()
+        if health.database != "ok":
+            body = {
+                "status": "unavailable",
+                "database": health.error,
+                "since": health.since.isoformat() if health.since else None,
+            }
+            return JSONResponse(body, status_code=503)
         try:
             with engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except SQLAlchemyError as exc:
-            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+            body = {"status": "unavailable", "database": str(exc)[:200]}
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    @app.get("/api/v1/status")
+    def status() -> dict[str, Any]:
+        """The hub itself: its writer, and how far the records lag behind the scan log."""
+        health = writer()
+        with engine.connect() as conn:
+            projection = queries.projection(conn, datetime.now(UTC))
+        return {
+            "version": __version__,
+            "database": health.database,
+            "set_aside_scans": health.set_aside,
+            "projection": projection,
+        }
 
     @app.get("/api/v1/scans")
     def list_scans(
@@ -92,6 +119,7 @@ def create_app(engine: Engine) -> FastAPI:
         with engine.connect() as conn:
             context = {
                 "agents": queries.fleet(conn),
+                "projection": queries.projection(conn, datetime.now(UTC)),
                 "dead_letters": queries.recent_dead_letters(conn, 20),
                 "version": __version__,
             }

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from agent.clock import Instant
 from agent.station import Station
-from hub.ingest.consumer import Message
+from hub.ingest.triage import Message
 from hub.ingest.worker import IngestWorker
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.db import create_engine, migrate
@@ -73,11 +73,11 @@ class _NoBroker:
 def message(events: list[ScanEvent]) -> Message:
     batch = EventBatch(agent_id=events[0].agent_id, incarnation="inc1", events=tuple(events))
     topic = f"scantrail/v1/agents/{batch.agent_id}/scans"
-    return Message(topic, codec.encode(batch), 0, 1, 0)
+    return Message(topic, codec.encode(batch), 0, 1, 0, datetime.now(UTC))
 
 
 class HubUnderTest:
-    """The hub's real ingest transaction (inbox, watermark, reconcile) without MQTT."""
+    """The hub's real writer (ingest transaction, watermark, projector) without MQTT."""
 
     def __init__(self, database_url: str) -> None:
         self.engine = create_engine(database_url)
@@ -89,8 +89,10 @@ class HubUnderTest:
             "scantrail",
             IngestSettings(),
             FaultSettings(),
-            lambda exc: None,
         )
 
     def deliver(self, *batches: Iterable[ScanEvent]) -> None:
+        """One ingest transaction, then projection steps until the records caught up."""
         self.worker.process([message(list(b)) for b in batches if list(b)])
+        while self.worker.project():
+            pass

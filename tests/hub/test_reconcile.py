@@ -271,7 +271,7 @@ def test_a_reconcile_bug_keeps_the_scans_alerts_and_a_rebuild_repairs_the_record
     assert _rows(hub, records.assets) == []
     (alert,) = _rows(hub, alerts, kind="reconcile_failed")
     assert (alert.severity, alert.agent_id) == ("high", "pi-bad")
-    assert "seqs 1..2" in alert.detail and "RuntimeError" in alert.detail
+    assert "(seqs 1, 2)" in alert.detail and "RuntimeError" in alert.detail
     confirmed = {s.agent_id: s.confirmed_seq for s in _rows(hub, agent_streams)}
     assert confirmed == {"pi-good": 3, "pi-bad": 2}
     monkeypatch.setattr(rules, "decide", decide)
