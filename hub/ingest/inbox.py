@@ -28,12 +28,29 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.ingest.triage import StreamKey
-from hub.store.db import insert_ignore
+from hub.store.db import Bulk, insert_ignore
 from hub.store.tables import agent_streams, scan_log
 from protocol.messages import ScanEvent
 
 ADVANCE_CHUNK = 5000
 KEYS_PER_QUERY = 400  # stream keys per tuple IN: two binds each, far below any bind limit
+
+_INSERT_SCANS = Bulk.insert(
+    scan_log,
+    (
+        "agent_id",
+        "incarnation",
+        "seq",
+        "event_id",
+        "scanned_at",
+        "event_at",
+        "received_at",
+        "raw",
+        "payload",
+        "content_hash",
+    ),
+    ignore=True,
+)
 
 _UPDATE_STREAM = (
     agent_streams.update()
@@ -118,21 +135,21 @@ def store(
             at = event.scanned_at + timedelta(seconds=correction_s(agent_id, event.boot_id))
             out.new.append((event, at))
             rows.append(
-                {
-                    "agent_id": agent_id,
-                    "incarnation": incarnation,
-                    "seq": seq,
-                    "event_id": str(event.event_id),
-                    "scanned_at": event.scanned_at,
-                    "event_at": at,
-                    "received_at": received_at,
-                    "raw": event.raw,
-                    "payload": payload,
-                    "content_hash": digest,
-                }
+                (
+                    agent_id,
+                    incarnation,
+                    seq,
+                    str(event.event_id),
+                    event.scanned_at,
+                    at,
+                    received_at,
+                    event.raw,
+                    payload,
+                    digest,
+                )
             )
     # The stream locks make a clash impossible; DO NOTHING keeps a lost race harmless.
-    insert_ignore(conn, scan_log, rows)
+    _INSERT_SCANS(conn, rows)
     new_by_stream: dict[StreamKey, list[int]] = {}
     for event, _ in out.new:
         new_by_stream.setdefault((event.agent_id, event.incarnation), []).append(event.seq)

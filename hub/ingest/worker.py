@@ -8,8 +8,9 @@ Order of work (DESIGN.md §2-3):
    bulk, each watermark moved once, each agent's fleet row once. COMMIT.
 4. PUBACK each message (``manual_ack``) in the order received, then publish each touched
    agent's retained ``ack``. Nothing is acked before its scans are committed.
-5. One bounded projection step (projector.py). Ingest comes first, but every turn of the
-   loop projects, so the records always catch up.
+5. One bounded projection step (projector.py). Ingest comes first: while messages wait,
+   the step is a tenth of ``projection_step_scans``, so acks keep flowing through a
+   backlog; but every turn of the loop projects, so the records always catch up.
 
 Failures, mapped at the edge (hub/store/db.py ``mapped``):
 - ``DatabaseUnavailable``: nothing is acked. The same batch is retried with backoff until
@@ -300,8 +301,10 @@ class IngestWorker:
 
     def project(self) -> int:
         """One bounded projection step in its own transaction; return the scans projected."""
+        full = self._settings.projection_step_scans
+        budget = full if self._messages.empty() else max(1, full // 10)
         with mapped(), self._engine.begin() as conn:
-            step = self._projector.step(conn, self._recent)
+            step = self._projector.step(conn, self._recent, budget)
         self.health.set_aside += step.set_aside
         self._lagging = step.projected > 0
         return step.projected

@@ -18,9 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hub.reconcile.rules import Scan, utc
+from hub.store.db import Bulk
 from hub.store.records import audit_log
 
 GENESIS = "0" * 64
+_INSERT = Bulk.insert(audit_log, tuple(c.name for c in audit_log.columns if c.name != "id"))
 
 
 FIELDS = ("actor", "action", "entity", "entity_key", "cause", "detail")
@@ -73,10 +75,12 @@ class Trail:
             ).scalar()
             or GENESIS
         )
+        rows = []
         for entry in self._entries:
             entry["prev_hash"] = prev
             entry["hash"] = prev = entry_hash(prev, entry)
-        self._conn.execute(audit_log.insert(), self._entries)
+            rows.append(tuple(entry[c] for c in _INSERT.names))
+        _INSERT(self._conn, rows)
         self._entries = []
 
 

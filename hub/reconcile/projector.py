@@ -88,8 +88,10 @@ class Projector:
         self._reconciler = reconciler
         self._step_scans = step_scans
 
-    def step(self, conn: Connection, recent: Recent | None = None) -> Step:
-        """Project at most ``step_scans`` scans; the caller commits."""
+    def step(
+        self, conn: Connection, recent: Recent | None = None, budget: int | None = None
+    ) -> Step:
+        """Project at most ``budget`` scans (default ``step_scans``); the caller commits."""
         if conn.dialect.name == "postgresql":
             elected = conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(ADVISORY_LOCK)))
             if not elected.scalar():
@@ -103,7 +105,7 @@ class Projector:
         ).all()
         if not lagging:
             return Step(0, 0)
-        share = max(1, self._step_scans // len(lagging))
+        share = max(1, (budget or self._step_scans) // len(lagging))
         ranges = [
             Range(agent_id, incarnation, projected, min(confirmed, projected + share))
             for agent_id, incarnation, projected, confirmed in lagging

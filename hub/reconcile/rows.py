@@ -12,6 +12,7 @@ prefetched one query at a time. Prefetching only saves those queries.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.reconcile.rules import utc
+from hub.store.db import Bulk
 
 Row = dict[str, Any]
 IN_CHUNK = 1000  # values per IN list: far below SQLite's and PostgreSQL's bind limits
@@ -124,16 +126,22 @@ class Rows:
             self._dirty.add(key)
 
     def flush(self, conn: Connection) -> None:
-        new = self.pending()
-        if new:
-            conn.execute(self.table.insert(), new)
-        if self._dirty:
-            where = [self.table.c[c] == sa.bindparam(f"pk_{c}") for c in self._pk]
-            rows = []
-            for key in sorted(self._dirty):
-                row = self._rows[key]
-                assert row is not None  # only held rows are updated
-                rows.append({**row, **{f"pk_{c}": row[c] for c in self._pk}})
-            conn.execute(self.table.update().where(*where), rows)
+        insert, update = _writers(self.table)
+        columns = insert.names
+        insert(conn, [tuple(row[c] for c in columns) for row in self.pending()])
+        changed = []
+        for key in sorted(self._dirty):
+            row = self._rows[key]
+            assert row is not None  # only held rows are updated
+            changed.append((*(row[c] for c in columns), *key))
+        update(conn, changed)
         self._new.clear()
         self._dirty.clear()
+
+
+@functools.cache
+def _writers(table: sa.Table) -> tuple[Bulk, Bulk]:
+    """Every column inserted; every column updated by primary key (rows.py's tables have
+    natural keys, no generated ids)."""
+    columns = tuple(c.name for c in table.columns)
+    return Bulk.insert(table, columns), Bulk.update(table, columns)

@@ -60,6 +60,77 @@ def insert_ignore(conn: Connection, table: sa.Table, rows: list[dict[str, Any]])
         conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
 
 
+class Bulk:
+    """One statement run for many rows through the DB-API's own ``executemany``, compiled
+    once per dialect.
+
+    Why not ``conn.execute(stmt, rows)``: SQLAlchemy then spends about 30 µs a row on
+    generic parameter handling (measured: 0.8 s of 2.6 s ingesting 20,000 scans, and most
+    of the projector's writes), and every scan passes here several times. Values still go
+    through each column type's own bind processor, so what is stored reads back exactly as
+    if SQLAlchemy had written it.
+
+    Rows are tuples of the values of ``names``, in that order."""
+
+    def __init__(
+        self, stmt: Any, names: tuple[str, ...], columns: tuple[str, ...], table: sa.Table
+    ) -> None:
+        self._stmt = stmt
+        self.names = names
+        self._columns = columns  # which table column each bind name stores or matches
+        self._table = table
+        self._compiled: dict[str, tuple[str, list[Any], list[int] | None]] = {}
+
+    @classmethod
+    def insert(cls, table: sa.Table, columns: tuple[str, ...], ignore: bool = False) -> Bulk:
+        """INSERT of ``columns``; with ``ignore``, ON CONFLICT DO NOTHING."""
+        return cls(("insert", ignore), columns, columns, table)
+
+    @classmethod
+    def update(cls, table: sa.Table, columns: tuple[str, ...]) -> Bulk:
+        """UPDATE ``columns`` of the row with the primary key given after them."""
+        pk = tuple(c.name for c in table.primary_key.columns)
+        return cls(("update", False), (*columns, *(f"pk_{c}" for c in pk)), (*columns, *pk), table)
+
+    def __call__(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        dialect = conn.dialect
+        if dialect.name not in self._compiled:
+            self._compiled[dialect.name] = self._compile(conn)
+        sql, processors, order = self._compiled[dialect.name]
+        if any(processors):
+            rows = [
+                tuple(p(v) if p else v for p, v in zip(processors, row, strict=True))
+                for row in rows
+            ]
+        params: Any
+        if order is None:
+            params = [dict(zip(self.names, row, strict=True)) for row in rows]
+        else:
+            params = (
+                rows
+                if order == list(range(len(order)))
+                else [tuple(row[i] for i in order) for row in rows]
+            )
+        conn.exec_driver_sql(sql, params)
+
+    def _compile(self, conn: Connection) -> tuple[str, list[Any], list[int] | None]:
+        kind, ignore = self._stmt
+        table, dialect = self._table, conn.dialect
+        data = [n for n in self.names if not n.startswith("pk_")]
+        if kind == "insert":
+            stmt = _insert(conn, table).on_conflict_do_nothing() if ignore else table.insert()
+        else:
+            pk = [c.name for c in table.primary_key.columns]
+            stmt = table.update().where(*(table.c[c] == sa.bindparam(f"pk_{c}") for c in pk))
+        compiled = stmt.compile(dialect=dialect, column_keys=data)
+        processors = [table.c[c].type.bind_processor(dialect) for c in self._columns]
+        position = compiled.positiontup
+        order = None if position is None else [self.names.index(n) for n in position]
+        return str(compiled), processors, order
+
+
 def upsert(conn: Connection, table: sa.Table, keys: list[str], values: dict[str, Any]) -> None:
     upsert_many(conn, table, keys, [values])
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import queue
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,9 +91,18 @@ def _sent_all_once(broker: FakeBroker) -> None:
     assert broker.seqs == list(range(1, ROWS + 1))
 
 
-def _settled(broker: FakeBroker, expected: int) -> None:
-    assert len(broker.seqs) >= expected
-    time.sleep(0.2)  # nothing more may follow
+def _settled(sender: Sender, broker: FakeBroker, expected: int, confirmed: int = 0) -> None:
+    """Wait until the sender has taken the acks in (``confirmed``), sent at least
+    ``expected`` events and has nothing left to send until a timer fires (resend timers
+    are 30 s away); then exactly ``expected`` must have gone out. A sender that sent more
+    is caught either way: still sending keeps waiting, done sending fails the count."""
+
+    def quiet() -> None:
+        state = sender.state
+        assert len(broker.seqs) >= expected
+        assert state.confirmed_seq == confirmed and state.next_seq == ROWS + 1
+
+    wait_for(quiet, timeout=10)
     assert len(broker.seqs) == expected
 
 
@@ -106,20 +114,19 @@ def test_a_reported_gap_is_resent_alone_and_sending_resumes_where_it_was(
     events.put(_ack(incarnation, 0))
     wait_for(lambda: _sent_all_once(broker), timeout=10)
     events.put(_ack(incarnation, 0, resend_from=1, resend_to=300))
-    wait_for(lambda: _settled(broker, ROWS + 300), timeout=10)
+    _settled(sender, broker, ROWS + 300)
     assert broker.seqs[ROWS:] == list(range(1, 301))
-    assert sender.state.next_seq == ROWS + 1
 
 
 def test_an_ack_without_resend_to_goes_back_n(
     running: tuple[Sender, FakeBroker, queue.Queue[Any], str],
 ) -> None:
     """An older hub that names only resend_from gets everything from there again."""
-    _, broker, events, incarnation = running
+    sender, broker, events, incarnation = running
     events.put(_ack(incarnation, 0))
     wait_for(lambda: _sent_all_once(broker), timeout=10)
     events.put(_ack(incarnation, 400, resend_from=401))
-    wait_for(lambda: _settled(broker, 2 * ROWS - 400), timeout=10)
+    _settled(sender, broker, 2 * ROWS - 400, confirmed=400)
     assert broker.seqs[ROWS:] == list(range(401, ROWS + 1))
 
 
@@ -127,25 +134,25 @@ def test_the_same_gap_reported_again_is_not_resent_twice_within_the_resend_delay
     running: tuple[Sender, FakeBroker, queue.Queue[Any], str],
 ) -> None:
     """Acks that still name a gap being repaired (the hub is behind) add no traffic."""
-    _, broker, events, incarnation = running
+    sender, broker, events, incarnation = running
     events.put(_ack(incarnation, 0))
     wait_for(lambda: _sent_all_once(broker), timeout=10)
     events.put(_ack(incarnation, 0, resend_from=1, resend_to=300))
-    wait_for(lambda: _settled(broker, ROWS + 300), timeout=10)
+    _settled(sender, broker, ROWS + 300)
     events.put(_ack(incarnation, 100, resend_from=101, resend_to=300))
     events.put(_ack(incarnation, 200, resend_from=201, resend_to=300))
-    _settled(broker, ROWS + 300)
+    _settled(sender, broker, ROWS + 300, confirmed=200)
 
 
 def test_a_second_gap_is_repaired_at_once(
     running: tuple[Sender, FakeBroker, queue.Queue[Any], str],
 ) -> None:
     """Once the first gap is filled the hub names the next one and only it is re-sent."""
-    _, broker, events, incarnation = running
+    sender, broker, events, incarnation = running
     events.put(_ack(incarnation, 0))
     wait_for(lambda: _sent_all_once(broker), timeout=10)
     events.put(_ack(incarnation, 0, resend_from=1, resend_to=100))
-    wait_for(lambda: _settled(broker, ROWS + 100), timeout=10)
+    _settled(sender, broker, ROWS + 100)
     events.put(_ack(incarnation, 500, resend_from=501, resend_to=550))
-    wait_for(lambda: _settled(broker, ROWS + 150), timeout=10)
+    _settled(sender, broker, ROWS + 150, confirmed=500)
     assert broker.seqs[ROWS + 100 :] == list(range(501, 551))

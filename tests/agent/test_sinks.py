@@ -58,15 +58,17 @@ def test_gpio_sink_lights_green_for_kept_and_red_with_beeps_for_refused() -> Non
     red = factory.pin(settings.red_led_pin)
 
     def lit(pin: MockPin, times: int) -> Callable[[], None]:
+        """The pin went on ``times`` times and is off again: its blinking is over."""
+
         def check() -> None:
-            assert [s.state for s in pin.states].count(True) == times
+            assert [s.state for s in pin.states].count(True) == times and not pin.state
 
         return check
 
     try:
         sink.show(Feedback(Outcome.KEPT, "ok"))
         wait_for(lit(green, 1), timeout=5)
-        wait_for(lit(buzzer, 1), timeout=5)
+        wait_for(lit(buzzer, 1), timeout=5)  # finished: clear_states keeps the current state
         lit(red, 0)()
         buzzer.clear_states()
         sink.show(Feedback(Outcome.BAD_READ, "bad"))

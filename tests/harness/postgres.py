@@ -50,6 +50,10 @@ class Postgres:
         self._run(
             _bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
         )
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the cluster made by ``start`` after a ``stop``, on the same port."""
         options = (
             f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
             "-c shared_buffers=64MB -c max_connections=100"

@@ -91,10 +91,26 @@ def _backlog_zero(agent: AgentProcess) -> None:
     assert status["backlog"] == 0, status
 
 
+def _projected(hub: HubProcess, agent_id: str, seq: int) -> None:
+    (stream,) = [a for a in hub.get("/api/v1/agents")["items"] if a["agent_id"] == agent_id]
+    assert (stream["confirmed_seq"], stream["projected_seq"], stream["gap_since"]) == (
+        seq,
+        seq,
+        None,
+    )
+
+
 def test_broker_outage_backlog_drains_in_seq_order(
     tmp_path: Path, broker: Mosquitto, sqlite_url: str
 ) -> None:
-    """Scans kept while mosquitto is down all arrive after it returns, in seq order."""
+    """Scans kept while mosquitto is down all arrive once after it returns, and the records
+    follow them to the last seq.
+
+    The log's arrival order is not asserted: the hub and the agent reconnect on their own,
+    and a batch the agent publishes before the hub has subscribed again is dropped by the
+    broker and comes back as a resend, after later scans (held above the gap). The
+    projector applies each agent's scans in seq order whatever their arrival order; the
+    offline-day test checks the arrival order with the hub listening first."""
     hub = HubProcess(tmp_path / "hub", sqlite_url, broker.port)
     agent = AgentProcess(tmp_path / "agent", "pi-outage", broker.port)
     hub.start()
@@ -110,8 +126,7 @@ def test_broker_outage_backlog_drains_in_seq_order(
         broker.start()
         scans = _wait_delivered(hub, "pi-outage", before + during)
         _assert_exactly_once(scans)
-        arrival = sorted(scans, key=lambda s: int(str(s["id"])))
-        assert [s["seq"] for s in arrival] == sorted(s["seq"] for s in arrival)
+        wait_for(lambda: _projected(hub, "pi-outage", 350), timeout=60)
         wait_for(lambda: _backlog_zero(agent), timeout=30)
     finally:
         agent.stop()

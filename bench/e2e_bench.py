@@ -1,0 +1,500 @@
+"""The hub as users run it: hub, broker and agents as separate processes (DESIGN.md §8).
+
+Every figure is a ratio against a baseline measured in this same run: ``bench/raw_hub.py``,
+a plain paho subscriber that inserts the same events into SQLite (WAL, synchronous=FULL),
+commits every 20 ms and publishes the same ack. Each target gets a fresh broker.
+
+1. steady: 200 simulated agents each send one single-scan message a second (as a station
+   sends a scan) for ``--steady-s`` seconds: publish -> ack p50/p99, and for the hub
+   publish -> projected record p99 (the projection cursor read from the hub's database).
+2. sustained: single-scan messages from 200 agents, at most 400 awaiting their ack:
+   messages acked per second.
+3. drain: 4 real agent processes, each with 25,000 scans in its outbox, started together;
+   they send in their configured batches. The baseline gets the same outbox rows in
+   100-event messages. Scans confirmed per second, from the first ack to the last; then
+   the projection's throughput against raw inserts of the same rows, and the hub's peak
+   RSS (VmHWM) over the whole run.
+
+The scans come from the agent's real station rules, a station of each mode in turn.
+Prints one JSON line. Needs mosquitto (``make bench`` installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: E402
+
+from agent.clock import SystemClock  # noqa: E402
+from agent.intake import Intake  # noqa: E402
+from agent.outbox import OutboxReader, OutboxStore  # noqa: E402
+from agent.station import Station  # noqa: E402
+from protocol import codec  # noqa: E402
+from protocol.barcodes import DEFAULT_RULES  # noqa: E402
+from protocol.messages import EventBatch, ScanEvent  # noqa: E402
+from tests.harness.mosquitto import Mosquitto  # noqa: E402
+from tests.harness.processes import AgentProcess, HubProcess  # noqa: E402
+from tests.harness.stations import ScriptedStation  # noqa: E402
+from tests.harness.waiting import wait_for  # noqa: E402
+
+MODES = ["sterilizer", "tray_assembly", "point_of_use", "asset_move", "equipment_checkout"]
+AGENTS = 200
+WINDOW = 400
+DRAIN_AGENTS = 4
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+# -- traffic -------------------------------------------------------------------------------------
+
+
+def station_texts(rng: random.Random, mode: str, n: int, tag: str) -> list[str]:
+    """What a person at a station of ``mode`` scans, session after session."""
+    out: list[str] = []
+    while len(out) < n:
+        ins = [f"INS-{tag}-{i}" for i in rng.sample(range(300), 12)]
+        if mode == "sterilizer":
+            out += ["STE-A1", f"STE-A1.{tag}{len(out)}", *ins, "CMD-CYCLE-PASS"]
+        elif mode == "tray_assembly":
+            out += [f"TRY-{tag}-{rng.randint(0, 50)}", *ins, "CMD-COMPLETE"]
+        elif mode == "point_of_use":
+            out += [f"CASE-{tag}-{len(out)}", *ins[:6], "CMD-RETURN", *ins[:6]]
+        elif mode == "asset_move":
+            out += [
+                *(f"AST-{tag}-{i}" for i in rng.sample(range(100), 3)),
+                f"LOC-{rng.randint(0, 40)}",
+            ]
+        else:
+            walker = f"AST-W{tag}-{rng.randint(0, 20)}"
+            out += [f"PAT-{rng.randint(0, 999)}", walker, "CMD-DONE", walker, "CMD-CLEANED", walker]
+    return out[:n]
+
+
+def single_scan_messages(prefix: str, agents: int, each: int, seed: int) -> list[list[bytes]]:
+    """Per agent, its scans one per message, as a station sends them in steady state."""
+    rng = random.Random(seed)
+    out = []
+    for n in range(agents):
+        station = ScriptedStation(f"{prefix}{n:03d}", MODES[n % len(MODES)])
+        texts = station_texts(rng, MODES[n % len(MODES)], each * 2, f"{prefix}{n}")
+        for text in texts:
+            if len(station.events) >= each:
+                break
+            station.scan(text)
+        out.append([_one(event) for event in station.events[:each]])
+    return out
+
+
+def _one(event: ScanEvent) -> bytes:
+    return codec.encode(EventBatch(agent_id=event.agent_id, incarnation="inc1", events=(event,)))
+
+
+# -- the load generator: publishes as many agents, times their acks ------------------------------
+
+
+class Load:
+    def __init__(self, port: int) -> None:
+        self.pending: dict[str, deque[tuple[int, float]]] = {}
+        self.projecting: dict[str, deque[tuple[int, float]]] = {}
+        self.ack_ms: list[float] = []
+        self.projected_ms: list[float] = []
+        self.acked = 0
+        self.confirmed: dict[str, int] = {}
+        self.first_ack_at: float | None = None
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="bench-load", protocol=MQTTProtocolVersion.MQTTv5
+        )
+        self.client.max_inflight_messages_set(1000)
+        self.client.on_message = self._on_ack
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("scantrail/v1/agents/+/ack", qos=1)
+        self.client.loop_start()
+
+    def publish(self, agent: str, seq: int, payload: bytes) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            self.pending.setdefault(agent, deque()).append((seq, now))
+            self.projecting.setdefault(agent, deque()).append((seq, now))
+        self.client.publish(f"scantrail/v1/agents/{agent}/scans", payload, qos=1)
+
+    def _on_ack(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        now = time.perf_counter()
+        body = json.loads(msg.payload)
+        agent, confirmed = body["agent_id"], body["confirmed_seq"]
+        with self._lock:
+            if self.first_ack_at is None:
+                self.first_ack_at = now
+            self.confirmed[agent] = max(self.confirmed.get(agent, 0), confirmed)
+            waiting = self.pending.get(agent)
+            while waiting and waiting[0][0] <= confirmed:
+                _, at = waiting.popleft()
+                self.ack_ms.append((now - at) * 1000)
+                self.acked += 1
+
+    def projected(self, positions: dict[str, int]) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            for agent, seq in positions.items():
+                waiting = self.projecting.get(agent)
+                while waiting and waiting[0][0] <= seq:
+                    _, at = waiting.popleft()
+                    self.projected_ms.append((now - at) * 1000)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class CursorPoller:
+    """Reads the hub's projection cursors from its SQLite file, as often as it can."""
+
+    def __init__(self, db: Path, on_read: Callable[[dict[str, int]], None]) -> None:
+        self._db = db
+        self._on_read = on_read
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(f"file:{self._db}?mode=ro", uri=True)
+        while not self._stop.wait(0.01):
+            try:
+                rows = conn.execute("SELECT agent_id, projected_seq FROM agent_streams").fetchall()
+            except sqlite3.OperationalError:
+                continue  # not migrated yet, or busy
+            self._on_read(dict(rows))
+        conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# -- phases --------------------------------------------------------------------------------------
+
+
+def steady(load: Load, messages: list[list[bytes]], prefix: str) -> None:
+    """Each agent sends one message a second, spread evenly over the second."""
+    agents = len(messages)
+    start = time.perf_counter()
+    for second in range(len(messages[0])):
+        for n in range(agents):
+            due = start + second + n / agents
+            if (delay := due - time.perf_counter()) > 0:
+                time.sleep(delay)
+            load.publish(f"{prefix}{n:03d}", second + 1, messages[n][second])
+    total = agents * len(messages[0])
+    wait_for(lambda: _all_acked(load, total), timeout=120, interval=0.05)
+
+
+def _all_acked(load: Load, total: int) -> None:
+    assert load.acked >= total, f"{load.acked}/{total} acked"
+
+
+def sustained(load: Load, messages: list[list[bytes]], prefix: str) -> float:
+    """Closed loop: keep at most WINDOW messages awaiting their ack; messages acked/s."""
+    order = [(n, s) for s in range(len(messages[0])) for n in range(len(messages))]
+    base = load.acked
+    start = time.perf_counter()
+    for sent, (n, s) in enumerate(order):
+        while sent - (load.acked - base) >= WINDOW:
+            time.sleep(0.0005)
+        load.publish(f"{prefix}{n:03d}", s + 1, messages[n][s])
+    wait_for(lambda: _all_acked(load, base + len(order)), timeout=300, interval=0.01)
+    return len(order) / (time.perf_counter() - start)
+
+
+def fill_outboxes(root: Path, each: int) -> list[Path]:
+    """DRAIN_AGENTS outboxes of ``each`` kept scans, through the agent's real intake."""
+    rng = random.Random(11)
+    paths = []
+    for n in range(DRAIN_AGENTS):
+        mode = MODES[n % len(MODES)]
+        data = root / f"pi-drain-{n}" / "data"
+        data.mkdir(parents=True)
+        store = OutboxStore(data / "outbox.db", 10**10)
+        store.open()
+        intake = Intake(
+            f"pi-drain-{n}",
+            store,
+            Station(f"pi-drain-{n}", mode, DEFAULT_RULES),
+            SystemClock(),
+            _Quiet(),
+            lambda seq: None,
+            0,
+        )
+        intake.start()
+        futures = [intake.submit(t, "bench") for t in station_texts(rng, mode, each * 2, str(n))]
+        kept = sum(1 for f in futures if f.result().kept)
+        assert kept >= each, f"only {kept} scans kept"
+        intake.stop()
+        store.close()
+        paths.append(data / "outbox.db")
+    return paths
+
+
+class _Quiet:
+    def show(self, feedback: Any) -> None:
+        pass
+
+
+def drain_ours(root: Path, port: int, load: Load, each: int, poller_db: Path) -> dict[str, float]:
+    agents = [
+        AgentProcess(
+            root / f"pi-drain-{n}",
+            f"pi-drain-{n}",
+            port,
+            mode=MODES[n % len(MODES)],
+            resend_after_s=10.0,
+            resend_max_s=300.0,
+            health_interval_s=10.0,
+        )
+        for n in range(DRAIN_AGENTS)
+    ]
+    totals = {
+        a.agent_id: _outbox_last_seq(root / a.agent_id / "data" / "outbox.db") for a in agents
+    }
+    projected_at: dict[str, float] = {}
+
+    def on_read(positions: dict[str, int]) -> None:
+        done = sum(min(positions.get(a, 0), t) for a, t in totals.items())
+        now = time.perf_counter()
+        if done and "first" not in projected_at:
+            projected_at["first"] = now
+        if done >= sum(totals.values()) and "last" not in projected_at:
+            projected_at["last"] = now
+
+    poller = CursorPoller(poller_db, on_read)
+    load.first_ack_at = None
+    for agent in agents:
+        agent.start()
+    try:
+        wait_for(lambda: _confirmed(load, totals), timeout=600, interval=0.05)
+        acked_at = time.perf_counter()
+        wait_for(lambda: _has(projected_at, "last"), timeout=900, interval=0.1)
+    finally:
+        poller.stop()
+        sent = sum(a.status()["events_sent"] for a in agents)
+        for agent in agents:
+            agent.stop()
+    assert load.first_ack_at is not None
+    total = sum(totals.values())
+    return {
+        "scans": total,
+        "scans_per_s": total / (acked_at - load.first_ack_at),
+        "events_sent_per_scan": sent / total,
+        "projected_per_s": total / (projected_at["last"] - projected_at["first"]),
+        "projection_caught_up_after_s": projected_at["last"] - acked_at,
+    }
+
+
+def _has(found: dict[str, float], key: str) -> None:
+    assert key in found
+
+
+def _confirmed(load: Load, totals: dict[str, int]) -> None:
+    for agent, total in totals.items():
+        assert load.confirmed.get(agent, 0) >= total, f"{agent}: {load.confirmed.get(agent)}"
+
+
+def _outbox_last_seq(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT max(seq) FROM outbox").fetchone()[0])
+
+
+def drain_raw(
+    outboxes: list[Path], port: int, load: Load, batch: int = 100, window: int = 8
+) -> float:
+    """The same outbox rows in ``batch``-event messages, each agent with ``window`` awaiting
+    PUBACK, as fast as the broker takes them."""
+    bodies: list[tuple[str, list[bytes]]] = []
+    totals = {}
+    for path in outboxes:
+        reader = OutboxReader(path)
+        rows = reader.pending(1, 10**9)
+        reader.close()
+        agent = path.parent.parent.name
+        incarnation = json.loads(rows[0].payload)["incarnation"]
+        totals[agent] = rows[-1].seq
+        chunks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
+        bodies.append(
+            (
+                agent,
+                [
+                    (
+                        f'{{"agent_id":"{agent}","incarnation":"{incarnation}","events":['
+                        + ",".join(r.payload for r in chunk)
+                        + "]}"
+                    ).encode()
+                    for chunk in chunks
+                ],
+            )
+        )
+    load.first_ack_at = None
+
+    def publish(agent: str, messages: list[bytes]) -> None:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        client.max_inflight_messages_set(window)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        infos = [client.publish(f"scantrail/v1/agents/{agent}/scans", m, qos=1) for m in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=300)
+        client.disconnect()
+        client.loop_stop()
+
+    threads = [threading.Thread(target=publish, args=b) for b in bodies]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: _confirmed(load, totals), timeout=600, interval=0.02)
+    done = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    assert load.first_ack_at is not None
+    return sum(totals.values()) / (done - load.first_ack_at)
+
+
+def raw_inserts(outboxes: list[Path], tmp: Path) -> float:
+    """Raw inserts of the same scan rows, 1,000 per transaction, WAL + synchronous=FULL."""
+    rows = []
+    for path in outboxes:
+        reader = OutboxReader(path)
+        rows += [(path.parent.parent.name, r.seq, r.payload) for r in reader.pending(1, 10**9)]
+        reader.close()
+    db = sqlite3.connect(tmp / "inserts.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (agent TEXT, seq INTEGER, payload TEXT, PRIMARY KEY (agent, seq))")
+    start = time.perf_counter()
+    for at in range(0, len(rows), 1000):
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows[at : at + 1000])
+        db.execute("COMMIT")
+    rate = len(rows) / (time.perf_counter() - start)
+    db.close()
+    return rate
+
+
+def _rss_peak_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+
+# -- targets -------------------------------------------------------------------------------------
+
+
+def run_target(
+    name: str, tmp: Path, args: argparse.Namespace, outboxes: list[Path]
+) -> dict[str, Any]:
+    root = tmp / name
+    broker = Mosquitto(root / "mosquitto")
+    broker.workdir.mkdir(parents=True)
+    broker.start()
+    db = root / "hub.db"
+    raw: subprocess.Popen[bytes] | None = None
+    hub: HubProcess | None = None
+    if name == "hub":
+        hub = HubProcess(root / "hub", f"sqlite:///{db}", broker.port)
+        hub.start()
+    else:
+        raw = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "raw_hub.py"), str(broker.port), str(db)],
+            stdout=subprocess.PIPE,
+        )
+        assert raw.stdout is not None and raw.stdout.readline().strip() == b"ready"
+    load = Load(broker.port)
+    poller = CursorPoller(db, load.projected) if hub else None
+    out: dict[str, Any] = {}
+    try:
+        steady(load, single_scan_messages("st", AGENTS, args.steady_s, 1), "st")
+        out["ack_p50_ms"] = _pct(load.ack_ms, 0.50)
+        out["ack_p99_ms"] = _pct(load.ack_ms, 0.99)
+        if poller is not None:
+            wait_for(lambda: _projected(load), timeout=120, interval=0.05)
+            poller.stop()
+            poller = None
+            out["projected_p99_ms"] = _pct(load.projected_ms, 0.99)
+        sustained_msgs = single_scan_messages("su", AGENTS, args.sustained // AGENTS, 2)
+        out["sustained_msgs_per_s"] = sustained(load, sustained_msgs, "su")
+        if hub is not None:
+            out.update(drain_ours(tmp / "drain-hub", broker.port, load, args.drain_each, db))
+            assert hub.proc is not None
+            out["rss_peak_mb"] = _rss_peak_mb(hub.proc.pid)
+        else:
+            out["scans_per_s"] = drain_raw(outboxes, broker.port, load)
+    finally:
+        if poller is not None:
+            poller.stop()
+        load.close()
+        if hub is not None:
+            hub.stop()
+        if raw is not None:
+            raw.kill()
+            raw.wait()
+        broker.kill()
+    return out
+
+
+def _projected(load: Load) -> None:
+    assert all(not waiting for waiting in load.projecting.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steady-s", type=int, default=30, help="seconds of steady traffic")
+    parser.add_argument("--sustained", type=int, default=10_000, help="messages, closed loop")
+    parser.add_argument("--drain-each", type=int, default=25_000, help="scans per drain agent")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="scantrail-e2e-") as name:
+        tmp = Path(name)
+        outboxes = fill_outboxes(tmp / "drain-hub", args.drain_each)
+        raw = run_target("raw", tmp, args, outboxes)
+        inserts = raw_inserts(outboxes, tmp)
+        ours = run_target("hub", tmp, args, outboxes)
+    result = {
+        "bench": "e2e",
+        "agents": AGENTS,
+        "hub": ours,
+        "raw": {**raw, "inserts_per_s": inserts},
+        "ratios": {
+            "ack_p99_vs_raw": ours["ack_p99_ms"] / raw["ack_p99_ms"],
+            "projected_p99_vs_raw_ack_p99": ours["projected_p99_ms"] / raw["ack_p99_ms"],
+            "sustained_vs_raw": ours["sustained_msgs_per_s"] / raw["sustained_msgs_per_s"],
+            "drain_vs_raw": ours["scans_per_s"] / raw["scans_per_s"],
+            "projection_vs_raw_inserts": ours["projected_per_s"] / inserts,
+        },
+        "targets": {
+            "ack_p99_vs_raw": "<= 3",
+            "projected_p99_vs_raw_ack_p99": "<= 5",
+            "sustained_vs_raw": ">= 0.5",
+            "drain_vs_raw": ">= 0.25",
+            "projection_vs_raw_inserts": ">= 0.10",
+            "rss_peak_mb": "<= 250",
+        },
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
