@@ -32,7 +32,7 @@ demo: $(STAMP) deps
 bench: $(STAMP) deps
 	$(BIN)/python bench/decode_bench.py
 	$(BIN)/python bench/agent_bench.py
-	$(BIN)/python bench/hub_bench.py
+	$(BIN)/python bench/e2e_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

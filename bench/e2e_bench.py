@@ -177,10 +177,16 @@ class CursorPoller:
 
     def _run(self) -> None:
         conn = sqlite3.connect(f"file:{self._db}?mode=ro", uri=True)
+        # A hub from before the projector reconciled in its ingest transaction: there the
+        # watermark is the projection.
+        columns = ("projected_seq", "confirmed_seq")
         while not self._stop.wait(0.01):
             try:
-                rows = conn.execute("SELECT agent_id, projected_seq FROM agent_streams").fetchall()
-            except sqlite3.OperationalError:
+                query = f"SELECT agent_id, {columns[0]} FROM agent_streams"
+                rows = conn.execute(query).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such column" in str(exc):
+                    columns = columns[1:]
                 continue  # not migrated yet, or busy
             self._on_read(dict(rows))
         conn.close()

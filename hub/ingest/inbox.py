@@ -8,6 +8,10 @@ Rules:
    Scans above a gap are stored but held back; the ack then names the first gap,
    ``resend_from`` to ``resend_to``, so the agent re-sends only what is missing.
 3. Callers run ``store`` inside one transaction and commit before acking anything.
+   The newly contiguous scans join the projection queue in that transaction, in the order
+   their messages arrived, so across agents the projector sees scans in the order the
+   hub received them (projector.py). A scan held above a gap joins with the message that
+   filled the gap: it could not be applied before.
 4. Each stream's row is locked (``FOR UPDATE`` on PostgreSQL) before its scans are
    checked and written, so several hub processes sharing a subscription serialise on one
    agent and never move its watermark past a scan another of them has not committed.
@@ -29,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 from hub.ingest.triage import StreamKey
 from hub.store.db import Bulk, insert_ignore
-from hub.store.tables import agent_streams, scan_log
+from hub.store.tables import agent_streams, projection_queue, scan_log
 from protocol.messages import ScanEvent
 
 ADVANCE_CHUNK = 5000
@@ -51,6 +55,8 @@ _INSERT_SCANS = Bulk.insert(
     ),
     ignore=True,
 )
+
+_ENQUEUE = Bulk.insert(projection_queue, ("agent_id", "incarnation", "after_seq", "upto_seq"))
 
 _UPDATE_STREAM = (
     agent_streams.update()
@@ -107,6 +113,7 @@ def store(
     scans: dict[StreamKey, dict[int, ScanEvent]],
     received_at: datetime,
     correction_s: Callable[[str, str], float],
+    arrival: dict[tuple[str, str, int], int] | None = None,
 ) -> Stored:
     """Store new scans of every stream and move each watermark once. Each new scan gets
     its event time, ``scanned_at`` plus ``correction_s(agent, boot)``, kept with the scan so
@@ -170,7 +177,29 @@ def store(
         )
     if updates:
         conn.execute(_UPDATE_STREAM, updates)
+    _ENQUEUE(conn, queue_order(out.progress, arrival or {}))
     return out
+
+
+def queue_order(
+    progress: list[StreamProgress], arrival: dict[tuple[str, str, int], int]
+) -> list[tuple[str, str, int, int]]:
+    """Each stream's newly contiguous range, cut where the message that made a scan
+    applicable changes, and the pieces sorted by that message: (agent, incarnation, after,
+    upto) rows for the projection queue. A scan stored in an earlier transaction (held
+    above a gap) becomes applicable with the scan before it."""
+    pieces: list[tuple[int, int, tuple[str, str, int, int]]] = []
+    for order, p in enumerate(progress):
+        start, current = p.previous_confirmed_seq, -1
+        for seq in range(p.previous_confirmed_seq + 1, p.confirmed_seq + 1):
+            came = max(current, arrival.get((p.agent_id, p.incarnation, seq), -1))
+            if came != current and seq - 1 > start:
+                pieces.append((current, order, (p.agent_id, p.incarnation, start, seq - 1)))
+                start = seq - 1
+            current = came
+        if p.confirmed_seq > start:
+            pieces.append((current, order, (p.agent_id, p.incarnation, start, p.confirmed_seq)))
+    return [piece for _, _, piece in sorted(pieces)]
 
 
 def _lock(conn: Connection, keys: list[StreamKey], now: datetime) -> dict[StreamKey, _Stream]:

@@ -9,6 +9,8 @@ Rules (DESIGN.md §2-3):
    edge writes each stream once per transaction. The same seq twice in one batch with the
    same content is a redelivery; with other content it is a conflict (the first is kept).
 4. Of several status or health messages of one agent in a batch, the last one counts.
+5. Each scan remembers which message of the batch first carried it, so the projection
+   queue keeps the order in which the hub received the scans across agents.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Arrival:
 @dataclass
 class Triage:
     scans: dict[StreamKey, dict[int, ScanEvent]] = field(default_factory=dict)
+    arrival: dict[tuple[str, str, int], int] = field(default_factory=dict)  # message index
     conflicts: list[ScanEvent] = field(default_factory=list)  # same seq, other content
     statuses: dict[str, AgentStatus] = field(default_factory=dict)
     healths: dict[str, Arrival] = field(default_factory=dict)
@@ -65,15 +68,15 @@ class Triage:
 
 def triage(messages: list[Message], prefix: str) -> Triage:
     out = Triage()
-    for message in messages:
+    for index, message in enumerate(messages):
         try:
-            _sort(message, prefix, out)
+            _sort(message, index, prefix, out)
         except ProtocolError as exc:
             out.dead.append(DeadLetter(message, exc.reason, exc.message, agent_of(message, prefix)))
     return out
 
 
-def _sort(message: Message, prefix: str, out: Triage) -> None:
+def _sort(message: Message, index: int, prefix: str, out: Triage) -> None:
     topic = Topic.parse(message.topic, prefix)
     if topic.kind == "scans":
         batch = codec.decode(EventBatch, message.payload)
@@ -82,7 +85,9 @@ def _sort(message: Message, prefix: str, out: Triage) -> None:
         stream = out.scans.setdefault((batch.agent_id, batch.incarnation), {})
         for event in batch.events:
             first = stream.setdefault(event.seq, event)
-            if first is not event and first != event:
+            if first is event:
+                out.arrival[(batch.agent_id, batch.incarnation, event.seq)] = index
+            elif first != event:
                 out.conflicts.append(event)
     elif topic.kind == "status":
         status = codec.decode(AgentStatus, message.payload)

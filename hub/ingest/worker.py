@@ -232,6 +232,7 @@ class IngestWorker:
                 work.scans,
                 now,
                 lambda agent, boot: self._fleet.correction_s(conn, agent, boot),
+                work.arrival,
             )
             for event in [*work.conflicts, *stored.conflicts]:
                 raised.add(

@@ -204,8 +204,19 @@ class _Pass:
             if s.code and s.kind:
                 codes[s.kind].add(s.code)
         items = set().union(*(codes[k] for k in _ITEM_KINDS))
-        for table in (self.sessions, self.cycles, self.checklists, self.session_items, self.usage):
+        for table in (self.sessions, self.cycles, self.checklists, self.usage):
             table.prefetch(conn, "session_id", sids)
+        # Only the items these scans may add: a session's whole list is read when it closes
+        # (a porter's move may collect thousands of assets, a step may hold a few scans).
+        self.session_items.prefetch_keys(
+            conn,
+            {
+                (s.session_id, action, s.code)
+                for s in scans
+                if s.session_id and s.code and s.action
+                for action in (s.action, "add")
+            },
+        )
         self.items.prefetch(conn, "key", items)
         self.assets.prefetch(conn, "key", codes["asset"])
         self.assignments.prefetch(conn, "asset", codes["asset"])

@@ -1,11 +1,18 @@
 """The projection stage: follows the scan log by a persisted cursor and makes the records.
 
 Rules (DESIGN.md §2):
-1. Each stream (agent, incarnation) has a cursor, ``agent_streams.projected_seq``. A step
-   projects scans after it up to the watermark, per agent in seq order, never a scan held
-   above a gap. Across agents the order does not matter (rules.py).
-2. A step is bounded (``step_scans``) and shared among the lagging streams, so ingest,
-   which runs between steps, waits for at most one step.
+1. Each stream (agent, incarnation) has a cursor, ``agent_streams.projected_seq``: its
+   scans up to there are in the records. Only scans up to the watermark are projected,
+   per agent in seq order, never one held above a gap.
+2. Across agents, scans are projected in the order they became contiguous: ingest appends
+   each stream's newly contiguous range to ``projection_queue`` in its transaction, and
+   the projector takes the queue in id order. Records do not depend on that order
+   (rules.py), but alerts are history: a use in the OR must meet the failed load that was
+   confirmed before it. Entries already covered by their stream's cursor are skipped, so
+   a rebuild or a replayed step never applies a scan twice. Streams that lag with nothing
+   queued (after an upgrade) are projected stream by stream.
+3. A step is bounded (``budget``), so ingest, which runs between steps, waits for at most
+   one step; an entry larger than the budget is taken in parts.
 3. A step's records, alerts, audit entries and cursor moves commit together: a crash
    replays the step, never half of it.
 4. A step that raises for anything but an unavailable database is retried stream by
@@ -22,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -30,14 +38,15 @@ from sqlalchemy.engine import Connection
 from hub.errors import DatabaseUnavailable
 from hub.reconcile.apply import Fresh, Range, Reconciler, scan_from_event
 from hub.store.db import mapped
-from hub.store.tables import agent_streams, alerts
+from hub.store.tables import agent_streams, alerts, projection_queue
 from protocol.messages import ScanEvent
 
 log = structlog.get_logger("hub.projector")
 
 # Any fixed 64-bit number names the lock; this one spells "scantral" in ASCII.
 ADVISORY_LOCK = 0x7363616E7472616C
-MAX_STREAMS_PER_STEP = 1000
+MAX_ENTRIES_PER_STEP = 1000
+IN_CHUNK = 500
 RECENT_MAX = 10_000  # scans held in memory for the projector; beyond, it reads the log
 
 _MOVE_CURSOR = (
@@ -96,29 +105,29 @@ class Projector:
             elected = conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(ADVISORY_LOCK)))
             if not elected.scalar():
                 return Step(0, 0)
-        c = agent_streams.c
-        lagging = conn.execute(
-            sa.select(c.agent_id, c.incarnation, c.projected_seq, c.confirmed_seq)
-            .where(c.projected_seq < c.confirmed_seq)
-            .order_by(c.updated_at)
-            .limit(MAX_STREAMS_PER_STEP)
+        budget = budget or self._step_scans
+        q = projection_queue.c
+        entries = conn.execute(
+            sa.select(q.id, q.agent_id, q.incarnation, q.after_seq, q.upto_seq)
+            .order_by(q.id)
+            .limit(MAX_ENTRIES_PER_STEP)
         ).all()
-        if not lagging:
+        if entries:
+            ranges, done = _plan(entries, _cursors(conn, {(e[1], e[2]) for e in entries}), budget)
+        else:
+            ranges, done = _unqueued(conn, budget), []
+        if not ranges and not done:
             return Step(0, 0)
-        share = max(1, (budget or self._step_scans) // len(lagging))
-        ranges = [
-            Range(agent_id, incarnation, projected, min(confirmed, projected + share))
-            for agent_id, incarnation, projected, confirmed in lagging
-        ]
         fresh = recent.take(ranges) if recent is not None else {}
         set_aside = self.project(conn, ranges, fresh)
-        conn.execute(
-            _MOVE_CURSOR,
-            [
-                {"k_agent": r.agent_id, "k_incarnation": r.incarnation, "upto": r.upto}
-                for r in ranges
-            ],
-        )
+        ends: dict[tuple[str, str], int] = {}
+        for r in ranges:
+            ends[(r.agent_id, r.incarnation)] = r.upto
+        moves = [{"k_agent": a, "k_incarnation": i, "upto": upto} for (a, i), upto in ends.items()]
+        if moves:
+            conn.execute(_MOVE_CURSOR, moves)
+        for at in range(0, len(done), IN_CHUNK):
+            conn.execute(projection_queue.delete().where(q.id.in_(done[at : at + IN_CHUNK])))
         return Step(sum(r.upto - r.after for r in ranges), set_aside)
 
     def project(self, conn: Connection, ranges: Sequence[Range], fresh: Fresh) -> int:
@@ -150,6 +159,58 @@ class Projector:
             log.warning("projector.failed", ranges=len(ranges), error=type(exc).__name__)
             return f"{type(exc).__name__}: {exc}"[:300]
         return None
+
+
+def _cursors(conn: Connection, streams: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    c = agent_streams.c
+    keys = sorted(streams)
+    found: dict[tuple[str, str], int] = {}
+    for at in range(0, len(keys), IN_CHUNK // 2):
+        query = sa.select(c.agent_id, c.incarnation, c.projected_seq).where(
+            sa.tuple_(c.agent_id, c.incarnation).in_(keys[at : at + IN_CHUNK // 2])
+        )
+        found.update({(a, i): projected for a, i, projected in conn.execute(query)})
+    return found
+
+
+def _plan(
+    entries: Sequence[Any], cursors: dict[tuple[str, str], int], budget: int
+) -> tuple[list[Range], list[int]]:
+    """The ranges to apply, in queue order, and the entries they finish."""
+    ranges: list[Range] = []
+    done: list[int] = []
+    for entry_id, agent_id, incarnation, after, upto in entries:
+        key = (agent_id, incarnation)
+        start = max(after, cursors.get(key, 0))
+        if start >= upto:
+            done.append(entry_id)  # already projected (a rebuild, or an earlier part)
+            continue
+        if budget <= 0:
+            break
+        end = min(upto, start + budget)
+        ranges.append(Range(agent_id, incarnation, start, end))
+        cursors[key] = end
+        budget -= end - start
+        if end < upto:
+            break  # the rest of this entry comes first in the next step
+        done.append(entry_id)
+    return ranges, done
+
+
+def _unqueued(conn: Connection, budget: int) -> list[Range]:
+    """Streams behind their watermark with nothing queued, shared fairly (rule 2)."""
+    c = agent_streams.c
+    lagging = conn.execute(
+        sa.select(c.agent_id, c.incarnation, c.projected_seq, c.confirmed_seq)
+        .where(c.projected_seq < c.confirmed_seq)
+        .order_by(c.updated_at)
+        .limit(MAX_ENTRIES_PER_STEP)
+    ).all()
+    share = max(1, budget // len(lagging)) if lagging else 0
+    return [
+        Range(agent_id, incarnation, projected, min(confirmed, projected + share))
+        for agent_id, incarnation, projected, confirmed in lagging
+    ]
 
 
 def _singles(whole: Range) -> Iterator[Range]:

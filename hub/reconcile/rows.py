@@ -59,6 +59,17 @@ class Rows:
                 self._remember(dict(row), stored=True)
             self._complete.update((column, v) for v in chunk)
 
+    def prefetch_keys(self, conn: Connection, keys: Iterable[tuple[Any, ...]]) -> None:
+        """Read the rows with these primary keys, and remember which do not exist."""
+        wanted = sorted({k for k in keys if k not in self._rows})
+        pk = sa.tuple_(*(self.table.c[c] for c in self._pk))
+        for at in range(0, len(wanted), IN_CHUNK // len(self._pk)):
+            chunk = wanted[at : at + IN_CHUNK // len(self._pk)]
+            for row in conn.execute(sa.select(self.table).where(pk.in_(chunk))).mappings():
+                self._remember(dict(row), stored=True)
+            for key in chunk:
+                self._rows.setdefault(key, None)
+
     def get(self, conn: Connection, *key: Any) -> Row | None:
         if key in self._rows:
             return self._rows[key]

@@ -67,6 +67,19 @@ agents = sa.Table(
     sa.Column("health_at", Timestamp, nullable=True),
 )
 
+# Ranges of scans that became contiguous, in the order they did (one row per stream per
+# ingest transaction): the projector applies them in this order, so across agents the
+# records and alerts see the scans in the order the hub confirmed them.
+projection_queue = sa.Table(
+    "projection_queue",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("agent_id", IdText, nullable=False),
+    sa.Column("incarnation", IdText, nullable=False),
+    sa.Column("after_seq", sa.BigInteger, nullable=False),
+    sa.Column("upto_seq", sa.BigInteger, nullable=False),
+)
+
 dead_letters = sa.Table(
     "dead_letters",
     metadata,

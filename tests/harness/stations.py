@@ -79,7 +79,7 @@ def message(events: list[ScanEvent]) -> Message:
 class HubUnderTest:
     """The hub's real writer (ingest transaction, watermark, projector) without MQTT."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, step_scans: int = 1000) -> None:
         self.engine = create_engine(database_url)
         migrate(self.engine)
         self.worker = IngestWorker(
@@ -87,12 +87,17 @@ class HubUnderTest:
             _NoBroker(),  # type: ignore[arg-type]
             queue.Queue(),
             "scantrail",
-            IngestSettings(),
+            IngestSettings(projection_step_scans=step_scans),
             FaultSettings(),
         )
 
-    def deliver(self, *batches: Iterable[ScanEvent]) -> None:
-        """One ingest transaction, then projection steps until the records caught up."""
+    def deliver(self, *batches: Iterable[ScanEvent], project: bool = True) -> None:
+        """One ingest transaction, then (unless told not to) projection steps until the
+        records caught up."""
         self.worker.process([message(list(b)) for b in batches if list(b)])
+        if project:
+            self.project_all()
+
+    def project_all(self) -> None:
         while self.worker.project():
             pass

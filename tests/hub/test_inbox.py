@@ -72,3 +72,20 @@ def test_many_streams_in_one_call_each_move_their_own_watermark(database_url: st
     assert (by_agent["pi-1"].confirmed_seq, by_agent["pi-1"].resend_from) == (5, None)
     assert len(rows) == 30 and rows["pi-7"] == 2
     engine.dispose()
+
+
+def test_the_projection_queue_keeps_the_order_messages_arrived_in_across_agents() -> None:
+    """Two agents' scans interleaved in one batch are queued in arrival order, cut per
+    message; a scan held above a gap is queued with the message that filled the gap."""
+    a = inbox.StreamProgress("a", "i", confirmed_seq=5, max_seen_seq=5, previous_confirmed_seq=0)
+    b = inbox.StreamProgress("b", "i", confirmed_seq=2, max_seen_seq=2, previous_confirmed_seq=0)
+    # Messages in order: a1-2, b1, a3, b2, and a4 fills a gap below a5 (stored earlier).
+    arrival = {("a", "i", 1): 0, ("a", "i", 2): 0, ("b", "i", 1): 1, ("a", "i", 3): 2}
+    arrival |= {("b", "i", 2): 3, ("a", "i", 4): 4}
+    assert inbox.queue_order([a, b], arrival) == [
+        ("a", "i", 0, 2),
+        ("b", "i", 0, 1),
+        ("a", "i", 2, 3),
+        ("b", "i", 1, 2),
+        ("a", "i", 3, 5),
+    ]

@@ -1,4 +1,5 @@
-"""The projector's cursor, one clock per agent and boot, columns as wide as the wire.
+"""The projector's cursors and queue, one clock per agent and boot, columns as wide as the
+wire.
 
 Revision ID: 0003
 Revises: 0002
@@ -14,6 +15,8 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # (table, column, new width): each held a wire field in fewer characters than the wire allows.
 WIDENED = [
@@ -32,6 +35,14 @@ def upgrade() -> None:
         sa.Column("projected_seq", sa.BigInteger, nullable=False, server_default="0"),
     )
     op.execute("UPDATE agent_streams SET projected_seq = confirmed_seq")
+    op.create_table(
+        "projection_queue",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("agent_id", sa.String(64), nullable=False),
+        sa.Column("incarnation", sa.String(64), nullable=False),
+        sa.Column("after_seq", sa.BigInteger, nullable=False),
+        sa.Column("upto_seq", sa.BigInteger, nullable=False),
+    )
     # Clock estimates are live state, measured again within one heartbeat: start afresh.
     op.drop_table("agent_clocks")
     op.create_table(
