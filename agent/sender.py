@@ -1,8 +1,11 @@
 """The sender thread: publishes the outbox in seq order until the hub's watermark covers it.
 
 Delivery rules (DESIGN.md §3):
-1. Rows go out in seq order, in batches, with at most ``window`` batches awaiting PUBACK
-   and at most ``drain_rate`` events per second (a token bucket).
+1. Rows go out in seq order, in batches, with at most ``window`` batches awaiting PUBACK,
+   at most ``drain_rate`` events per second (a token bucket), and at most ``hub_window``
+   events beyond the hub's ``confirmed_seq``. A broker PUBACKs at once whatever the hub's
+   pace; without the hub window a backlog would pile up in the broker's queue, every
+   scan's ack would wait behind it, and the resend timers would fire on scans still queued.
 2. A broker PUBACK only marks a batch "sent". A row counts as delivered only when the
    hub's retained ``ack`` says ``confirmed_seq`` covers it; then the outbox records it.
 3. If no ack arrives for ``resend_after_s`` while rows are unconfirmed, everything after
@@ -156,9 +159,15 @@ class Sender:
             self.state.connected
             and self._has_unsent()
             and len(self._inflight) < self._settings.window
+            and self._hub_room() > 0
         ):
             return 0.02  # waiting only for tokens or the post-connect hold
-        return 0.25
+        return 0.25  # an ack or a PUBACK wakes the loop at once
+
+    def _hub_room(self) -> int:
+        """Events that may still go out before the hub confirms more (rule 1)."""
+        state = self.state
+        return self._settings.hub_window - (state.next_seq - 1 - state.confirmed_seq)
 
     def _has_unsent(self) -> bool:
         return self.state.next_seq <= self._last_seq
@@ -267,7 +276,9 @@ class Sender:
         self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * settings.drain_rate)
         self._tokens_at = now
         while self._has_unsent() and len(self._inflight) < settings.window and self._tokens >= 1:
-            limit = min(settings.batch_size, int(self._tokens))
+            limit = min(settings.batch_size, int(self._tokens), self._hub_room())
+            if limit < 1:
+                return  # the hub has enough of ours to work through: wait for its ack
             if self._gap is not None:
                 end, resume = self._gap
                 if state.next_seq > end:

@@ -74,6 +74,12 @@ class DeliverySettings(_Section):
     batch_size: int = Field(100, ge=1, le=500, description="Events per MQTT message at most.")
     window: int = Field(8, ge=1, le=100, description="Batches awaiting a broker PUBACK at most.")
     drain_rate: float = Field(5000.0, gt=0, description="Events per second at most while draining.")
+    hub_window: int = Field(
+        2000,
+        ge=1,
+        description="Events sent but not yet confirmed by the hub, at most: a backlog waits "
+        "in the outbox, not in the broker, when the hub is slower than the agents.",
+    )
     resend_after_s: float = Field(
         10.0, gt=0, description="Resend unconfirmed scans after this long."
     )

@@ -38,8 +38,9 @@ class FakeBroker:
         return self._mid
 
 
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[Any], str]]:
+def _start(
+    tmp_path: Path, settings: DeliverySettings
+) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[Any], str]]:
     path = tmp_path / "outbox.db"
     store = OutboxStore(path, 10**9)
     store.open()
@@ -52,7 +53,7 @@ def running(tmp_path: Path) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[An
         "pi-1",
         store.incarnation,
         "scantrail",
-        DeliverySettings(drain_rate=1e9, resend_after_s=30, health_interval_s=3600),
+        settings,
         lambda: OutboxReader(path),
         lambda seq: None,
         lambda: status,
@@ -74,6 +75,12 @@ def running(tmp_path: Path) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[An
     finally:
         sender.stop()
         store.close()
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[Any], str]]:
+    settings = DeliverySettings(drain_rate=1e9, resend_after_s=30, health_interval_s=3600)
+    yield from _start(tmp_path, settings)
 
 
 def _ack(incarnation: str, confirmed: int, **gap: int) -> AckReceived:
@@ -156,3 +163,28 @@ def test_a_second_gap_is_repaired_at_once(
     events.put(_ack(incarnation, 500, resend_from=501, resend_to=550))
     _settled(sender, broker, ROWS + 150, confirmed=500)
     assert broker.seqs[ROWS + 100 :] == list(range(501, 551))
+
+
+def test_no_more_than_the_hub_window_goes_out_beyond_the_hubs_watermark(tmp_path: Path) -> None:
+    """With a hub window of 300, the sender stops at 300 unconfirmed events whatever the
+    broker PUBACKs, and each ack lets as many more go as it confirmed."""
+    settings = DeliverySettings(
+        drain_rate=1e9, resend_after_s=30, health_interval_s=3600, hub_window=300
+    )
+    started = _start(tmp_path, settings)
+    sender, broker, events, incarnation = next(started)
+    try:
+
+        def stopped_at(sent: int, confirmed: int) -> None:
+            assert sender.state.confirmed_seq == confirmed
+            assert len(broker.seqs) >= sent and sender.state.next_seq == sent + 1
+            assert sender._hub_room() == 0  # nothing more may go until the next ack
+
+        events.put(_ack(incarnation, 0))
+        wait_for(lambda: stopped_at(300, 0), timeout=10)
+        assert broker.seqs == list(range(1, 301))
+        events.put(_ack(incarnation, 250))
+        wait_for(lambda: stopped_at(550, 250), timeout=10)
+        assert broker.seqs == list(range(1, 551))
+    finally:
+        next(started, None)
