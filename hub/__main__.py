@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -102,6 +103,13 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure()
     hub = bootstrap(settings)
     hub.start()
+    # Ingest makes many short-lived objects per scan; with the default threshold the cyclic
+    # collector ran every 700 allocations and walked the long-lived modules each time.
+    # Freezing what start-up made and collecting less often took in-process ingest from
+    # about 10,000 to 15,000 scans/s (one machine, two runs each); memory stays bounded by
+    # the queues, not by the collector.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     server = uvicorn.Server(
         uvicorn.Config(hub.api, host=settings.api.host, port=settings.api.port, log_level="warning")
     )

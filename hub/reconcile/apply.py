@@ -84,7 +84,7 @@ def scan_of(row: Any) -> Scan:
         row.agent_id,
         row.incarnation,
         row.seq,
-        row.event_at or row.scanned_at,
+        row.event_at,
         row.raw,
         payload.get("context") or {},
         reading.get("outcome"),
@@ -150,8 +150,16 @@ class Reconciler:
             if all(held):
                 scans.extend(scan for scan in held if scan is not None)
                 continue
+            c = scan_log.c
             rows = conn.execute(
-                sa.select(scan_log)
+                sa.select(
+                    c.agent_id,
+                    c.incarnation,
+                    c.seq,
+                    sa.func.coalesce(c.event_at, c.scanned_at).label("event_at"),
+                    c.raw,
+                    c.payload,
+                )
                 .where(
                     scan_log.c.agent_id == agent_id,
                     scan_log.c.incarnation == incarnation,
@@ -206,8 +214,10 @@ class _Pass:
         items = set().union(*(codes[k] for k in _ITEM_KINDS))
         for table in (self.sessions, self.cycles, self.checklists, self.usage):
             table.prefetch(conn, "session_id", sids)
-        # Only the items these scans may add: a session's whole list is read when it closes
-        # (a porter's move may collect thousands of assets, a step may hold a few scans).
+        # Only the items these scans may add, and the whole list of the sessions they close
+        # (a porter's move may collect thousands of assets, and a step may hold few scans).
+        closing = {s.session_id for s in scans if s.action == "close" and s.session_id}
+        self.session_items.prefetch(conn, "session_id", closing)
         self.session_items.prefetch_keys(
             conn,
             {

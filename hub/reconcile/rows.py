@@ -60,12 +60,15 @@ class Rows:
             self._complete.update((column, v) for v in chunk)
 
     def prefetch_keys(self, conn: Connection, keys: Iterable[tuple[Any, ...]]) -> None:
-        """Read the rows with these primary keys, and remember which do not exist."""
+        """Read the rows with these primary keys, and remember which do not exist. One
+        ``IN`` list per key column (a row-value ``IN`` makes SQLite scan the table)."""
         wanted = sorted({k for k in keys if k not in self._rows})
-        pk = sa.tuple_(*(self.table.c[c] for c in self._pk))
-        for at in range(0, len(wanted), IN_CHUNK // len(self._pk)):
-            chunk = wanted[at : at + IN_CHUNK // len(self._pk)]
-            for row in conn.execute(sa.select(self.table).where(pk.in_(chunk))).mappings():
+        for at in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[at : at + IN_CHUNK]
+            where = [
+                self.table.c[c].in_(sorted({k[n] for k in chunk})) for n, c in enumerate(self._pk)
+            ]
+            for row in conn.execute(sa.select(self.table).where(*where)).mappings():
                 self._remember(dict(row), stored=True)
             for key in chunk:
                 self._rows.setdefault(key, None)

@@ -121,7 +121,8 @@ def test_a_hub_that_resubscribes_late_gets_only_the_gap_resent(
         broker.start()  # a broker with no session for the hub: what it is sent now is dropped
 
         def draining() -> None:
-            assert agent.status()["broker_acked_seq"] >= LATE_SCANS // 6
+            # The hub window (2,000) bounds what goes out before a hub confirms anything.
+            assert agent.status()["broker_acked_seq"] >= 1000
 
         wait_for(draining, timeout=60, interval=0.1)
         sent_before = agent.status()["events_sent"]
