@@ -9,8 +9,9 @@ Order of work (DESIGN.md §2-3):
 4. PUBACK each message (``manual_ack``) in the order received, then publish each touched
    agent's retained ``ack``. Nothing is acked before its scans are committed.
 5. One bounded projection step (projector.py). Ingest comes first: while messages wait,
-   the step is a tenth of ``projection_step_scans``, so acks keep flowing through a
-   backlog; but every turn of the loop projects, so the records always catch up.
+   a step of ``projection_step_scans`` runs at most every ``BUSY_STEP_EVERY_S``, so acks
+   keep flowing through a backlog (each step is a transaction and an fsync of its own);
+   the records still progress, and catch up in whole steps as soon as the queue is empty.
 
 Failures, mapped at the edge (hub/store/db.py ``mapped``):
 - ``DatabaseUnavailable``: nothing is acked. The same batch is retried with backoff until
@@ -42,7 +43,7 @@ from hub.errors import BadData, DatabaseUnavailable
 from hub.ingest import inbox
 from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
-from hub.ingest.triage import DeadLetter, Message, Triage, triage
+from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
 from hub.reconcile.apply import Reconciler, Tables
 from hub.reconcile.projector import Projector, Recent
 from hub.settings import FaultSettings, IngestSettings
@@ -58,6 +59,7 @@ MAX_DEAD_LETTER_CHARS = 64 * 1024
 GAP_CHECK_S = 30.0
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
+BUSY_STEP_EVERY_S = 0.1
 
 T = TypeVar("T")
 
@@ -117,6 +119,7 @@ class IngestWorker:
         self._projector = Projector(Reconciler(Tables.live()), settings.projection_step_scans)
         self._recent = Recent()
         self._lagging = False
+        self._stepped_at = 0.0
         self._gaps_checked_at = 0.0
         self._gaps_alerted: set[tuple[str, str, str]] = set()
         self._unsynced_alerted: set[tuple[str, str]] = set()
@@ -134,7 +137,9 @@ class IngestWorker:
             batch = self._collect()
             if batch:
                 self._retrying(functools.partial(self.process, batch))
-            self._retrying(self.project)
+            busy = not self._messages.empty()
+            if not busy or time.monotonic() >= self._stepped_at + BUSY_STEP_EVERY_S:
+                self._retrying(self.project)
             if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
                 self._retrying(lambda: self.check_gaps(datetime.now(UTC)))
 
@@ -215,7 +220,8 @@ class IngestWorker:
             raise
         except Exception as exc:
             reason = "bad_data" if isinstance(exc, BadData) else "internal_error"
-            dead = DeadLetter(message, reason, f"{type(exc).__name__}: {exc}"[:2000], None)
+            detail = f"{type(exc).__name__}: {exc}"[:2000]
+            dead = DeadLetter(message, reason, detail, agent_of(message, self._prefix))
             self._transaction(Triage(dead=[dead]))
             return {}
 
@@ -302,10 +308,9 @@ class IngestWorker:
 
     def project(self) -> int:
         """One bounded projection step in its own transaction; return the scans projected."""
-        full = self._settings.projection_step_scans
-        budget = full if self._messages.empty() else max(1, full // 10)
+        self._stepped_at = time.monotonic()
         with mapped(), self._engine.begin() as conn:
-            step = self._projector.step(conn, self._recent, budget)
+            step = self._projector.step(conn, self._recent)
         self.health.set_aside += step.set_aside
         self._lagging = step.projected > 0
         return step.projected

@@ -97,15 +97,13 @@ class Projector:
         self._reconciler = reconciler
         self._step_scans = step_scans
 
-    def step(
-        self, conn: Connection, recent: Recent | None = None, budget: int | None = None
-    ) -> Step:
-        """Project at most ``budget`` scans (default ``step_scans``); the caller commits."""
+    def step(self, conn: Connection, recent: Recent | None = None) -> Step:
+        """Project at most ``step_scans`` scans; the caller commits."""
         if conn.dialect.name == "postgresql":
             elected = conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(ADVISORY_LOCK)))
             if not elected.scalar():
                 return Step(0, 0)
-        budget = budget or self._step_scans
+        budget = self._step_scans
         q = projection_queue.c
         entries = conn.execute(
             sa.select(q.id, q.agent_id, q.incarnation, q.after_seq, q.upto_seq)

@@ -75,15 +75,13 @@ def projection(conn: Connection, now: datetime) -> dict[str, Any]:
             c.projected_seq < c.confirmed_seq
         )
     ).all()
-    oldest = None
-    if lagging:
-        s = scan_log.c
-        heads = [(r.agent_id, r.incarnation, r.projected_seq + 1) for r in lagging[:500]]
-        oldest = conn.execute(
-            sa.select(sa.func.min(s.received_at)).where(
-                sa.tuple_(s.agent_id, s.incarnation, s.seq).in_(heads)
-            )
-        ).scalar()
+    s = scan_log.c
+    head = s.agent_id == c.agent_id, s.incarnation == c.incarnation, s.seq == c.projected_seq + 1
+    oldest = conn.execute(
+        sa.select(sa.func.min(s.received_at))
+        .select_from(agent_streams.join(scan_log, sa.and_(*head)))
+        .where(c.projected_seq < c.confirmed_seq)
+    ).scalar()
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=now.tzinfo)  # SQLite hands back naive UTC
     return {

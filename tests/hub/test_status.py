@@ -1,0 +1,69 @@
+"""The hub's own status: /healthz follows the writer, /api/v1/status shows projection lag."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from hub.ingest.worker import WriterHealth
+from hub.web.app import create_app
+from tests.harness import factories
+from tests.harness.stations import HubUnderTest
+
+
+class Client:
+    """Requests to the app in this process (httpx's ASGI transport), no server needed."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def get(self, path: str) -> httpx.Response:
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self._app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+                return await client.get(path)
+
+        return asyncio.run(call())
+
+
+def _json(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_status_shows_scans_stored_but_not_yet_projected_until_the_projector_catches_up(
+    sqlite_url: str,
+) -> None:
+    """Acked scans the projector has not reached count as lag, with the oldest one's age;
+    once it has run the lag is zero."""
+    hub = HubUnderTest(sqlite_url)
+    client = Client(create_app(hub.engine, lambda: hub.worker.health))
+    hub.deliver(factories.batch("pi-lag", range(1, 6)).events, project=False)
+    projection = _json(client.get("/api/v1/status"))["projection"]
+    assert (projection["lag_scans"], projection["lagging_streams"]) == (5, 1)
+    assert projection["oldest_unprojected_age_s"] >= 0
+    (agent,) = _json(client.get("/api/v1/agents"))["items"]
+    assert (agent["confirmed_seq"], agent["projected_seq"]) == (5, 0)
+    hub.project_all()
+    projection = _json(client.get("/api/v1/status"))["projection"]
+    assert (projection["lag_scans"], projection["oldest_unprojected_at"]) == (0, None)
+    hub.engine.dispose()
+
+
+def test_healthz_says_unavailable_while_the_writer_cannot_reach_the_database(
+    sqlite_url: str,
+) -> None:
+    """The writer's view wins: a database the API can still read but the writer cannot
+    write makes /healthz answer 503 with the reason."""
+    hub = HubUnderTest(sqlite_url)
+    down = WriterHealth("unavailable", "OperationalError: database is locked", datetime.now(UTC))
+    client = Client(create_app(hub.engine, lambda: down))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "OperationalError: database is locked"
+    assert Client(create_app(hub.engine)).get("/healthz").status_code == 200
+    hub.engine.dispose()
