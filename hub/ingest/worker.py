@@ -9,9 +9,9 @@ Order of work (DESIGN.md §2-3):
 4. PUBACK each message (``manual_ack``) in the order received, then publish each touched
    agent's retained ``ack``. Nothing is acked before its scans are committed.
 5. One bounded projection step (projector.py). Ingest comes first: while messages wait,
-   a step of ``projection_step_scans`` runs at most every ``BUSY_STEP_EVERY_S``, so acks
-   keep flowing through a backlog (each step is a transaction and an fsync of its own);
-   the records still progress, and catch up in whole steps as soon as the queue is empty.
+   a tenth of a step (``projection_step_scans``) runs at most every ``BUSY_STEP_EVERY_S``,
+   so acks keep flowing through a backlog (each step is a transaction and an fsync of its
+   own); the records still progress, and catch up in whole steps once the queue is empty.
 
 Failures, mapped at the edge (hub/store/db.py ``mapped``):
 - ``DatabaseUnavailable``: nothing is acked. The same batch is retried with backoff until
@@ -116,7 +116,7 @@ class IngestWorker:
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._batches = 0
         self._fleet = Fleet(settings.clock_skew_alert_s)
-        self._projector = Projector(Reconciler(Tables.live()), settings.projection_step_scans)
+        self._projector = Projector(Reconciler(Tables.live()))
         self._recent = Recent()
         self._lagging = False
         self._stepped_at = 0.0
@@ -137,9 +137,10 @@ class IngestWorker:
             batch = self._collect()
             if batch:
                 self._retrying(functools.partial(self.process, batch))
-            busy = not self._messages.empty()
-            if not busy or time.monotonic() >= self._stepped_at + BUSY_STEP_EVERY_S:
+            if self._messages.empty():
                 self._retrying(self.project)
+            elif time.monotonic() >= self._stepped_at + BUSY_STEP_EVERY_S:
+                self._retrying(functools.partial(self.project, busy=True))
             if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
                 self._retrying(lambda: self.check_gaps(datetime.now(UTC)))
 
@@ -306,11 +307,13 @@ class IngestWorker:
 
     # -- projection -----------------------------------------------------------------------------
 
-    def project(self) -> int:
-        """One bounded projection step in its own transaction; return the scans projected."""
+    def project(self, busy: bool = False) -> int:
+        """One bounded projection step in its own transaction; return the scans projected.
+        ``busy``: messages wait, so take a tenth of a step."""
         self._stepped_at = time.monotonic()
+        full = self._settings.projection_step_scans
         with mapped(), self._engine.begin() as conn:
-            step = self._projector.step(conn, self._recent)
+            step = self._projector.step(conn, self._recent, max(1, full // 10) if busy else full)
         self.health.set_aside += step.set_aside
         self._lagging = step.projected > 0
         return step.projected

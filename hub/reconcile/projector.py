@@ -93,17 +93,15 @@ class Step:
 
 
 class Projector:
-    def __init__(self, reconciler: Reconciler, step_scans: int) -> None:
+    def __init__(self, reconciler: Reconciler) -> None:
         self._reconciler = reconciler
-        self._step_scans = step_scans
 
-    def step(self, conn: Connection, recent: Recent | None = None) -> Step:
-        """Project at most ``step_scans`` scans; the caller commits."""
+    def step(self, conn: Connection, recent: Recent | None, budget: int) -> Step:
+        """Project at most ``budget`` scans; the caller commits."""
         if conn.dialect.name == "postgresql":
             elected = conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(ADVISORY_LOCK)))
             if not elected.scalar():
                 return Step(0, 0)
-        budget = self._step_scans
         q = projection_queue.c
         entries = conn.execute(
             sa.select(q.id, q.agent_id, q.incarnation, q.after_seq, q.upto_seq)

@@ -64,7 +64,7 @@ def _plain(value: Any) -> Any:
 def replay(conn: Connection, reconciler: Reconciler) -> tuple[int, list[Range]]:
     """The projector from zero up to each stream's watermark; return the scans applied and
     the ranges covered, so the caller can set each cursor to the end of its range."""
-    projector = Projector(reconciler, CHUNK)
+    projector = Projector(reconciler)
     streams = conn.execute(
         sa.select(
             agent_streams.c.agent_id, agent_streams.c.incarnation, agent_streams.c.confirmed_seq
