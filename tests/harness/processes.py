@@ -180,6 +180,12 @@ class HubProcess(_Process):
         response.raise_for_status()
         return response.json()
 
+    def records(self, kind: str, **params: Any) -> list[dict[str, Any]]:
+        return list(self.get(f"/api/v1/records/{kind}", limit=1000, **params)["items"])
+
+    def alerts(self, kind: str) -> list[dict[str, Any]]:
+        return [a for a in self.get("/api/v1/alerts", limit=1000)["items"] if a["kind"] == kind]
+
     def all_scans(self, agent_id: str | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         after = 0

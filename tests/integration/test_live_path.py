@@ -26,14 +26,6 @@ LONG_CYCLE = "STE-A1." + "9" * 40  # a cycle number of 40 digits: the column hel
 LONG_CONDITION = "CMD-COND-" + "X" * 100  # the wire allows 128, the column held 64
 
 
-def _records(hub: HubProcess, kind: str) -> list[dict[str, Any]]:
-    return list(hub.get(f"/api/v1/records/{kind}", limit=1000)["items"])
-
-
-def _alerts(hub: HubProcess, kind: str) -> list[dict[str, Any]]:
-    return [a for a in hub.get("/api/v1/alerts", limit=1000)["items"] if a["kind"] == kind]
-
-
 def _kept(agent: AgentProcess, *texts: str) -> None:
     for text in texts:
         answer = agent.scan(text)
@@ -64,14 +56,14 @@ def test_values_as_long_as_the_wire_allows_are_stored_whole_and_applied(
         wait_for(lambda: _caught_up(hub, "pi-or", 5), timeout=60)
         raws = {s["raw"] for s in hub.all_scans()}
         assert {LONG_CYCLE, LONG_CONDITION} <= raws
-        cycles = sorted(_records(hub, "cycles"), key=lambda c: str(c["started_key"]))
+        cycles = sorted(hub.records("cycles"), key=lambda c: str(c["started_key"]))
         assert [(c["cycle_number"], c["status"]) for c in cycles] == [
             ("9" * 40, "released"),
             ("7", "released"),
         ]
-        (usage,) = _records(hub, "usage")
+        (usage,) = hub.records("usage")
         assert usage["condition"] == "x" * 100 and usage["returned_at"] is not None
-        assert _alerts(hub, "reconcile_failed") == []
+        assert hub.alerts("reconcile_failed") == []
     finally:
         spd.stop()
         orr.stop()
@@ -107,12 +99,12 @@ def test_a_value_the_database_refuses_sets_one_scan_aside_and_the_line_goes_on(
     try:
         _kept(tray, "TRY-1", "INS-1", "INS-POISON", "INS-2", "CMD-COMPLETE")
         wait_for(lambda: _caught_up(hub, "pi-tray", 5), timeout=60)
-        wait_for(lambda: _alerts(hub, "reconcile_failed"), timeout=30)
-        (alert,) = _alerts(hub, "reconcile_failed")
+        wait_for(lambda: hub.alerts("reconcile_failed"), timeout=30)
+        (alert,) = hub.alerts("reconcile_failed")
         assert alert["severity"] == "high" and "(seqs 3)" in alert["detail"]
-        (checklist,) = _records(hub, "tray-checklists")
+        (checklist,) = hub.records("tray-checklists")
         assert checklist["status"] in ("complete", "short") and checklist["count"] == 2
-        assert {i["key"] for i in _records(hub, "items")} == {
+        assert {i["key"] for i in hub.records("items")} == {
             "site:TRY-1",
             "site:INS-1",
             "site:INS-2",
@@ -175,9 +167,9 @@ def _outage(hub: HubProcess, agent: AgentProcess, stop: Any, start: Any) -> None
     wait_for(lambda: _caught_up(hub, agent.agent_id, total), timeout=120)
     scans = hub.all_scans(agent.agent_id)
     assert sorted(s["seq"] for s in scans) == list(range(1, total + 1)), "each scan once"
-    moved = {a["key"]: a["location"] for a in _records(hub, "assets")}
+    moved = {a["key"]: a["location"] for a in hub.records("assets")}
     assert len(moved) == 55 and set(moved.values()) == {"site:LOC-1", "site:LOC-2", "site:LOC-3"}
-    assignments = _records(hub, "assignments")
+    assignments = hub.records("assignments")
     assert len(assignments) == 55, "each move applied exactly once"
 
 

@@ -32,14 +32,6 @@ REFERENCE: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def _records(hub: HubProcess, kind: str, **params: Any) -> list[dict[str, Any]]:
-    return list(hub.get(f"/api/v1/records/{kind}", limit=1000, **params)["items"])
-
-
-def _alerts(hub: HubProcess, kind: str) -> list[dict[str, Any]]:
-    return [a for a in hub.get("/api/v1/alerts", limit=1000)["items"] if a["kind"] == kind]
-
-
 def _scan_all(agent: AgentProcess, *texts: str) -> None:
     for text in texts:
         answer = agent.scan(text)
@@ -98,7 +90,7 @@ def test_five_scenarios_become_records(
         wait_for(everything_applied, timeout=60, interval=0.5)
 
         # Sterilizer: load 1142 passed, then its BI failed: quarantined, with a recall.
-        cycles = {c["cycle_number"]: c for c in _records(hub, "cycles")}
+        cycles = {c["cycle_number"]: c for c in hub.records("cycles")}
         assert (cycles["1142"]["result"], cycles["1142"]["bi_result"]) == ("pass", "fail")
         assert cycles["1142"]["status"] == "quarantined"
         assert cycles["1143"]["status"] == "failed"
@@ -109,27 +101,27 @@ def test_five_scenarios_become_records(
             ("site:CASE-88", "site:INS-1"),
             ("site:CASE-88", "site:INS-9"),
         }
-        assert _alerts(hub, "bi_failed")[0]["severity"] == "high"
+        assert hub.alerts("bi_failed")[0]["severity"] == "high"
         # Tray: 5 on the count sheet, 3 scanned.
-        (checklist,) = _records(hub, "tray-checklists")
+        (checklist,) = hub.records("tray-checklists")
         assert checklist["status"] == "short"
         assert json.loads(checklist["missing"]) == {"site:INS-6": 1, "site:INS-7": 1}
         # OR: INS-9 came from the failed load 1143. INS-1 alerts too when the failed BI of
         # its load reached the hub before its use did (docs/records.md: alerts are history).
-        unsafe = {a["detail"].split()[0]: a for a in _alerts(hub, "unsafe_use")}
+        unsafe = {a["detail"].split()[0]: a for a in hub.alerts("unsafe_use")}
         assert unsafe["site:INS-9"]["severity"] == "high"
         assert set(unsafe) <= {"site:INS-9", "site:INS-1"}
         # Porter: the day-old move fills history; the ventilator stays in the ICU.
-        assets = {a["key"]: a for a in _records(hub, "assets")}
+        assets = {a["key"]: a for a in hub.records("assets")}
         assert assets["site:AST-V12"]["location"] == "site:LOC-ICU1"
-        history = _records(hub, "assignments", key="site:AST-V12")
+        history = hub.records("assignments", key="site:AST-V12")
         assert [h["location"] for h in sorted(history, key=lambda h: h["started_at"])] == [
             "site:LOC-WARD4",
             "site:LOC-ICU1",
         ]
         assert {assets[k]["location"] for k in ("site:AST-P1", "site:AST-P2")} == {"site:LOC-ICU1"}
         # Loan: lent, returned, cleaned.
-        (loan,) = _records(hub, "equipment-logs")
+        (loan,) = hub.records("equipment-logs")
         assert (loan["patient"], loan["status"]) == ("site:PAT-1001", "available")
         assert assets["site:AST-W3"]["status"] == "available"
     finally:
