@@ -8,10 +8,11 @@ Order of work (DESIGN.md §2-3):
    bulk, each watermark moved once, each agent's fleet row once. COMMIT.
 4. PUBACK each message (``manual_ack``) in the order received, then publish each touched
    agent's retained ``ack``. Nothing is acked before its scans are committed.
-5. One bounded projection step (projector.py). Ingest comes first: while messages wait,
-   a tenth of a step (``projection_step_scans``) runs at most every ``BUSY_STEP_EVERY_S``,
-   so acks keep flowing through a backlog (each step is a transaction and an fsync of its
-   own); the records still progress, and catch up in whole steps once the queue is empty.
+5. One bounded projection step (projector.py). Ingest comes first: while messages flow,
+   steps are a tenth of ``projection_step_scans``, and while messages wait one runs at most
+   every ``BUSY_STEP_EVERY_S``, so acks keep flowing through a backlog (each step is a
+   transaction and an fsync of its own). The records still progress, and catch up in whole
+   steps once no batch has come for ``QUIET_S``.
 
 Failures, mapped at the edge (hub/store/db.py ``mapped``):
 - ``DatabaseUnavailable``: nothing is acked. The same batch is retried with backoff until
@@ -60,6 +61,7 @@ GAP_CHECK_S = 30.0
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
 BUSY_STEP_EVERY_S = 0.1
+QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
 
 T = TypeVar("T")
 
@@ -120,6 +122,7 @@ class IngestWorker:
         self._recent = Recent()
         self._lagging = False
         self._stepped_at = 0.0
+        self._batch_at = 0.0
         self._gaps_checked_at = 0.0
         self._gaps_alerted: set[tuple[str, str, str]] = set()
         self._unsynced_alerted: set[tuple[str, str]] = set()
@@ -137,9 +140,13 @@ class IngestWorker:
             batch = self._collect()
             if batch:
                 self._retrying(functools.partial(self.process, batch))
-            if self._messages.empty():
+            now = time.monotonic()
+            if batch:
+                self._batch_at = now
+            waiting = not self._messages.empty()
+            if not waiting and now >= self._batch_at + QUIET_S:
                 self._retrying(self.project)
-            elif time.monotonic() >= self._stepped_at + BUSY_STEP_EVERY_S:
+            elif not waiting or now >= self._stepped_at + BUSY_STEP_EVERY_S:
                 self._retrying(functools.partial(self.project, busy=True))
             if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
                 self._retrying(lambda: self.check_gaps(datetime.now(UTC)))
