@@ -20,7 +20,7 @@ from datetime import datetime
 
 from protocol import codec
 from protocol.errors import ProtocolError
-from protocol.messages import AgentHealth, AgentStatus, EventBatch, ScanEvent
+from protocol.messages import MAX_ID_CHARS, AgentHealth, AgentStatus, EventBatch, ScanEvent
 from protocol.topics import Topic
 
 StreamKey = tuple[str, str]  # (agent, incarnation)
@@ -114,5 +114,5 @@ def agent_of(message: Message, prefix: str) -> str | None:
     parts = message.topic.split("/")
     head = prefix.split("/")
     if parts[: len(head) + 2] == [*head, "v1", "agents"] and len(parts) > len(head) + 2:
-        return parts[len(head) + 2][:64]
+        return parts[len(head) + 2][:MAX_ID_CHARS]
     return None

@@ -116,12 +116,7 @@ class Projector:
             return Step(0, 0)
         fresh = recent.take(ranges) if recent is not None else {}
         set_aside = self.project(conn, ranges, fresh)
-        ends: dict[tuple[str, str], int] = {}
-        for r in ranges:
-            ends[(r.agent_id, r.incarnation)] = r.upto
-        moves = [{"k_agent": a, "k_incarnation": i, "upto": upto} for (a, i), upto in ends.items()]
-        if moves:
-            conn.execute(_MOVE_CURSOR, moves)
+        move_cursors(conn, ranges)
         for at in range(0, len(done), IN_CHUNK):
             conn.execute(projection_queue.delete().where(q.id.in_(done[at : at + IN_CHUNK])))
         return Step(sum(r.upto - r.after for r in ranges), set_aside)
@@ -155,6 +150,14 @@ class Projector:
             log.warning("projector.failed", ranges=len(ranges), error=type(exc).__name__)
             return f"{type(exc).__name__}: {exc}"[:300]
         return None
+
+
+def move_cursors(conn: Connection, ranges: Sequence[Range]) -> None:
+    """Set each stream's cursor to the end of its last range."""
+    ends = {(r.agent_id, r.incarnation): r.upto for r in ranges}
+    moves = [{"k_agent": a, "k_incarnation": i, "upto": upto} for (a, i), upto in ends.items()]
+    if moves:
+        conn.execute(_MOVE_CURSOR, moves)
 
 
 def _cursors(conn: Connection, streams: set[tuple[str, str]]) -> dict[tuple[str, str], int]:

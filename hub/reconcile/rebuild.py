@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hub.reconcile import audit
 from hub.reconcile.apply import Range, Reconciler, Tables
-from hub.reconcile.projector import ADVISORY_LOCK, Projector
+from hub.reconcile.projector import ADVISORY_LOCK, Projector, move_cursors
 from hub.reconcile.rules import utc
 from hub.store import records
 from hub.store.tables import agent_streams
@@ -97,17 +97,7 @@ def rebuild(engine: Engine) -> dict[str, TableReport]:
             conn.execute(old.delete())
             conn.execute(old.insert().from_select(list(old.c.keys()), sa.select(new)))
         meta.drop_all(conn)
-        c = agent_streams.c
-        if covered:
-            conn.execute(
-                agent_streams.update()
-                .where(
-                    c.agent_id == sa.bindparam("k_agent"), c.incarnation == sa.bindparam("k_inc")
-                )
-                .values(projected_seq=sa.bindparam("upto")),
-                [{"k_agent": r.agent_id, "k_inc": r.incarnation, "upto": r.upto} for r in covered],
-            )
-        # Queued ranges stay: the projector skips what the cursors now cover.
+        move_cursors(conn, covered)  # queued ranges stay: the projector skips what these cover
         trail = audit.Trail(conn)
         summary = {"scans": scans, **{k: vars(v) for k, v in report.items()}}
         trail.add(None, "rebuild", "records", "all", summary)
