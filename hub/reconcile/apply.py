@@ -12,16 +12,17 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.reconcile import audit, rules
-from hub.reconcile.rows import Row, Rows
+from hub.reconcile.rows import IN_CHUNK, Row, Rows
 from hub.reconcile.rules import Change, Scan, SessionView, event_key, utc
 from hub.store import records
 from hub.store.tables import alerts, scan_log
@@ -78,7 +79,7 @@ class Range(NamedTuple):
 
 def scan_of(row: Any) -> Scan:
     """A scan_log row as the rules see it."""
-    payload = json.loads(row.payload)
+    payload = orjson.loads(row.payload)  # a catch-up reads every scan back: json took 15%
     reading = payload.get("decoded") or {}
     return _scan(
         row.agent_id,
@@ -197,6 +198,7 @@ class _Pass:
         self.assets = Rows(tables.assets)
         self.assignments = Rows(tables.assignments, index=("asset",))
         self.equipment_events = Rows(tables.equipment_events, index=("asset",))
+        self.last_assignment: dict[str, str | None] = {}  # newest stored key per asset
         self.loans: dict[str, list[Row]] = {}  # each asset's equipment log, folded again
         self.alerts: list[Row] = []
         self.trail = audit.Trail(conn) if live else None
@@ -229,7 +231,7 @@ class _Pass:
         )
         self.items.prefetch(conn, "key", items)
         self.assets.prefetch(conn, "key", codes["asset"])
-        self.assignments.prefetch(conn, "asset", codes["asset"])
+        self._prefetch_last_assignments(codes["asset"])
         self.equipment_events.prefetch(conn, "asset", codes["asset"])
         # A BI names its cycle label, and so does the scan that numbers a cycle.
         labels = {s.target for s in scans if s.action == "bi_result"} | codes["sterilizer"]
@@ -245,6 +247,32 @@ class _Pass:
         }
         for kind, ref in _REFERENCE_OF.items():
             self.reference[ref].prefetch(conn, "code", codes[kind])
+
+    def _prefetch_last_assignments(self, assets: Iterable[str]) -> None:
+        """Each asset's newest stored assignment: a move in event order changes only that
+        one's end, so the rest of a history that grows all year need not be read."""
+        a = self.t.assignments.c
+        wanted = sorted({x for x in assets if x not in self.last_assignment})
+        for at in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[at : at + IN_CHUNK]
+            self.last_assignment.update(dict.fromkeys(chunk))
+            newest = self.conn.execute(
+                sa.select(a.asset, sa.func.max(a.event_key))
+                .where(a.asset.in_(chunk))
+                .group_by(a.asset)
+            ).all()
+            self.last_assignment.update({asset: key for asset, key in newest})
+            self.assignments.prefetch_keys(self.conn, [tuple(row) for row in newest])
+
+    def _assignments_from(self, asset: str, key: str) -> list[Row]:
+        """The asset's assignments from its newest stored one on, which is all that a move
+        at ``key`` can change; a move older than that reads the whole history."""
+        newest = self.last_assignment[asset]
+        if newest is not None and key < newest:
+            return self.assignments.where(self.conn, "asset", asset)
+        # Only from the newest stored on: other older rows may be held, not all of them.
+        held = self.assignments.held_where("asset", asset)
+        return [row for row in held if newest is None or row["event_key"] >= newest]
 
     def _reference(self, ref: str, code: str) -> Row | None:
         """The reference row of a code, or None when nobody registered it."""
@@ -301,7 +329,7 @@ class _Pass:
             return "bi", change.label
         if isinstance(change, rules.MoveAssets):
             self.assets.prefetch(self.conn, "key", change.assets)
-            self.assignments.prefetch(self.conn, "asset", change.assets)
+            self._prefetch_last_assignments(change.assets)
             for asset in change.assets:
                 self._move(scan, asset, change.location)
             return "move", change.location
@@ -609,6 +637,10 @@ class _Pass:
     def _move(self, scan: Scan, asset: str, location: str) -> None:
         self._ensure_asset(scan, asset)
         self._check_registered(scan, "locations", location)
+        self._prefetch_last_assignments([asset])
+        newest = self.last_assignment[asset]
+        if newest is None or newest < scan.key:
+            self.assignments.absent((asset, scan.key))  # nothing stored is newer: no query
         self.assignments.insert(
             self.conn,
             {
@@ -619,7 +651,7 @@ class _Pass:
                 "moved_by": scan.operator,
             },
         )
-        history = self.assignments.where(self.conn, "asset", asset)
+        history = self._assignments_from(asset, scan.key)
         ends = rules.assignment_ends([(r["event_key"], r["started_at"]) for r in history])
         for row in history:
             self.assignments.update(row, ended_at=ends[row["event_key"]])

@@ -26,13 +26,16 @@ _INSERT = Bulk.insert(audit_log, tuple(c.name for c in audit_log.columns if c.na
 
 
 FIELDS = ("actor", "action", "entity", "entity_key", "cause", "detail")
+# Built once: json.dumps with options builds a new encoder on every call.
+_ENCODE_CANONICAL = json.JSONEncoder(separators=(",", ":")).encode
+_ENCODE_DETAIL = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 def _canonical(entry: dict[str, Any]) -> str:
     """A JSON array of the fields in a fixed order: at (UTC ISO 8601, microseconds), then
     FIELDS."""
     at = utc(entry["at"]).isoformat(timespec="microseconds")
-    return json.dumps([at, *(entry[k] for k in FIELDS)], separators=(",", ":"))
+    return _ENCODE_CANONICAL([at, *(entry[k] for k in FIELDS)])
 
 
 def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
@@ -58,7 +61,7 @@ class Trail:
                 "entity": entity,
                 "entity_key": key[:512],
                 "cause": scan.key if scan else None,
-                "detail": json.dumps(detail, sort_keys=True, default=str),
+                "detail": _ENCODE_DETAIL(detail),
             }
         )
 

@@ -13,8 +13,9 @@ prefetched one query at a time. Prefetching only saves those queries.
 from __future__ import annotations
 
 import functools
+import operator
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,11 @@ class Rows:
     def __init__(self, table: sa.Table, index: tuple[str, ...] = ()) -> None:
         self.table = table
         self._pk = tuple(c.name for c in table.primary_key.columns)
+        # A row's primary key as a tuple; itemgetter of one name returns the bare value.
+        pick = operator.itemgetter(*self._pk)
+        self.key: Callable[[Row], tuple[Any, ...]] = (
+            (lambda row: (pick(row),)) if len(self._pk) == 1 else pick
+        )
         self._blank: Row = {c.name: None for c in table.columns}
         self._times = tuple(c.name for c in table.columns if isinstance(c.type, sa.DateTime))
         self._rows: dict[tuple[Any, ...], Row | None] = {}  # None: known to be absent
@@ -41,11 +47,6 @@ class Rows:
         self._complete: set[tuple[str, Any]] = set()  # (column, value) read in full
         self._new: dict[tuple[Any, ...], None] = {}  # insertion order
         self._dirty: set[tuple[Any, ...]] = set()
-
-    def key(self, row: Row) -> tuple[Any, ...]:
-        if len(self._pk) == 1:
-            return (row[self._pk[0]],)
-        return tuple(row[c] for c in self._pk)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -86,8 +87,19 @@ class Rows:
 
     def where(self, conn: Connection, column: str, value: Any) -> list[Row]:
         """Every row whose indexed ``column`` equals ``value``, stored or new."""
-        self.prefetch(conn, column, [value])
+        if (column, value) not in self._complete:
+            self.prefetch(conn, column, [value])
         keys = sorted(self._index[column][value])
+        return [row for k in keys if (row := self._rows[k]) is not None]
+
+    def absent(self, key: tuple[Any, ...]) -> None:
+        """The caller knows no stored row has this key: ``get`` need not ask."""
+        self._rows.setdefault(key, None)
+
+    def held_where(self, column: str, value: Any) -> list[Row]:
+        """The rows with indexed ``column`` equal to ``value`` that this pass holds; reads
+        nothing."""
+        keys = sorted(self._index[column].get(value, ()))
         return [row for k in keys if (row := self._rows[k]) is not None]
 
     def held(self) -> list[Row]:
