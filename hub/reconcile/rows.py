@@ -46,7 +46,7 @@ class Rows:
         }
         self._complete: set[tuple[str, Any]] = set()  # (column, value) read in full
         self._new: dict[tuple[Any, ...], None] = {}  # insertion order
-        self._dirty: set[tuple[Any, ...]] = set()
+        self._dirty: dict[tuple[Any, ...], set[str]] = {}  # key: the columns changed
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -140,34 +140,37 @@ class Rows:
 
     def update(self, row: Row, **values: Any) -> None:
         """Change a row this map holds; unchanged values write nothing."""
-        changed = False
-        for name, value in values.items():
-            if row[name] != value:
-                row[name] = value
-                changed = True
+        changed = [name for name, value in values.items() if row[name] != value]
         if not changed:
             return
+        for name in changed:
+            row[name] = values[name]
         key = self.key(row)
         if key not in self._new:
-            self._dirty.add(key)
+            self._dirty.setdefault(key, set()).update(changed)
 
     def flush(self, conn: Connection) -> None:
-        insert, update = _writers(self.table)
-        columns = insert.names
-        insert(conn, [tuple(row[c] for c in columns) for row in self.pending()])
-        changed = []
+        insert = _inserter(self.table)
+        insert(conn, [tuple(row[c] for c in insert.names) for row in self.pending()])
+        # Only the columns that changed: SQLite rewrites every index whose column is SET.
+        by_columns: defaultdict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
         for key in sorted(self._dirty):
             row = self._rows[key]
             assert row is not None  # only held rows are updated
-            changed.append((*(row[c] for c in columns), *key))
-        update(conn, changed)
+            columns = tuple(sorted(self._dirty[key]))
+            by_columns[columns].append((*(row[c] for c in columns), *key))
+        for columns, rows in by_columns.items():
+            _updater(self.table, columns)(conn, rows)
         self._new.clear()
         self._dirty.clear()
 
 
 @functools.cache
-def _writers(table: sa.Table) -> tuple[Bulk, Bulk]:
-    """Every column inserted; every column updated by primary key (rows.py's tables have
-    natural keys, no generated ids)."""
-    columns = tuple(c.name for c in table.columns)
-    return Bulk.insert(table, columns), Bulk.update(table, columns)
+def _inserter(table: sa.Table) -> Bulk:
+    return Bulk.insert(table, tuple(c.name for c in table.columns))
+
+
+@functools.cache
+def _updater(table: sa.Table, columns: tuple[str, ...]) -> Bulk:
+    """These columns updated by primary key (rows.py's tables have natural keys)."""
+    return Bulk.update(table, columns)
