@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from agent.session import Instant
+
 TIMESYNC_MARKER = Path("/run/systemd/timesync/synchronized")
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
-
-
-@dataclass(frozen=True)
-class Instant:
-    wall: datetime
-    monotonic_ns: int
-    boot_id: str
-    synced: bool
 
 
 class Clock(Protocol):

@@ -7,28 +7,12 @@ never decides one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
 
 from agent.session import StationState
-
-
-class Outcome(StrEnum):
-    KEPT = "kept"  # a good read, committed to the outbox, counted in the session
-    DUPLICATE = "duplicate"  # already scanned in this session: recorded, not counted
-    BADGE_FIRST = "badge_first"  # the station needs a badge before anything else
-    NO_SESSION = "no_session"  # needs an open session first (e.g. an item before its tray)
-    SESSION_OPEN = "session_open"  # another session must be finished or cancelled first
-    NOT_HERE = "not_here"  # this kind of code means nothing in this station's mode
-    NOT_ALLOWED = "not_allowed"  # e.g. CMD-MODE-* on a station that may not change mode
-    UNKNOWN_COMMAND = "unknown_command"  # a CMD- label this station does not know
-    BAD_READ = "bad_read"  # the decoder rejected it: refused, recorded for review
-    UNKNOWN_LABEL = "unknown_label"  # no rule knows it: refused, recorded for review
-    EMPTY = "empty"  # nothing but CR/LF/TAB was read: refused, not recorded
-    STORE_FULL = "store_full"  # disk budget reached: refused, nothing recorded, alarm
-    STORE_ERROR = "store_error"  # the outbox failed to commit: refused
+from protocol.vocabulary import Outcome
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ from uuid import UUID
 import structlog
 import uuid6
 
-from agent.clock import Clock, Instant
+from agent.clock import Clock
 from agent.errors import StoreError, StoreFull
-from agent.feedback import Feedback, FeedbackSink, Outcome
+from agent.feedback import Feedback, FeedbackSink
 from agent.outbox import OutboxStore, StationSave
-from agent.session import StationState
+from agent.session import Instant, StationState
 from agent.station import Station, Verdict
 from protocol.messages import ScanEvent
+from protocol.vocabulary import Outcome
 
 log = structlog.get_logger("agent.intake")
 

@@ -10,7 +10,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Instant:
+    """When a scan was taken, as the agent's clocks saw it (agent/clock.py reads them)."""
+
+    wall: datetime
+    monotonic_ns: int
+    boot_id: str
+    synced: bool
 
 
 @dataclass(frozen=True)

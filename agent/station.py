@@ -34,16 +34,25 @@ Rules (DESIGN.md §5; docs/stations.md has the barcode sheet):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from agent.clock import Instant
-from agent.feedback import Outcome
-from agent.session import Session, StationState
+from agent.session import Instant, Session, StationState
 from protocol.barcodes import Decoded, DecodeRules, Kind, Rejected, decode
 from protocol.messages import MAX_RAW_CHARS, Reading, ScanContext
+from protocol.vocabulary import (
+    CONDITION_PREFIX,
+    MODE_PREFIX,
+    TYPE_PREFIX,
+    Action,
+    Command,
+    Mode,
+    Outcome,
+    SessionKind,
+)
 
 _TRAILING = "\r\n\t"
-MODES = ("sterilizer", "tray_assembly", "point_of_use", "asset_move", "equipment_checkout")
+MODES = tuple(Mode)
 _ITEMS = frozenset({Kind.INSTRUMENT, Kind.TRAY, Kind.PRODUCT})
 _SESSION_NOUN = {"load": "load", "tray": "tray", "case": "case", "move": "move", "patient": "loan"}
 
@@ -157,7 +166,7 @@ class Station:
             message += f" (warning: {', '.join(result.warnings)})"
         # The context is what the person saw: an opening scan belongs to its new session,
         # every other scan to the session that was open, and a login to its new operator.
-        session = after.session if step.action == "open" else state.session
+        session = after.session if step.action == Action.OPEN else state.session
         context = ScanContext(
             station=self.name,
             mode=state.mode,
@@ -186,27 +195,27 @@ class Station:
         command = read.fields.get("command", "").upper() if read.kind is Kind.COMMAND else ""
         if read.kind is Kind.STAFF:
             after = replace(state, operator=read.key)
-            return _Step(Outcome.KEPT, f"Hello, {_label(read.key)}", after, "login")
-        if command == "LOGOUT":
-            return _Step(Outcome.KEPT, "Logged out", replace(state, operator=None), "logout")
+            return _Step(Outcome.KEPT, f"Hello, {_label(read.key)}", after, Action.LOGIN)
+        if command == Command.LOGOUT:
+            return _Step(Outcome.KEPT, "Logged out", replace(state, operator=None), Action.LOGOUT)
         if self.badge_required and state.operator is None:
             return _refuse(Outcome.BADGE_FIRST, "Scan your badge first.")
-        if command.startswith("MODE-"):
-            return self._change_mode(state, command.removeprefix("MODE-"))
-        if command == "CANCEL":
+        if command.startswith(MODE_PREFIX):
+            return self._change_mode(state, command.removeprefix(MODE_PREFIX))
+        if command == Command.CANCEL:
             if state.session is None:
                 return _refuse(Outcome.NO_SESSION, "Nothing to cancel.")
             noun = _SESSION_NOUN[state.session.kind]
             after = replace(state, session=None, armed=None)
-            return _Step(Outcome.KEPT, f"{noun.capitalize()} cancelled", after, "cancel")
-        rules = {
-            "sterilizer": self._sterilizer,
-            "tray_assembly": self._tray_assembly,
-            "point_of_use": self._point_of_use,
-            "asset_move": self._asset_move,
-            "equipment_checkout": self._equipment_checkout,
-        }[state.mode]
-        return rules(state, read, command, event_id)
+            return _Step(Outcome.KEPT, f"{noun.capitalize()} cancelled", after, Action.CANCEL)
+        by_mode: dict[str, Callable[[StationState, Decoded, str, str], _Step]] = {
+            Mode.STERILIZER: self._sterilizer,
+            Mode.TRAY_ASSEMBLY: self._tray_assembly,
+            Mode.POINT_OF_USE: self._point_of_use,
+            Mode.ASSET_MOVE: self._asset_move,
+            Mode.EQUIPMENT_CHECKOUT: self._equipment_checkout,
+        }
+        return by_mode[state.mode](state, read, command, event_id)
 
     def _change_mode(self, state: StationState, wanted: str) -> _Step:
         mode = wanted.lower().replace("-", "_")
@@ -218,19 +227,19 @@ class Station:
             noun = _SESSION_NOUN[state.session.kind]
             return _refuse(Outcome.SESSION_OPEN, f"Finish or cancel the open {noun} first.")
         after = replace(state, mode=mode, armed=None)
-        return _Step(Outcome.KEPT, f"Mode: {mode.replace('_', ' ')}", after, "mode", mode)
+        return _Step(Outcome.KEPT, f"Mode: {mode.replace('_', ' ')}", after, Action.MODE, mode)
 
     @staticmethod
     def _open(state: StationState, event_id: str, kind: str, key: str, msg: str) -> _Step:
         session = Session(id=event_id, kind=kind, key=key, items=frozenset({key}))
         after = replace(state, session=session, armed=None)
-        return _Step(Outcome.KEPT, msg, after, "open", joined=key)
+        return _Step(Outcome.KEPT, msg, after, Action.OPEN, joined=key)
 
     @staticmethod
     def _add(state: StationState, key: str, action: str, noun: str) -> _Step:
         session = state.session
         assert session is not None
-        item = key if action == "add" else f"{action}:{key}"
+        item = key if action == Action.ADD else f"{action}:{key}"
         if item in session.items:
             return _refuse(Outcome.DUPLICATE, f"Already scanned in this {noun}.")
         session = session.with_item(item)
@@ -242,11 +251,11 @@ class Station:
     @staticmethod
     def _return_phase(state: StationState, session: Session) -> _Step:
         after = replace(state, session=replace(session, phase="return"))
-        return _Step(Outcome.KEPT, "Returning: scan each item", after, "return_phase")
+        return _Step(Outcome.KEPT, "Returning: scan each item", after, Action.RETURN_PHASE)
 
     @staticmethod
     def _close(state: StationState, message: str, target: str | None = None) -> _Step:
-        return _Step(Outcome.KEPT, message, replace(state, session=None), "close", target)
+        return _Step(Outcome.KEPT, message, replace(state, session=None), Action.CLOSE, target)
 
     # -- one method per mode ----------------------------------------------------------------
 
@@ -257,53 +266,59 @@ class Station:
             if not (sterilizer and cycle.isdigit()):
                 sterilizer, cycle = read.key, ""
             if load is None and not cycle:
-                return self._open(state, eid, "load", sterilizer, f"Load on {_label(sterilizer)}")
+                return self._open(
+                    state, eid, SessionKind.LOAD, sterilizer, f"Load on {_label(sterilizer)}"
+                )
             if load is None:
                 after = replace(state, armed=f"bi:{read.key}")
                 message = f"Cycle {cycle} selected: scan CMD-BI-PASS or CMD-BI-FAIL"
-                return _Step(Outcome.KEPT, message, after, "select", read.key)
+                return _Step(Outcome.KEPT, message, after, Action.SELECT, read.key)
             if load.key != sterilizer:
                 return _refuse(Outcome.SESSION_OPEN, f"A load on {_label(load.key)} is open.")
             if not cycle:
                 return _refuse(Outcome.DUPLICATE, "This load is already open.")
-            return _Step(Outcome.KEPT, f"Cycle number {cycle}", state, "cycle_number", cycle)
+            return _Step(Outcome.KEPT, f"Cycle number {cycle}", state, Action.CYCLE_NUMBER, cycle)
         if read.kind in _ITEMS:
             if load is None:
                 return _refuse(Outcome.NO_SESSION, "Scan the sterilizer first to start a load.")
-            return self._add(state, read.key, "add", "load")
-        if command in ("CYCLE-PASS", "CYCLE-FAIL"):
+            return self._add(state, read.key, Action.ADD, "load")
+        if command in (Command.CYCLE_PASS, Command.CYCLE_FAIL):
             if load is None:
                 return _refuse(Outcome.NO_SESSION, "No load is open.")
             result = command.removeprefix("CYCLE-").lower()
             count = len(load.items) - 1
             return self._close(state, f"Load {result.upper()} — {count} items", result)
-        if command.startswith("TYPE-") and len(command) > 5:
+        if command.startswith(TYPE_PREFIX) and len(command) > len(TYPE_PREFIX):
             if load is None:
                 return _refuse(Outcome.NO_SESSION, "No load is open.")
-            cycle_type = command.removeprefix("TYPE-").lower()
-            return _Step(Outcome.KEPT, f"Cycle type {cycle_type}", state, "cycle_type", cycle_type)
-        if command in ("BI-PASS", "BI-FAIL"):
+            cycle_type = command.removeprefix(TYPE_PREFIX).lower()
+            return _Step(
+                Outcome.KEPT, f"Cycle type {cycle_type}", state, Action.CYCLE_TYPE, cycle_type
+            )
+        if command in (Command.BI_PASS, Command.BI_FAIL):
             if state.armed is None or not state.armed.startswith("bi:"):
                 return _refuse(Outcome.NO_SESSION, "Scan the cycle label first.")
             result = command.removeprefix("BI-").lower()
             message = f"Biological indicator {result.upper()}"
             after = replace(state, armed=None)
-            return _Step(Outcome.KEPT, message, after, "bi_result", state.armed[3:], result)
+            return _Step(Outcome.KEPT, message, after, Action.BI_RESULT, state.armed[3:], result)
         return self._elsewhere(read, command)
 
     def _tray_assembly(self, state: StationState, read: Decoded, command: str, eid: str) -> _Step:
         tray = state.session
         if read.kind is Kind.TRAY:
             if tray is None:
-                return self._open(state, eid, "tray", read.key, f"Tray {_label(read.key)}")
+                return self._open(
+                    state, eid, SessionKind.TRAY, read.key, f"Tray {_label(read.key)}"
+                )
             if tray.key == read.key:
                 return _refuse(Outcome.DUPLICATE, "This tray is already open.")
             return _refuse(Outcome.SESSION_OPEN, f"Tray {_label(tray.key)} is still open.")
         if read.kind in (Kind.INSTRUMENT, Kind.PRODUCT):
             if tray is None:
                 return _refuse(Outcome.NO_SESSION, "Scan the tray first.")
-            return self._add(state, read.key, "add", "tray")
-        if command == "COMPLETE":
+            return self._add(state, read.key, Action.ADD, "tray")
+        if command == Command.COMPLETE:
             if tray is None:
                 return _refuse(Outcome.NO_SESSION, "No tray is open.")
             return self._close(state, f"Tray complete — {len(tray.items) - 1} items")
@@ -314,35 +329,39 @@ class Station:
         if read.kind is Kind.CASE:
             if case is not None and case.key == read.key:
                 return _refuse(Outcome.DUPLICATE, "This case is already open.")
-            return self._open(state, eid, "case", read.key, f"Case {_label(read.key)}")
+            return self._open(state, eid, SessionKind.CASE, read.key, f"Case {_label(read.key)}")
         if read.kind in _ITEMS:
             if case is None:
                 return _refuse(Outcome.NO_SESSION, "Scan the case first.")
-            action = "return" if case.phase == "return" else "use"
+            action = Action.RETURN if case.phase == "return" else Action.USE
             step = self._add(state, read.key, action, "case")
             condition = None
             if step.state is not None and state.armed and state.armed.startswith("cond:"):
                 condition = state.armed[5:]
                 step = replace(step, state=replace(step.state, armed=None))
             return replace(step, condition=condition)
-        if command in ("RETURN", "DONE") or command.startswith("COND-"):
+        if command in (Command.RETURN, Command.DONE) or command.startswith(CONDITION_PREFIX):
             if case is None:
                 return _refuse(Outcome.NO_SESSION, "No case is open.")
-            if command == "RETURN":
+            if command == Command.RETURN:
                 return self._return_phase(state, case)
-            if command == "DONE":
+            if command == Command.DONE:
                 return self._close(state, f"Case {_label(case.key)} done")
-            condition = command.removeprefix("COND-").lower()
+            condition = command.removeprefix(CONDITION_PREFIX).lower()
             after = replace(state, armed=f"cond:{condition}")
-            return _Step(Outcome.KEPT, f"Next item: {condition}", after, "condition", condition)
+            return _Step(
+                Outcome.KEPT, f"Next item: {condition}", after, Action.CONDITION, condition
+            )
         return self._elsewhere(read, command)
 
     def _asset_move(self, state: StationState, read: Decoded, command: str, eid: str) -> _Step:
         move = state.session
         if read.kind is Kind.ASSET:
             if move is None:
-                return self._open(state, eid, "move", read.key, f"Moving {_label(read.key)}")
-            return self._add(state, read.key, "add", "move")
+                return self._open(
+                    state, eid, SessionKind.MOVE, read.key, f"Moving {_label(read.key)}"
+                )
+            return self._add(state, read.key, Action.ADD, "move")
         if read.kind is Kind.LOCATION:
             if move is None:
                 return _refuse(Outcome.NO_SESSION, "Scan the asset first, then the location.")
@@ -358,26 +377,28 @@ class Station:
         if read.kind is Kind.PATIENT:
             if loan is not None and loan.key == read.key:
                 return _refuse(Outcome.DUPLICATE, "This patient is already open.")
-            return self._open(state, eid, "patient", read.key, f"Patient {_label(read.key)}")
+            return self._open(
+                state, eid, SessionKind.PATIENT, read.key, f"Patient {_label(read.key)}"
+            )
         if read.kind is Kind.ASSET:
             if state.armed == "cleaned":
                 after = replace(state, armed=None)
-                return _Step(Outcome.KEPT, f"{_label(read.key)} available", after, "cleaned")
+                return _Step(Outcome.KEPT, f"{_label(read.key)} available", after, Action.CLEANED)
             if loan is None or loan.phase == "return":
                 message = f"{_label(read.key)} returned: needs cleaning"
                 if loan is None:
-                    return _Step(Outcome.KEPT, message, state, "return")
-                step = self._add(state, read.key, "return", "loan")
+                    return _Step(Outcome.KEPT, message, state, Action.RETURN)
+                step = self._add(state, read.key, Action.RETURN, "loan")
                 return replace(step, message=message) if step.outcome is Outcome.KEPT else step
-            return self._add(state, read.key, "loan", "loan")
-        if command == "CLEANED":
+            return self._add(state, read.key, Action.LOAN, "loan")
+        if command == Command.CLEANED:
             after = replace(state, armed="cleaned")
-            return _Step(Outcome.KEPT, "Scan the cleaned item", after, "cleaned_next")
-        if command == "RETURN":
+            return _Step(Outcome.KEPT, "Scan the cleaned item", after, Action.CLEANED_NEXT)
+        if command == Command.RETURN:
             if loan is None:
-                return _Step(Outcome.KEPT, "Scan the returned item", state, "return_phase")
+                return _Step(Outcome.KEPT, "Scan the returned item", state, Action.RETURN_PHASE)
             return self._return_phase(state, loan)
-        if command == "DONE":
+        if command == Command.DONE:
             if loan is None:
                 return _refuse(Outcome.NO_SESSION, "No patient is open.")
             return self._close(state, f"Patient {_label(loan.key)} done")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,15 +25,16 @@ FORBIDDEN = {
 }
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path, whole: bool = False) -> set[str]:
+    """The packages a module imports (with ``whole``, the full module names)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
+            names.add(node.module)
+    return names if whole else {name.split(".")[0] for name in names}
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -53,6 +55,29 @@ def test_the_rule_checker_sees_lazy_imports(tmp_path: Path) -> None:
 
 
 def test_the_reconcile_rules_are_pure() -> None:
-    """hub/reconcile/rules.py imports only the standard library: no database, no clock."""
-    allowed = {"__future__", "json", "collections", "dataclasses", "datetime"}
+    """hub/reconcile/rules.py imports only the standard library and protocol's vocabulary:
+    no database, no clock."""
+    allowed = {"__future__", "json", "collections", "dataclasses", "datetime", "protocol"}
     assert _imports(ROOT / "hub" / "reconcile" / "rules.py") <= allowed
+
+
+AGENT_CORE = ["agent/decode", "agent/station.py", "agent/session.py"]
+
+
+def test_the_agent_core_imports_only_the_standard_library_and_protocol() -> None:
+    """Decoding, the station and its session import nothing but the standard library and
+    protocol/: no edge of the agent, no device, no store."""
+    core = {"agent.decode", "agent.session", "agent.station"}
+    files = [p for part in AGENT_CORE for p in sorted((ROOT / part).glob("**/*.py"))]
+    files += [ROOT / part for part in AGENT_CORE if part.endswith(".py")]
+    assert len(files) >= 4
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name
+            for name in _imports(path, whole=True)
+            if name.split(".")[0] not in {*sys.stdlib_module_names, "__future__", "protocol"}
+            and not any(name == c or name.startswith(c + ".") for c in core)
+        )
+        for path in files
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 from typing import TextIO
 
-from agent.feedback import Feedback, Outcome
+from agent.feedback import Feedback
+from protocol.vocabulary import Outcome
 
 _HEADLINES = {
     Outcome.KEPT: "OK",

@@ -44,6 +44,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from protocol.vocabulary import STATION_STATE_ONLY
+
 # Conditions on return that take an instrument out of service until it is inspected.
 REPAIR_CONDITIONS = frozenset({"damaged", "broken", "repair", "dull", "missing_part"})
 UNRELEASED = frozenset({"open", "failed", "quarantined", "cancelled"})
@@ -166,13 +168,6 @@ Change = (
     | Alert
 )
 
-_SESSION_OF_MODE = {
-    "sterilizer": "load",
-    "tray_assembly": "tray",
-    "point_of_use": "case",
-    "asset_move": "move",
-    "equipment_checkout": "patient",
-}
 _ITEM_KINDS = frozenset({"instrument", "tray", "product"})
 
 
@@ -197,8 +192,8 @@ def decide(scan: Scan, session: SessionView | None) -> list[Change]:
         if scan.session_kind == "move" and scan.kind == "asset":
             changes.append(AddItem(scan.session_id, "move", "add", scan.code, "asset", scan.code))
         return changes
-    if action in ("login", "logout", "mode", "select", "return_phase", "condition"):
-        return []  # station state only; the context of later scans carries it
+    if action in STATION_STATE_ONLY:
+        return []  # the context of later scans carries it
     if session is None or session.status != "open":
         what = "never opened" if session is None else session.status
         return [_impossible(scan, f"{action} for a session that was {what}")]

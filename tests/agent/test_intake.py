@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agent.clock import Instant
-from agent.feedback import Feedback, Outcome
+from agent.feedback import Feedback
 from agent.intake import Intake
 from agent.outbox import OutboxReader, OutboxStore
+from agent.session import Instant
 from agent.station import Station
 from protocol.barcodes import DEFAULT_RULES
+from protocol.vocabulary import Outcome
 
 
 @dataclass

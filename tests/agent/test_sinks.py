@@ -7,11 +7,12 @@ from collections.abc import Callable
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from agent.feedback import Fanout, Feedback, Outcome
+from agent.feedback import Fanout, Feedback
 from agent.session import Session, StationState
 from agent.settings import GpioSettings
 from agent.sinks.display import TerminalDisplay, big, render
 from agent.sinks.gpio import GpioSink
+from protocol.vocabulary import Outcome
 from tests.harness.waiting import wait_for
 
 STATE = StationState(

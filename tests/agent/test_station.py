@@ -10,11 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.clock import Instant
-from agent.feedback import Outcome
-from agent.session import StationState
+from agent.session import Instant, StationState
 from agent.station import Station, Verdict
 from protocol.barcodes import DEFAULT_RULES
+from protocol.vocabulary import Outcome
 
 K, DUP, NOSESS, OPEN, HERE = (
     Outcome.KEPT,

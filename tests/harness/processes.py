@@ -80,6 +80,7 @@ class AgentProcess(_Process):
         keepalive_s: int = 15,
         max_bytes: int = 512 * 1024 * 1024,
         mode: str = "asset_move",
+        allow_mode_change: bool = False,
         **delivery: Any,
     ) -> None:
         super().__init__(workdir)
@@ -94,7 +95,11 @@ class AgentProcess(_Process):
                     "reconnect_max_s": 2,
                     "keepalive_s": keepalive_s,
                 },
-                "station": {"name": f"bench-{agent_id}", "mode": mode},
+                "station": {
+                    "name": f"bench-{agent_id}",
+                    "mode": mode,
+                    "allow_mode_change": allow_mode_change,
+                },
                 "outbox": {"max_bytes": max_bytes},
                 "delivery": {
                     "resend_after_s": 1.0,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from agent.clock import Instant
+from agent.session import Instant
 from agent.station import Station
 from hub.ingest.triage import Message
 from hub.ingest.worker import IngestWorker

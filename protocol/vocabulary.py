@@ -1,0 +1,113 @@
+"""The words a station and the hub share: modes, session kinds, actions, outcomes, commands.
+
+One place, so the agent's words and the hub's cannot drift apart (a station once emitted
+``cleaned_next``, which the hub did not know, and every cleaning raised an alert). On the
+wire they stay plain strings (StrEnum members are strings), so v1 still carries values
+a newer station may add and an older hub does not know.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    STERILIZER = "sterilizer"
+    TRAY_ASSEMBLY = "tray_assembly"
+    POINT_OF_USE = "point_of_use"
+    ASSET_MOVE = "asset_move"
+    EQUIPMENT_CHECKOUT = "equipment_checkout"
+
+
+class SessionKind(StrEnum):
+    LOAD = "load"  # a sterilizer load
+    TRAY = "tray"  # a tray being assembled
+    CASE = "case"  # a surgical case at the point of use
+    MOVE = "move"  # assets a porter moves together
+    PATIENT = "patient"  # equipment lent to a patient
+
+
+SESSION_OF_MODE = {
+    Mode.STERILIZER: SessionKind.LOAD,
+    Mode.TRAY_ASSEMBLY: SessionKind.TRAY,
+    Mode.POINT_OF_USE: SessionKind.CASE,
+    Mode.ASSET_MOVE: SessionKind.MOVE,
+    Mode.EQUIPMENT_CHECKOUT: SessionKind.PATIENT,
+}
+
+
+class Action(StrEnum):
+    """What a kept scan did at the station (``ScanContext.action``)."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    MODE = "mode"
+    OPEN = "open"
+    ADD = "add"
+    USE = "use"
+    RETURN = "return"
+    LOAN = "loan"
+    CLOSE = "close"
+    CANCEL = "cancel"
+    CYCLE_NUMBER = "cycle_number"
+    CYCLE_TYPE = "cycle_type"
+    SELECT = "select"  # a cycle label chosen for its BI result
+    BI_RESULT = "bi_result"
+    RETURN_PHASE = "return_phase"  # CMD-RETURN: the next items are returned
+    CONDITION = "condition"  # CMD-COND-<c>: the condition of the next returned item
+    CLEANED_NEXT = "cleaned_next"  # CMD-CLEANED: the next asset scanned was cleaned
+    CLEANED = "cleaned"
+
+
+# Actions that only change the station's state: the context of later scans carries them,
+# so they change no record.
+STATION_STATE_ONLY = frozenset(
+    {
+        Action.LOGIN,
+        Action.LOGOUT,
+        Action.MODE,
+        Action.SELECT,
+        Action.RETURN_PHASE,
+        Action.CONDITION,
+        Action.CLEANED_NEXT,
+    }
+)
+
+
+class Outcome(StrEnum):
+    """What the station told the person (``Reading.outcome``)."""
+
+    KEPT = "kept"  # a good read, committed to the outbox, counted in the session
+    DUPLICATE = "duplicate"  # already scanned in this session: recorded, not counted
+    BADGE_FIRST = "badge_first"  # the station needs a badge before anything else
+    NO_SESSION = "no_session"  # needs an open session first (e.g. an item before its tray)
+    SESSION_OPEN = "session_open"  # another session must be finished or cancelled first
+    NOT_HERE = "not_here"  # this kind of code means nothing in this station's mode
+    NOT_ALLOWED = "not_allowed"  # e.g. CMD-MODE-* on a station that may not change mode
+    UNKNOWN_COMMAND = "unknown_command"  # a CMD- label this station does not know
+    BAD_READ = "bad_read"  # the decoder rejected it: refused, recorded for review
+    UNKNOWN_LABEL = "unknown_label"  # no rule knows it: refused, recorded for review
+    EMPTY = "empty"  # nothing but CR/LF/TAB was read: refused, not recorded
+    STORE_FULL = "store_full"  # disk budget reached: refused, nothing recorded, alarm
+    STORE_ERROR = "store_error"  # the outbox failed to commit: refused
+
+
+class Command(StrEnum):
+    """Command barcodes, as read after ``CMD-`` (docs/stations.md has the sheet)."""
+
+    LOGOUT = "LOGOUT"
+    CANCEL = "CANCEL"
+    COMPLETE = "COMPLETE"
+    RETURN = "RETURN"
+    DONE = "DONE"
+    CLEANED = "CLEANED"
+    CYCLE_PASS = "CYCLE-PASS"
+    CYCLE_FAIL = "CYCLE-FAIL"
+    BI_PASS = "BI-PASS"
+    BI_FAIL = "BI-FAIL"
+
+
+# Commands that carry a value after their prefix: CMD-MODE-STERILIZER, CMD-TYPE-BD, ...
+MODE_PREFIX = "MODE-"
+TYPE_PREFIX = "TYPE-"
+CONDITION_PREFIX = "COND-"
