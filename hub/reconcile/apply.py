@@ -131,6 +131,12 @@ def _scan(
     )
 
 
+def _decided(cycle: Row) -> bool:
+    """The load's contents have an outcome to take: it completed, or its BI failed."""
+    completed = cycle["result"] is not None and bool(cycle["completed_key"])
+    return completed or (cycle["bi_result"] == "fail" and bool(cycle["bi_key"]))
+
+
 class Reconciler:
     def __init__(self, tables: Tables, live: bool = True) -> None:
         self.t = tables
@@ -403,13 +409,17 @@ class _Pass:
             cycle = self._cycle(change.session_id)
             if added:
                 self.cycles.update(cycle, item_count=cycle["item_count"] + 1)
-            self._lww(change.item, "last_cycle", change.session_id, scan.key)
-            # A failed BI may have reached the hub before this item's scan did.
-            if cycle["bi_result"] == "fail" and cycle["bi_key"]:
-                self._set_status(change.item, "quarantined", None, cycle["bi_key"])
+            inside = self._tray_contents(change.item, scan.key)
+            self.items.prefetch(self.conn, "key", inside)
+            for item in (change.item, *inside):
+                self._lww(item, "last_cycle", change.session_id, scan.key)
+                self._set_status(item, "processing", None, scan.key)
+                # A failed BI may have reached the hub before this item's scan did.
+                self._take_outcome(item, cycle)
         elif change.kind == "tray":
             self._lww(change.item, "tray", change.session_key, scan.key)
             self._set_status(change.item, "in_service", scan.station, scan.key)
+            self._join_later_loads(change)
         elif change.kind == "case":
             self._use_or_return(scan, change)
 
@@ -507,32 +517,8 @@ class _Pass:
         if last_key < key:
             return str(row["last_cycle"])
         # A late use: the item has been through a load since. Look further back.
-        t = self.t
-        stored = self.conn.execute(
-            sa.select(t.session_items.c.event_key, t.session_items.c.session_id)
-            .select_from(
-                t.session_items.join(
-                    t.cycles, t.cycles.c.session_id == t.session_items.c.session_id
-                )
-            )
-            .where(
-                t.session_items.c.item == item,
-                t.session_items.c.action == "add",
-                t.session_items.c.event_key < key,
-            )
-            .order_by(t.session_items.c.event_key.desc())
-            .limit(1)
-        ).first()
-        found = [tuple(stored)] if stored else []
-        found += [
-            (r["event_key"], r["session_id"])
-            for r in self.session_items.pending()
-            if r["item"] == item
-            and r["action"] == "add"
-            and r["event_key"] < key
-            and self.cycles.get(self.conn, r["session_id"]) is not None
-        ]
-        return str(max(found)[1]) if found else None
+        earlier = self._loads_of(item, "", key)
+        return earlier[-1][1] if earlier else None
 
     def _close_tray(self, scan: Scan, session_id: str) -> None:
         checklist = self.checklists.get(self.conn, session_id)
@@ -615,24 +601,121 @@ class _Pass:
             bi_result=bi["result"] if bi else None,
             bi_key=bi["event_key"] if bi else None,
         )
-        completed = cycle["result"] is not None and bool(cycle["completed_key"])
-        bi_failed = bi is not None and bi["result"] == "fail"
-        if not (completed or bi_failed):
-            return
-        contents = self._members(session_id)
+        if _decided(cycle):
+            for item in self._load_contents(session_id):
+                self._take_outcome(item, cycle)
+
+    def _take_outcome(self, item: str, cycle: Row) -> None:
+        """Rule 5: an item in a load, itself or inside a tray, takes the load's outcome."""
+        if cycle["result"] is not None and cycle["completed_key"]:
+            passed = cycle["result"] == "pass"
+            after = "sterile" if passed else "quarantined"
+            self._set_status(item, after, None, cycle["completed_key"])
+            row = self.items.get(self.conn, item)
+            if passed and row is not None:
+                last = row["last_sterilized_at"]
+                if last is None or last < cycle["completed_at"]:
+                    self.items.update(row, last_sterilized_at=cycle["completed_at"])
+        if cycle["bi_result"] == "fail" and cycle["bi_key"]:
+            self._set_status(item, "quarantined", None, cycle["bi_key"])
+
+    # -- containment: a tray's assembled contents go where the tray goes ---------------------
+
+    def _load_contents(self, session_id: str) -> list[str]:
+        """What a load held: each item added, and the contents of each tray when it went in."""
+        added = sorted(
+            (r["event_key"], r["item"])
+            for r in self.session_items.where(self.conn, "session_id", session_id)
+            if r["action"] == "add"
+        )
+        self.items.prefetch(self.conn, "key", [item for _, item in added])
+        contents: list[str] = []
+        for key, item in added:
+            contents.append(item)
+            contents.extend(self._tray_contents(item, key))
         self.items.prefetch(self.conn, "key", contents)
-        for item in contents:
-            if completed:
-                passed = cycle["result"] == "pass"
-                after = "sterile" if passed else "quarantined"
-                self._set_status(item, after, None, cycle["completed_key"])
-                row = self.items.get(self.conn, item)
-                if passed and row is not None:
-                    last = row["last_sterilized_at"]
-                    if last is None or last < cycle["completed_at"]:
-                        self.items.update(row, last_sterilized_at=cycle["completed_at"])
-            if bi is not None and bi_failed:
-                self._set_status(item, "quarantined", None, bi["event_key"])
+        return contents
+
+    def _tray_contents(self, tray: str, before: str) -> tuple[str, ...]:
+        """The instruments of the tray's last assembly (not cancelled) begun before
+        ``before``: what a tray holds when it goes into a load. Nothing for a non-tray."""
+        row = self.items.get(self.conn, tray)
+        if row is None or row["kind"] != "tray":
+            return ()
+        session = self._assembly_before(tray, before)
+        return tuple(self._members(session)) if session else ()
+
+    def _assembly_before(self, tray: str, before: str) -> str | None:
+        """The tray's last assembly session opened before ``before``, stored or in this pass."""
+        s = self.t.sessions.c
+        stored = self.conn.execute(
+            sa.select(s.session_id)
+            .where(
+                s.key == tray,
+                s.kind == "tray",
+                s.status != "cancelled",
+                s.opened_key < before,
+            )
+            .order_by(s.opened_key.desc())
+            .limit(1)
+        ).scalar()
+        if stored is not None:
+            self.sessions.prefetch_keys(self.conn, [(stored,)])
+        found = [
+            (row["opened_key"], row["session_id"])
+            for row in self.sessions.held()
+            if row["kind"] == "tray"
+            and row["key"] == tray
+            and row["status"] != "cancelled"
+            and row["opened_key"] < before
+        ]
+        return max(found)[1] if found else None
+
+    def _join_later_loads(self, change: rules.AddItem) -> None:
+        """An assembly that reaches the hub after its tray went into a load: the item
+        joins each later load that this assembly was the tray's last before."""
+        tray = self.items.get(self.conn, change.session_key)
+        session = self.sessions.get(self.conn, change.session_id)
+        if tray is None or session is None:
+            return
+        newest = tray["last_cycle_key"]
+        if newest is None or newest < session["opened_key"]:
+            return  # the usual order: the tray has not been loaded since; no query
+        for key, load in self._loads_of(change.session_key, session["opened_key"]):
+            if self._assembly_before(change.session_key, key) != change.session_id:
+                continue
+            self._lww(change.item, "last_cycle", load, key)
+            self._set_status(change.item, "processing", None, key)
+            self._take_outcome(change.item, self._cycle(load))
+
+    def _loads_of(self, item: str, after: str, before: str | None = None) -> list[tuple[str, str]]:
+        """(add key, load) of every load the item was added to between ``after`` and ``before``,
+        in event order."""
+        t = self.t
+        stored = self.conn.execute(
+            sa.select(t.session_items.c.event_key, t.session_items.c.session_id)
+            .select_from(
+                t.session_items.join(
+                    t.cycles, t.cycles.c.session_id == t.session_items.c.session_id
+                )
+            )
+            .where(
+                t.session_items.c.item == item,
+                t.session_items.c.action == "add",
+                t.session_items.c.event_key > after,
+                t.session_items.c.event_key < (before or "~"),  # "~" sorts after any key
+            )
+        ).all()
+        found = {(str(key), str(load)) for key, load in stored}
+        found |= {
+            (r["event_key"], r["session_id"])
+            for r in self.session_items.pending()
+            if r["item"] == item
+            and r["action"] == "add"
+            and after < r["event_key"] < (before or "~")
+            and self.cycles.get(self.conn, r["session_id"]) is not None
+        }
+        return sorted(found)
 
     def _move(self, scan: Scan, asset: str, location: str) -> None:
         self._ensure_asset(scan, asset)

@@ -21,7 +21,9 @@ Rules (DESIGN.md §5-6; docs/records.md says the same for people):
    processing); ``cycle_number`` / ``cycle_type`` fill the cycle in; ``close`` with
    target pass releases the load (its items become sterile) and with fail quarantines it;
    ``bi_result`` records a BI for the cycle label ``<sterilizer>.<number>``. A failed BI
-   quarantines that cycle's items and raises a high alert naming the recall.
+   quarantines that cycle's items and raises a high alert naming the recall. A tray in a
+   load carries the instruments of its last assembly before it went in: they take the
+   load's status and outcome as the tray does (containment, docs/records.md).
 6. tray_assembly: ``open`` starts a checklist; ``add`` puts an instrument on the tray;
    ``close`` compares the items with the tray's count sheet: complete, or short (alert).
 7. point_of_use: ``open`` is a case; ``use`` logs an item against the case (status

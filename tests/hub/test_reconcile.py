@@ -291,3 +291,89 @@ def test_scans_taken_with_an_unsynced_clock_are_flagged_once_per_boot(hub: HubUn
     assert (alert.severity, alert.agent_id) == ("low", "pi-drift")
     assert "seq 1 (boot boot-1)" in alert.detail
     assert len(_rows(hub, records.assignments)) == 2
+
+
+def _tray_through_a_load(end: str) -> tuple[ScriptedStation, ScriptedStation]:
+    """INS-1 and INS-2 are assembled into TRY-7; TRY-7 goes into a load that ends with
+    ``end``. Returns the bench and the sterilizer, scanned but not delivered."""
+    bench = ScriptedStation("pi-tray", "tray_assembly")
+    bench.scan("TRY-7", "INS-1", "INS-2", "CMD-COMPLETE")
+    spd = ScriptedStation("pi-ste", "sterilizer", bench.at + timedelta(minutes=30))
+    spd.scan("STE-A1", "STE-A1.77", "TRY-7", end)
+    return bench, spd
+
+
+def _items(hub: HubUnderTest) -> dict[str, tuple[str, str | None]]:
+    return {i.key: (i.status, i.last_cycle) for i in _rows(hub, records.items)}
+
+
+def test_an_instrument_in_a_tray_from_a_failed_load_used_alone_raises_a_high_alert(
+    hub: HubUnderTest,
+) -> None:
+    """An instrument takes the failed load of the tray it was assembled into, and its use
+    on its own at the OR raises a high unsafe_use alert naming that load."""
+    bench, spd = _tray_through_a_load("CMD-CYCLE-FAIL")
+    hub.deliver(bench.events)
+    hub.deliver(spd.events)
+    (load,) = _rows(hub, records.cycles)
+    assert _items(hub) == {
+        "site:TRY-7": ("quarantined", load.session_id),
+        "site:INS-1": ("quarantined", load.session_id),
+        "site:INS-2": ("quarantined", load.session_id),
+    }
+    orr = ScriptedStation("pi-or", "point_of_use", spd.at + timedelta(hours=1))
+    hub.deliver(orr.scan("CASE-90", "INS-1"))
+    (alert,) = _rows(hub, alerts, kind="unsafe_use")
+    assert alert.severity == "high"
+    assert "site:INS-1" in alert.detail and load.session_id in alert.detail
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["in_order", "assembly_late"])
+def test_an_assembly_that_reaches_the_hub_after_its_load_gives_the_same_records(
+    hub: HubUnderTest, late: bool
+) -> None:
+    """The bench's scans arriving after the sterilizer's leave the same item records as
+    the other way round: containment does not depend on arrival order."""
+    bench, spd = _tray_through_a_load("CMD-CYCLE-PASS")
+    for station in (spd, bench) if late else (bench, spd):
+        hub.deliver(station.events)
+    (load,) = _rows(hub, records.cycles)
+    assert _items(hub) == {
+        "site:TRY-7": ("sterile", load.session_id),
+        "site:INS-1": ("sterile", load.session_id),
+        "site:INS-2": ("sterile", load.session_id),
+    }
+
+
+def test_a_failed_indicator_reaches_the_instruments_inside_the_trays_of_its_load(
+    hub: HubUnderTest,
+) -> None:
+    """A BI that fails after the load passed quarantines the tray and what it holds."""
+    bench, spd = _tray_through_a_load("CMD-CYCLE-PASS")
+    hub.deliver(bench.events, spd.events)
+    assert {status for status, _ in _items(hub).values()} == {"sterile"}
+    spd.at += timedelta(days=1)
+    hub.deliver(spd.scan("STE-A1.77", "CMD-BI-FAIL"))
+    assert {status for status, _ in _items(hub).values()} == {"quarantined"}
+
+
+def test_an_instrument_moved_to_another_tray_follows_the_new_tray(hub: HubUnderTest) -> None:
+    """Reassembled into TRY-8 before TRY-7 went into a failed load, INS-2 takes TRY-8's
+    passing load and its use raises no alert; INS-1, left in TRY-7, is quarantined."""
+    bench = ScriptedStation("pi-tray", "tray_assembly")
+    bench.scan("TRY-7", "INS-1", "INS-2", "CMD-COMPLETE")
+    bench.scan("TRY-7", "INS-1", "CMD-COMPLETE", "TRY-8", "INS-2", "CMD-COMPLETE")
+    spd = ScriptedStation("pi-ste", "sterilizer", bench.at + timedelta(minutes=30))
+    spd.scan("STE-A1", "STE-A1.77", "TRY-7", "CMD-CYCLE-FAIL")
+    spd.scan("STE-A1", "STE-A1.78", "TRY-8", "CMD-CYCLE-PASS")
+    hub.deliver(bench.events, spd.events)
+    statuses = {key: status for key, (status, _) in _items(hub).items()}
+    assert statuses == {
+        "site:TRY-7": "quarantined",
+        "site:INS-1": "quarantined",
+        "site:TRY-8": "sterile",
+        "site:INS-2": "sterile",
+    }
+    orr = ScriptedStation("pi-or", "point_of_use", spd.at + timedelta(hours=1))
+    hub.deliver(orr.scan("CASE-91", "INS-2"))
+    assert _rows(hub, alerts, kind="unsafe_use") == []

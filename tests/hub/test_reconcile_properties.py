@@ -18,10 +18,16 @@ from tests.harness.stations import START, HubUnderTest, ScriptedStation
 INSTRUMENTS = [f"INS-{i}" for i in range(1, 7)]
 ASSETS = [f"AST-{i}" for i in range(1, 5)]
 LOCATIONS = [f"LOC-{i}" for i in range(1, 4)]
+TRAYS = {"TRY-1": ["INS-7", "INS-8"], "TRY-2": ["INS-9", "INS-10"]}
 
 
 def _day(rng: random.Random) -> list[ScriptedStation]:
-    """Realistic interleaved work of seven stations over one morning."""
+    """Realistic interleaved work of eight stations over one morning."""
+    bench = ScriptedStation(
+        "pi-bench", "tray_assembly", START + timedelta(minutes=rng.randint(0, 60))
+    )
+    for tray, contents in TRAYS.items():  # each tray once: see docs/records.md, containment
+        bench.scan(tray, *rng.sample(contents, rng.randint(1, 2)), "CMD-COMPLETE")
     ste = ScriptedStation("pi-ste", "sterilizer", START + timedelta(minutes=rng.randint(0, 30)))
     bi = ScriptedStation("pi-bi", "sterilizer", START + timedelta(hours=rng.randint(0, 3)))
     ors = [
@@ -36,14 +42,14 @@ def _day(rng: random.Random) -> list[ScriptedStation]:
     ]
     ward = ScriptedStation("pi-ward", "equipment_checkout", START)
     for cycle in range(1, rng.randint(2, 4)):
-        contents = rng.sample(INSTRUMENTS, rng.randint(1, 4))
+        contents = rng.sample([*INSTRUMENTS, *TRAYS], rng.randint(1, 4))
         end = rng.choice(["CMD-CYCLE-PASS", "CMD-CYCLE-PASS", "CMD-CYCLE-FAIL", "CMD-CANCEL"])
         ste.scan("STE-A1", f"STE-A1.{cycle}", *contents, end)
         if rng.random() < 0.6:
             bi.scan(f"STE-A1.{cycle}", rng.choice(["CMD-BI-PASS", "CMD-BI-FAIL"]))
     for station in ors:
         for case in range(rng.randint(1, 2)):
-            used = rng.sample(INSTRUMENTS, rng.randint(1, 3))
+            used = rng.sample([*INSTRUMENTS, "INS-7", "INS-9"], rng.randint(1, 3))
             station.scan(f"CASE-{station.agent_id}-{case}", *used, "CMD-RETURN")
             for item in used:
                 if rng.random() < 0.3:
@@ -59,7 +65,7 @@ def _day(rng: random.Random) -> list[ScriptedStation]:
             ward.scan(walker)
             if rng.random() < 0.7:
                 ward.scan("CMD-CLEANED", walker)
-    return [ste, bi, *ors, *porters, ward]
+    return [bench, ste, bi, *ors, *porters, ward]
 
 
 def _shuffled_messages(
@@ -93,7 +99,7 @@ def _records(hub: HubUnderTest) -> dict[str, list[tuple[object, ...]]]:
 def test_any_arrival_order_and_duplication_gives_the_same_records_and_rebuild_agrees(
     tmp_path_factory: object, request: pytest.FixtureRequest, backend: str, seed: int
 ) -> None:
-    """Scans of seven stations delivered in order, or chunked, shuffled across and within
+    """Scans of eight stations delivered in order, or chunked, shuffled across and within
     agents and partly redelivered, and projected in steps of any size at any time, give
     identical records; a rebuild changes none."""
     rng = random.Random(seed)

@@ -40,6 +40,17 @@ def _scan_all(agent: AgentProcess, *texts: str) -> None:
         assert answer["kept"], (text, answer)
 
 
+def _wait_projected(hub: HubProcess, agents: dict[str, AgentProcess]) -> None:
+    """Until the hub has projected every scan these agents have taken."""
+
+    def projected() -> None:
+        streams = {a["agent_id"]: a for a in hub.get("/api/v1/agents")["items"]}
+        for name, agent in agents.items():
+            assert streams[name]["projected_seq"] == agent.status()["last_seq"], name
+
+    wait_for(projected, timeout=60, interval=0.5)
+
+
 def test_five_scenarios_become_records(
     tmp_path: Path, broker: Mosquitto, database_url: str
 ) -> None:
@@ -159,19 +170,51 @@ def test_a_clean_shift_at_every_mode_raises_no_alert(
             agent.start()
         for name, _, texts in SHIFT:
             _scan_all(agents[name], *texts)
-
-        def everything_applied() -> None:
-            streams = {a["agent_id"]: a for a in hub.get("/api/v1/agents")["items"]}
-            for name, agent in agents.items():
-                assert streams[name]["projected_seq"] == agent.status()["last_seq"], name
-
-        wait_for(everything_applied, timeout=60, interval=0.5)
+        _wait_projected(hub, agents)
         cycles = hub.records("cycles")
         assert sorted(c["status"] for c in cycles) == ["cancelled", "released"]
         (checklist,) = hub.records("tray-checklists")
         assert checklist["status"] == "complete"
         alerts = hub.get("/api/v1/alerts", limit=1000)["items"]
         assert [a for a in alerts if a["kind"] != "clock_unsynced"] == []
+    finally:
+        for agent in agents.values():
+            agent.stop()
+        hub.stop()
+
+
+def test_an_instrument_from_a_tray_in_a_failed_load_used_alone_raises_a_high_alert(
+    tmp_path: Path, broker: Mosquitto, database_url: str
+) -> None:
+    """INS-3 is assembled into TRY-MAJOR, the tray goes into a load that fails, and INS-3
+    scanned on its own at the OR raises a high unsafe_use alert naming that load."""
+    hub = HubProcess(tmp_path / "hub", database_url, broker.port)
+    hub.start()
+    stations = {"pi-tray": "tray_assembly", "pi-spd": "sterilizer", "pi-or": "point_of_use"}
+    agents = {
+        name: AgentProcess(tmp_path / name, name, broker.port, mode=mode)
+        for name, mode in stations.items()
+    }
+    try:
+        for agent in agents.values():
+            agent.start()
+        _scan_all(agents["pi-tray"], "TRY-MAJOR", "INS-3", "INS-4", "CMD-COMPLETE")
+        _scan_all(agents["pi-spd"], "STE-A1", "STE-A1.501", "TRY-MAJOR", "CMD-CYCLE-FAIL")
+        # The OR's scan must not overtake the load's outcome on its way to the hub.
+        _wait_projected(hub, {name: agents[name] for name in ("pi-tray", "pi-spd")})
+        _scan_all(agents["pi-or"], "CASE-88", "INS-3")
+
+        def alerted() -> list[dict[str, Any]]:
+            found = hub.alerts("unsafe_use")
+            assert found
+            return found
+
+        (alert,) = wait_for(alerted, timeout=60, interval=0.5)
+        (load,) = hub.records("cycles")
+        assert alert["severity"] == "high"
+        assert "site:INS-3" in alert["detail"] and load["session_id"] in alert["detail"]
+        items = {i["key"]: i["status"] for i in hub.records("items")}
+        assert items["site:INS-4"] == "quarantined" and items["site:INS-3"] == "in_use"
     finally:
         for agent in agents.values():
             agent.stop()
