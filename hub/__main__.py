@@ -6,10 +6,14 @@ import argparse
 import gc
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
 from hub.errors import AuditBroken, HubError
+
+if TYPE_CHECKING:
+    from hub.settings import HubSettings
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -47,24 +51,30 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _engine(config: Path) -> Engine:
-    from hub.settings import load_settings
+def _engine(settings: HubSettings) -> Engine:
     from hub.store.db import create_engine, migrate
 
-    engine = create_engine(load_settings(config).database_url)
+    engine = create_engine(settings.database_url)
     migrate(engine)
     return engine
 
 
+def _settings(config: Path) -> HubSettings:
+    from hub.settings import load_settings
+
+    return load_settings(config)
+
+
 def _migrate(args: argparse.Namespace) -> int:
-    _engine(args.config).dispose()
+    _engine(_settings(args.config)).dispose()
     return EXIT_OK
 
 
 def _import(args: argparse.Namespace) -> int:
     from hub.refdata import load
 
-    count = load(_engine(args.config), args.kind, args.file)
+    settings = _settings(args.config)
+    count = load(_engine(settings), args.kind, args.file, settings.decode)
     print(f"imported {count} {args.kind} from {args.file}")
     return EXIT_OK
 
@@ -72,7 +82,8 @@ def _import(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     from hub.reconcile.rebuild import rebuild
 
-    report = rebuild(_engine(args.config))
+    settings = _settings(args.config)
+    report = rebuild(_engine(settings), settings.decode)
     for table, line in report.items():
         print(f"{table}: {line.live} live, {line.rebuilt} rebuilt, {line.differ} differed")
     return EXIT_OK
@@ -81,7 +92,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from hub.reconcile.audit import verify
 
-    verdict = verify(_engine(args.config))
+    verdict = verify(_engine(_settings(args.config)))
     if not verdict.ok:
         raise AuditBroken(
             f"audit chain broken at entry {verdict.first_bad_id}: {verdict.reason} "

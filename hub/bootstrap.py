@@ -42,6 +42,12 @@ def bootstrap(settings: HubSettings) -> Hub:
     messages = bounded_queue(settings.mqtt)
     consumer = Consumer(settings.mqtt, messages)
     worker = IngestWorker(
-        engine, consumer, messages, settings.mqtt.topic_prefix, settings.ingest, settings.faults
+        engine,
+        consumer,
+        messages,
+        settings.mqtt.topic_prefix,
+        settings.ingest,
+        settings.faults,
+        settings.decode,
     )
     return Hub(settings, engine, consumer, worker, create_app(engine, lambda: worker.health))

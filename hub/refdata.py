@@ -15,24 +15,39 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy.engine import Engine
 
 from hub.errors import ImportFailed
 from hub.store.db import upsert
 from hub.store.records import REFERENCE, assets, items
-from protocol.barcodes import Decoded, Kind, decode
+from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Kind, decode
 
 
-def code_key(text: str) -> str:
+def code_key(text: str, rules: DecodeRules = DEFAULT_RULES) -> str:
     """The key scans of this label are filed under; unreadable text is kept as given."""
-    result = decode(text.strip())
+    result = decode(text.strip(), rules)
     return result.key if isinstance(result, Decoded) else text.strip()
 
 
-def _recipe_line(text: str) -> str:
+def _rules(info: ValidationInfo) -> DecodeRules:
+    """The site's decode rules, handed to validation by ``load``: the hub files a scan under
+    the key its own rules give, so reference rows must be keyed by the same rules."""
+    context = info.context or {}
+    rules: DecodeRules = context.get("rules", DEFAULT_RULES)
+    return rules
+
+
+def _recipe_line(text: str, rules: DecodeRules) -> str:
     """A count sheet line names an instrument label (stored as its key) or a category."""
-    result = decode(text.strip())
+    result = decode(text.strip(), rules)
     if isinstance(result, Decoded) and result.kind is not Kind.UNKNOWN:
         return result.key
     return text.strip()
@@ -45,8 +60,8 @@ class _Row(BaseModel):
 
     @field_validator("code")
     @classmethod
-    def _key(cls, value: str) -> str:
-        return code_key(value)
+    def _key(cls, value: str, info: ValidationInfo) -> str:
+        return code_key(value, _rules(info))
 
 
 class Instrument(_Row):
@@ -71,10 +86,10 @@ class Tray(_Row):
 
     @field_validator("recipe")
     @classmethod
-    def _recipe_keys(cls, value: dict[str, int]) -> dict[str, int]:
+    def _recipe_keys(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
         if not value or any(n < 1 for n in value.values()):
             raise ValueError("a recipe needs at least one line, each with a quantity of 1 or more")
-        return {_recipe_line(k): n for k, n in value.items()}
+        return {_recipe_line(k, _rules(info)): n for k, n in value.items()}
 
 
 class Sterilizer(_Row):
@@ -97,8 +112,8 @@ class Location(_Row):
 
     @field_validator("parent")
     @classmethod
-    def _parent(cls, value: str | None) -> str | None:
-        return code_key(value) if value else None
+    def _parent(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return code_key(value, _rules(info)) if value else None
 
 
 class Asset(_Row):
@@ -121,8 +136,8 @@ class Case(_Row):
 
     @field_validator("room")
     @classmethod
-    def _room(cls, value: str | None) -> str | None:
-        return code_key(value) if value else None
+    def _room(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return code_key(value, _rules(info)) if value else None
 
 
 KINDS: dict[str, type[_Row]] = {
@@ -153,15 +168,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k and v not in (None, "")} for row in reader]
 
 
-def load(engine: Engine, kind: str, path: Path) -> int:
-    """Validate every row of ``path`` and store them all in one transaction."""
+def load(engine: Engine, kind: str, path: Path, rules: DecodeRules = DEFAULT_RULES) -> int:
+    """Validate every row of ``path``, its codes keyed by the site's decode ``rules``, and
+    store them all in one transaction."""
     model = KINDS.get(kind)
     if model is None:
         raise ImportFailed(f"unknown kind {kind!r}; one of: {', '.join(KINDS)}")
     parsed: list[_Row] = []
     for number, raw in enumerate(read_rows(path), start=1):
         try:
-            parsed.append(model.model_validate(raw))
+            parsed.append(model.model_validate(raw, context={"rules": rules}))
         except ValidationError as exc:
             problem = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()

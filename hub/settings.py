@@ -14,6 +14,7 @@ from pydantic_settings import (
 )
 
 from hub.errors import ConfigError
+from protocol.barcodes import DecodeRules
 
 
 class _Section(BaseModel):
@@ -79,6 +80,10 @@ class HubSettings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     faults: FaultSettings = FaultSettings()
+    decode: DecodeRules = Field(
+        DecodeRules(),
+        description="Barcode rules, the same [decode] section as the site's agents use.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -26,11 +26,8 @@ from hub.reconcile.rows import IN_CHUNK, Row, Rows
 from hub.reconcile.rules import Change, Scan, SessionView, event_key, utc
 from hub.store import records
 from hub.store.tables import alerts, scan_log
-from protocol.barcodes import Decoded, Result, decode
+from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Result, decode
 from protocol.messages import ScanEvent
-
-# Codes recur all day (the same instruments, trays and carts), and decoding is pure.
-_decode: functools._lru_cache_wrapper[Result] = functools.lru_cache(maxsize=65536)(decode)
 
 # Which reference table registers a decoded kind.
 _REFERENCE_OF = {
@@ -64,8 +61,8 @@ class Tables:
         return cls(*records.RECORDS)
 
 
-# Scans stored in the current transaction, by (agent, incarnation, seq).
-Fresh = dict[tuple[str, str, int], Scan]
+# Scans ingest has just stored, with their event times, by (agent, incarnation, seq).
+Fresh = dict[tuple[str, str, int], tuple[ScanEvent, datetime]]
 
 
 class Range(NamedTuple):
@@ -77,60 +74,6 @@ class Range(NamedTuple):
     upto: int
 
 
-def scan_of(row: Any) -> Scan:
-    """A scan_log row as the rules see it."""
-    payload = orjson.loads(row.payload)  # a catch-up reads every scan back: json took 15%
-    reading = payload.get("decoded") or {}
-    return _scan(
-        row.agent_id,
-        row.incarnation,
-        row.seq,
-        row.event_at,
-        row.raw,
-        payload.get("context") or {},
-        reading.get("outcome"),
-    )
-
-
-def scan_from_event(event: ScanEvent, event_at: datetime) -> Scan:
-    """A scan just stored, as the rules see it, without reading it back."""
-    outcome = event.decoded.outcome if event.decoded else None
-    context = vars(event.context)  # a pydantic model's fields, as scan_of reads them
-    return _scan(
-        event.agent_id, event.incarnation, event.seq, event_at, event.raw, context, outcome
-    )
-
-
-def _scan(
-    agent_id: str,
-    incarnation: str,
-    seq: int,
-    event_at: datetime,
-    raw: str,
-    context: Mapping[str, Any],
-    outcome: str | None,
-) -> Scan:
-    """The hub decodes raw itself (rule 2); the rest is the context the person saw."""
-    at = utc(event_at)
-    result = _decode(raw)
-    decoded = result if isinstance(result, Decoded) else None
-    return Scan(
-        key=event_key(at, agent_id, incarnation, seq),
-        at=at,
-        agent_id=agent_id,
-        kind=decoded.kind.value if decoded else None,
-        code=decoded.key if decoded else None,
-        kept=outcome in (None, "kept"),
-        action=context.get("action"),
-        session_id=context.get("session_id"),
-        session_kind=context.get("session_kind"),
-        target=context.get("target"),
-        condition=context.get("condition"),
-        operator=context.get("operator"),
-        station=context.get("station"),
-    )
-
-
 def _decided(cycle: Row) -> bool:
     """The load's contents have an outcome to take: it completed, or its BI failed."""
     completed = cycle["result"] is not None and bool(cycle["completed_key"])
@@ -138,9 +81,68 @@ def _decided(cycle: Row) -> bool:
 
 
 class Reconciler:
-    def __init__(self, tables: Tables, live: bool = True) -> None:
+    def __init__(
+        self, tables: Tables, live: bool = True, rules: DecodeRules = DEFAULT_RULES
+    ) -> None:
         self.t = tables
         self.live = live  # a rebuild raises no alerts and writes no audit entries
+        # The site's rules, as its agents decode with. Codes recur all day (the same
+        # instruments, trays and carts), and decoding is pure: cache it.
+        self._decode: functools._lru_cache_wrapper[Result] = functools.lru_cache(65536)(
+            functools.partial(decode, rules=rules)
+        )
+
+    def scan_of(self, row: Any) -> Scan:
+        """A scan_log row as the rules see it."""
+        payload = orjson.loads(row.payload)  # a catch-up reads every scan back: json took 15%
+        reading = payload.get("decoded") or {}
+        return self._scan(
+            row.agent_id,
+            row.incarnation,
+            row.seq,
+            row.event_at,
+            row.raw,
+            payload.get("context") or {},
+            reading.get("outcome"),
+        )
+
+    def scan_from_event(self, event: ScanEvent, event_at: datetime) -> Scan:
+        """A scan just stored, as the rules see it, without reading it back."""
+        outcome = event.decoded.outcome if event.decoded else None
+        context = vars(event.context)  # a pydantic model's fields, as scan_of reads them
+        return self._scan(
+            event.agent_id, event.incarnation, event.seq, event_at, event.raw, context, outcome
+        )
+
+    def _scan(
+        self,
+        agent_id: str,
+        incarnation: str,
+        seq: int,
+        event_at: datetime,
+        raw: str,
+        context: Mapping[str, Any],
+        outcome: str | None,
+    ) -> Scan:
+        """The hub decodes raw itself (rule 2); the rest is the context the person saw."""
+        at = utc(event_at)
+        result = self._decode(raw)
+        decoded = result if isinstance(result, Decoded) else None
+        return Scan(
+            key=event_key(at, agent_id, incarnation, seq),
+            at=at,
+            agent_id=agent_id,
+            kind=decoded.kind.value if decoded else None,
+            code=decoded.key if decoded else None,
+            kept=outcome in (None, "kept"),
+            action=context.get("action"),
+            session_id=context.get("session_id"),
+            session_kind=context.get("session_kind"),
+            target=context.get("target"),
+            condition=context.get("condition"),
+            operator=context.get("operator"),
+            station=context.get("station"),
+        )
 
     def apply(
         self,
@@ -155,7 +157,7 @@ class Reconciler:
         for agent_id, incarnation, after, upto in ranges:
             held = [fresh.get((agent_id, incarnation, seq)) for seq in range(after + 1, upto + 1)]
             if all(held):
-                scans.extend(scan for scan in held if scan is not None)
+                scans.extend(self.scan_from_event(*h) for h in held if h is not None)
                 continue
             c = scan_log.c
             rows = conn.execute(
@@ -175,7 +177,7 @@ class Reconciler:
                 )
                 .order_by(scan_log.c.seq)
             ).all()
-            scans.extend(scan_of(row) for row in rows)
+            scans.extend(self.scan_of(row) for row in rows)
         work = _Pass(conn, self.t, self.live)
         work.prefetch(scans)
         for scan in scans:

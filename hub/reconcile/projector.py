@@ -36,7 +36,7 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from hub.errors import DatabaseUnavailable
-from hub.reconcile.apply import Fresh, Range, Reconciler, scan_from_event
+from hub.reconcile.apply import Fresh, Range, Reconciler
 from hub.store.db import mapped
 from hub.store.tables import agent_streams, alerts, projection_queue
 from protocol.messages import ScanEvent
@@ -79,7 +79,7 @@ class Recent:
             for seq in range(after + 1, upto + 1):
                 held = self._held.pop((agent_id, incarnation, seq), None)
                 if held is not None:
-                    fresh[(agent_id, incarnation, seq)] = scan_from_event(*held)
+                    fresh[(agent_id, incarnation, seq)] = held
         return fresh
 
     def clear(self) -> None:

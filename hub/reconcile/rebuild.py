@@ -26,6 +26,7 @@ from hub.reconcile.projector import ADVISORY_LOCK, Projector, move_cursors
 from hub.reconcile.rules import utc
 from hub.store import records
 from hub.store.tables import agent_streams
+from protocol.barcodes import DEFAULT_RULES, DecodeRules
 
 CHUNK = 5000
 PREFIX = "rebuild_"
@@ -79,7 +80,7 @@ def replay(conn: Connection, reconciler: Reconciler) -> tuple[int, list[Range]]:
     return applied, [Range(a, i, 0, confirmed) for a, i, confirmed in streams]
 
 
-def rebuild(engine: Engine) -> dict[str, TableReport]:
+def rebuild(engine: Engine, rules: DecodeRules = DEFAULT_RULES) -> dict[str, TableReport]:
     meta, fresh = fresh_tables()
     live = Tables.live()
     report: dict[str, TableReport] = {}
@@ -88,7 +89,7 @@ def rebuild(engine: Engine) -> dict[str, TableReport]:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK)))
         meta.drop_all(conn)
         meta.create_all(conn)
-        scans, covered = replay(conn, Reconciler(fresh, live=False))
+        scans, covered = replay(conn, Reconciler(fresh, live=False, rules=rules))
         for name in Tables.__dataclass_fields__:
             old, new = getattr(live, name), getattr(fresh, name)
             before, after = snapshot(conn, old), snapshot(conn, new)

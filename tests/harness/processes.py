@@ -81,6 +81,7 @@ class AgentProcess(_Process):
         max_bytes: int = 512 * 1024 * 1024,
         mode: str = "asset_move",
         allow_mode_change: bool = False,
+        extra: dict[str, dict[str, Any]] | None = None,
         **delivery: Any,
     ) -> None:
         super().__init__(workdir)
@@ -107,6 +108,7 @@ class AgentProcess(_Process):
                     "health_interval_s": 1.0,
                     **delivery,
                 },
+                **(extra or {}),
             },
         )
         self.socket = workdir / "data" / "agent.sock"
@@ -139,13 +141,21 @@ class AgentProcess(_Process):
 
 
 class HubProcess(_Process):
-    def __init__(self, workdir: Path, database_url: str, broker_port: int, **faults: Any) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str,
+        broker_port: int,
+        extra: dict[str, dict[str, Any]] | None = None,
+        **faults: Any,
+    ) -> None:
         super().__init__(workdir)
         self.api_port = free_port()
         self.database_url = database_url
         sections: dict[str, dict[str, Any]] = {
             "mqtt": {"host": "127.0.0.1", "port": broker_port},
             "api": {"host": "127.0.0.1", "port": self.api_port},
+            **(extra or {}),
         }
         if faults:
             sections["faults"] = faults

@@ -219,3 +219,35 @@ def test_an_instrument_from_a_tray_in_a_failed_load_used_alone_raises_a_high_ale
         for agent in agents.values():
             agent.stop()
         hub.stop()
+
+
+def test_a_site_label_prefix_is_read_the_same_at_the_station_and_the_hub(
+    tmp_path: Path, broker: Mosquitto, database_url: str
+) -> None:
+    """With the same [decode] section in the agent's and the hub's config, a tray labelled
+    TRAY-7 opens a checklist at the bench and is filed at the hub as that registered tray."""
+    site = {"decode.patterns": {"tray": "TRAY-[0-9]+"}}
+    hub = HubProcess(tmp_path / "hub", database_url, broker.port, extra=site)
+    trays = tmp_path / "trays.json"
+    trays.write_text(json.dumps([{"code": "TRAY-7", "name": "Minor set", "recipe": {"INS-1": 1}}]))
+    done = hub.cli("import", "trays", str(trays))
+    assert done.returncode == 0, done.stderr
+    hub.start()
+    bench = AgentProcess(
+        tmp_path / "bench", "pi-tray", broker.port, mode="tray_assembly", extra=site
+    )
+    try:
+        bench.start()
+        opened = bench.scan("TRAY-7")
+        assert opened["kept"] and opened["kind"] == "tray", opened
+        _scan_all(bench, "INS-1", "CMD-COMPLETE")
+        _wait_projected(hub, {"pi-tray": bench})
+        (checklist,) = hub.records("tray-checklists")
+        assert (checklist["tray"], checklist["status"]) == ("site:TRAY-7", "complete")
+        (tray,) = [i for i in hub.records("items") if i["kind"] == "tray"]
+        assert (tray["key"], tray["registered"]) == ("site:TRAY-7", True)
+        unregistered = [a["detail"] for a in hub.alerts("unregistered_code")]
+        assert unregistered == ["instrument site:INS-1 is not registered"]
+    finally:
+        bench.stop()
+        hub.stop()
