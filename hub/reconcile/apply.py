@@ -304,10 +304,42 @@ class _Pass:
             members = tuple(self._members(scan.session_id))
         return SessionView(row["session_id"], row["kind"], row["key"], row["status"], members)
 
+    def _open_case(self, scan: Scan) -> SessionView | None:
+        """For a scan that opens a case: the station's newest case before it, if still
+        open. The station's scans come in seq order, so that case is already here."""
+        if scan.action != "open" or scan.session_kind != "case":
+            return None
+        s = self.t.sessions.c
+        stored = self.conn.execute(
+            sa.select(s.session_id)
+            .where(
+                s.agent_id == scan.agent_id,
+                s.kind == "case",
+                s.status == "open",
+                s.opened_key < scan.key,
+            )
+            .order_by(s.opened_key.desc())
+            .limit(1)
+        ).scalar()
+        if stored is not None:
+            self.sessions.prefetch_keys(self.conn, [(stored,)])
+        held = [
+            (row["opened_key"], row["session_id"])
+            for row in self.sessions.held()
+            if row["agent_id"] == scan.agent_id
+            and row["kind"] == "case"
+            and row["opened_key"] < scan.key
+        ]
+        if not held:
+            return None
+        row = self.sessions.get(self.conn, max(held)[1])
+        assert row is not None  # held above
+        return SessionView(row["session_id"], row["kind"], row["key"], row["status"])
+
     # -- apply -----------------------------------------------------------------------------
 
     def apply(self, scan: Scan) -> None:
-        for change in rules.decide(scan, self._view(scan)):
+        for change in rules.decide(scan, self._view(scan), self._open_case(scan)):
             entity, key = self._write(scan, change)
             if self.trail is not None and not isinstance(change, rules.Alert):
                 self.trail.add(scan, type(change).__name__, entity, key, change)

@@ -26,11 +26,13 @@ Rules (DESIGN.md §5-6; docs/records.md says the same for people):
    load's status and outcome as the tray does (containment, docs/records.md).
 6. tray_assembly: ``open`` starts a checklist; ``add`` puts an instrument on the tray;
    ``close`` compares the items with the tray's count sheet: complete, or short (alert).
-7. point_of_use: ``open`` is a case; ``use`` logs an item against the case (status
-   in use), and raises a high alert when the item's last load before the use failed,
-   was quarantined or was never released, or the item is quarantined; ``return`` ends
-   that use (status dirty; a condition other than ``ok`` sends it to repair). A return
-   with no use in the case is logged with no ``used_at`` and a low alert.
+7. point_of_use: ``open`` is a case, and closes the case the station still had open (the
+   next case replaces it, result ``next_case``; ``close`` is CMD-DONE); ``use`` logs an
+   item against the case (status in use), and raises a high alert when the item's last
+   load before the use failed, was quarantined or was never released, or the item is
+   quarantined; ``return`` ends that use (status dirty; a condition other than ``ok``
+   sends it to repair). A return with no use in the case is logged with no ``used_at``
+   and a low alert.
 8. asset_move: ``open``/``add`` collect assets; ``close`` with a location target moves
    every one of them there (an Assignment each, at the close's event time).
 9. equipment_checkout: ``loan`` lends an asset to the open patient, ``return`` brings it
@@ -51,6 +53,7 @@ from protocol.vocabulary import STATION_STATE_ONLY
 # Conditions on return that take an instrument out of service until it is inspected.
 REPAIR_CONDITIONS = frozenset({"damaged", "broken", "repair", "dull", "missing_part"})
 UNRELEASED = frozenset({"open", "failed", "quarantined", "cancelled"})
+NEXT_CASE = "next_case"  # a case's close result when the station's next case replaced it
 
 
 def utc(at: datetime) -> datetime:
@@ -173,8 +176,11 @@ Change = (
 _ITEM_KINDS = frozenset({"instrument", "tray", "product"})
 
 
-def decide(scan: Scan, session: SessionView | None) -> list[Change]:
-    """The record changes one kept scan makes, given the session it names (if any)."""
+def decide(
+    scan: Scan, session: SessionView | None, replaced: SessionView | None = None
+) -> list[Change]:
+    """The record changes one kept scan makes, given the session it names (if any) and,
+    for a scan that opens a case, the case the station still had open (``replaced``)."""
     if not scan.kept or scan.action is None:
         return []
     action = scan.action
@@ -190,7 +196,10 @@ def decide(scan: Scan, session: SessionView | None) -> list[Change]:
         if scan.session_id is None or scan.session_kind is None or scan.code is None:
             return [_impossible(scan, "a session opened with no id")]
         key = scan.code.rpartition(".")[0] if scan.kind == "sterilizer" else scan.code
-        changes: list[Change] = [OpenSession(scan.session_id, scan.session_kind, key or scan.code)]
+        changes: list[Change] = []
+        if scan.session_kind == "case" and replaced is not None and replaced.status == "open":
+            changes.append(CloseSession(replaced.session_id, "case", NEXT_CASE))
+        changes.append(OpenSession(scan.session_id, scan.session_kind, key or scan.code))
         if scan.session_kind == "move" and scan.kind == "asset":
             changes.append(AddItem(scan.session_id, "move", "add", scan.code, "asset", scan.code))
         return changes

@@ -268,5 +268,7 @@ agent_clocks = sa.Table(
 sa.Index("ix_session_items_item", session_items.c.item, session_items.c.event_key)
 # A tray's assemblies, newest first: what it held when it went into a load (containment).
 sa.Index("ix_sessions_key", sessions.c.key, sessions.c.opened_key)
+# A station's open case, which its next case closes.
+sa.Index("ix_sessions_agent", sessions.c.agent_id, sessions.c.opened_key)
 sa.Index("ix_cycles_sterilizer", cycles.c.sterilizer, cycles.c.started_key)
 sa.Index("ix_usage_item", usage_logs.c.item)

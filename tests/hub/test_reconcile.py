@@ -258,10 +258,10 @@ def test_a_reconcile_bug_keeps_the_scans_alerts_and_a_rebuild_repairs_the_record
     high alert, and a rebuild after the fix derives their records."""
     decide = rules.decide
 
-    def broken(scan: rules.Scan, session: rules.SessionView | None) -> list[rules.Change]:
+    def broken(scan: rules.Scan, *views: rules.SessionView | None) -> list[rules.Change]:
         if scan.agent_id == "pi-bad":
             raise RuntimeError("a bug in a rule")
-        return decide(scan, session)
+        return decide(scan, *views)
 
     monkeypatch.setattr(rules, "decide", broken)
     good = ScriptedStation("pi-good", "sterilizer")
@@ -377,3 +377,20 @@ def test_an_instrument_moved_to_another_tray_follows_the_new_tray(hub: HubUnderT
     orr = ScriptedStation("pi-or", "point_of_use", spd.at + timedelta(hours=1))
     hub.deliver(orr.scan("CASE-91", "INS-2"))
     assert _rows(hub, alerts, kind="unsafe_use") == []
+
+
+def test_a_case_closes_when_the_next_case_opens_or_on_done(hub: HubUnderTest) -> None:
+    """At one OR station, CASE-1 is closed by CASE-2 opening (result next_case), and
+    CASE-2 by CMD-DONE; another station's open case is left alone."""
+    orr = ScriptedStation("pi-or", "point_of_use")
+    other = ScriptedStation("pi-or2", "point_of_use")
+    hub.deliver(other.scan("CASE-9", "INS-9"))
+    hub.deliver(orr.scan("CASE-1", "INS-1", "CASE-2", "INS-2"))
+    cases = {s.key: s for s in _rows(hub, records.sessions, kind="case")}
+    assert (cases["site:CASE-1"].status, cases["site:CASE-1"].result) == ("closed", "next_case")
+    assert cases["site:CASE-1"].closed_at is not None
+    assert cases["site:CASE-2"].status == cases["site:CASE-9"].status == "open"
+    hub.deliver(orr.scan("CMD-DONE"))
+    (done,) = _rows(hub, records.sessions, key="site:CASE-2")
+    assert (done.status, done.result) == ("closed", None)
+    assert _rows(hub, alerts, kind="impossible_sequence") == []

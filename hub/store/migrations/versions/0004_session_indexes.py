@@ -1,4 +1,5 @@
-"""An index to find a tray's assemblies by the tray, for containment.
+"""Indexes to find a tray's assemblies by the tray (containment) and a station's open
+case (the next case closes it).
 
 Revision ID: 0004
 Revises: 0003
@@ -17,7 +18,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_sessions_key", "sessions", ["key", "opened_key"], if_not_exists=True)
+    op.create_index("ix_sessions_agent", "sessions", ["agent_id", "opened_key"], if_not_exists=True)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sessions_agent", table_name="sessions")
     op.drop_index("ix_sessions_key", table_name="sessions")
