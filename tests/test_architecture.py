@@ -81,3 +81,17 @@ def test_the_agent_core_imports_only_the_standard_library_and_protocol() -> None
         for path in files
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_web_layer_reads_the_store_and_never_the_projector_or_ingest() -> None:
+    """hub/web serves what the store's read queries give: it imports neither the projector
+    (hub/reconcile) nor the ingest path."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name
+            for name in _imports(path, whole=True)
+            if name.startswith(("hub.reconcile", "hub.ingest"))
+        )
+        for path in (ROOT / "hub" / "web").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -41,6 +41,7 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 
 from hub.errors import BadData, DatabaseUnavailable
+from hub.health import WriterHealth
 from hub.ingest import inbox
 from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
@@ -65,16 +66,6 @@ BUSY_STEP_EVERY_S = 0.1
 QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
 
 T = TypeVar("T")
-
-
-@dataclass
-class WriterHealth:
-    """What ``/healthz`` reports; written by the writer thread only."""
-
-    database: str = "ok"  # ok | unavailable
-    error: str | None = None
-    since: datetime | None = None
-    set_aside: int = 0  # scans the projector could not apply, since start
 
 
 @dataclass

@@ -17,9 +17,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
-from hub.ingest.worker import WriterHealth
-from hub.reconcile.recall import recall_set
+from hub.health import WriterHealth
 from hub.store import queries
+from hub.store.recall import recall_set
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 After = Annotated[int, Query(ge=0, description="Return items with an id above this.")]

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from hub import refdata
 from hub.reconcile import audit, rules
 from hub.reconcile.rebuild import rebuild
-from hub.reconcile.recall import recall_set
 from hub.store import records
+from hub.store.recall import recall_set
 from hub.store.tables import agent_streams, alerts
 from protocol.messages import ScanEvent
 from tests.harness.stations import HubUnderTest, ScriptedStation

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from hub.ingest.worker import WriterHealth
+from hub.health import WriterHealth
 from hub.web.app import create_app
 from tests.harness import factories
 from tests.harness.stations import HubUnderTest
