@@ -1,10 +1,14 @@
 """The recall set of a failed biological indicator (DESIGN.md §6, domain.md "recall").
 
 Every load from that sterilizer since the last load whose indicator passed, up to the
-first later load whose indicator passed; the trays and instruments in those loads (a
-tray brings the instruments of its last checklist before the load); the cases they were
-used in after the load; and where each item is now. A query over the records, so it is
-always as complete as what has reached the hub.
+first later load whose indicator passed; the trays and instruments in those loads (a tray
+brings the instruments of its last assembly begun before it went in, as containment in
+docs/records.md); the cases they were used in after a load of theirs completed; and where
+each item is now. A query over the records, so it is always as complete as what has
+reached the hub.
+
+Set-based: one statement finds the loads and everything in them, one the cases, whatever
+the number of loads and trays. The same SQL runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,81 +18,131 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub.store.records import cycles, items, session_items, tray_checklists, usage_logs
+from hub.store.records import cycles, items, session_items, sessions, usage_logs
+
+_LAST = "~"  # sorts after every event key: an open upper bound
 
 
 def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
     sterilizer, _, number = label.rpartition(".")
-    loads = conn.execute(
-        sa.select(cycles).where(cycles.c.sterilizer == sterilizer).order_by(cycles.c.started_key)
-    ).all()
-    failing = [i for i, c in enumerate(loads) if c.cycle_number == number]
-    if not failing:
+    c = cycles.c
+    on_sterilizer = c.sterilizer == sterilizer
+    failing = conn.execute(
+        sa.select(sa.func.max(c.started_key)).where(on_sterilizer, c.cycle_number == number)
+    ).scalar()
+    if failing is None:
         return None
-    at = failing[-1]
-    first = at
-    while first > 0 and loads[first - 1].bi_result != "pass":
-        first -= 1
-    last = at
-    while last + 1 < len(loads) and loads[last + 1].bi_result != "pass":
-        last += 1
-    chosen = [c for c in loads[first : last + 1] if c.status != "cancelled"]
-    found: dict[str, dict[str, Any]] = {}
-    for load in chosen:
-        contents = conn.execute(
-            sa.select(session_items.c.item).where(
-                session_items.c.session_id == load.session_id, session_items.c.action == "add"
-            )
-        ).scalars()
-        for item in contents:
-            found.setdefault(item, {"item": item, "load": load.session_id, "via_tray": None})
-            for inner in _tray_contents(conn, item, load.started_at):
-                found.setdefault(inner, {"item": inner, "load": load.session_id, "via_tray": item})
-    keys = list(found)
-    for row in conn.execute(sa.select(items).where(items.c.key.in_(keys))).all():
-        found[row.key].update(kind=row.kind, status=row.status, location=row.location)
-    cases = conn.execute(
-        sa.select(usage_logs.c.case_ref, usage_logs.c.item, usage_logs.c.used_at)
-        .where(usage_logs.c.item.in_(keys), usage_logs.c.used_at.is_not(None))
-        .order_by(usage_logs.c.used_at)
+    passed = sa.and_(on_sterilizer, c.bi_result == "pass")
+    after = sa.select(sa.func.max(c.started_key)).where(passed, c.started_key < failing)
+    before = sa.select(sa.func.min(c.started_key)).where(passed, c.started_key > failing)
+    loads = (
+        sa.select(cycles)
+        .where(
+            on_sterilizer,
+            c.started_key > sa.func.coalesce(after.scalar_subquery(), ""),
+            c.started_key < sa.func.coalesce(before.scalar_subquery(), _LAST),
+            c.status != "cancelled",
+        )
+        .cte("loads")
+    )
+    found = _contents(loads).cte("found")
+    rows = conn.execute(
+        sa.select(
+            found.c.item,
+            found.c.load,
+            found.c.via_tray,
+            items.c.kind,
+            items.c.status,
+            items.c.location,
+        )
+        .select_from(found.outerjoin(items, items.c.key == found.c.item))
+        .order_by(found.c.started_key, found.c.via_tray.is_not(None), found.c.item)
     ).all()
-    completed = {c.session_id: c.completed_at for c in chosen}
+    chosen = conn.execute(sa.select(loads).order_by(loads.c.started_key)).all()
+    u = usage_logs.c
+    cases = conn.execute(
+        sa.select(u.case_ref, u.item, u.used_at)
+        .distinct()
+        .select_from(
+            usage_logs.join(found, found.c.item == u.item).join(
+                loads, loads.c.session_id == found.c.load
+            )
+        )
+        .where(
+            u.used_at.is_not(None),
+            sa.or_(loads.c.completed_at.is_(None), u.used_at >= loads.c.completed_at),
+        )
+        .order_by(u.used_at, u.case_ref, u.item)
+    ).all()
+    recalled: dict[str, dict[str, Any]] = {}
+    for row in rows:  # an item in several loads is listed once, under its first
+        recalled.setdefault(
+            row.item,
+            {
+                "item": row.item,
+                "load": row.load,
+                "via_tray": row.via_tray,
+                "kind": row.kind,
+                "status": row.status,
+                "location": row.location,
+            },
+        )
     return {
         "label": label,
         "sterilizer": sterilizer,
         "loads": [
             {
-                "session_id": c.session_id,
-                "cycle_number": c.cycle_number,
-                "status": c.status,
-                "bi_result": c.bi_result,
-                "started_at": c.started_at,
-                "completed_at": c.completed_at,
+                "session_id": load.session_id,
+                "cycle_number": load.cycle_number,
+                "status": load.status,
+                "bi_result": load.bi_result,
+                "started_at": load.started_at,
+                "completed_at": load.completed_at,
             }
-            for c in chosen
+            for load in chosen
         ],
-        "items": sorted(found.values(), key=lambda i: i["item"]),
-        "cases": [
-            {"case": case, "item": item, "used_at": used}
-            for case, item, used in cases
-            if completed.get(found[item]["load"]) is None or used >= completed[found[item]["load"]]
-        ],
+        "items": sorted(recalled.values(), key=lambda i: i["item"]),
+        "cases": [{"case": case, "item": item, "used_at": used} for case, item, used in cases],
     }
 
 
-def _tray_contents(conn: Connection, tray: str, before: Any) -> list[str]:
-    checklist = conn.execute(
-        sa.select(tray_checklists.c.session_id)
-        .where(tray_checklists.c.tray == tray, tray_checklists.c.started_at <= before)
-        .order_by(tray_checklists.c.started_at.desc())
+def _contents(loads: sa.CTE) -> sa.CompoundSelect[Any]:
+    """(item, load, its started_key, via_tray) for everything the loads held: what was
+    added to them, and the instruments of each tray's last assembly before it went in."""
+    si = session_items.alias("direct")
+    direct = (
+        sa.select(
+            si.c.item,
+            si.c.session_id.label("load"),
+            si.c.event_key,
+            loads.c.started_key,
+            sa.null().label("via_tray"),
+        )
+        .select_from(si.join(loads, loads.c.session_id == si.c.session_id))
+        .where(si.c.action == "add")
+        .cte("direct")
+    )
+    s = sessions.c
+    assembly = (
+        sa.select(s.session_id)
+        .where(
+            s.kind == "tray",
+            s.key == direct.c.item,
+            s.status != "cancelled",
+            s.opened_key < direct.c.event_key,
+        )
+        .order_by(s.opened_key.desc())
         .limit(1)
-    ).scalar()
-    if checklist is None:
-        return []
-    return list(
-        conn.execute(
-            sa.select(session_items.c.item).where(
-                session_items.c.session_id == checklist, session_items.c.action == "add"
-            )
-        ).scalars()
+        .correlate(direct)
+        .scalar_subquery()
+    )
+    inner = session_items.alias("inner")
+    held = sa.select(
+        inner.c.item, direct.c.load, direct.c.started_key, direct.c.item.label("via_tray")
+    ).select_from(
+        direct.join(inner, sa.and_(inner.c.session_id == assembly, inner.c.action == "add"))
+    )
+    return sa.union_all(
+        sa.select(direct.c.item, direct.c.load, direct.c.started_key, direct.c.via_tray),
+        held,
     )

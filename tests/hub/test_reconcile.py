@@ -394,3 +394,34 @@ def test_a_case_closes_when_the_next_case_opens_or_on_done(hub: HubUnderTest) ->
     (done,) = _rows(hub, records.sessions, key="site:CASE-2")
     assert (done.status, done.result) == ("closed", None)
     assert _rows(hub, alerts, kind="impossible_sequence") == []
+
+
+def test_a_recall_reaches_every_load_since_the_last_passing_bi_and_inside_their_trays(
+    hub: HubUnderTest,
+) -> None:
+    """Load 76's BI passed; loads 77 (TRY-7 holding INS-1 and INS-2) and 78 (INS-5) had
+    none; 79's passed. A failed BI for 77 recalls 77 and 78, the tray's instruments with the
+    tray named, and the case that used INS-1 after the load, and nothing from 76 or 79."""
+    bench = ScriptedStation("pi-tray", "tray_assembly")
+    bench.scan("TRY-7", "INS-1", "INS-2", "CMD-COMPLETE")
+    spd = ScriptedStation("pi-ste", "sterilizer", bench.at + timedelta(minutes=30))
+    spd.scan("STE-A1", "STE-A1.76", "INS-8", "CMD-CYCLE-PASS", "STE-A1.76", "CMD-BI-PASS")
+    spd.scan("STE-A1", "STE-A1.77", "TRY-7", "CMD-CYCLE-PASS")
+    spd.scan("STE-A1", "STE-A1.78", "INS-5", "CMD-CYCLE-PASS")
+    spd.scan("STE-A1", "STE-A1.79", "INS-9", "CMD-CYCLE-PASS", "STE-A1.79", "CMD-BI-PASS")
+    orr = ScriptedStation("pi-or", "point_of_use", spd.at + timedelta(hours=1))
+    orr.scan("CASE-88", "INS-1")
+    hub.deliver(bench.events, spd.events, orr.events)
+    hub.deliver(spd.scan("STE-A1.77", "CMD-BI-FAIL"))
+    with hub.engine.connect() as conn:
+        recall = recall_set(conn, "site:STE-A1.77")
+        assert recall_set(conn, "site:STE-A1.999") is None
+    assert recall is not None
+    assert [load["cycle_number"] for load in recall["loads"]] == ["77", "78"]
+    assert [(i["item"], i["via_tray"]) for i in recall["items"]] == [
+        ("site:INS-1", "site:TRY-7"),
+        ("site:INS-2", "site:TRY-7"),
+        ("site:INS-5", None),
+        ("site:TRY-7", None),
+    ]
+    assert [(c["case"], c["item"]) for c in recall["cases"]] == [("site:CASE-88", "site:INS-1")]
