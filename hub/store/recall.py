@@ -3,9 +3,9 @@
 Every load from that sterilizer since the last load whose indicator passed, up to the
 first later load whose indicator passed; the trays and instruments in those loads (a tray
 brings the instruments of its last assembly begun before it went in, as containment in
-docs/records.md); the cases they were used in after a load of theirs completed; and where
-each item is now. A query over the records, so it is always as complete as what has
-reached the hub.
+docs/records.md); the cases they were used in after that load completed and before they
+were next assembled or loaded; and where each item is now. A query over the records, so
+it is always as complete as what has reached the hub.
 
 Set-based: one statement finds the loads and everything in them, one the cases, whatever
 the number of loads and trays. The same SQL runs on SQLite and PostgreSQL.
@@ -60,6 +60,18 @@ def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
     ).all()
     chosen = conn.execute(sa.select(loads).order_by(loads.c.started_key)).all()
     u = usage_logs.c
+    later = session_items.alias("later")
+    # The item's next assembly or load after this one: a use after it is another load's.
+    reprocessed = (
+        sa.select(sa.func.min(later.c.at))
+        .where(
+            later.c.item == found.c.item,
+            later.c.action == "add",
+            later.c.event_key > found.c.event_key,
+        )
+        .correlate(found)
+        .scalar_subquery()
+    )
     cases = conn.execute(
         sa.select(u.case_ref, u.item, u.used_at)
         .distinct()
@@ -71,6 +83,7 @@ def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
         .where(
             u.used_at.is_not(None),
             sa.or_(loads.c.completed_at.is_(None), u.used_at >= loads.c.completed_at),
+            sa.or_(reprocessed.is_(None), u.used_at < reprocessed),
         )
         .order_by(u.used_at, u.case_ref, u.item)
     ).all()
@@ -107,8 +120,9 @@ def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
 
 
 def _contents(loads: sa.CTE) -> sa.CompoundSelect[Any]:
-    """(item, load, its started_key, via_tray) for everything the loads held: what was
-    added to them, and the instruments of each tray's last assembly before it went in."""
+    """(item, load, its started_key, the key of the scan that put it or its tray in the
+    load, via_tray) for everything the loads held: what was added to them, and the
+    instruments of each tray's last assembly before it went in."""
     si = session_items.alias("direct")
     direct = (
         sa.select(
@@ -138,11 +152,21 @@ def _contents(loads: sa.CTE) -> sa.CompoundSelect[Any]:
     )
     inner = session_items.alias("inner")
     held = sa.select(
-        inner.c.item, direct.c.load, direct.c.started_key, direct.c.item.label("via_tray")
+        inner.c.item,
+        direct.c.load,
+        direct.c.started_key,
+        direct.c.event_key,
+        direct.c.item.label("via_tray"),
     ).select_from(
         direct.join(inner, sa.and_(inner.c.session_id == assembly, inner.c.action == "add"))
     )
     return sa.union_all(
-        sa.select(direct.c.item, direct.c.load, direct.c.started_key, direct.c.via_tray),
+        sa.select(
+            direct.c.item,
+            direct.c.load,
+            direct.c.started_key,
+            direct.c.event_key,
+            direct.c.via_tray,
+        ),
         held,
     )

@@ -401,7 +401,8 @@ def test_a_recall_reaches_every_load_since_the_last_passing_bi_and_inside_their_
 ) -> None:
     """Load 76's BI passed; loads 77 (TRY-7 holding INS-1 and INS-2) and 78 (INS-5) had
     none; 79's passed. A failed BI for 77 recalls 77 and 78, the tray's instruments with the
-    tray named, and the case that used INS-1 after the load, and nothing from 76 or 79."""
+    tray named, and the case that used INS-1 after the load, but not one after INS-1 was
+    assembled again, and nothing from 76 or 79."""
     bench = ScriptedStation("pi-tray", "tray_assembly")
     bench.scan("TRY-7", "INS-1", "INS-2", "CMD-COMPLETE")
     spd = ScriptedStation("pi-ste", "sterilizer", bench.at + timedelta(minutes=30))
@@ -411,6 +412,10 @@ def test_a_recall_reaches_every_load_since_the_last_passing_bi_and_inside_their_
     spd.scan("STE-A1", "STE-A1.79", "INS-9", "CMD-CYCLE-PASS", "STE-A1.79", "CMD-BI-PASS")
     orr = ScriptedStation("pi-or", "point_of_use", spd.at + timedelta(hours=1))
     orr.scan("CASE-88", "INS-1")
+    bench.at = orr.at + timedelta(hours=2)
+    bench.scan("TRY-7", "INS-1", "CMD-COMPLETE")  # reprocessed: later uses are another load's
+    orr.at = bench.at + timedelta(hours=2)
+    orr.scan("CASE-89", "INS-1")
     hub.deliver(bench.events, spd.events, orr.events)
     hub.deliver(spd.scan("STE-A1.77", "CMD-BI-FAIL"))
     with hub.engine.connect() as conn:
