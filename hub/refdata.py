@@ -69,6 +69,7 @@ class Instrument(_Row):
     sku: str | None = None
     udi: str | None = None
     category: str | None = None
+    implant: bool = False
 
 
 class Tray(_Row):

@@ -403,6 +403,7 @@ class _Pass:
                     "started_at": scan.at,
                     "status": "open",
                     "item_count": 0,
+                    "implant": False,
                 },
             )
         elif change.kind == "tray":
@@ -445,6 +446,9 @@ class _Pass:
                 self.cycles.update(cycle, item_count=cycle["item_count"] + 1)
             inside = self._tray_contents(change.item, scan.key)
             self.items.prefetch(self.conn, "key", inside)
+            self.reference["instruments"].prefetch(self.conn, "code", inside)
+            if any(self._is_implant(item) for item in (change.item, *inside)):
+                self.cycles.update(cycle, implant=True)
             for item in (change.item, *inside):
                 self._lww(item, "last_cycle", change.session_id, scan.key)
                 self._set_status(item, "processing", None, scan.key)
@@ -631,7 +635,9 @@ class _Pass:
         cancelled = session is not None and session["status"] == "cancelled"
         self.cycles.update(
             cycle,
-            status=rules.cycle_status(cycle["result"], bi["result"] if bi else None, cancelled),
+            status=rules.cycle_status(
+                cycle["result"], bi["result"] if bi else None, cancelled, cycle["implant"]
+            ),
             bi_result=bi["result"] if bi else None,
             bi_key=bi["event_key"] if bi else None,
         )
@@ -639,11 +645,18 @@ class _Pass:
             for item in self._load_contents(session_id):
                 self._take_outcome(item, cycle)
 
+    def _is_implant(self, item: str) -> bool:
+        registered = self._reference("instruments", item)
+        return registered is not None and bool(registered["implant"])
+
     def _take_outcome(self, item: str, cycle: Row) -> None:
-        """Rule 5: an item in a load, itself or inside a tray, takes the load's outcome."""
+        """Rule 5: an item in a load, itself or inside a tray, takes the load's outcome. An
+        implant load's items stay quarantined until its BI passes: the outcome is still the
+        completion's fact, decided again when the BI is known, so a use since stands."""
         if cycle["result"] is not None and cycle["completed_key"]:
             passed = cycle["result"] == "pass"
-            after = "sterile" if passed else "quarantined"
+            held = cycle["implant"] and cycle["bi_result"] != "pass"
+            after = "sterile" if passed and not held else "quarantined"
             self._set_status(item, after, None, cycle["completed_key"])
             row = self.items.get(self.conn, item)
             if passed and row is not None:
@@ -720,7 +733,12 @@ class _Pass:
                 continue
             self._lww(change.item, "last_cycle", load, key)
             self._set_status(change.item, "processing", None, key)
-            self._take_outcome(change.item, self._cycle(load))
+            cycle = self._cycle(load)
+            if self._is_implant(change.item) and not cycle["implant"]:
+                self.cycles.update(cycle, implant=True)
+                self._refold_cycle(load)  # the whole load is held now, not just this item
+            else:
+                self._take_outcome(change.item, cycle)
 
     def _loads_of(self, item: str, after: str, before: str | None = None) -> list[tuple[str, str]]:
         """(add key, load) of every load the item was added to between ``after`` and ``before``,
@@ -843,11 +861,13 @@ class _Pass:
             self._alert(scan, "medium", "unregistered_code", f"{noun} {code} is not registered")
 
     def _set_status(self, item: str, status: str, location: str | None, key: str) -> None:
-        """Rule 4: the newest event sets the status; an older one arriving late does not."""
+        """Rule 4: the newest event sets the status; an older one arriving late does not.
+        The same event decided again with more known (a load's outcome once its BI is in)
+        sets it again, so the order facts arrive in does not matter."""
         row = self.items.get(self.conn, item)
         if row is None:
             return
-        if row["status_key"] < key:
+        if row["status_key"] <= key:
             self.items.update(row, status=status, status_key=key)
         if location is not None:
             self._lww(item, "location", location, key)

@@ -262,15 +262,20 @@ def _impossible(scan: Scan, what: str) -> Alert:
 # -- folds: derived values, recomputed from everything known --------------------------------
 
 
-def cycle_status(result: str | None, bi_result: str | None, cancelled: bool) -> str:
-    """ST79 release: a load is released when its cycle passed and no BI failed."""
+def cycle_status(
+    result: str | None, bi_result: str | None, cancelled: bool, implant: bool = False
+) -> str:
+    """ST79 release: a load is released when its cycle passed and no BI failed; a load
+    holding an implant only once its BI passed (until then it stays quarantined)."""
     if cancelled:
         return "cancelled"
     if bi_result == "fail":
         return "quarantined"
     if result is None:
         return "open"
-    return "released" if result == "pass" else "failed"
+    if result != "pass":
+        return "failed"
+    return "quarantined" if implant and bi_result != "pass" else "released"
 
 
 def recipe_of(text: str) -> dict[str, int]:

@@ -27,6 +27,8 @@ ref_instruments = sa.Table(
     sa.Column("sku", Text),
     sa.Column("udi", Text),
     sa.Column("category", Text),
+    # An implant's load is held until its biological indicator passes (AAMI ST79).
+    sa.Column("implant", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 ref_trays = sa.Table(
     "ref_trays",
@@ -131,6 +133,7 @@ cycles = sa.Table(
     sa.Column("bi_key", Key),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("item_count", sa.Integer, nullable=False),
+    sa.Column("implant", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 bi_results = sa.Table(
     "bi_results",

@@ -430,3 +430,32 @@ def test_a_recall_reaches_every_load_since_the_last_passing_bi_and_inside_their_
         ("site:TRY-7", None),
     ]
     assert [(c["case"], c["item"]) for c in recall["cases"]] == [("site:CASE-88", "site:INS-1")]
+
+
+def test_an_implant_load_stays_quarantined_until_its_indicator_passes(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """A passed load holding an implant (inside a tray) is quarantined, and so is the
+    implant, whose use raises unsafe_use; once the BI passes the load is released and the
+    implant sterile."""
+    _import(hub, tmp_path, "instruments", [{"code": "INS-1", "name": "Plate", "implant": True}])
+    bench, spd = _tray_through_a_load("CMD-CYCLE-PASS")
+    hub.deliver(bench.events, spd.events)
+    (load,) = _rows(hub, records.cycles)
+    assert (load.status, load.implant) == ("quarantined", True)
+    assert {k: status for k, (status, _) in _items(hub).items()} == {
+        "site:TRY-7": "quarantined",
+        "site:INS-1": "quarantined",
+        "site:INS-2": "quarantined",
+    }
+    orr = ScriptedStation("pi-or", "point_of_use", spd.at + timedelta(minutes=10))
+    hub.deliver(orr.scan("CASE-90", "INS-1"))
+    (alert,) = _rows(hub, alerts, kind="unsafe_use")
+    assert "quarantined" in alert.detail and load.session_id in alert.detail
+    spd.at += timedelta(hours=24)
+    hub.deliver(spd.scan("STE-A1.77", "CMD-BI-PASS"))
+    (load,) = _rows(hub, records.cycles)
+    assert load.status == "released"
+    statuses = {k: status for k, (status, _) in _items(hub).items()}
+    assert statuses["site:INS-2"] == statuses["site:TRY-7"] == "sterile"
+    assert statuses["site:INS-1"] == "in_use"  # the use came after the load

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hub import refdata
 from hub.reconcile.rebuild import rebuild, snapshot
 from hub.store import records
 from protocol.messages import ScanEvent
@@ -105,7 +107,10 @@ def test_any_arrival_order_and_duplication_gives_the_same_records_and_rebuild_ag
     rng = random.Random(seed)
     stations = _day(rng)
     folder = Path(tmp_path_factory.mktemp("prop"))
+    catalogue = folder / "instruments.json"  # an implant: its loads wait for their BI
+    catalogue.write_text(json.dumps([{"code": "INS-8", "name": "Plate", "implant": True}]))
     in_order = HubUnderTest(f"sqlite:///{folder / 'in_order.db'}")
+    refdata.load(in_order.engine, "instruments", catalogue)
     for station in stations:
         if station.events:
             in_order.deliver(station.events)
@@ -113,6 +118,7 @@ def test_any_arrival_order_and_duplication_gives_the_same_records_and_rebuild_ag
     if backend == "postgresql":
         url = request.getfixturevalue("postgres").create_database()
     shuffled = HubUnderTest(url, step_scans=rng.randint(1, 7))
+    refdata.load(shuffled.engine, "instruments", catalogue)
     messages = _shuffled_messages(rng, stations)
     while messages:
         take = rng.randint(1, 5)  # several messages share one ingest transaction
