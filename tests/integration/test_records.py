@@ -251,3 +251,32 @@ def test_a_site_label_prefix_is_read_the_same_at_the_station_and_the_hub(
     finally:
         bench.stop()
         hub.stop()
+
+
+def test_an_implant_load_stays_quarantined_until_its_indicator_passes(
+    tmp_path: Path, broker: Mosquitto, database_url: str
+) -> None:
+    """A passed load holding a catalogued implant stays quarantined, the implant with it,
+    until the BI scanned at the sterilizer passes; then it is released and sterile."""
+    hub = HubProcess(tmp_path / "hub", database_url, broker.port)
+    catalogue = tmp_path / "instruments.json"
+    catalogue.write_text(json.dumps([{"code": "INS-1", "name": "Hip stem", "implant": True}]))
+    done = hub.cli("import", "instruments", str(catalogue))
+    assert done.returncode == 0, done.stderr
+    hub.start()
+    spd = AgentProcess(tmp_path / "spd", "pi-spd", broker.port, mode="sterilizer")
+    try:
+        spd.start()
+        _scan_all(spd, "STE-A1", "STE-A1.601", "INS-1", "INS-2", "CMD-CYCLE-PASS")
+        _wait_projected(hub, {"pi-spd": spd})
+        (load,) = hub.records("cycles")
+        assert (load["status"], load["implant"]) == ("quarantined", True)
+        assert {i["status"] for i in hub.records("items")} == {"quarantined"}
+        _scan_all(spd, "STE-A1.601", "CMD-BI-PASS")
+        _wait_projected(hub, {"pi-spd": spd})
+        (load,) = hub.records("cycles")
+        assert (load["status"], load["bi_result"]) == ("released", "pass")
+        assert {i["status"] for i in hub.records("items")} == {"sterile"}
+    finally:
+        spd.stop()
+        hub.stop()

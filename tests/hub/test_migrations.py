@@ -1,0 +1,28 @@
+"""Migrations bring a database made by an earlier release up to date."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from hub.store.db import create_engine, migrate
+
+
+def test_a_database_at_0003_gains_the_session_indexes_and_implant_columns(
+    database_url: str,
+) -> None:
+    """A 0003 database (0002 makes today's tables, so what 0004 and 0005 add is removed
+    first, as a 0003 release had it) has the indexes and columns after the upgrade."""
+    engine = create_engine(database_url)
+    migrate(engine, "0003")
+    with engine.begin() as conn:
+        for index in ("ix_sessions_key", "ix_sessions_agent"):
+            conn.execute(sa.text(f"DROP INDEX {index}"))
+        for table in ("cycles", "ref_instruments"):
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN implant"))
+    migrate(engine)
+    inspector = sa.inspect(engine)
+    indexes = {i["name"] for i in inspector.get_indexes("sessions")}
+    assert {"ix_sessions_key", "ix_sessions_agent"} <= indexes
+    for table in ("cycles", "ref_instruments"):
+        assert "implant" in {c["name"] for c in inspector.get_columns(table)}
+    engine.dispose()
