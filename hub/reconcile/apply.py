@@ -74,6 +74,17 @@ class Range(NamedTuple):
     upto: int
 
 
+def _facts(cycle: Row, session: Row | None) -> rules.CycleFacts:
+    return rules.CycleFacts(
+        cycle["session_id"],
+        cycle["cycle_type"],
+        cycle["started_key"],
+        cycle["completed_key"],
+        cycle["result"],
+        session is not None and session["status"] == "cancelled",
+    )
+
+
 def _decided(cycle: Row) -> bool:
     """The load's contents have an outcome to take: it completed, or its BI failed."""
     completed = cycle["result"] is not None and bool(cycle["completed_key"])
@@ -473,6 +484,7 @@ class _Pass:
                 result=change.result,
             )
             self._refold_cycle(change.session_id)
+            self._check_bowie_dick(scan, change.session_id)
         elif change.kind == "tray":
             self._close_tray(scan, change.session_id)
 
@@ -608,6 +620,43 @@ class _Pass:
                 f"{sterilizer} since its last passing indicator (GET /api/v1/recalls/"
                 f"{change.label})",
             )
+
+    def _check_bowie_dick(self, scan: Scan, session_id: str) -> None:
+        cycle = self._cycle(session_id)
+        sterilizer = cycle["sterilizer"]
+        registered = self._reference("sterilizers", sterilizer)
+        types = json.loads(registered["cycle_types"]) if registered else []
+        prevac = "prevac" in types or cycle["cycle_type"] == "prevac"
+        day = cycle["started_key"][:10]  # the UTC day of event time: keys begin with it
+        same_day = [
+            _facts(c, self.sessions.get(self.conn, c["session_id"]))
+            for c in self._cycles_between(sterilizer, day, day + "~")
+        ]
+        this = _facts(cycle, self.sessions.get(self.conn, session_id))
+        if rules.bowie_dick_missing(this, same_day, prevac):
+            self._alert(
+                scan,
+                "high",
+                "bowie_dick_missing",
+                f"load {session_id} on {sterilizer} is its first of {day} and no Bowie-Dick "
+                "test passed before it",
+            )
+
+    def _cycles_between(self, sterilizer: str, low: str, high: str) -> list[Row]:
+        """The sterilizer's cycles started between keys ``low`` and ``high``, as stored or
+        as changed in this pass."""
+        c = self.t.cycles.c
+        stored = self.conn.execute(
+            sa.select(c.session_id).where(
+                c.sterilizer == sterilizer, c.started_key > low, c.started_key < high
+            )
+        ).scalars()
+        self.cycles.prefetch(self.conn, "session_id", stored)
+        return [
+            row
+            for row in self.cycles.held()
+            if row["sterilizer"] == sterilizer and low < row["started_key"] < high
+        ]
 
     def _cycles_labelled(self, sterilizer: str, number: str) -> list[str]:
         """Loads of this sterilizer numbered ``number``, as stored or as changed in this pass."""

@@ -23,7 +23,9 @@ Rules (DESIGN.md §5-6; docs/records.md says the same for people):
    ``bi_result`` records a BI for the cycle label ``<sterilizer>.<number>``. A failed BI
    quarantines that cycle's items and raises a high alert naming the recall. A tray in a
    load carries the instruments of its last assembly before it went in: they take the
-   load's status and outcome as the tray does (containment, docs/records.md).
+   load's status and outcome as the tray does (containment, docs/records.md). A load
+   holding an implant stays quarantined until its BI passes. On a prevacuum sterilizer,
+   the day's first load closed with no passing Bowie-Dick test before it raises an alert.
 6. tray_assembly: ``open`` starts a checklist; ``add`` puts an instrument on the tray;
    ``close`` compares the items with the tray's count sheet: complete, or short (alert).
 7. point_of_use: ``open`` is a case, and closes the case the station still had open (the
@@ -276,6 +278,49 @@ def cycle_status(
     if result != "pass":
         return "failed"
     return "quarantined" if implant and bi_result != "pass" else "released"
+
+
+# Cycle types (``CMD-TYPE-<t>``, lowercased) that test the sterilizer rather than process
+# a load: a Bowie-Dick air-removal test, a vacuum leak test.
+BOWIE_DICK = frozenset({"bowie-dick", "bowie_dick", "bd"})
+TEST_CYCLES = BOWIE_DICK | {"leak", "leak-test", "leak_test"}
+
+
+@dataclass(frozen=True)
+class CycleFacts:
+    """What the Bowie-Dick rule needs of one cycle on a sterilizer's day."""
+
+    session_id: str
+    cycle_type: str | None
+    started_key: str
+    completed_key: str | None
+    result: str | None
+    cancelled: bool
+
+
+def bowie_dick_missing(load: CycleFacts, day: list[CycleFacts], prevac: bool) -> bool:
+    """AAMI ST79: a prevacuum sterilizer runs a passing Bowie-Dick test each day before its
+    first load. True when ``load`` is that first load (by event time, of the cycles in
+    ``day``) and no Bowie-Dick test of the day passed before it started."""
+    if not prevac or load.cancelled or load.cycle_type in TEST_CYCLES:
+        return False
+    earlier = [
+        c
+        for c in day
+        if c.session_id != load.session_id
+        and not c.cancelled
+        and c.cycle_type not in TEST_CYCLES
+        and c.started_key < load.started_key
+    ]
+    if earlier:
+        return False  # the day's first load was checked already
+    return not any(
+        c.cycle_type in BOWIE_DICK
+        and c.result == "pass"
+        and c.completed_key is not None
+        and c.completed_key < load.started_key
+        for c in day
+    )
 
 
 def recipe_of(text: str) -> dict[str, int]:

@@ -18,7 +18,8 @@ REFERENCE: dict[str, list[dict[str, Any]]] = {
 }
 
 # Per station (agent id, mode): what the person scans, in order. The tray is assembled
-# complete, then sterilized with a passing cycle and BI, then used and returned in the OR.
+# complete, then sterilized after the day's Bowie-Dick test with a passing cycle and BI,
+# then used and returned in the OR.
 SHIFT: list[tuple[str, str, list[str]]] = [
     (
         "pi-tray",
@@ -30,6 +31,10 @@ SHIFT: list[tuple[str, str, list[str]]] = [
         "sterilizer",
         [
             "USR-BEN",
+            "STE-A1",  # the day's Bowie-Dick test, before the first load
+            "STE-A1.100",
+            "CMD-TYPE-BOWIE-DICK",
+            "CMD-CYCLE-PASS",
             "STE-A1",
             "CMD-CANCEL",  # a load started by mistake
             "STE-A1",

@@ -459,3 +459,27 @@ def test_an_implant_load_stays_quarantined_until_its_indicator_passes(
     statuses = {k: status for k, (status, _) in _items(hub).items()}
     assert statuses["site:INS-2"] == statuses["site:TRY-7"] == "sterile"
     assert statuses["site:INS-1"] == "in_use"  # the use came after the load
+
+
+def test_a_prevac_sterilizers_first_load_without_a_bowie_dick_raises_one_alert(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """STE-A1 (prevac) runs two loads with no Bowie-Dick test: one high alert naming the
+    first; STE-B2 runs its test first and raises none."""
+    _import(
+        hub,
+        tmp_path,
+        "sterilizers",
+        [
+            {"code": "STE-A1", "name": "A1", "cycle_types": ["prevac"]},
+            {"code": "STE-B2", "name": "B2", "cycle_types": ["prevac"]},
+        ],
+    )
+    a1 = ScriptedStation("pi-a1", "sterilizer")
+    a1.scan("STE-A1", "STE-A1.1", "INS-1", "CMD-CYCLE-PASS", "STE-A1", "INS-2", "CMD-CYCLE-PASS")
+    b2 = ScriptedStation("pi-b2", "sterilizer")
+    b2.scan("STE-B2", "CMD-TYPE-BOWIE-DICK", "CMD-CYCLE-PASS", "STE-B2", "INS-3", "CMD-CYCLE-PASS")
+    hub.deliver(a1.events, b2.events)
+    (alert,) = _rows(hub, alerts, kind="bowie_dick_missing")
+    first = min(_rows(hub, records.cycles, sterilizer="site:STE-A1"), key=lambda c: c.started_key)
+    assert alert.severity == "high" and first.session_id in alert.detail
