@@ -128,6 +128,10 @@ RECORD_LISTS = {
 }
 
 
+# Columns that hold a badge: each gets ``<column>_name`` and ``<column>_role`` beside it.
+BADGES = ("operator", "moved_by", "actor")
+
+
 def record_page(
     conn: Connection, kind: str, key: str | None, offset: int, limit: int
 ) -> list[dict[str, Any]]:
@@ -138,7 +142,37 @@ def record_page(
     query = sa.select(table).order_by(*primary).offset(offset).limit(limit)
     if key is not None:
         query = query.where(primary[0] == key)
-    return [
-        {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in row._mapping.items()}
-        for row in conn.execute(query)
-    ]
+    return _named(conn, [_plain(row) for row in conn.execute(query)])
+
+
+def audit_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
+    log = records.audit_log
+    query = sa.select(log).where(log.c.id > after_id).order_by(log.c.id).limit(limit)
+    return _named(conn, [_plain(row) for row in conn.execute(query)])
+
+
+def _plain(row: sa.Row[Any]) -> dict[str, Any]:
+    return {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in row._mapping.items()}
+
+
+def _named(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Name the person behind each badge from the staff reference data, keeping the badge
+    code as recorded: a badge nobody imported gets no name."""
+    columns = [c for c in BADGES if rows and c in rows[0]]
+    badges = {row[c] for row in rows for c in columns if row[c]}
+    staff = records.ref_staff
+    people = (
+        {
+            code: (name, role)
+            for code, name, role in conn.execute(
+                sa.select(staff.c.code, staff.c.name, staff.c.role).where(staff.c.code.in_(badges))
+            )
+        }
+        if badges
+        else {}
+    )
+    for row in rows:
+        for column in columns:
+            name, role = people.get(row[column], (None, None))
+            row[f"{column}_name"], row[f"{column}_role"] = name, role
+    return rows

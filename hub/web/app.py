@@ -93,6 +93,12 @@ def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth
         with engine.connect() as conn:
             return _page(queries.alert_page(conn, after_id, limit), limit)
 
+    @app.get("/api/v1/audit")
+    def list_audit(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
+        """The audit trail, oldest first; each actor's badge with the person's name."""
+        with engine.connect() as conn:
+            return _page(queries.audit_page(conn, after_id, limit), limit)
+
     @app.get("/api/v1/records/{kind}")
     def list_records(
         kind: RecordKind,

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from hub import refdata
 from hub.health import WriterHealth
 from hub.web.app import create_app
 from tests.harness import factories
-from tests.harness.stations import HubUnderTest
+from tests.harness.stations import HubUnderTest, ScriptedStation
 
 
 class Client:
@@ -66,4 +69,26 @@ def test_healthz_says_unavailable_while_the_writer_cannot_reach_the_database(
     assert response.status_code == 503
     assert response.json()["database"] == "OperationalError: database is locked"
     assert Client(create_app(hub.engine)).get("/healthz").status_code == 200
+    hub.engine.dispose()
+
+
+def test_records_and_audit_entries_name_the_person_behind_each_badge(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A load scanned by badge USR-ANA, imported as Ana Ruiz, shows her name and role next
+    to the badge in the cycle record and in its audit entries; an unknown badge shows none."""
+    hub = HubUnderTest(database_url)
+    staff = tmp_path / "staff.json"
+    staff.write_text(json.dumps([{"code": "USR-ANA", "name": "Ana Ruiz", "role": "SPD tech"}]))
+    refdata.load(hub.engine, "staff", staff)
+    ste = ScriptedStation("pi-ste", "sterilizer")
+    hub.deliver(ste.scan("USR-ANA", "STE-A1", "INS-1", "CMD-CYCLE-PASS"))
+    hub.deliver(ste.scan("USR-ZED", "STE-A1", "INS-2", "CMD-CYCLE-PASS"))
+    client = Client(create_app(hub.engine))
+    cycles = _json(client.get("/api/v1/records/cycles"))["items"]
+    people = {(c["operator"], c["operator_name"], c["operator_role"]) for c in cycles}
+    assert people == {("site:USR-ANA", "Ana Ruiz", "SPD tech"), ("site:USR-ZED", None, None)}
+    audit = _json(client.get("/api/v1/audit?limit=1000"))["items"]
+    ana = [e for e in audit if e["actor"] == "site:USR-ANA"]
+    assert ana and {e["actor_name"] for e in ana} == {"Ana Ruiz"}
     hub.engine.dispose()
