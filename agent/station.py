@@ -17,9 +17,11 @@ Rules (DESIGN.md §5; docs/stations.md has the barcode sheet):
    one session is refused ``duplicate`` (double reads, CR+LF doubling):
    - sterilizer: the sterilizer's label ``STE-x`` opens a load; instruments and trays join
      it; ``STE-x.<cycle>`` records the cycle number, ``CMD-TYPE-<t>`` the cycle type;
-     ``CMD-CYCLE-PASS`` / ``CMD-CYCLE-FAIL`` closes it. With no load open, a cycle label
-     selects that cycle and ``CMD-BI-PASS`` / ``CMD-BI-FAIL`` records its biological
-     indicator.
+     ``CMD-CYCLE-PASS`` / ``CMD-CYCLE-FAIL`` closes it. While it is open,
+     ``CMD-EXPOSURE-<min>``, ``CMD-TEMP-<°C>`` and ``CMD-CI-PASS`` / ``CMD-CI-FAIL`` fill
+     in the load record, and ``CMD-BI-LABEL`` then the BI's GS1 label records its lot and
+     expiry. With no load open, a cycle label selects that cycle and ``CMD-BI-PASS`` /
+     ``CMD-BI-FAIL`` records its biological indicator.
    - tray_assembly: a tray opens; instruments join; ``CMD-COMPLETE`` closes.
    - point_of_use: a case opens and the next case replaces it; instruments and trays are
      used; after ``CMD-RETURN`` they are returned; ``CMD-COND-<c>`` sets the condition of
@@ -42,7 +44,9 @@ from protocol.barcodes import Decoded, DecodeRules, Kind, Rejected, decode
 from protocol.messages import MAX_RAW_CHARS, Reading, ScanContext
 from protocol.vocabulary import (
     CONDITION_PREFIX,
+    EXPOSURE_PREFIX,
     MODE_PREFIX,
+    TEMPERATURE_PREFIX,
     TYPE_PREFIX,
     Action,
     Command,
@@ -84,6 +88,12 @@ class _Step:
     target: str | None = None
     condition: str | None = None
     joined: str | None = None
+
+
+def _is_number(text: str) -> bool:
+    """A measured value on a command label: digits, with at most one decimal point."""
+    whole, _, fraction = text.partition(".")
+    return whole.isdigit() and (fraction == "" or fraction.isdigit()) and len(text) <= 8
 
 
 def _refuse(outcome: Outcome, message: str) -> _Step:
@@ -278,10 +288,14 @@ class Station:
             if not cycle:
                 return _refuse(Outcome.DUPLICATE, "This load is already open.")
             return _Step(Outcome.KEPT, f"Cycle number {cycle}", state, Action.CYCLE_NUMBER, cycle)
+        if read.kind in _ITEMS and load is not None and state.armed == "bi_label":
+            return self._bi_label(state, read)
         if read.kind in _ITEMS:
             if load is None:
                 return _refuse(Outcome.NO_SESSION, "Scan the sterilizer first to start a load.")
             return self._add(state, read.key, Action.ADD, "load")
+        if (step := self._load_field(state, command)) is not None:
+            return step if load is not None else _refuse(Outcome.NO_SESSION, "No load is open.")
         if command in (Command.CYCLE_PASS, Command.CYCLE_FAIL):
             if load is None:
                 return _refuse(Outcome.NO_SESSION, "No load is open.")
@@ -303,6 +317,38 @@ class Station:
             after = replace(state, armed=None)
             return _Step(Outcome.KEPT, message, after, Action.BI_RESULT, state.armed[3:], result)
         return self._elsewhere(read, command)
+
+    @staticmethod
+    def _load_field(state: StationState, command: str) -> _Step | None:
+        """The load record's commands (AAMI ST79), while a load is open; None if not one."""
+        if command in (Command.CI_PASS, Command.CI_FAIL):
+            result = command.removeprefix("CI-").lower()
+            message = f"Chemical indicator {result.upper()}"
+            return _Step(Outcome.KEPT, message, state, Action.CI_RESULT, result)
+        if command == Command.BI_LABEL:
+            after = replace(state, armed="bi_label")
+            message = "Scan the biological indicator's label"
+            return _Step(Outcome.KEPT, message, after, Action.BI_LABEL_NEXT)
+        for prefix, action, unit in (
+            (EXPOSURE_PREFIX, Action.EXPOSURE, "min"),
+            (TEMPERATURE_PREFIX, Action.TEMPERATURE, "°C"),
+        ):
+            if command.startswith(prefix):
+                value = command.removeprefix(prefix)
+                if not _is_number(value):
+                    return _refuse(Outcome.UNKNOWN_COMMAND, f"{command} needs a number.")
+                return _Step(Outcome.KEPT, f"{value} {unit}", state, action, value)
+        return None
+
+    @staticmethod
+    def _bi_label(state: StationState, read: Decoded) -> _Step:
+        """The BI's GS1 label after CMD-BI-LABEL: it must carry a lot (10) and expiry (17)."""
+        if "10" not in read.fields or "17" not in read.fields:
+            message = "This is not a BI label with a lot and expiry. Scan the BI's label."
+            return _refuse(Outcome.NOT_HERE, message)
+        after = replace(state, armed=None)
+        message = f"BI lot {read.fields['10']}, expires {read.fields['17']}"
+        return _Step(Outcome.KEPT, message, after, Action.BI_LABEL)
 
     def _tray_assembly(self, state: StationState, read: Decoded, command: str, eid: str) -> _Step:
         tray = state.session

@@ -83,7 +83,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     from hub.reconcile.rebuild import rebuild
 
     settings = _settings(args.config)
-    report = rebuild(_engine(settings), settings.decode)
+    report = rebuild(_engine(settings), settings.decode, settings.records.policy())
     for table, line in report.items():
         print(f"{table}: {line.live} live, {line.rebuilt} rebuilt, {line.differ} differed")
     return EXIT_OK

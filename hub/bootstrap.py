@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from hub.ingest.consumer import Consumer, bounded_queue
 from hub.ingest.worker import IngestWorker
+from hub.reconcile.apply import Reconciler, Tables
 from hub.settings import HubSettings
 from hub.store.db import create_engine, migrate
 from hub.web.app import create_app
@@ -48,6 +49,6 @@ def bootstrap(settings: HubSettings) -> Hub:
         settings.mqtt.topic_prefix,
         settings.ingest,
         settings.faults,
-        settings.decode,
+        Reconciler(Tables.live(), decode_rules=settings.decode, policy=settings.records.policy()),
     )
     return Hub(settings, engine, consumer, worker, create_app(engine, lambda: worker.health))

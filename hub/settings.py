@@ -14,6 +14,7 @@ from pydantic_settings import (
 )
 
 from hub.errors import ConfigError
+from hub.reconcile.rules import Policy
 from protocol.barcodes import DecodeRules
 
 
@@ -54,6 +55,16 @@ class IngestSettings(_Section):
     )
 
 
+class RecordSettings(_Section):
+    second_person_release: bool = Field(
+        False,
+        description="Alert when a load is released by the badge that ran it, or by no badge.",
+    )
+
+    def policy(self) -> Policy:
+        return Policy(second_person_release=self.second_person_release)
+
+
 class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the REST API and dashboard listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port of the REST API and dashboard.")
@@ -80,6 +91,7 @@ class HubSettings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     faults: FaultSettings = FaultSettings()
+    records: RecordSettings = RecordSettings()
     decode: DecodeRules = Field(
         DecodeRules(),
         description="Barcode rules, the same [decode] section as the site's agents use.",

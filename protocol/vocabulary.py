@@ -57,6 +57,12 @@ class Action(StrEnum):
     CONDITION = "condition"  # CMD-COND-<c>: the condition of the next returned item
     CLEANED_NEXT = "cleaned_next"  # CMD-CLEANED: the next asset scanned was cleaned
     CLEANED = "cleaned"
+    # The load record (AAMI ST79), each while a load is open:
+    EXPOSURE = "exposure"  # CMD-EXPOSURE-<minutes>
+    TEMPERATURE = "temperature"  # CMD-TEMP-<degrees C>
+    CI_RESULT = "ci_result"  # CMD-CI-PASS / CMD-CI-FAIL: the chemical indicator
+    BI_LABEL_NEXT = "bi_label_next"  # CMD-BI-LABEL: the next GS1 label is the load's BI
+    BI_LABEL = "bi_label"  # the BI's GS1 label (01)(10)(17): its lot and expiry
 
 
 # Actions that only change the station's state: the context of later scans carries them,
@@ -70,6 +76,7 @@ STATION_STATE_ONLY = frozenset(
         Action.RETURN_PHASE,
         Action.CONDITION,
         Action.CLEANED_NEXT,
+        Action.BI_LABEL_NEXT,
     }
 )
 
@@ -105,9 +112,14 @@ class Command(StrEnum):
     CYCLE_FAIL = "CYCLE-FAIL"
     BI_PASS = "BI-PASS"
     BI_FAIL = "BI-FAIL"
+    CI_PASS = "CI-PASS"
+    CI_FAIL = "CI-FAIL"
+    BI_LABEL = "BI-LABEL"
 
 
 # Commands that carry a value after their prefix: CMD-MODE-STERILIZER, CMD-TYPE-BD, ...
 MODE_PREFIX = "MODE-"
 TYPE_PREFIX = "TYPE-"
 CONDITION_PREFIX = "COND-"
+EXPOSURE_PREFIX = "EXPOSURE-"  # minutes, e.g. CMD-EXPOSURE-4
+TEMPERATURE_PREFIX = "TEMP-"  # degrees Celsius, e.g. CMD-TEMP-134

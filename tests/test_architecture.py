@@ -57,7 +57,15 @@ def test_the_rule_checker_sees_lazy_imports(tmp_path: Path) -> None:
 def test_the_reconcile_rules_are_pure() -> None:
     """hub/reconcile/rules.py imports only the standard library and protocol's vocabulary:
     no database, no clock."""
-    allowed = {"__future__", "json", "collections", "dataclasses", "datetime", "protocol"}
+    allowed = {
+        "__future__",
+        "calendar",
+        "json",
+        "collections",
+        "dataclasses",
+        "datetime",
+        "protocol",
+    }
     assert _imports(ROOT / "hub" / "reconcile" / "rules.py") <= allowed
 
 

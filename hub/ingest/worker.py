@@ -52,7 +52,6 @@ from hub.settings import FaultSettings, IngestSettings
 from hub.store.db import mapped
 from hub.store.tables import agent_streams, alerts, dead_letters
 from protocol import codec
-from protocol.barcodes import DEFAULT_RULES, DecodeRules
 from protocol.messages import HubAck, ScanEvent
 from protocol.topics import Topic
 
@@ -99,7 +98,7 @@ class IngestWorker:
         topic_prefix: str,
         settings: IngestSettings,
         faults: FaultSettings,
-        rules: DecodeRules = DEFAULT_RULES,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self._engine = engine
         self._consumer = consumer
@@ -111,7 +110,7 @@ class IngestWorker:
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._batches = 0
         self._fleet = Fleet(settings.clock_skew_alert_s)
-        self._projector = Projector(Reconciler(Tables.live(), rules=rules))
+        self._projector = Projector(reconciler or Reconciler(Tables.live()))
         self._recent = Recent()
         self._lagging = False
         self._stepped_at = 0.0

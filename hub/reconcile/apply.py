@@ -93,14 +93,19 @@ def _decided(cycle: Row) -> bool:
 
 class Reconciler:
     def __init__(
-        self, tables: Tables, live: bool = True, rules: DecodeRules = DEFAULT_RULES
+        self,
+        tables: Tables,
+        live: bool = True,
+        decode_rules: DecodeRules = DEFAULT_RULES,
+        policy: rules.Policy = rules.DEFAULT_POLICY,
     ) -> None:
         self.t = tables
         self.live = live  # a rebuild raises no alerts and writes no audit entries
+        self.policy = policy
         # The site's rules, as its agents decode with. Codes recur all day (the same
         # instruments, trays and carts), and decoding is pure: cache it.
         self._decode: functools._lru_cache_wrapper[Result] = functools.lru_cache(65536)(
-            functools.partial(decode, rules=rules)
+            functools.partial(decode, rules=decode_rules)
         )
 
     def scan_of(self, row: Any) -> Scan:
@@ -139,6 +144,7 @@ class Reconciler:
         at = utc(event_at)
         result = self._decode(raw)
         decoded = result if isinstance(result, Decoded) else None
+        gs1 = decoded.fields if decoded and decoded.scheme.startswith("gs1") else {}
         return Scan(
             key=event_key(at, agent_id, incarnation, seq),
             at=at,
@@ -153,6 +159,8 @@ class Reconciler:
             condition=context.get("condition"),
             operator=context.get("operator"),
             station=context.get("station"),
+            lot=gs1.get("10"),
+            expiry=gs1.get("17"),
         )
 
     def apply(
@@ -189,7 +197,7 @@ class Reconciler:
                 .order_by(scan_log.c.seq)
             ).all()
             scans.extend(self.scan_of(row) for row in rows)
-        work = _Pass(conn, self.t, self.live)
+        work = _Pass(conn, self.t, self.live, self.policy)
         work.prefetch(scans)
         for scan in scans:
             work.apply(scan)
@@ -200,10 +208,11 @@ class Reconciler:
 class _Pass:
     """One transaction's worth of reconciling: the records it touches, held in memory."""
 
-    def __init__(self, conn: Connection, tables: Tables, live: bool) -> None:
+    def __init__(self, conn: Connection, tables: Tables, live: bool, policy: rules.Policy) -> None:
         self.conn = conn
         self.t = tables
         self.live = live
+        self.policy = policy
         self.now = datetime.now(UTC)
         # Reference rows are read once per pass: an import may change them at any time.
         self.reference = {ref: Rows(table) for ref, table in records.REFERENCE.items()}
@@ -313,7 +322,9 @@ class _Pass:
         members: tuple[str, ...] = ()
         if scan.action == "close" and row["kind"] == "move":
             members = tuple(self._members(scan.session_id))
-        return SessionView(row["session_id"], row["kind"], row["key"], row["status"], members)
+        return SessionView(
+            row["session_id"], row["kind"], row["key"], row["status"], members, row["operator"]
+        )
 
     def _open_case(self, scan: Scan) -> SessionView | None:
         """For a scan that opens a case: the station's newest case before it, if still
@@ -350,7 +361,7 @@ class _Pass:
     # -- apply -----------------------------------------------------------------------------
 
     def apply(self, scan: Scan) -> None:
-        for change in rules.decide(scan, self._view(scan), self._open_case(scan)):
+        for change in rules.decide(scan, self._view(scan), self._open_case(scan), self.policy):
             entity, key = self._write(scan, change)
             if self.trail is not None and not isinstance(change, rules.Alert):
                 self.trail.add(scan, type(change).__name__, entity, key, change)
@@ -482,6 +493,7 @@ class _Pass:
                 completed_key=scan.key,
                 completed_at=scan.at,
                 result=change.result,
+                released_by=scan.operator if change.result == "pass" else None,
             )
             self._refold_cycle(change.session_id)
             self._check_bowie_dick(scan, change.session_id)

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub.reconcile import audit
+from hub.reconcile import audit, rules
 from hub.reconcile.apply import Range, Reconciler, Tables
 from hub.reconcile.projector import ADVISORY_LOCK, Projector, move_cursors
 from hub.reconcile.rules import utc
@@ -80,7 +80,11 @@ def replay(conn: Connection, reconciler: Reconciler) -> tuple[int, list[Range]]:
     return applied, [Range(a, i, 0, confirmed) for a, i, confirmed in streams]
 
 
-def rebuild(engine: Engine, rules: DecodeRules = DEFAULT_RULES) -> dict[str, TableReport]:
+def rebuild(
+    engine: Engine,
+    decode_rules: DecodeRules = DEFAULT_RULES,
+    policy: rules.Policy = rules.DEFAULT_POLICY,
+) -> dict[str, TableReport]:
     meta, fresh = fresh_tables()
     live = Tables.live()
     report: dict[str, TableReport] = {}
@@ -89,7 +93,9 @@ def rebuild(engine: Engine, rules: DecodeRules = DEFAULT_RULES) -> dict[str, Tab
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK)))
         meta.drop_all(conn)
         meta.create_all(conn)
-        scans, covered = replay(conn, Reconciler(fresh, live=False, rules=rules))
+        scans, covered = replay(
+            conn, Reconciler(fresh, live=False, decode_rules=decode_rules, policy=policy)
+        )
         for name in Tables.__dataclass_fields__:
             old, new = getattr(live, name), getattr(fresh, name)
             before, after = snapshot(conn, old), snapshot(conn, new)

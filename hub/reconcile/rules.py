@@ -45,10 +45,11 @@ Rules (DESIGN.md §5-6; docs/records.md says the same for people):
 
 from __future__ import annotations
 
+import calendar
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from protocol.vocabulary import STATION_STATE_ONLY
 
@@ -85,6 +86,8 @@ class Scan:
     condition: str | None = None
     operator: str | None = None
     station: str | None = None
+    lot: str | None = None  # GS1 (10), from the hub's own decoding
+    expiry: str | None = None  # GS1 (17), YYMMDD
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,26 @@ class SessionView:
     key: str
     status: str  # open|closed|cancelled
     members: tuple[str, ...] = ()  # what the session collected, for a move's close
+    operator: str | None = None  # the badge logged in when it opened
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A site's choices among the rules (hub.toml ``[records]``)."""
+
+    second_person_release: bool = False  # the releaser must not be the load's operator
+
+
+DEFAULT_POLICY = Policy()
+
+# Actions that fill in a load's record (AAMI ST79), and the cycle column each fills.
+LOAD_FIELDS = {
+    "cycle_number": "cycle_number",
+    "cycle_type": "cycle_type",
+    "exposure": "exposure_min",
+    "temperature": "temperature_c",
+    "ci_result": "ci_result",
+}
 
 
 # -- changes: what the edge writes ------------------------------------------------------------
@@ -133,7 +156,7 @@ class AddItem:
 @dataclass(frozen=True)
 class CycleField:
     session_id: str
-    name: str  # cycle_number|cycle_type
+    name: str  # a cycles column: cycle_number, cycle_type, exposure_min, bi_lot, ...
     value: str
 
 
@@ -179,7 +202,10 @@ _ITEM_KINDS = frozenset({"instrument", "tray", "product"})
 
 
 def decide(
-    scan: Scan, session: SessionView | None, replaced: SessionView | None = None
+    scan: Scan,
+    session: SessionView | None,
+    replaced: SessionView | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> list[Change]:
     """The record changes one kept scan makes, given the session it names (if any) and,
     for a scan that opens a case, the case the station still had open (``replaced``)."""
@@ -213,9 +239,11 @@ def decide(
     if action == "cancel":
         return [CancelSession(session.session_id, session.kind)]
     if action == "close":
-        return _close(scan, session)
-    if action in ("cycle_number", "cycle_type") and session.kind == "load" and scan.target:
-        return [CycleField(session.session_id, action, scan.target)]
+        return _close(scan, session, policy)
+    if action in LOAD_FIELDS and session.kind == "load" and scan.target:
+        return [CycleField(session.session_id, LOAD_FIELDS[action], scan.target)]
+    if action == "bi_label" and session.kind == "load":
+        return _bi_label(scan, session)
     if action in ("add", "use", "return", "loan") and scan.code and scan.kind:
         return _add(scan, session, action, scan.code, scan.kind)
     return [_impossible(scan, f"{action} makes no sense in a {session.kind}")]
@@ -244,9 +272,55 @@ def _add(scan: Scan, session: SessionView, action: str, code: str, kind: str) ->
     return [change]
 
 
-def _close(scan: Scan, session: SessionView) -> list[Change]:
+def _bi_label(scan: Scan, session: SessionView) -> list[Change]:
+    """The BI put in the load: its lot and expiry from its GS1 label; an expired BI
+    proves nothing, so it raises a high alert."""
+    expiry = gs1_date(scan.expiry or "")
+    if not scan.lot or expiry is None:
+        return [_impossible(scan, "a BI label with no lot or no valid expiry")]
+    changes: list[Change] = [
+        CycleField(session.session_id, "bi_lot", scan.lot),
+        CycleField(session.session_id, "bi_expiry", expiry.isoformat()),
+    ]
+    if expiry < scan.at.date():
+        detail = f"BI lot {scan.lot} expired on {expiry} and was used in load {session.session_id}"
+        changes.append(Alert("high", "bi_expired", detail))
+    return changes
+
+
+def gs1_date(yymmdd: str) -> date | None:
+    """A GS1 date field (YYMMDD; day 00 is the month's last day), or None if not one.
+    Years are read as 20YY: a BI or an implant label never dates from the 1900s."""
+    if len(yymmdd) != 6 or not yymmdd.isdigit():
+        return None
+    year, month, day = 2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:])
+    if not 1 <= month <= 12:
+        return None
+    if day == 0:
+        day = calendar.monthrange(year, month)[1]
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _close(scan: Scan, session: SessionView, policy: Policy) -> list[Change]:
     if session.kind == "load" and scan.target not in ("pass", "fail"):
         return [_impossible(scan, "a load closed with no result")]
+    releaser = scan.operator
+    if (
+        session.kind == "load"
+        and scan.target == "pass"
+        and policy.second_person_release
+        and (releaser is None or releaser == session.operator)
+    ):
+        detail = (
+            f"load {session.session_id} released by {releaser or 'no badge'}, not a second person"
+        )
+        return [
+            CloseSession(session.session_id, "load", scan.target),
+            Alert("medium", "same_person_release", detail),
+        ]
     if session.kind == "move":
         if not scan.target:
             return [_impossible(scan, "a move closed with no location")]

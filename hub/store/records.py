@@ -134,6 +134,13 @@ cycles = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("item_count", sa.Integer, nullable=False),
     sa.Column("implant", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The rest of the AAMI ST79 load record, as scanned (context targets, GS1 fields).
+    sa.Column("exposure_min", ShortText),
+    sa.Column("temperature_c", ShortText),
+    sa.Column("ci_result", ShortText),
+    sa.Column("bi_lot", ShortText),  # GS1 (10): up to 20 characters
+    sa.Column("bi_expiry", ShortText),  # ISO date from GS1 (17)
+    sa.Column("released_by", Code),  # the badge logged in when the load passed
 )
 bi_results = sa.Table(
     "bi_results",

@@ -109,6 +109,30 @@ def test_sterilizer_refuses_what_does_not_fit_a_load() -> None:
     assert desk.scan("CMD-CYCLE-FAIL").context.target == "fail"
 
 
+BI_LABEL = "]d20109501101530003102BILOT7\x1d17271231"  # GS1: (01) GTIN (10) lot (17) expiry
+
+
+def test_the_load_record_is_filled_in_while_the_load_is_open() -> None:
+    """Exposure, temperature, the chemical indicator and the BI's GS1 label (after
+    CMD-BI-LABEL) are kept with their values while a load is open, refused with none."""
+    desk = Desk("sterilizer")
+    assert desk.outcomes("CMD-EXPOSURE-4", "CMD-CI-PASS", "CMD-BI-LABEL") == [NOSESS] * 3
+    desk.scan("STE-A1")
+    fields = [desk.scan(t) for t in ("CMD-EXPOSURE-4", "CMD-TEMP-134.5", "CMD-CI-FAIL")]
+    assert [(v.outcome, v.context.action, v.context.target) for v in fields] == [
+        (K, "exposure", "4"),
+        (K, "temperature", "134.5"),
+        (K, "ci_result", "fail"),
+    ]
+    assert desk.scan("CMD-TEMP-HOT").outcome is Outcome.UNKNOWN_COMMAND
+    assert desk.scan("CMD-BI-LABEL").context.action == "bi_label_next"
+    assert desk.scan("0109501101530003").outcome is HERE  # no lot or expiry: not a BI label
+    label = desk.scan(BI_LABEL)
+    assert (label.outcome, label.context.action) == (K, "bi_label")
+    joined = desk.scan("0109501101530003")  # the same GTIN, no longer armed: an item
+    assert (joined.outcome, joined.context.action) == (K, "add")
+
+
 def test_biological_indicator_needs_a_selected_cycle() -> None:
     """CMD-BI-* is refused until a cycle label is scanned, then applies to that cycle once."""
     desk = Desk("sterilizer")

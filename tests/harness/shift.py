@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# A biological indicator's GS1 label: (01) GTIN, (10) lot, (17) expiry in 2099.
+BI_LABEL = "]d20109501101530003102BILOT7\x1d17991231"
+
 REFERENCE: dict[str, list[dict[str, Any]]] = {
     "instruments": [{"code": f"INS-{i}", "name": f"Instrument {i}"} for i in range(1, 8)],
     "trays": [
@@ -40,11 +43,17 @@ SHIFT: list[tuple[str, str, list[str]]] = [
             "STE-A1",
             "STE-A1.101",
             "CMD-TYPE-PREVAC",
+            "CMD-EXPOSURE-4",
+            "CMD-TEMP-134",
+            "CMD-BI-LABEL",
+            BI_LABEL,
             "TRY-MAJOR",
             "INS-3",
             "INS-4",
             "INS-5",
             "INS-6",
+            "CMD-CI-PASS",
+            "USR-DEV",  # a second person releases the load
             "CMD-CYCLE-PASS",
             "STE-A1.101",
             "CMD-BI-PASS",

@@ -6,8 +6,10 @@ import sqlalchemy as sa
 
 from hub.store.db import create_engine, migrate
 
+DROPPED = [("ref_instruments", "implant"), ("cycles", "implant"), ("cycles", "released_by")]
 
-def test_a_database_at_0003_gains_the_session_indexes_and_implant_columns(
+
+def test_a_database_at_0003_gains_the_session_indexes_and_load_record_columns(
     database_url: str,
 ) -> None:
     """A 0003 database (0002 makes today's tables, so what 0004 and 0005 add is removed
@@ -17,12 +19,12 @@ def test_a_database_at_0003_gains_the_session_indexes_and_implant_columns(
     with engine.begin() as conn:
         for index in ("ix_sessions_key", "ix_sessions_agent"):
             conn.execute(sa.text(f"DROP INDEX {index}"))
-        for table in ("cycles", "ref_instruments"):
-            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN implant"))
+        for table, column in DROPPED:
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
     migrate(engine)
     inspector = sa.inspect(engine)
     indexes = {i["name"] for i in inspector.get_indexes("sessions")}
     assert {"ix_sessions_key", "ix_sessions_agent"} <= indexes
-    for table in ("cycles", "ref_instruments"):
-        assert "implant" in {c["name"] for c in inspector.get_columns(table)}
+    for table, column in DROPPED:
+        assert column in {c["name"] for c in inspector.get_columns(table)}
     engine.dispose()

@@ -483,3 +483,40 @@ def test_a_prevac_sterilizers_first_load_without_a_bowie_dick_raises_one_alert(
     (alert,) = _rows(hub, alerts, kind="bowie_dick_missing")
     first = min(_rows(hub, records.cycles, sterilizer="site:STE-A1"), key=lambda c: c.started_key)
     assert alert.severity == "high" and first.session_id in alert.detail
+
+
+BI_LABEL = "]d20109501101530003102BILOT7\x1d17{expiry}"  # GS1: (01) GTIN (10) lot (17) expiry
+
+
+def test_the_load_record_holds_every_st79_field_and_rebuild_keeps_them(
+    hub: HubUnderTest,
+) -> None:
+    """Type, exposure, temperature, chemical indicator, the BI's lot and expiry from its
+    GS1 label, operator and releaser are on the cycle record, and a rebuild derives the same."""
+    spd = ScriptedStation("pi-ste", "sterilizer")
+    spd.scan("USR-ANA", "STE-A1", "STE-A1.5", "CMD-TYPE-PREVAC", "INS-1", "CMD-EXPOSURE-4")
+    spd.scan("CMD-TEMP-134", "CMD-CI-PASS", "CMD-BI-LABEL", BI_LABEL.format(expiry="271231"))
+    spd.scan("USR-BEN", "CMD-CYCLE-PASS")
+    hub.deliver(spd.events)
+    (load,) = _rows(hub, records.cycles)
+    assert (load.cycle_type, load.exposure_min, load.temperature_c, load.ci_result) == (
+        "prevac",
+        "4",
+        "134",
+        "pass",
+    )
+    assert (load.bi_lot, load.bi_expiry) == ("2BILOT7", "2027-12-31")
+    assert (load.operator, load.released_by) == ("site:USR-ANA", "site:USR-BEN")
+    assert _rows(hub, alerts, kind="bi_expired") == []
+    report = rebuild(hub.engine)
+    assert report["cycles"].differ == 0
+
+
+def test_an_expired_bi_raises_a_high_alert(hub: HubUnderTest) -> None:
+    """A BI whose GS1 expiry is before the load's day raises bi_expired naming the lot."""
+    spd = ScriptedStation("pi-ste", "sterilizer")  # scans on 2026-11-20
+    hub.deliver(spd.scan("STE-A1", "CMD-BI-LABEL", BI_LABEL.format(expiry="261031")))
+    (alert,) = _rows(hub, alerts, kind="bi_expired")
+    assert alert.severity == "high" and "2BILOT7" in alert.detail and "2026-10-31" in alert.detail
+    (load,) = _rows(hub, records.cycles)
+    assert load.bi_expiry == "2026-10-31"

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 
-from hub.reconcile.rules import CycleFacts, bowie_dick_missing, cycle_status
+from hub.reconcile.rules import (
+    Alert,
+    CycleFacts,
+    Policy,
+    Scan,
+    SessionView,
+    bowie_dick_missing,
+    cycle_status,
+    decide,
+    gs1_date,
+)
 
 
 def _cycle(
@@ -84,3 +96,47 @@ def test_an_implant_load_is_released_only_by_a_passing_bi(
 ) -> None:
     """A passed cycle releases a load, unless it holds an implant whose BI has not passed."""
     assert cycle_status(result, bi, False, implant) == status
+
+
+@pytest.mark.parametrize(
+    ("field", "read"),
+    [
+        ("271231", date(2027, 12, 31)),
+        ("261100", date(2026, 11, 30)),  # day 00: the month's last day
+        ("240200", date(2024, 2, 29)),
+        ("261301", None),
+        ("260231", None),
+        ("2612", None),
+        ("26AB01", None),
+    ],
+)
+def test_a_gs1_date_is_read_with_day_00_as_the_months_last(field: str, read: date | None) -> None:
+    """YYMMDD reads as 20YY; day 00 is the last day of the month; anything else is None."""
+    assert gs1_date(field) == read
+
+
+def test_the_second_person_rule_flags_a_release_by_the_loads_own_operator() -> None:
+    """With second-person release on, the load's operator (or no badge) releasing it
+    raises same_person_release; another badge, or the policy off, does not."""
+    load = SessionView("load-1", "load", "site:STE-A1", "open", operator="site:USR-ANA")
+    on = Policy(second_person_release=True)
+
+    def close(operator: str | None, policy: Policy) -> list[str]:
+        scan = Scan(
+            key="k9",
+            at=datetime(2026, 11, 20, tzinfo=UTC),
+            agent_id="pi-ste",
+            kind="command",
+            code="site:CMD-CYCLE-PASS",
+            kept=True,
+            action="close",
+            session_id="load-1",
+            target="pass",
+            operator=operator,
+        )
+        return [c.kind for c in decide(scan, load, None, policy) if isinstance(c, Alert)]
+
+    assert close("site:USR-ANA", on) == ["same_person_release"]
+    assert close(None, on) == ["same_person_release"]
+    assert close("site:USR-BEN", on) == []
+    assert close("site:USR-ANA", Policy()) == []
