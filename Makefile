@@ -33,6 +33,7 @@ bench: $(STAMP) deps
 	$(BIN)/python bench/decode_bench.py
 	$(BIN)/python bench/agent_bench.py
 	$(BIN)/python bench/e2e_bench.py
+	$(BIN)/python bench/recall_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
