@@ -93,6 +93,15 @@ def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth
         with engine.connect() as conn:
             return _page(queries.alert_page(conn, after_id, limit), limit)
 
+    @app.get("/api/v1/cases")
+    def list_cases(
+        after: Annotated[str, Query(max_length=512)] = "", limit: Limit = 100
+    ) -> dict[str, Any]:
+        """Surgical cases: scheduled, in_progress, done or cancelled."""
+        with engine.connect() as conn:
+            items = queries.case_page(conn, after, limit)
+        return {"items": items, "next_after": items[-1]["case"] if len(items) == limit else None}
+
     @app.get("/api/v1/audit")
     def list_audit(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         """The audit trail, oldest first; each actor's badge with the person's name."""

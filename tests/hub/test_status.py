@@ -92,3 +92,41 @@ def test_records_and_audit_entries_name_the_person_behind_each_badge(
     ana = [e for e in audit if e["actor"] == "site:USR-ANA"]
     assert ana and {e["actor_name"] for e in ana} == {"Ana Ruiz"}
     hub.engine.dispose()
+
+
+def test_cases_move_from_scheduled_to_in_progress_to_done(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A scheduled case not yet scanned is scheduled; one replaced by the next case is done
+    (ended by next_case); the open one is in progress; CMD-DONE ends it."""
+    hub = HubUnderTest(database_url)
+    plan = tmp_path / "cases.json"
+    plan.write_text(
+        json.dumps(
+            [
+                {"code": f"CASE-{n}", "room": "LOC-OR3", "scheduled_start": f"2026-11-20T0{n}:00Z"}
+                for n in (1, 2, 3)
+            ]
+        )
+    )
+    refdata.load(hub.engine, "cases", plan)
+    orr = ScriptedStation("pi-or", "point_of_use")
+    hub.deliver(orr.scan("CASE-1", "INS-1", "CASE-2", "INS-2"))
+    client = Client(create_app(hub.engine))
+
+    def statuses() -> dict[str, tuple[str, str | None]]:
+        cases = _json(client.get("/api/v1/cases"))["items"]
+        return {c["case"]: (c["status"], c["ended_by"]) for c in cases}
+
+    assert statuses() == {
+        "site:CASE-1": ("done", "next_case"),
+        "site:CASE-2": ("in_progress", None),
+        "site:CASE-3": ("scheduled", None),
+    }
+    hub.deliver(orr.scan("CMD-DONE"))
+    assert statuses()["site:CASE-2"] == ("done", "CMD-DONE")
+    page = _json(client.get("/api/v1/cases?limit=2"))
+    assert [c["case"] for c in page["items"]] == ["site:CASE-1", "site:CASE-2"]
+    rest = _json(client.get(f"/api/v1/cases?after={page['next_after']}"))["items"]
+    assert [c["case"] for c in rest] == ["site:CASE-3"]
+    hub.engine.dispose()
