@@ -13,6 +13,7 @@ the number of loads and trays. The same SQL runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection
 from hub.store.records import cycles, items, session_items, sessions, usage_logs
 
 _LAST = "~"  # sorts after every event key: an open upper bound
+_NEVER = datetime(9999, 12, 31, tzinfo=UTC)  # an item never reprocessed since
 
 
 def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
@@ -63,12 +65,14 @@ def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
     later = session_items.alias("later")
     # The item's next assembly or load after this one: a use after it is another load's.
     reprocessed = (
-        sa.select(sa.func.min(later.c.at))
+        sa.select(later.c.at)
         .where(
             later.c.item == found.c.item,
-            later.c.action == "add",
             later.c.event_key > found.c.event_key,
+            later.c.action == "add",
         )
+        .order_by(later.c.event_key)
+        .limit(1)
         .correlate(found)
         .scalar_subquery()
     )
@@ -83,7 +87,7 @@ def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
         .where(
             u.used_at.is_not(None),
             sa.or_(loads.c.completed_at.is_(None), u.used_at >= loads.c.completed_at),
-            sa.or_(reprocessed.is_(None), u.used_at < reprocessed),
+            u.used_at < sa.func.coalesce(reprocessed, sa.literal(_NEVER, later.c.at.type)),
         )
         .order_by(u.used_at, u.case_ref, u.item)
     ).all()
