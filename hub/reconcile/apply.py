@@ -327,36 +327,39 @@ class _Pass:
         )
 
     def _open_case(self, scan: Scan) -> SessionView | None:
-        """For a scan that opens a case: the station's newest case before it, if still
-        open. The station's scans come in seq order, so that case is already here."""
+        """For a scan that opens a case: the station's case before it. The station's scans
+        come in seq order, so that case is already here."""
         if scan.action != "open" or scan.session_kind != "case":
             return None
+        row = self._last_session_before(scan.key, kind="case", agent_id=scan.agent_id)
+        if row is None:
+            return None
+        return SessionView(row["session_id"], row["kind"], row["key"], row["status"])
+
+    def _last_session_before(self, before: str, **match: str) -> Row | None:
+        """The newest session, not cancelled, with these column values and opened before
+        ``before``: stored, or new or changed in this pass."""
         s = self.t.sessions.c
         stored = self.conn.execute(
             sa.select(s.session_id)
             .where(
-                s.agent_id == scan.agent_id,
-                s.kind == "case",
-                s.status == "open",
-                s.opened_key < scan.key,
+                *(s[column] == value for column, value in match.items()),
+                s.status != "cancelled",
+                s.opened_key < before,
             )
             .order_by(s.opened_key.desc())
             .limit(1)
         ).scalar()
         if stored is not None:
             self.sessions.prefetch_keys(self.conn, [(stored,)])
-        held = [
+        found = [
             (row["opened_key"], row["session_id"])
             for row in self.sessions.held()
-            if row["agent_id"] == scan.agent_id
-            and row["kind"] == "case"
-            and row["opened_key"] < scan.key
+            if all(row[column] == value for column, value in match.items())
+            and row["status"] != "cancelled"
+            and row["opened_key"] < before
         ]
-        if not held:
-            return None
-        row = self.sessions.get(self.conn, max(held)[1])
-        assert row is not None  # held above
-        return SessionView(row["session_id"], row["kind"], row["key"], row["status"])
+        return self.sessions.get(self.conn, max(found)[1]) if found else None
 
     # -- apply -----------------------------------------------------------------------------
 
@@ -754,30 +757,9 @@ class _Pass:
         return tuple(self._members(session)) if session else ()
 
     def _assembly_before(self, tray: str, before: str) -> str | None:
-        """The tray's last assembly session opened before ``before``, stored or in this pass."""
-        s = self.t.sessions.c
-        stored = self.conn.execute(
-            sa.select(s.session_id)
-            .where(
-                s.key == tray,
-                s.kind == "tray",
-                s.status != "cancelled",
-                s.opened_key < before,
-            )
-            .order_by(s.opened_key.desc())
-            .limit(1)
-        ).scalar()
-        if stored is not None:
-            self.sessions.prefetch_keys(self.conn, [(stored,)])
-        found = [
-            (row["opened_key"], row["session_id"])
-            for row in self.sessions.held()
-            if row["kind"] == "tray"
-            and row["key"] == tray
-            and row["status"] != "cancelled"
-            and row["opened_key"] < before
-        ]
-        return max(found)[1] if found else None
+        """The tray's last assembly session opened before ``before``."""
+        row = self._last_session_before(before, kind="tray", key=tray)
+        return str(row["session_id"]) if row else None
 
     def _join_later_loads(self, change: rules.AddItem) -> None:
         """An assembly that reaches the hub after its tray went into a load: the item
