@@ -50,5 +50,6 @@ def bootstrap(settings: HubSettings) -> Hub:
         settings.ingest,
         settings.faults,
         Reconciler(Tables.live(), decode_rules=settings.decode, policy=settings.records.policy()),
+        settings.records,
     )
     return Hub(settings, engine, consumer, worker, create_app(engine, lambda: worker.health))

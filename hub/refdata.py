@@ -134,11 +134,25 @@ class Case(_Row):
     room: str | None = None
     scheduled_start: datetime | None = None
     procedure: str | None = None
+    trays: list[str] = []  # the preference card: trays the case needs sterile
 
     @field_validator("room")
     @classmethod
     def _room(cls, value: str | None, info: ValidationInfo) -> str | None:
         return code_key(value, _rules(info)) if value else None
+
+    @field_validator("trays", mode="before")
+    @classmethod
+    def _split_trays(cls, value: Any) -> Any:
+        # CSV: "TRY-7;TRY-9"
+        return (
+            [t.strip() for t in value.split(";") if t.strip()] if isinstance(value, str) else value
+        )
+
+    @field_validator("trays")
+    @classmethod
+    def _tray_keys(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return [code_key(tray, _rules(info)) for tray in value]
 
 
 KINDS: dict[str, type[_Row]] = {
@@ -188,7 +202,7 @@ def load(engine: Engine, kind: str, path: Path, rules: DecodeRules = DEFAULT_RUL
     with engine.begin() as conn:
         for row in parsed:
             values = row.model_dump()
-            for name in ("recipe", "cycle_types"):
+            for name in ("recipe", "cycle_types", "trays"):
                 if name in values:
                     values[name] = json.dumps(values[name], sort_keys=True)
             upsert(conn, table, ["code"], values)

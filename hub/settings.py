@@ -61,6 +61,13 @@ class RecordSettings(_Section):
         description="Alert when a load is released by the badge that ran it, or by no badge.",
     )
 
+    readiness_lead_min: float = Field(
+        60.0,
+        gt=0,
+        description="Alert this long before a case's scheduled start if a tray it needs is "
+        "not sterile and released.",
+    )
+
     def policy(self) -> Policy:
         return Policy(second_person_release=self.second_person_release)
 

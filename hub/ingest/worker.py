@@ -46,9 +46,10 @@ from hub.ingest import inbox
 from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
+from hub.reconcile import readiness
 from hub.reconcile.apply import Reconciler, Tables
 from hub.reconcile.projector import Projector, Recent
-from hub.settings import FaultSettings, IngestSettings
+from hub.settings import FaultSettings, IngestSettings, RecordSettings
 from hub.store.db import mapped
 from hub.store.tables import agent_streams, alerts, dead_letters
 from protocol import codec
@@ -99,6 +100,7 @@ class IngestWorker:
         settings: IngestSettings,
         faults: FaultSettings,
         reconciler: Reconciler | None = None,
+        records: RecordSettings | None = None,
     ) -> None:
         self._engine = engine
         self._consumer = consumer
@@ -117,6 +119,8 @@ class IngestWorker:
         self._batch_at = 0.0
         self._gaps_checked_at = 0.0
         self._gaps_alerted: set[tuple[str, str, str]] = set()
+        self._readiness_lead = timedelta(minutes=(records or RecordSettings()).readiness_lead_min)
+        self._not_ready_alerted: set[str] = set()
         self._unsynced_alerted: set[tuple[str, str]] = set()
         self.health = WriterHealth()
 
@@ -142,6 +146,7 @@ class IngestWorker:
                 self._retrying(functools.partial(self.project, busy=True))
             if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
                 self._retrying(lambda: self.check_gaps(datetime.now(UTC)))
+                self._retrying(lambda: self.check_readiness(datetime.now(UTC)))
 
     def _retrying(self, work: Callable[[], T]) -> T | None:
         """Run ``work`` until the database takes it, backing off while it is unavailable."""
@@ -344,6 +349,18 @@ class IngestWorker:
                     f"seqs {row.confirmed_seq + 1}..{row.max_seen_seq - 1} of incarnation "
                     f"{row.incarnation} missing since {row.gap_since}; later scans wait for them",
                 )
+            raised.write(conn)
+        return len(raised.rows)
+
+    def check_readiness(self, now: datetime) -> int:
+        """Alert once per case per hub process when a case starts within the readiness
+        lead and a tray on its preference card is not sterile from a released load."""
+        raised = _Alerts(now)
+        with mapped(), self._engine.begin() as conn:
+            for case in readiness.not_ready(conn, now, self._readiness_lead):
+                if case.case not in self._not_ready_alerted:
+                    self._not_ready_alerted.add(case.case)
+                    raised.add("high", "case_not_ready", None, case.detail)
             raised.write(conn)
         return len(raised.rows)
 

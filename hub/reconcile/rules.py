@@ -397,6 +397,18 @@ def bowie_dick_missing(load: CycleFacts, day: list[CycleFacts], prevac: bool) ->
     )
 
 
+def tray_not_ready(status: str | None, load_status: str | None) -> str | None:
+    """Why a tray a case needs is not ready for it, or None when it is sterile from a
+    released load."""
+    if status is None:
+        return "has never been scanned"
+    if status != "sterile":
+        return f"is {status}"
+    if load_status != "released":
+        return f"comes from a load that is {load_status or 'unknown'}"
+    return None
+
+
 def recipe_of(text: str) -> dict[str, int]:
     value = json.loads(text)
     return {str(k): int(v) for k, v in value.items()}

@@ -77,6 +77,7 @@ ref_cases = sa.Table(
     sa.Column("room", Code),
     sa.Column("scheduled_start", Timestamp),
     sa.Column("procedure", Text),
+    sa.Column("trays", Text),  # JSON list: the preference card's required trays
 )
 
 REFERENCE = {

@@ -6,13 +6,18 @@ import sqlalchemy as sa
 
 from hub.store.db import create_engine, migrate
 
-DROPPED = [("ref_instruments", "implant"), ("cycles", "implant"), ("cycles", "released_by")]
+DROPPED = [
+    ("ref_instruments", "implant"),
+    ("cycles", "implant"),
+    ("cycles", "released_by"),
+    ("ref_cases", "trays"),
+]
 
 
-def test_a_database_at_0003_gains_the_session_indexes_and_load_record_columns(
+def test_a_database_at_0003_gains_every_later_index_and_column(
     database_url: str,
 ) -> None:
-    """A 0003 database (0002 makes today's tables, so what 0004 and 0005 add is removed
+    """A 0003 database (0002 makes today's tables, so what 0004 to 0006 add is removed
     first, as a 0003 release had it) has the indexes and columns after the upgrade."""
     engine = create_engine(database_url)
     migrate(engine, "0003")

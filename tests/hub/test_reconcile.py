@@ -520,3 +520,57 @@ def test_an_expired_bi_raises_a_high_alert(hub: HubUnderTest) -> None:
     assert alert.severity == "high" and "2BILOT7" in alert.detail and "2026-10-31" in alert.detail
     (load,) = _rows(hub, records.cycles)
     assert load.bi_expiry == "2026-10-31"
+
+
+def test_a_case_about_to_start_with_a_tray_not_ready_raises_one_alert(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """CASE-88 starts in 30 minutes and needs TRY-7 (sterile, released) and TRY-8 (never
+    sterilized): one high alert naming TRY-8 only, once; CASE-99 in three hours waits."""
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    soon, later = now + timedelta(minutes=30), now + timedelta(hours=3)
+    _import(
+        hub,
+        tmp_path,
+        "cases",
+        [
+            {
+                "code": "CASE-88",
+                "room": "LOC-OR3",
+                "scheduled_start": soon.isoformat(),
+                "trays": "TRY-7;TRY-8",
+            },
+            {"code": "CASE-99", "scheduled_start": later.isoformat(), "trays": ["TRY-8"]},
+        ],
+    )
+    bench, spd = _tray_through_a_load("CMD-CYCLE-PASS")
+    bench.scan("TRY-8", "INS-5", "CMD-COMPLETE")
+    hub.deliver(bench.events, spd.events)
+    assert hub.worker.check_readiness(now) == 1
+    (alert,) = _rows(hub, alerts, kind="case_not_ready")
+    assert alert.severity == "high"
+    assert "site:CASE-88" in alert.detail and "LOC-OR3" in alert.detail
+    assert "tray site:TRY-8 is in_service" in alert.detail and "TRY-7" not in alert.detail
+    assert hub.worker.check_readiness(now) == 0
+
+
+def test_a_case_whose_trays_are_ready_or_that_has_begun_raises_no_alert(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """A case needing only a sterile, released tray, and a case already scanned at the OR,
+    raise nothing."""
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    soon = (now + timedelta(minutes=30)).isoformat()
+    _import(
+        hub,
+        tmp_path,
+        "cases",
+        [
+            {"code": "CASE-1", "scheduled_start": soon, "trays": ["TRY-7"]},
+            {"code": "CASE-2", "scheduled_start": soon, "trays": ["TRY-9"]},
+        ],
+    )
+    bench, spd = _tray_through_a_load("CMD-CYCLE-PASS")
+    orr = ScriptedStation("pi-or", "point_of_use", spd.at)
+    hub.deliver(bench.events, spd.events, orr.scan("CASE-2"))
+    assert hub.worker.check_readiness(now) == 0

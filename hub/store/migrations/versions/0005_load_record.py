@@ -8,11 +8,9 @@ A database created at this revision already has these columns: 0002 creates the 
 tables from ``hub/store/records.py`` as it is now.
 """
 
-from typing import Any
-
 import sqlalchemy as sa
-from alembic import op
 
+from hub.store.migrations import columns
 from hub.store.tables import Code, ShortText
 
 revision = "0005"
@@ -21,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 
-def _added() -> dict[str, list[sa.Column[Any]]]:
+def _added() -> dict[str, list[sa.Column[object]]]:
     """New Column objects on each call: a Column belongs to one table once added."""
     return {
         "ref_instruments": [
@@ -40,18 +38,10 @@ def _added() -> dict[str, list[sa.Column[Any]]]:
 
 
 def upgrade() -> None:
-    inspector = sa.inspect(op.get_bind())
-    for table, columns in _added().items():
-        present = {c["name"] for c in inspector.get_columns(table)}
-        missing = [column for column in columns if column.name not in present]
-        if missing:
-            with op.batch_alter_table(table) as batch:
-                for column in missing:
-                    batch.add_column(column)
+    for table, added in _added().items():
+        columns.add_missing(table, added)
 
 
 def downgrade() -> None:
-    for table, columns in _added().items():
-        with op.batch_alter_table(table) as batch:
-            for column in columns:
-                batch.drop_column(column.name)
+    for table, added in _added().items():
+        columns.drop(table, added)
