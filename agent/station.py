@@ -30,6 +30,8 @@ Rules (DESIGN.md §5; docs/stations.md has the barcode sheet):
    - equipment_checkout: a patient opens (the next patient replaces); an asset is lent to
      the patient; an asset with no patient open, or after ``CMD-RETURN``, is returned;
      ``CMD-CLEANED`` then an asset makes it available again; ``CMD-DONE`` closes.
+   - at both asset stations, ``CMD-STATUS-<STATUS>`` or ``CMD-INSPECT-PASS`` /
+     ``CMD-INSPECT-FAIL`` then an asset sets its status or records its inspection.
 7. A scan that fits none of these is refused with the reason (``no_session``,
    ``session_open``, ``not_here``, ``not_allowed``, ``unknown_command``) and changes nothing.
 """
@@ -46,9 +48,11 @@ from protocol.vocabulary import (
     CONDITION_PREFIX,
     EXPOSURE_PREFIX,
     MODE_PREFIX,
+    STATUS_PREFIX,
     TEMPERATURE_PREFIX,
     TYPE_PREFIX,
     Action,
+    AssetStatus,
     Command,
     Mode,
     Outcome,
@@ -400,7 +404,32 @@ class Station:
             )
         return self._elsewhere(read, command)
 
+    @staticmethod
+    def _asset_care(state: StationState, read: Decoded, command: str) -> _Step | None:
+        """Status and inspection commands, at either asset station: the command arms, the
+        next asset takes it. None when this scan is neither."""
+        if command.startswith(STATUS_PREFIX):
+            status = command.removeprefix(STATUS_PREFIX).lower().replace("-", "_")
+            if status not in AssetStatus.__members__.values():
+                return _refuse(Outcome.UNKNOWN_COMMAND, f"{command}: there is no such status.")
+            after = replace(state, armed=f"status:{status}")
+            return _Step(Outcome.KEPT, f"Scan the asset: {status}", after, Action.STATUS_NEXT)
+        if command in (Command.INSPECT_PASS, Command.INSPECT_FAIL):
+            result = command.removeprefix("INSPECT-").lower()
+            after = replace(state, armed=f"inspect:{result}")
+            message = f"Inspection {result.upper()}: scan the asset"
+            return _Step(Outcome.KEPT, message, after, Action.INSPECT_NEXT)
+        armed = state.armed or ""
+        if read.kind is Kind.ASSET and armed.startswith(("status:", "inspect:")):
+            what, _, value = armed.partition(":")
+            action = Action.ASSET_STATUS if what == "status" else Action.INSPECTION
+            after = replace(state, armed=None)
+            return _Step(Outcome.KEPT, f"{_label(read.key)}: {value}", after, action, value)
+        return None
+
     def _asset_move(self, state: StationState, read: Decoded, command: str, eid: str) -> _Step:
+        if (care := self._asset_care(state, read, command)) is not None:
+            return care
         move = state.session
         if read.kind is Kind.ASSET:
             if move is None:
@@ -419,6 +448,8 @@ class Station:
     def _equipment_checkout(
         self, state: StationState, read: Decoded, command: str, eid: str
     ) -> _Step:
+        if (care := self._asset_care(state, read, command)) is not None:
+            return care
         loan = state.session
         if read.kind is Kind.PATIENT:
             if loan is not None and loan.key == read.key:

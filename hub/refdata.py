@@ -123,6 +123,7 @@ class Asset(_Row):
     manufacturer: str | None = None
     category: str | None = None
     criticality: Literal["low", "medium", "high", "life_support"] | None = None
+    inspection_interval_days: int | None = Field(None, ge=1)
 
 
 class Staff(_Row):

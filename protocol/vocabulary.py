@@ -63,6 +63,11 @@ class Action(StrEnum):
     CI_RESULT = "ci_result"  # CMD-CI-PASS / CMD-CI-FAIL: the chemical indicator
     BI_LABEL_NEXT = "bi_label_next"  # CMD-BI-LABEL: the next GS1 label is the load's BI
     BI_LABEL = "bi_label"  # the BI's GS1 label (01)(10)(17): its lot and expiry
+    # Assets, at an asset_move or equipment_checkout station:
+    STATUS_NEXT = "status_next"  # CMD-STATUS-<S>: the next asset scanned takes status S
+    ASSET_STATUS = "asset_status"  # that asset; the target is the status
+    INSPECT_NEXT = "inspect_next"  # CMD-INSPECT-PASS / -FAIL: the next asset was inspected
+    INSPECTION = "inspection"  # that asset; the target is pass or fail
 
 
 # Actions that only change the station's state: the context of later scans carries them,
@@ -77,8 +82,23 @@ STATION_STATE_ONLY = frozenset(
         Action.CONDITION,
         Action.CLEANED_NEXT,
         Action.BI_LABEL_NEXT,
+        Action.STATUS_NEXT,
+        Action.INSPECT_NEXT,
     }
 )
+
+
+class AssetStatus(StrEnum):
+    """An asset's status. Each may be set by ``CMD-STATUS-<STATUS>`` (dashes for
+    underscores: CMD-STATUS-OUT-OF-SERVICE); loans and returns set the loan ones too."""
+
+    AVAILABLE = "available"
+    IN_USE = "in_use"
+    ON_LOAN = "on_loan"
+    NEEDS_CLEANING = "needs_cleaning"
+    MAINTENANCE = "maintenance"
+    OUT_OF_SERVICE = "out_of_service"
+    RETIRED = "retired"
 
 
 class Outcome(StrEnum):
@@ -115,6 +135,8 @@ class Command(StrEnum):
     CI_PASS = "CI-PASS"
     CI_FAIL = "CI-FAIL"
     BI_LABEL = "BI-LABEL"
+    INSPECT_PASS = "INSPECT-PASS"
+    INSPECT_FAIL = "INSPECT-FAIL"
 
 
 # Commands that carry a value after their prefix: CMD-MODE-STERILIZER, CMD-TYPE-BD, ...
@@ -123,3 +145,4 @@ TYPE_PREFIX = "TYPE-"
 CONDITION_PREFIX = "COND-"
 EXPOSURE_PREFIX = "EXPOSURE-"  # minutes, e.g. CMD-EXPOSURE-4
 TEMPERATURE_PREFIX = "TEMP-"  # degrees Celsius, e.g. CMD-TEMP-134
+STATUS_PREFIX = "STATUS-"  # an asset status, e.g. CMD-STATUS-MAINTENANCE

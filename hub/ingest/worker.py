@@ -46,7 +46,7 @@ from hub.ingest import inbox
 from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
-from hub.reconcile import readiness
+from hub.reconcile import due
 from hub.reconcile.apply import Reconciler, Tables
 from hub.reconcile.projector import Projector, Recent
 from hub.settings import FaultSettings, IngestSettings, RecordSettings
@@ -120,7 +120,7 @@ class IngestWorker:
         self._gaps_checked_at = 0.0
         self._gaps_alerted: set[tuple[str, str, str]] = set()
         self._readiness_lead = timedelta(minutes=(records or RecordSettings()).readiness_lead_min)
-        self._not_ready_alerted: set[str] = set()
+        self._due_alerted: set[str] = set()  # cases, and assets with their due date
         self._unsynced_alerted: set[tuple[str, str]] = set()
         self.health = WriterHealth()
 
@@ -147,6 +147,7 @@ class IngestWorker:
             if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
                 self._retrying(lambda: self.check_gaps(datetime.now(UTC)))
                 self._retrying(lambda: self.check_readiness(datetime.now(UTC)))
+                self._retrying(lambda: self.check_inspections(datetime.now(UTC)))
 
     def _retrying(self, work: Callable[[], T]) -> T | None:
         """Run ``work`` until the database takes it, backing off while it is unavailable."""
@@ -357,10 +358,21 @@ class IngestWorker:
         lead and a tray on its preference card is not sterile from a released load."""
         raised = _Alerts(now)
         with mapped(), self._engine.begin() as conn:
-            for case in readiness.not_ready(conn, now, self._readiness_lead):
-                if case.case not in self._not_ready_alerted:
-                    self._not_ready_alerted.add(case.case)
+            for case in due.not_ready(conn, now, self._readiness_lead):
+                if case.key not in self._due_alerted:
+                    self._due_alerted.add(case.key)
                     raised.add("high", "case_not_ready", None, case.detail)
+            raised.write(conn)
+        return len(raised.rows)
+
+    def check_inspections(self, now: datetime) -> int:
+        """Alert once per asset and due date per hub process when an inspection is overdue."""
+        raised = _Alerts(now)
+        with mapped(), self._engine.begin() as conn:
+            for asset in due.overdue_inspections(conn, now):
+                if asset.key not in self._due_alerted:
+                    self._due_alerted.add(asset.key)
+                    raised.add("medium", "inspection_overdue", None, asset.detail)
             raised.write(conn)
         return len(raised.rows)
 

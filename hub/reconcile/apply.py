@@ -55,6 +55,7 @@ class Tables:
     assignments: sa.Table
     equipment_events: sa.Table
     equipment_logs: sa.Table
+    inspections: sa.Table
 
     @classmethod
     def live(cls) -> Tables:
@@ -226,6 +227,7 @@ class _Pass:
         self.assets = Rows(tables.assets)
         self.assignments = Rows(tables.assignments, index=("asset",))
         self.equipment_events = Rows(tables.equipment_events, index=("asset",))
+        self.inspections = Rows(tables.inspections)
         self.last_assignment: dict[str, str | None] = {}  # newest stored key per asset
         self.loans: dict[str, list[Row]] = {}  # each asset's equipment log, folded again
         self.alerts: list[Row] = []
@@ -398,6 +400,9 @@ class _Pass:
             for asset in change.assets:
                 self._move(scan, asset, change.location)
             return "move", change.location
+        if isinstance(change, rules.Inspection):
+            self._inspect(scan, change)
+            return "inspection", change.asset
         self._equipment(scan, change)
         return "asset", change.asset
 
@@ -848,11 +853,15 @@ class _Pass:
                 "kind": change.kind,
                 "patient": change.patient,
                 "at": scan.at,
+                "by": scan.operator,
             },
         )
         events = self.equipment_events.where(self.conn, "asset", change.asset)
         fold = rules.fold_equipment(
-            [(r["event_key"], r["kind"], r["patient"], r["at"]) for r in events]
+            [
+                rules.EquipmentFact(r["event_key"], r["kind"], r["patient"], r["at"], r["by"])
+                for r in events
+            ]
         )
         self.loans[change.asset] = [
             {
@@ -863,6 +872,7 @@ class _Pass:
                 "returned_at": loan.returned_at,
                 "cleaned_at": loan.cleaned_at,
                 "status": loan.status,
+                "lent_by": loan.lent_by,
             }
             for loan in fold.loans
         ]
@@ -871,6 +881,33 @@ class _Pass:
         self.assets.update(
             record, status=fold.status, status_key=fold.status_key, patient=fold.patient
         )
+
+    def _inspect(self, scan: Scan, change: rules.Inspection) -> None:
+        self._ensure_asset(scan, change.asset)
+        registered = self._reference("assets", change.asset)
+        interval = registered["inspection_interval_days"] if registered else None
+        due = rules.next_inspection(scan.at, interval)
+        self.inspections.insert(
+            self.conn,
+            {
+                "asset": change.asset,
+                "event_key": scan.key,
+                "result": change.result,
+                "at": scan.at,
+                "inspector": scan.operator,
+                "next_due": due,
+            },
+        )
+        record = self.assets.get(self.conn, change.asset)
+        assert record is not None  # ensured above
+        if record["inspection_key"] is None or record["inspection_key"] < scan.key:
+            self.assets.update(
+                record,
+                inspected_at=scan.at,
+                inspection_key=scan.key,
+                inspection_result=change.result,
+                inspection_due=due,
+            )
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -950,6 +987,7 @@ class _Pass:
             self.assets,
             self.assignments,
             self.equipment_events,
+            self.inspections,
         ):
             rows.flush(conn)
         if self.loans:

@@ -48,10 +48,12 @@ from __future__ import annotations
 import calendar
 import json
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 
-from protocol.vocabulary import STATION_STATE_ONLY
+from protocol.vocabulary import STATION_STATE_ONLY, AssetStatus
+
+ASSET_STATUSES = frozenset(AssetStatus)
 
 # Conditions on return that take an instrument out of service until it is inspected.
 REPAIR_CONDITIONS = frozenset({"damaged", "broken", "repair", "dull", "missing_part"})
@@ -175,8 +177,14 @@ class MoveAssets:
 @dataclass(frozen=True)
 class EquipmentEvent:
     asset: str
-    kind: str  # loan|return|cleaned
+    kind: str  # loan|return|cleaned, or an AssetStatus set by command
     patient: str | None
+
+
+@dataclass(frozen=True)
+class Inspection:
+    asset: str
+    result: str  # pass|fail
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,7 @@ Change = (
     | BiResult
     | MoveAssets
     | EquipmentEvent
+    | Inspection
     | Alert
 )
 
@@ -216,6 +225,8 @@ def decide(
         if scan.target and scan.condition in ("pass", "fail"):
             return [BiResult(scan.target, scan.condition)]
         return [_impossible(scan, "a BI result names no cycle")]
+    if action in ("asset_status", "inspection") and scan.kind == "asset" and scan.code:
+        return _asset_care(scan.code, action, scan.target)
     # Equipment returns and cleaning need no open patient (docs/stations.md).
     unattached = action == "cleaned" or (action == "return" and session is None)
     if unattached and scan.kind == "asset" and scan.code and scan.session_kind in (None, "patient"):
@@ -247,6 +258,25 @@ def decide(
     if action in ("add", "use", "return", "loan") and scan.code and scan.kind:
         return _add(scan, session, action, scan.code, scan.kind)
     return [_impossible(scan, f"{action} makes no sense in a {session.kind}")]
+
+
+def _asset_care(asset: str, action: str, value: str | None) -> list[Change]:
+    """A status set by command, or an inspection; a failed one takes the asset out of
+    service until someone sets it back."""
+    if action == "asset_status":
+        if value not in ASSET_STATUSES:
+            return [Alert("medium", "impossible_sequence", f"{asset}: no status {value!r}")]
+        return [EquipmentEvent(asset, value, None)]
+    if value not in ("pass", "fail"):
+        return [Alert("medium", "impossible_sequence", f"{asset}: inspection {value!r}")]
+    if value == "fail":
+        return [Inspection(asset, value), EquipmentEvent(asset, AssetStatus.OUT_OF_SERVICE, None)]
+    return [Inspection(asset, value)]
+
+
+def next_inspection(at: datetime, interval_days: int | None) -> datetime | None:
+    """When the next inspection falls due after one at ``at``; None with no interval."""
+    return at + timedelta(days=interval_days) if interval_days else None
 
 
 def _add(scan: Scan, session: SessionView, action: str, code: str, kind: str) -> list[Change]:
@@ -448,6 +478,7 @@ class Loan:
     loaned_at: datetime
     returned_at: datetime | None = None
     cleaned_at: datetime | None = None
+    lent_by: str | None = None
 
     @property
     def status(self) -> str:
@@ -464,27 +495,39 @@ class EquipmentFold:
     status_key: str | None = None
 
 
-def fold_equipment(events: list[tuple[str, str, str | None, datetime]]) -> EquipmentFold:
-    """An asset's loans from its (event key, kind, patient, at) events, in event order.
-    A return or cleaning with no loan before it still sets the status (it was lent before
-    scantrail saw it)."""
+@dataclass(frozen=True)
+class EquipmentFact:
+    """One equipment event of an asset, as stored."""
+
+    key: str  # event key
+    kind: str  # loan|return|cleaned, or an AssetStatus set by command
+    patient: str | None
+    at: datetime
+    by: str | None  # the badge logged in
+
+
+def fold_equipment(events: list[EquipmentFact]) -> EquipmentFold:
+    """An asset's loans and status from its events, in event order. A return or cleaning
+    with no loan before it still sets the status (it was lent before scantrail saw it); a
+    status set by command holds until the next event."""
     loans: list[Loan] = []
     status, patient, status_key = "available", None, None
-    for key, kind, who, at in sorted(events):
-        status_key = key
-        if kind == "loan":
-            loans.append(Loan(key, who, at))
-            status, patient = "on_loan", who
-        elif kind == "return":
+    for fact in sorted(events, key=lambda f: f.key):
+        status_key = fact.key
+        if fact.kind == "loan":
+            loans.append(Loan(fact.key, fact.patient, fact.at, lent_by=fact.by))
+            status, patient = "on_loan", fact.patient
+        elif fact.kind == "return":
             if loans and loans[-1].returned_at is None:
-                last = loans[-1]
-                loans[-1] = Loan(last.loan_key, last.patient, last.loaned_at, at)
+                loans[-1] = replace(loans[-1], returned_at=fact.at)
             status, patient = "needs_cleaning", None
-        elif kind == "cleaned":
+        elif fact.kind == "cleaned":
             if loans and loans[-1].returned_at is not None and loans[-1].cleaned_at is None:
-                last = loans[-1]
-                loans[-1] = Loan(last.loan_key, last.patient, last.loaned_at, last.returned_at, at)
+                loans[-1] = replace(loans[-1], cleaned_at=fact.at)
             status, patient = "available", None
+        elif fact.kind in ASSET_STATUSES:
+            status = fact.kind
+            patient = patient if fact.kind == "on_loan" else None
     return EquipmentFold(loans, status, patient, status_key)
 
 

@@ -62,6 +62,7 @@ ref_assets = sa.Table(
     sa.Column("manufacturer", Text),
     sa.Column("category", Text),
     sa.Column("criticality", sa.String(16)),
+    sa.Column("inspection_interval_days", sa.Integer),  # none: no inspection falls due
 )
 ref_staff = sa.Table(
     "ref_staff",
@@ -201,9 +202,13 @@ assets = sa.Table(
     sa.Column("registered", sa.Boolean, nullable=False),
     sa.Column("location", Code),
     sa.Column("location_key", Key),
-    sa.Column("status", sa.String(16), nullable=False),  # available|on_loan|needs_cleaning
+    sa.Column("status", sa.String(16), nullable=False),  # protocol.vocabulary.AssetStatus
     sa.Column("status_key", Key),
     sa.Column("patient", Code),
+    sa.Column("inspected_at", Timestamp),  # the newest inspection, by event time
+    sa.Column("inspection_key", Key),
+    sa.Column("inspection_result", sa.String(8)),
+    sa.Column("inspection_due", Timestamp),
 )
 assignments = sa.Table(
     "assignments",
@@ -220,9 +225,10 @@ equipment_events = sa.Table(
     metadata,
     sa.Column("asset", Code, primary_key=True),
     sa.Column("event_key", Key, primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),  # loan|return|cleaned
+    sa.Column("kind", sa.String(16), nullable=False),  # loan|return|cleaned|<AssetStatus>
     sa.Column("patient", Code),
     sa.Column("at", Timestamp, nullable=False),
+    sa.Column("by", Code),  # the badge logged in
 )
 equipment_logs = sa.Table(
     "equipment_logs",
@@ -234,6 +240,17 @@ equipment_logs = sa.Table(
     sa.Column("returned_at", Timestamp),
     sa.Column("cleaned_at", Timestamp),
     sa.Column("status", sa.String(16), nullable=False),  # on_loan|needs_cleaning|available
+    sa.Column("lent_by", Code),
+)
+inspections = sa.Table(
+    "inspections",
+    metadata,
+    sa.Column("asset", Code, primary_key=True),
+    sa.Column("event_key", Key, primary_key=True),
+    sa.Column("result", sa.String(8), nullable=False),  # pass|fail
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("inspector", Code),
+    sa.Column("next_due", Timestamp),
 )
 
 RECORDS = (
@@ -248,6 +265,7 @@ RECORDS = (
     assignments,
     equipment_events,
     equipment_logs,
+    inspections,
 )
 
 # -- what the hub learned, in the order it learned it ----------------------------------------

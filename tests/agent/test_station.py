@@ -133,6 +133,22 @@ def test_the_load_record_is_filled_in_while_the_load_is_open() -> None:
     assert (joined.outcome, joined.context.action) == (K, "add")
 
 
+@pytest.mark.parametrize("mode", ["asset_move", "equipment_checkout"])
+def test_an_asset_takes_a_status_or_an_inspection_from_the_command_before_it(mode: str) -> None:
+    """CMD-STATUS-<S> or CMD-INSPECT-* arms; the next asset takes it instead of joining a
+    move or a loan; an unknown status is refused."""
+    desk = Desk(mode)
+    assert desk.scan("CMD-STATUS-BROKEN").outcome is Outcome.UNKNOWN_COMMAND
+    assert desk.scan("CMD-STATUS-OUT-OF-SERVICE").context.action == "status_next"
+    status = desk.scan("AST-1")
+    assert (status.context.action, status.context.target) == ("asset_status", "out_of_service")
+    assert desk.scan("CMD-INSPECT-FAIL").context.action == "inspect_next"
+    inspected = desk.scan("AST-2")
+    assert (inspected.context.action, inspected.context.target) == ("inspection", "fail")
+    assert desk.state.session is None  # neither opened a move nor a loan
+    assert desk.scan("AST-3").context.action in ("open", "return")  # disarmed
+
+
 def test_biological_indicator_needs_a_selected_cycle() -> None:
     """CMD-BI-* is refused until a cycle label is scanned, then applies to that cycle once."""
     desk = Desk("sterilizer")

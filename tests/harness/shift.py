@@ -74,7 +74,20 @@ SHIFT: list[tuple[str, str, list[str]]] = [
             "CMD-DONE",
         ],
     ),
-    ("pi-porter", "asset_move", ["CMD-MODE-ASSET-MOVE", "AST-P1", "AST-P2", "LOC-WARD4"]),
+    (
+        "pi-porter",
+        "asset_move",
+        [
+            "CMD-MODE-ASSET-MOVE",
+            "AST-P1",
+            "AST-P2",
+            "LOC-WARD4",
+            "CMD-INSPECT-PASS",  # the biomed check on the way
+            "AST-P1",
+            "CMD-STATUS-MAINTENANCE",
+            "AST-P2",
+        ],
+    ),
     (
         "pi-ward",
         "equipment_checkout",

@@ -11,13 +11,15 @@ DROPPED = [
     ("cycles", "implant"),
     ("cycles", "released_by"),
     ("ref_cases", "trays"),
+    ("assets", "inspection_due"),
+    ("equipment_logs", "lent_by"),
 ]
 
 
 def test_a_database_at_0003_gains_every_later_index_and_column(
     database_url: str,
 ) -> None:
-    """A 0003 database (0002 makes today's tables, so what 0004 to 0006 add is removed
+    """A 0003 database (0002 makes today's tables, so what 0004 to 0007 add is removed
     first, as a 0003 release had it) has the indexes and columns after the upgrade."""
     engine = create_engine(database_url)
     migrate(engine, "0003")
@@ -26,10 +28,12 @@ def test_a_database_at_0003_gains_every_later_index_and_column(
             conn.execute(sa.text(f"DROP INDEX {index}"))
         for table, column in DROPPED:
             conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(sa.text("DROP TABLE inspections"))
     migrate(engine)
     inspector = sa.inspect(engine)
     indexes = {i["name"] for i in inspector.get_indexes("sessions")}
     assert {"ix_sessions_key", "ix_sessions_agent"} <= indexes
     for table, column in DROPPED:
         assert column in {c["name"] for c in inspector.get_columns(table)}
+    assert inspector.has_table("inspections")
     engine.dispose()

@@ -574,3 +574,32 @@ def test_a_case_whose_trays_are_ready_or_that_has_begun_raises_no_alert(
     orr = ScriptedStation("pi-or", "point_of_use", spd.at)
     hub.deliver(bench.events, spd.events, orr.scan("CASE-2"))
     assert hub.worker.check_readiness(now) == 0
+
+
+def test_asset_statuses_inspections_and_loans_follow_the_commands(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """A pump set to maintenance, lent by a badge, returned, then inspected (failed, so out
+    of service): each status in turn; the loan names who lent it; the inspection's due date
+    comes from the asset's interval, and once past it raises one alert."""
+    _import(hub, tmp_path, "assets", [{"code": "AST-P1", "inspection_interval_days": 30}])
+    ward = ScriptedStation("pi-ward", "equipment_checkout")
+    hub.deliver(ward.scan("CMD-STATUS-MAINTENANCE", "AST-P1"))
+    (pump,) = _rows(hub, records.assets)
+    assert pump.status == "maintenance"
+    hub.deliver(ward.scan("USR-ANA", "PAT-1", "AST-P1", "CMD-DONE"))
+    (loan,) = _rows(hub, records.equipment_logs)
+    assert (loan.patient, loan.lent_by, loan.status) == ("site:PAT-1", "site:USR-ANA", "on_loan")
+    hub.deliver(ward.scan("AST-P1", "CMD-INSPECT-FAIL", "AST-P1"))
+    (pump,) = _rows(hub, records.assets)
+    assert (pump.status, pump.inspection_result) == ("out_of_service", "fail")
+    (inspection,) = _rows(hub, records.inspections)
+    assert inspection.inspector == "site:USR-ANA"
+    due = rules.utc(pump.inspection_due)
+    assert due == rules.utc(inspection.at) + timedelta(days=30)
+    assert hub.worker.check_inspections(due - timedelta(days=1)) == 0
+    assert hub.worker.check_inspections(due + timedelta(days=1)) == 1
+    assert hub.worker.check_inspections(due + timedelta(days=2)) == 0
+    (alert,) = _rows(hub, alerts, kind="inspection_overdue")
+    assert "site:AST-P1" in alert.detail
+    assert rebuild(hub.engine)["assets"].differ == 0

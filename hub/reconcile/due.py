@@ -1,6 +1,8 @@
-"""Case readiness: before a scheduled case starts, every tray on its preference card must
-be sterile from a released load (docs/records.md, "Cases"). The edge: it reads the cases
-about to start and their trays; ``rules.tray_not_ready`` decides."""
+"""What falls due with time, checked by the writer every 30 s (docs/records.md):
+- case readiness: before a scheduled case starts, every tray on its preference card must
+  be sterile from a released load (``rules.tray_not_ready`` decides);
+- inspections: an asset whose next inspection is past due.
+The edge only: it reads the records these checks need."""
 
 from __future__ import annotations
 
@@ -12,16 +14,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.reconcile import rules
-from hub.store.records import cycles, items, ref_cases, sessions
+from hub.store.records import assets, cycles, items, ref_cases, sessions
 
 
 @dataclass(frozen=True)
-class NotReady:
-    case: str
+class Due:
+    key: str  # what it is about: a case, or an asset and its due date
     detail: str
 
 
-def not_ready(conn: Connection, now: datetime, lead: timedelta) -> list[NotReady]:
+def not_ready(conn: Connection, now: datetime, lead: timedelta) -> list[Due]:
     """Cases starting within ``lead`` of ``now``, not yet begun, with a tray not ready."""
     begun = sa.select(sessions.c.key).where(sessions.c.kind == "case")
     upcoming = conn.execute(
@@ -53,5 +55,22 @@ def not_ready(conn: Connection, now: datetime, lead: timedelta) -> list[NotReady
             where = f" in {case.room}" if case.room else ""
             start = case.scheduled_start
             detail = f"case {case.code} at {start:%Y-%m-%d %H:%M}{where}: " + "; ".join(reasons)
-            found.append(NotReady(case.code, detail))
+            found.append(Due(case.code, detail))
     return found
+
+
+def overdue_inspections(conn: Connection, now: datetime) -> list[Due]:
+    """Assets whose newest inspection set a due date that has passed."""
+    rows = conn.execute(
+        sa.select(assets.c.key, assets.c.inspection_due, assets.c.location).where(
+            assets.c.inspection_due < now, assets.c.status != "retired"
+        )
+    ).all()
+    return [
+        Due(
+            f"{row.key}@{row.inspection_due}",
+            f"{row.key} was due for inspection on {row.inspection_due:%Y-%m-%d}"
+            + (f"; last seen at {row.location}" if row.location else ""),
+        )
+        for row in rows
+    ]
