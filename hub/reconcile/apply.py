@@ -231,6 +231,7 @@ class _Pass:
         self.last_assignment: dict[str, str | None] = {}  # newest stored key per asset
         self.loans: dict[str, list[Row]] = {}  # each asset's equipment log, folded again
         self.alerts: list[Row] = []
+        self.glns: dict[str, str | None] = {}  # GLN: the location registered with it
         self.trail = audit.Trail(conn) if live else None
 
     # -- reads, in bulk --------------------------------------------------------------------
@@ -303,6 +304,18 @@ class _Pass:
         # Only from the newest stored on: other older rows may be held, not all of them.
         held = self.assignments.held_where("asset", asset)
         return [row for row in held if newest is None or row["event_key"] >= newest]
+
+    def _location(self, key: str) -> str:
+        """A location as the records name it: a GS1 location number (414) read from a
+        wall label becomes the registered location that has that GLN."""
+        scheme, _, gln = key.rpartition(":")
+        if scheme != "gs1:414":
+            return key
+        if gln not in self.glns:
+            ref = records.ref_locations
+            found = self.conn.execute(sa.select(ref.c.code).where(ref.c.gln == gln)).scalar()
+            self.glns[gln] = found
+        return self.glns[gln] or key
 
     def _reference(self, ref: str, code: str) -> Row | None:
         """The reference row of a code, or None when nobody registered it."""
@@ -397,9 +410,10 @@ class _Pass:
         if isinstance(change, rules.MoveAssets):
             self.assets.prefetch(self.conn, "key", change.assets)
             self._prefetch_last_assignments(change.assets)
+            location = self._location(change.location)
             for asset in change.assets:
-                self._move(scan, asset, change.location)
-            return "move", change.location
+                self._move(scan, asset, location)
+            return "move", location
         if isinstance(change, rules.Inspection):
             self._inspect(scan, change)
             return "inspection", change.asset

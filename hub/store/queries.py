@@ -223,3 +223,40 @@ def _ended_by(session: Any) -> str | None:
     if session is None or session.status != "closed":
         return None
     return str(session.result) if session.result else "CMD-DONE"
+
+
+MAX_DEPTH = 12  # site, building, floor, department, room, bay, with room to spare
+
+
+def where_is(conn: Connection, key: str, history: int) -> dict[str, Any] | None:
+    """An asset's location with its path from the site down, and its newest moves."""
+    asset = conn.execute(sa.select(records.assets).where(records.assets.c.key == key)).first()
+    if asset is None:
+        return None
+    a = records.assignments
+    moves = conn.execute(
+        sa.select(a).where(a.c.asset == key).order_by(a.c.event_key.desc()).limit(history)
+    ).all()
+    return {
+        "asset": key,
+        "status": asset.status,
+        "location": asset.location,
+        "path": location_path(conn, asset.location) if asset.location else [],
+        "history": [_named(conn, [_plain(move)])[0] for move in moves],
+    }
+
+
+def location_path(conn: Connection, code: str) -> list[dict[str, Any]]:
+    """The location and its parents from the site down, e.g. site / building / floor /
+    department / room; a location nobody registered is its own one-step path."""
+    ref = records.ref_locations
+    path: list[dict[str, Any]] = []
+    at: str | None = code
+    while at is not None and len(path) < MAX_DEPTH and at not in {p["code"] for p in path}:
+        row = conn.execute(sa.select(ref).where(ref.c.code == at)).first()
+        if row is None:
+            path.append({"code": at, "name": None, "level": None})
+            break
+        path.append({"code": row.code, "name": row.name, "level": row.level})
+        at = row.parent
+    return path[::-1]

@@ -93,6 +93,17 @@ def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth
         with engine.connect() as conn:
             return _page(queries.alert_page(conn, after_id, limit), limit)
 
+    @app.get("/api/v1/assets/{key}/where")
+    def where_is(key: Annotated[str, Path(max_length=512)], history: Limit = 20) -> Any:
+        """Where an asset is, its location's path from the site down, and its newest moves."""
+        with engine.connect() as conn:
+            found = queries.where_is(conn, key, history)
+        if found is None:
+            return JSONResponse(
+                {"detail": f"no asset {key!r} has reached the hub"}, status_code=404
+            )
+        return found
+
     @app.get("/api/v1/cases")
     def list_cases(
         after: Annotated[str, Query(max_length=512)] = "", limit: Limit = 100

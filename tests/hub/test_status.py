@@ -130,3 +130,41 @@ def test_cases_move_from_scheduled_to_in_progress_to_done(
     rest = _json(client.get(f"/api/v1/cases?after={page['next_after']}"))["items"]
     assert [c["case"] for c in rest] == ["site:CASE-3"]
     hub.engine.dispose()
+
+
+def test_an_asset_moved_to_a_gln_wall_label_is_where_that_location_is_in_the_hierarchy(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A porter scans a pump and the room's GS1 GLN label (414): the pump is in that
+    registered room, and "where is" gives the path site / building / floor / department /
+    room with the move; an unknown asset is a 404."""
+    hub = HubUnderTest(database_url)
+    places = [
+        ("LOC-SITE", "site", None, None),
+        ("LOC-BLDA", "building", "LOC-SITE", None),
+        ("LOC-FL2", "floor", "LOC-BLDA", None),
+        ("LOC-ICU", "department", "LOC-FL2", None),
+        ("LOC-ICU1", "room", "LOC-ICU", "5412345000013"),
+    ]
+    path = tmp_path / "locations.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"code": code, "name": code.title(), "level": level, "parent": parent, "gln": gln}
+                for code, level, parent, gln in places
+            ]
+        )
+    )
+    refdata.load(hub.engine, "locations", path)
+    porter = ScriptedStation("pi-porter", "asset_move")
+    hub.deliver(porter.scan("USR-ANA", "AST-P1", "4145412345000013"))
+    client = Client(create_app(hub.engine))
+    where = _json(client.get("/api/v1/assets/site:AST-P1/where"))
+    assert where["location"] == "site:LOC-ICU1"
+    assert [(p["code"], p["level"]) for p in where["path"]] == [
+        (f"site:{code}", level) for code, level, _, _ in places
+    ]
+    (move,) = where["history"]
+    assert (move["location"], move["moved_by"]) == ("site:LOC-ICU1", "site:USR-ANA")
+    assert client.get("/api/v1/assets/site:AST-NONE/where").status_code == 404
+    hub.engine.dispose()
