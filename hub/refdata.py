@@ -123,7 +123,19 @@ class Asset(_Row):
     manufacturer: str | None = None
     category: str | None = None
     criticality: Literal["low", "medium", "high", "life_support"] | None = None
+    inspection_interval_days: int | None = Field(None, ge=1)  # overrides the model's
+    loan_period_days: int | None = Field(None, ge=1)  # overrides the model's
+
+
+class AssetModel(BaseModel):
+    """An asset model's care intervals. Its code is the model's name as the asset rows
+    give it, not a barcode, so it is not decoded."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=512)
     inspection_interval_days: int | None = Field(None, ge=1)
+    loan_period_days: int | None = Field(None, ge=1)
 
 
 class Staff(_Row):
@@ -156,12 +168,13 @@ class Case(_Row):
         return [code_key(tray, _rules(info)) for tray in value]
 
 
-KINDS: dict[str, type[_Row]] = {
+KINDS: dict[str, type[_Row | AssetModel]] = {
     "instruments": Instrument,
     "trays": Tray,
     "sterilizers": Sterilizer,
     "locations": Location,
     "assets": Asset,
+    "asset_models": AssetModel,
     "staff": Staff,
     "cases": Case,
 }
@@ -190,7 +203,7 @@ def load(engine: Engine, kind: str, path: Path, rules: DecodeRules = DEFAULT_RUL
     model = KINDS.get(kind)
     if model is None:
         raise ImportFailed(f"unknown kind {kind!r}; one of: {', '.join(KINDS)}")
-    parsed: list[_Row] = []
+    parsed: list[_Row | AssetModel] = []
     for number, raw in enumerate(read_rows(path), start=1):
         try:
             parsed.append(model.model_validate(raw, context={"rules": rules}))

@@ -147,7 +147,7 @@ class IngestWorker:
             if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
                 self._retrying(lambda: self.check_gaps(datetime.now(UTC)))
                 self._retrying(lambda: self.check_readiness(datetime.now(UTC)))
-                self._retrying(lambda: self.check_inspections(datetime.now(UTC)))
+                self._retrying(lambda: self.check_overdue(datetime.now(UTC)))
 
     def _retrying(self, work: Callable[[], T]) -> T | None:
         """Run ``work`` until the database takes it, backing off while it is unavailable."""
@@ -365,14 +365,19 @@ class IngestWorker:
             raised.write(conn)
         return len(raised.rows)
 
-    def check_inspections(self, now: datetime) -> int:
-        """Alert once per asset and due date per hub process when an inspection is overdue."""
+    def check_overdue(self, now: datetime) -> int:
+        """Alert once per asset and due date per hub process when an inspection is overdue,
+        and once per loan when it is out past its due-back time."""
         raised = _Alerts(now)
         with mapped(), self._engine.begin() as conn:
-            for asset in due.overdue_inspections(conn, now):
-                if asset.key not in self._due_alerted:
-                    self._due_alerted.add(asset.key)
-                    raised.add("medium", "inspection_overdue", None, asset.detail)
+            for kind, found in (
+                ("inspection_overdue", due.overdue_inspections(conn, now)),
+                ("loan_overdue", due.overdue_loans(conn, now)),
+            ):
+                for what in found:
+                    if what.key not in self._due_alerted:
+                        self._due_alerted.add(what.key)
+                        raised.add("medium", kind, None, what.detail)
             raised.write(conn)
         return len(raised.rows)
 

@@ -305,6 +305,15 @@ class _Pass:
         held = self.assignments.held_where("asset", asset)
         return [row for row in held if newest is None or row["event_key"] >= newest]
 
+    def _asset_days(self, asset: str, column: str) -> int | None:
+        """A care interval of the asset: its own, or else its model's."""
+        registered = self._reference("assets", asset)
+        if registered is None:
+            return None
+        model = self._reference("asset_models", registered["model"] or "")
+        own = registered[column]
+        return int(own) if own else (int(model[column]) if model and model[column] else None)
+
     def _location(self, key: str) -> str:
         """A location as the records name it: a GS1 location number (414) read from a
         wall label becomes the registered location that has that GLN."""
@@ -875,7 +884,8 @@ class _Pass:
             [
                 rules.EquipmentFact(r["event_key"], r["kind"], r["patient"], r["at"], r["by"])
                 for r in events
-            ]
+            ],
+            self._asset_days(change.asset, "loan_period_days"),
         )
         self.loans[change.asset] = [
             {
@@ -887,6 +897,7 @@ class _Pass:
                 "cleaned_at": loan.cleaned_at,
                 "status": loan.status,
                 "lent_by": loan.lent_by,
+                "due_back": loan.due_back,
             }
             for loan in fold.loans
         ]
@@ -898,9 +909,9 @@ class _Pass:
 
     def _inspect(self, scan: Scan, change: rules.Inspection) -> None:
         self._ensure_asset(scan, change.asset)
-        registered = self._reference("assets", change.asset)
-        interval = registered["inspection_interval_days"] if registered else None
-        due = rules.next_inspection(scan.at, interval)
+        due = rules.next_inspection(
+            scan.at, self._asset_days(change.asset, "inspection_interval_days")
+        )
         self.inspections.insert(
             self.conn,
             {

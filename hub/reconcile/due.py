@@ -1,7 +1,8 @@
 """What falls due with time, checked by the writer every 30 s (docs/records.md):
 - case readiness: before a scheduled case starts, every tray on its preference card must
   be sterile from a released load (``rules.tray_not_ready`` decides);
-- inspections: an asset whose next inspection is past due.
+- inspections: an asset whose next inspection is past due;
+- loans: equipment lent past its due-back time and not yet returned.
 The edge only: it reads the records these checks need."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.reconcile import rules
-from hub.store.records import assets, cycles, items, ref_cases, sessions
+from hub.store.records import assets, cycles, equipment_logs, items, ref_cases, sessions
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,24 @@ def overdue_inspections(conn: Connection, now: datetime) -> list[Due]:
             f"{row.key}@{row.inspection_due}",
             f"{row.key} was due for inspection on {row.inspection_due:%Y-%m-%d}"
             + (f"; last seen at {row.location}" if row.location else ""),
+        )
+        for row in rows
+    ]
+
+
+def overdue_loans(conn: Connection, now: datetime) -> list[Due]:
+    """Loans still out past their due-back time."""
+    logs = equipment_logs.c
+    rows = conn.execute(
+        sa.select(logs.asset, logs.loan_key, logs.patient, logs.due_back, logs.lent_by).where(
+            logs.status == "on_loan", logs.due_back < now
+        )
+    ).all()
+    return [
+        Due(
+            f"{row.asset}@{row.loan_key}",
+            f"{row.asset}, lent to {row.patient or 'a patient'} by {row.lent_by or 'no badge'}, "
+            f"was due back on {row.due_back:%Y-%m-%d %H:%M}",
         )
         for row in rows
     ]

@@ -479,6 +479,7 @@ class Loan:
     returned_at: datetime | None = None
     cleaned_at: datetime | None = None
     lent_by: str | None = None
+    due_back: datetime | None = None
 
     @property
     def status(self) -> str:
@@ -506,16 +507,18 @@ class EquipmentFact:
     by: str | None  # the badge logged in
 
 
-def fold_equipment(events: list[EquipmentFact]) -> EquipmentFold:
+def fold_equipment(events: list[EquipmentFact], loan_days: int | None = None) -> EquipmentFold:
     """An asset's loans and status from its events, in event order. A return or cleaning
     with no loan before it still sets the status (it was lent before scantrail saw it); a
-    status set by command holds until the next event."""
+    status set by command holds until the next event. A loan is due back ``loan_days``
+    after it began."""
     loans: list[Loan] = []
     status, patient, status_key = "available", None, None
     for fact in sorted(events, key=lambda f: f.key):
         status_key = fact.key
         if fact.kind == "loan":
-            loans.append(Loan(fact.key, fact.patient, fact.at, lent_by=fact.by))
+            due = fact.at + timedelta(days=loan_days) if loan_days else None
+            loans.append(Loan(fact.key, fact.patient, fact.at, lent_by=fact.by, due_back=due))
             status, patient = "on_loan", fact.patient
         elif fact.kind == "return":
             if loans and loans[-1].returned_at is None:

@@ -62,7 +62,16 @@ ref_assets = sa.Table(
     sa.Column("manufacturer", Text),
     sa.Column("category", Text),
     sa.Column("criticality", sa.String(16)),
+    # Override the model's (ref_asset_models) when set.
+    sa.Column("inspection_interval_days", sa.Integer),
+    sa.Column("loan_period_days", sa.Integer),
+)
+ref_asset_models = sa.Table(
+    "ref_asset_models",
+    metadata,
+    sa.Column("code", Code, primary_key=True),  # the model as ref_assets.model names it
     sa.Column("inspection_interval_days", sa.Integer),  # none: no inspection falls due
+    sa.Column("loan_period_days", sa.Integer),  # none: a loan is never overdue
 )
 ref_staff = sa.Table(
     "ref_staff",
@@ -87,6 +96,7 @@ REFERENCE = {
     "sterilizers": ref_sterilizers,
     "locations": ref_locations,
     "assets": ref_assets,
+    "asset_models": ref_asset_models,
     "staff": ref_staff,
     "cases": ref_cases,
 }
@@ -241,6 +251,7 @@ equipment_logs = sa.Table(
     sa.Column("cleaned_at", Timestamp),
     sa.Column("status", sa.String(16), nullable=False),  # on_loan|needs_cleaning|available
     sa.Column("lent_by", Code),
+    sa.Column("due_back", Timestamp),  # loaned_at + the asset's loan period
 )
 inspections = sa.Table(
     "inspections",

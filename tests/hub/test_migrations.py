@@ -13,6 +13,7 @@ DROPPED = [
     ("ref_cases", "trays"),
     ("assets", "inspection_due"),
     ("equipment_logs", "lent_by"),
+    ("equipment_logs", "due_back"),
 ]
 
 
@@ -28,12 +29,13 @@ def test_a_database_at_0003_gains_every_later_index_and_column(
             conn.execute(sa.text(f"DROP INDEX {index}"))
         for table, column in DROPPED:
             conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
-        conn.execute(sa.text("DROP TABLE inspections"))
+        for table in ("inspections", "ref_asset_models"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
     migrate(engine)
     inspector = sa.inspect(engine)
     indexes = {i["name"] for i in inspector.get_indexes("sessions")}
     assert {"ix_sessions_key", "ix_sessions_agent"} <= indexes
     for table, column in DROPPED:
         assert column in {c["name"] for c in inspector.get_columns(table)}
-    assert inspector.has_table("inspections")
+    assert inspector.has_table("inspections") and inspector.has_table("ref_asset_models")
     engine.dispose()

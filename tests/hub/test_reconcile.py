@@ -597,9 +597,35 @@ def test_asset_statuses_inspections_and_loans_follow_the_commands(
     assert inspection.inspector == "site:USR-ANA"
     due = rules.utc(pump.inspection_due)
     assert due == rules.utc(inspection.at) + timedelta(days=30)
-    assert hub.worker.check_inspections(due - timedelta(days=1)) == 0
-    assert hub.worker.check_inspections(due + timedelta(days=1)) == 1
-    assert hub.worker.check_inspections(due + timedelta(days=2)) == 0
+    assert hub.worker.check_overdue(due - timedelta(days=1)) == 0
+    assert hub.worker.check_overdue(due + timedelta(days=1)) == 1
+    assert hub.worker.check_overdue(due + timedelta(days=2)) == 0
     (alert,) = _rows(hub, alerts, kind="inspection_overdue")
     assert "site:AST-P1" in alert.detail
     assert rebuild(hub.engine)["assets"].differ == 0
+
+
+def test_a_loan_past_its_models_loan_period_raises_one_alert(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """AST-P2's model lends for 2 days and inspects every 90: its loan is due back 2 days
+    after it began and alerts once after that; its inspection falls due in 90 days."""
+    _import(
+        hub,
+        tmp_path,
+        "asset_models",
+        [{"code": "Alaris 8100", "inspection_interval_days": 90, "loan_period_days": 2}],
+    )
+    _import(hub, tmp_path, "assets", [{"code": "AST-P2", "model": "Alaris 8100"}])
+    ward = ScriptedStation("pi-ward", "equipment_checkout")
+    hub.deliver(ward.scan("CMD-INSPECT-PASS", "AST-P2", "USR-BEN", "PAT-7", "AST-P2"))
+    (loan,) = _rows(hub, records.equipment_logs)
+    lent, due_back = rules.utc(loan.loaned_at), rules.utc(loan.due_back)
+    assert (loan.lent_by, due_back) == ("site:USR-BEN", lent + timedelta(days=2))
+    (pump,) = _rows(hub, records.assets)
+    assert rules.utc(pump.inspection_due) - rules.utc(pump.inspected_at) == timedelta(days=90)
+    assert hub.worker.check_overdue(due_back - timedelta(hours=1)) == 0
+    assert hub.worker.check_overdue(due_back + timedelta(hours=1)) == 1
+    assert hub.worker.check_overdue(due_back + timedelta(hours=2)) == 0
+    (alert,) = _rows(hub, alerts, kind="loan_overdue")
+    assert "site:AST-P2" in alert.detail and "site:USR-BEN" in alert.detail

@@ -1,4 +1,5 @@
-"""Asset care: statuses set by command, inspections with a due date, who lent a loan.
+"""Asset care: statuses set by command, inspections with a due date, who lent a loan and
+when it is due back, asset models with their intervals.
 
 Revision ID: 0007
 Revises: 0006
@@ -20,7 +21,10 @@ Key = sa.String(160)
 
 def _added() -> dict[str, list[sa.Column[object]]]:
     return {
-        "ref_assets": [sa.Column("inspection_interval_days", sa.Integer)],
+        "ref_assets": [
+            sa.Column("inspection_interval_days", sa.Integer),
+            sa.Column("loan_period_days", sa.Integer),
+        ],
         "assets": [
             sa.Column("inspected_at", Timestamp),
             sa.Column("inspection_key", Key),
@@ -28,14 +32,22 @@ def _added() -> dict[str, list[sa.Column[object]]]:
             sa.Column("inspection_due", Timestamp),
         ],
         "equipment_events": [sa.Column("by", Code)],
-        "equipment_logs": [sa.Column("lent_by", Code)],
+        "equipment_logs": [sa.Column("lent_by", Code), sa.Column("due_back", Timestamp)],
     }
 
 
 def upgrade() -> None:
     for table, added in _added().items():
         columns.add_missing(table, added)
-    if not sa.inspect(op.get_bind()).has_table("inspections"):
+    inspector = sa.inspect(op.get_bind())
+    if not inspector.has_table("ref_asset_models"):
+        op.create_table(
+            "ref_asset_models",
+            sa.Column("code", Code, primary_key=True),
+            sa.Column("inspection_interval_days", sa.Integer),
+            sa.Column("loan_period_days", sa.Integer),
+        )
+    if not inspector.has_table("inspections"):
         op.create_table(
             "inspections",
             sa.Column("asset", Code, primary_key=True),
@@ -49,5 +61,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("inspections")
+    op.drop_table("ref_asset_models")
     for table, added in _added().items():
         columns.drop(table, added)
