@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Connection
 
 from hub.reconcile import audit, rules
@@ -28,6 +29,8 @@ from hub.store import records
 from hub.store.tables import alerts, scan_log
 from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Result, decode
 from protocol.messages import ScanEvent
+
+log = structlog.get_logger()
 
 # Which reference table registers a decoded kind.
 _REFERENCE_OF = {
@@ -987,6 +990,7 @@ class _Pass:
 
     def _alert(self, scan: Scan, severity: str, kind: str, detail: str) -> None:
         if self.live:
+            log.warning("alert.raised", kind=kind, agent_id=scan.agent_id, detail=detail)
             self.alerts.append(
                 {
                     "created_at": self.now,
