@@ -30,7 +30,7 @@ from hub.store.tables import alerts, scan_log
 from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Result, decode
 from protocol.messages import ScanEvent
 
-log = structlog.get_logger()
+log = structlog.get_logger("hub.projector")
 
 # Which reference table registers a decoded kind.
 _REFERENCE_OF = {
