@@ -398,7 +398,7 @@ class _Pass:
 
     def _write(self, scan: Scan, change: Change) -> tuple[str, str]:
         if isinstance(change, rules.Alert):
-            self._alert(scan, change.severity, change.kind, change.detail)
+            self._raise(scan, change)
             return "alert", change.kind
         if isinstance(change, rules.OpenSession):
             self._open(scan, change)
@@ -594,16 +594,13 @@ class _Pass:
         row = self.items.get(self.conn, item)
         load = self._load_before(item, row, scan.key)
         cycle = self.cycles.get(self.conn, load) if load else None
-        if cycle is not None and cycle["status"] in rules.UNRELEASED:
-            self._alert(
-                scan,
-                "high",
-                "unsafe_use",
-                f"{item} used in the OR from load {load} on {cycle['sterilizer']}, "
-                f"which is {cycle['status']}",
-            )
-        elif row is not None and row["status"] == "quarantined":
-            self._alert(scan, "high", "unsafe_use", f"{item} used while quarantined")
+        found = rules.unsafe_use(
+            item,
+            row["status"] if row else None,
+            rules.LoadFacts(load, cycle["sterilizer"], cycle["status"]) if load and cycle else None,
+        )
+        if found is not None:
+            self._raise(scan, found)
 
     def _load_before(self, item: str, row: Row | None, key: str) -> str | None:
         """The last load the item was put in before ``key``."""
@@ -639,9 +636,8 @@ class _Pass:
             extra=json.dumps(result.extra),
         )
         self._set_status(tray, "in_service", scan.station, scan.key)
-        if result.short:
-            missing = ", ".join(f"{n}× {code}" for code, n in result.missing.items())
-            self._alert(scan, "medium", "tray_short", f"tray {tray} closed short: {missing}")
+        if (short := rules.tray_short(tray, result)) is not None:
+            self._raise(scan, short)
 
     def _bi(self, scan: Scan, change: rules.BiResult) -> None:
         self.bi_results.insert(
@@ -987,6 +983,9 @@ class _Pass:
         held = row[f"{column}_key"]
         if held is None or held < key:
             self.items.update(row, **{column: value, f"{column}_key": key})
+
+    def _raise(self, scan: Scan, alert: rules.Alert) -> None:
+        self._alert(scan, alert.severity, alert.kind, alert.detail)
 
     def _alert(self, scan: Scan, severity: str, kind: str, detail: str) -> None:
         if self.live:

@@ -427,6 +427,39 @@ def bowie_dick_missing(load: CycleFacts, day: list[CycleFacts], prevac: bool) ->
     )
 
 
+@dataclass(frozen=True)
+class LoadFacts:
+    """The load an item was last put in before a use, as the use rule needs it."""
+
+    session_id: str
+    sterilizer: str
+    status: str
+
+
+def unsafe_use(item: str, status: str | None, load: LoadFacts | None) -> Alert | None:
+    """Rule 7: an item used at the point of use whose last load before the use failed, is
+    quarantined or was never released, or which is itself quarantined (``status`` is its
+    status before this use)."""
+    if load is not None and load.status in UNRELEASED:
+        return Alert(
+            "high",
+            "unsafe_use",
+            f"{item} used in the OR from load {load.session_id} on {load.sterilizer}, "
+            f"which is {load.status}",
+        )
+    if status == "quarantined":
+        return Alert("high", "unsafe_use", f"{item} used while quarantined")
+    return None
+
+
+def tray_short(tray: str, result: Checklist) -> Alert | None:
+    """Rule 6: a tray closed with less than its count sheet asks for."""
+    if not result.short:
+        return None
+    missing = ", ".join(f"{n}× {code}" for code, n in result.missing.items())
+    return Alert("medium", "tray_short", f"tray {tray} closed short: {missing}")
+
+
 def tray_not_ready(status: str | None, load_status: str | None) -> str | None:
     """Why a tray a case needs is not ready for it, or None when it is sterile from a
     released load."""

@@ -9,13 +9,17 @@ import pytest
 from hub.reconcile.rules import (
     Alert,
     CycleFacts,
+    LoadFacts,
     Policy,
     Scan,
     SessionView,
     bowie_dick_missing,
+    checklist,
     cycle_status,
     decide,
     gs1_date,
+    tray_short,
+    unsafe_use,
 )
 
 
@@ -140,3 +144,34 @@ def test_the_second_person_rule_flags_a_release_by_the_loads_own_operator() -> N
     assert close(None, on) == ["same_person_release"]
     assert close("site:USR-BEN", on) == []
     assert close("site:USR-ANA", Policy()) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "load", "alerted"),
+    [
+        (None, None, False),
+        ("sterile", LoadFacts("L1", "site:STE-A1", "released"), False),
+        ("sterile", LoadFacts("L1", "site:STE-A1", "failed"), True),
+        ("processing", LoadFacts("L1", "site:STE-A1", "open"), True),
+        ("sterile", LoadFacts("L1", "site:STE-A1", "quarantined"), True),
+        ("quarantined", None, True),
+        ("dirty", None, False),
+    ],
+)
+def test_a_use_is_unsafe_from_an_unreleased_load_or_when_quarantined(
+    status: str | None, load: LoadFacts | None, alerted: bool
+) -> None:
+    """A use alerts (high, naming the load) when the item's last load is not released, or
+    the item is quarantined; otherwise it does not."""
+    found = unsafe_use("site:INS-1", status, load)
+    assert (found is not None) == alerted
+    if found is not None:
+        assert found.severity == "high" and found.kind == "unsafe_use"
+        assert load is None or load.session_id in found.detail
+
+
+def test_a_tray_short_of_its_count_sheet_names_what_is_missing() -> None:
+    """A short checklist alerts with each missing line; a complete one does not."""
+    short = tray_short("site:TRY-7", checklist(["a"], {}, {"a": 1, "b": 2}))
+    assert short is not None and short.detail == "tray site:TRY-7 closed short: 2× b"
+    assert tray_short("site:TRY-7", checklist(["a"], {}, {"a": 1})) is None
