@@ -280,3 +280,45 @@ def test_an_implant_load_stays_quarantined_until_its_indicator_passes(
     finally:
         spd.stop()
         hub.stop()
+
+
+def test_an_asset_inspection_falls_overdue(
+    tmp_path: Path, broker: Mosquitto, database_url: str
+) -> None:
+    """Pumps inspected every 30 days: one inspected now at a real station is not due; one
+    whose inspection 40 days ago arrives from a Pi that was offline since falls overdue,
+    and the hub alerts within its 30 s check."""
+    hub = HubProcess(tmp_path / "hub", database_url, broker.port)
+    assets = tmp_path / "assets.json"
+    assets.write_text(
+        json.dumps([{"code": c, "inspection_interval_days": 30} for c in ("AST-P1", "AST-P2")])
+    )
+    done = hub.cli("import", "assets", str(assets))
+    assert done.returncode == 0, done.stderr
+    hub.start()
+    biomed = AgentProcess(tmp_path / "biomed", "pi-biomed", broker.port, mode="asset_move")
+    try:
+        biomed.start()
+        _scan_all(biomed, "CMD-INSPECT-PASS", "AST-P1")
+        offline = ScriptedStation(
+            "pi-biomed-2", "asset_move", datetime.now(UTC) - timedelta(days=40)
+        )
+        old = offline.scan("CMD-INSPECT-PASS", "AST-P2")
+        mqtt_client.publish(
+            broker.port, "scantrail/v1/agents/pi-biomed-2/scans", message(old).payload
+        )
+
+        def overdue() -> list[dict[str, Any]]:
+            found = hub.alerts("inspection_overdue")
+            assert found
+            return found
+
+        (alert,) = wait_for(overdue, timeout=120, interval=1)
+        assert "site:AST-P2" in alert["detail"]
+        pumps = {a["key"]: a for a in hub.records("assets")}
+        assert pumps["site:AST-P1"]["inspection_result"] == "pass"
+        due = datetime.fromisoformat(pumps["site:AST-P1"]["inspection_due"])
+        assert due.replace(tzinfo=due.tzinfo or UTC) > datetime.now(UTC)  # SQLite: naive UTC
+    finally:
+        biomed.stop()
+        hub.stop()
