@@ -7,13 +7,13 @@ docs/records.md); the cases they were used in after that load completed and befo
 were next assembled or loaded; and where each item is now. A query over the records, so
 it is always as complete as what has reached the hub.
 
-Set-based: one statement finds the loads and everything in them, one the cases, whatever
-the number of loads and trays. The same SQL runs on SQLite and PostgreSQL.
+Set-based: one statement finds the loads and everything in them with each item's next
+reprocessing, one reads the uses of those items, whatever the number of loads and trays.
+The same SQL runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection
 from hub.store.records import cycles, items, session_items, sessions, usage_logs
 
 _LAST = "~"  # sorts after every event key: an open upper bound
-_NEVER = datetime(9999, 12, 31, tzinfo=UTC)  # an item never reprocessed since
 
 
 def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
@@ -48,20 +47,6 @@ def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
         .cte("loads")
     )
     found = _contents(loads).cte("found")
-    rows = conn.execute(
-        sa.select(
-            found.c.item,
-            found.c.load,
-            found.c.via_tray,
-            items.c.kind,
-            items.c.status,
-            items.c.location,
-        )
-        .select_from(found.outerjoin(items, items.c.key == found.c.item))
-        .order_by(found.c.started_key, found.c.via_tray.is_not(None), found.c.item)
-    ).all()
-    chosen = conn.execute(sa.select(loads).order_by(loads.c.started_key)).all()
-    u = usage_logs.c
     later = session_items.alias("later")
     # The item's next assembly or load after this one: a use after it is another load's.
     reprocessed = (
@@ -76,21 +61,50 @@ def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
         .correlate(found)
         .scalar_subquery()
     )
-    cases = conn.execute(
-        sa.select(u.case_ref, u.item, u.used_at)
-        .distinct()
+    rows = conn.execute(
+        sa.select(
+            found.c.item,
+            found.c.load,
+            found.c.via_tray,
+            items.c.kind,
+            items.c.status,
+            items.c.location,
+            loads.c.completed_at,
+            reprocessed.label("reprocessed_at"),
+        )
         .select_from(
-            usage_logs.join(found, found.c.item == u.item).join(
+            found.outerjoin(items, items.c.key == found.c.item).join(
                 loads, loads.c.session_id == found.c.load
             )
         )
-        .where(
-            u.used_at.is_not(None),
-            sa.or_(loads.c.completed_at.is_(None), u.used_at >= loads.c.completed_at),
-            u.used_at < sa.func.coalesce(reprocessed, sa.literal(_NEVER, later.c.at.type)),
-        )
+        .order_by(found.c.started_key, found.c.via_tray.is_not(None), found.c.item)
+    ).all()
+    chosen = conn.execute(sa.select(loads).order_by(loads.c.started_key)).all()
+    # Each item's windows: from its load's completion to its next reprocessing.
+    windows: dict[str, list[tuple[Any, Any]]] = {}
+    for row in rows:
+        windows.setdefault(row.item, []).append((row.completed_at, row.reprocessed_at))
+    u = usage_logs.c
+    span = [u.used_at.is_not(None)]  # only the uses between the first start and last end
+    begins = [begin for spans in windows.values() for begin, _ in spans]
+    ends = [end for spans in windows.values() for _, end in spans]
+    if begins and None not in begins:
+        span.append(u.used_at >= min(begins))
+    if ends and None not in ends:
+        span.append(u.used_at < max(ends))
+    uses = conn.execute(
+        sa.select(u.case_ref, u.item, u.used_at)
+        .where(u.item.in_(sorted(windows)), *span)
         .order_by(u.used_at, u.case_ref, u.item)
     ).all()
+    cases = [
+        (case, item, used)
+        for case, item, used in uses
+        if any(
+            (begin is None or used >= begin) and (end is None or used < end)
+            for begin, end in windows[item]
+        )
+    ]
     recalled: dict[str, dict[str, Any]] = {}
     for row in rows:  # an item in several loads is listed once, under its first
         recalled.setdefault(
