@@ -78,6 +78,23 @@ class Range(NamedTuple):
     upto: int
 
 
+@functools.cache
+def _last_session_query(sessions: sa.Table, by: str) -> sa.Select[tuple[str]]:
+    """Built once per table and column: a statement costs more to build than to run."""
+    s = sessions.c
+    return (
+        sa.select(s.session_id)
+        .where(
+            s.kind == sa.bindparam("kind"),
+            s[by] == sa.bindparam("value"),
+            s.status != "cancelled",
+            s.opened_key < sa.bindparam("before"),
+        )
+        .order_by(s.opened_key.desc())
+        .limit(1)
+    )
+
+
 def _facts(cycle: Row, session: Row | None) -> rules.CycleFacts:
     return rules.CycleFacts(
         cycle["session_id"],
@@ -220,7 +237,7 @@ class _Pass:
         self.now = datetime.now(UTC)
         # Reference rows are read once per pass: an import may change them at any time.
         self.reference = {ref: Rows(table) for ref, table in records.REFERENCE.items()}
-        self.sessions = Rows(tables.sessions)
+        self.sessions = Rows(tables.sessions, index=("key", "agent_id"))
         self.session_items = Rows(tables.session_items, index=("session_id",))
         self.cycles = Rows(tables.cycles)
         self.bi_results = Rows(tables.bi_results, index=("label",))
@@ -358,33 +375,25 @@ class _Pass:
         come in seq order, so that case is already here."""
         if scan.action != "open" or scan.session_kind != "case":
             return None
-        row = self._last_session_before(scan.key, kind="case", agent_id=scan.agent_id)
+        row = self._last_session_before(scan.key, "case", "agent_id", scan.agent_id)
         if row is None:
             return None
         return SessionView(row["session_id"], row["kind"], row["key"], row["status"])
 
-    def _last_session_before(self, before: str, **match: str) -> Row | None:
-        """The newest session, not cancelled, with these column values and opened before
-        ``before``: stored, or new or changed in this pass."""
-        s = self.t.sessions.c
+    def _last_session_before(self, before: str, kind: str, by: str, value: str) -> Row | None:
+        """The newest ``kind`` session, not cancelled, whose ``by`` column (``key`` or
+        ``agent_id``) is ``value``, opened before ``before``: stored, or new or changed in
+        this pass."""
         stored = self.conn.execute(
-            sa.select(s.session_id)
-            .where(
-                *(s[column] == value for column, value in match.items()),
-                s.status != "cancelled",
-                s.opened_key < before,
-            )
-            .order_by(s.opened_key.desc())
-            .limit(1)
+            _last_session_query(self.t.sessions, by),
+            {"kind": kind, "value": value, "before": before},
         ).scalar()
         if stored is not None:
             self.sessions.prefetch_keys(self.conn, [(stored,)])
         found = [
             (row["opened_key"], row["session_id"])
-            for row in self.sessions.held()
-            if all(row[column] == value for column, value in match.items())
-            and row["status"] != "cancelled"
-            and row["opened_key"] < before
+            for row in self.sessions.held_where(by, value)
+            if row["kind"] == kind and row["status"] != "cancelled" and row["opened_key"] < before
         ]
         return self.sessions.get(self.conn, max(found)[1]) if found else None
 
@@ -785,7 +794,7 @@ class _Pass:
 
     def _assembly_before(self, tray: str, before: str) -> str | None:
         """The tray's last assembly session opened before ``before``."""
-        row = self._last_session_before(before, kind="tray", key=tray)
+        row = self._last_session_before(before, "tray", "key", tray)
         return str(row["session_id"]) if row else None
 
     def _join_later_loads(self, change: rules.AddItem) -> None:
