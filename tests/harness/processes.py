@@ -14,7 +14,7 @@ import httpx
 
 from agent.errors import ControlError
 from agent.sources.socket_source import request
-from tests.harness.waiting import free_port, wait_for
+from tests.harness.waiting import free_port, port_free, wait_for
 
 
 def _toml(value: Any) -> str:
@@ -164,6 +164,7 @@ class HubProcess(_Process):
         self.base_url = f"http://127.0.0.1:{self.api_port}"
 
     def start(self, wait: bool = True) -> None:
+        wait_for(lambda: port_free(self.api_port), timeout=30)  # a restart after kill -9
         self._spawn()
         if wait:
             wait_for(self._healthy, timeout=30)

@@ -37,3 +37,13 @@ def free_port() -> int:
 def port_open(port: int) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=0.5):
         pass
+
+
+def port_free(port: int) -> None:
+    """The port can be bound again (a killed server's socket may linger a moment)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise AssertionError(f"port {port} is still in use: {exc}") from exc
