@@ -242,7 +242,7 @@ def where_is(conn: Connection, key: str, history: int) -> dict[str, Any] | None:
         "status": asset.status,
         "location": asset.location,
         "path": location_path(conn, asset.location) if asset.location else [],
-        "history": [_named(conn, [_plain(move)])[0] for move in moves],
+        "history": _named(conn, [_plain(move) for move in moves]),  # one staff read
     }
 
 
