@@ -95,6 +95,31 @@ def _last_session_query(sessions: sa.Table, by: str) -> sa.Select[tuple[str]]:
     )
 
 
+@functools.cache
+def _day_queries(cycles: sa.Table, sessions: sa.Table) -> tuple[sa.Select[tuple[str]], ...]:
+    """A sterilizer's test cycles between two keys, and its first loads there not cancelled
+    as stored (up to a limit). Built once per table set."""
+    c, s = cycles.c, sessions.c
+    between = (
+        c.sterilizer == sa.bindparam("sterilizer"),
+        c.started_key > sa.bindparam("low"),
+        c.started_key < sa.bindparam("high"),
+    )
+    tests = sa.select(c.session_id).where(*between, c.cycle_type.in_(sorted(rules.TEST_CYCLES)))
+    loads = (
+        sa.select(c.session_id)
+        .join(sessions, s.session_id == c.session_id)
+        .where(
+            *between,
+            s.status != "cancelled",
+            sa.or_(c.cycle_type.is_(None), c.cycle_type.not_in(sorted(rules.TEST_CYCLES))),
+        )
+        .order_by(c.started_key)
+        .limit(sa.bindparam("limit"))
+    )
+    return tests, loads
+
+
 def _facts(cycle: Row, session: Row | None) -> rules.CycleFacts:
     return rules.CycleFacts(
         cycle["session_id"],
@@ -239,7 +264,7 @@ class _Pass:
         self.reference = {ref: Rows(table) for ref, table in records.REFERENCE.items()}
         self.sessions = Rows(tables.sessions, index=("key", "agent_id"))
         self.session_items = Rows(tables.session_items, index=("session_id",))
-        self.cycles = Rows(tables.cycles)
+        self.cycles = Rows(tables.cycles, index=("sterilizer",))
         self.bi_results = Rows(tables.bi_results, index=("label",))
         self.items = Rows(tables.items)
         self.checklists = Rows(tables.tray_checklists)
@@ -248,6 +273,7 @@ class _Pass:
         self.assignments = Rows(tables.assignments, index=("asset",))
         self.equipment_events = Rows(tables.equipment_events, index=("asset",))
         self.inspections = Rows(tables.inspections)
+        self._cancelled: set[str] = set()  # sessions this pass cancelled
         self.last_assignment: dict[str, str | None] = {}  # newest stored key per asset
         self.loans: dict[str, list[Row]] = {}  # each asset's equipment log, folded again
         self.alerts: list[Row] = []
@@ -547,6 +573,7 @@ class _Pass:
         session = self.sessions.get(self.conn, change.session_id)
         assert session is not None
         self.sessions.update(session, status="cancelled", closed_at=scan.at)
+        self._cancelled.add(change.session_id)
         if change.kind == "load":
             self._refold_cycle(change.session_id)
         elif change.kind == "tray":
@@ -679,12 +706,12 @@ class _Pass:
         types = json.loads(registered["cycle_types"]) if registered else []
         prevac = "prevac" in types or cycle["cycle_type"] == "prevac"
         day = cycle["started_key"][:10]  # the UTC day of event time: keys begin with it
-        same_day = [
+        earlier = [
             _facts(c, self.sessions.get(self.conn, c["session_id"]))
-            for c in self._cycles_between(sterilizer, day, day + "~")
+            for c in self._day_before(sterilizer, day, cycle["started_key"])
         ]
         this = _facts(cycle, self.sessions.get(self.conn, session_id))
-        if rules.bowie_dick_missing(this, same_day, prevac):
+        if rules.bowie_dick_missing(this, earlier, prevac):
             self._alert(
                 scan,
                 "high",
@@ -693,21 +720,25 @@ class _Pass:
                 "test passed before it",
             )
 
-    def _cycles_between(self, sterilizer: str, low: str, high: str) -> list[Row]:
-        """The sterilizer's cycles started between keys ``low`` and ``high``, as stored or
-        as changed in this pass."""
-        c = self.t.cycles.c
-        stored = self.conn.execute(
-            sa.select(c.session_id).where(
-                c.sterilizer == sterilizer, c.started_key > low, c.started_key < high
-            )
-        ).scalars()
-        self.cycles.prefetch(self.conn, "session_id", stored)
-        return [
-            row
-            for row in self.cycles.held()
-            if row["sterilizer"] == sterilizer and low < row["started_key"] < high
-        ]
+    def _day_before(self, sterilizer: str, day: str, before: str) -> list[Row]:
+        """What the Bowie-Dick rule needs of the sterilizer's day before key ``before``, as
+        stored or as changed in this pass: its test cycles, and enough of its loads to know
+        whether one came first. A busy sterilizer runs many loads a day, and reading them
+        all at every close made projection quadratic in the day's loads."""
+        stored_tests, stored_loads = _day_queries(self.t.cycles, self.t.sessions)
+        bounds = {"sterilizer": sterilizer, "low": day, "high": before}
+        found = list(self.conn.execute(stored_tests, bounds).scalars())
+        # A load the stored rows call open may be cancelled in this pass: ask for one more
+        # than this pass cancelled, and at least one of them is still a load.
+        limit = len(self._cancelled) + 1
+        found += self.conn.execute(stored_loads, {**bounds, "limit": limit}).scalars()
+        self.cycles.prefetch(self.conn, "session_id", found)
+        held = {row["session_id"]: row for row in self.cycles.held_where("sterilizer", sterilizer)}
+        for session_id in found:
+            row = self.cycles.get(self.conn, session_id)
+            if row is not None:
+                held[session_id] = row
+        return [row for row in held.values() if day < row["started_key"] < before]
 
     def _cycles_labelled(self, sterilizer: str, number: str) -> list[str]:
         """Loads of this sterilizer numbered ``number``, as stored or as changed in this pass."""

@@ -485,6 +485,25 @@ def test_a_prevac_sterilizers_first_load_without_a_bowie_dick_raises_one_alert(
     assert alert.severity == "high" and first.session_id in alert.detail
 
 
+def test_a_load_cancelled_in_the_same_pass_does_not_hide_an_earlier_stored_load(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """On a prevac sterilizer, load X is opened and load Y closed in earlier passes; when X
+    is cancelled in the pass that closes load Z, Y is still Z's earlier load: no alert."""
+    _import(
+        hub, tmp_path, "sterilizers", [{"code": "STE-A1", "name": "A1", "cycle_types": ["prevac"]}]
+    )
+    a1 = ScriptedStation("pi-a1", "sterilizer")
+    a2 = ScriptedStation("pi-a2", "sterilizer", a1.at + timedelta(minutes=1))
+    a3 = ScriptedStation("pi-a3", "sterilizer", a1.at + timedelta(minutes=5))
+    hub.deliver(a1.scan("STE-A1", "INS-1"))  # X, stored while open
+    hub.deliver(a2.scan("STE-A1", "INS-2", "CMD-CYCLE-PASS"))  # Y
+    hub.deliver(a1.scan("CMD-CANCEL"), a3.scan("STE-A1", "INS-3", "CMD-CYCLE-PASS"))  # Z
+    statuses = [c.status for c in sorted(_rows(hub, records.cycles), key=lambda c: c.started_key)]
+    assert statuses[0] == "cancelled" and len(statuses) == 3
+    assert _rows(hub, alerts, kind="bowie_dick_missing") == []
+
+
 BI_LABEL = "]d20109501101530003102BILOT7\x1d17{expiry}"  # GS1: (01) GTIN (10) lot (17) expiry
 
 
