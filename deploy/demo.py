@@ -100,8 +100,28 @@ def main() -> int:
         sock = VAR / agent_id / "agent.sock"
         wait_until(sock.exists, f"agent {agent_id}")
 
-    print(f"\nscantrail demo is running.\n  dashboard:  {url}/\n  API:        {url}/docs")
-    print(f"  agents:     {url}/api/v1/agents\n  scans:      {url}/api/v1/scans")
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "tokens",
+            "create",
+            "--config",
+            str(VAR / "hub.toml"),
+            "--role",
+            "admin",
+            "--name",
+            "demo",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = made.stdout.split()[-1]
+    print(f"\nscantrail demo is running.\n  dashboard:  {url}/  (sign in with the token below)")
+    print(f"  API docs:   {url}/api/v1/docs\n  admin token (demo only): {token}")
+    print(f'  try:       curl -H "Authorization: Bearer {token}" {url}/api/v1/agents')
     print(f"  logs:       {VAR}/\nPress Ctrl-C to stop.\n", flush=True)
 
     stop = False

@@ -1,4 +1,4 @@
-"""scantrail-hub: serve | migrate | import KIND FILE | rebuild | audit verify."""
+"""scantrail-hub: serve | migrate | import KIND FILE | rebuild | audit verify | tokens ..."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         ("import", "import reference data (CSV with a header, or a JSON list)"),
         ("rebuild", "derive every record again from the scan log and swap it in"),
         ("audit", "check the audit trail's hash chain"),
+        ("tokens", "create, list or revoke API tokens"),
     ):
         parsers[name] = p = sub.add_parser(name, help=help_text)
         p.add_argument("--config", type=Path, required=True)
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parsers["import"].add_argument("kind", help="instruments, trays, sterilizers, locations, ...")
     parsers["import"].add_argument("file", type=Path)
     parsers["audit"].add_argument("action", choices=["verify"])
+    _token_arguments(parsers["tokens"])
     args = parser.parse_args(argv)
     commands = {
         "serve": _serve,
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "import": _import,
         "rebuild": _rebuild,
         "audit": _audit,
+        "tokens": _tokens,
     }
     try:
         return commands[args.command](args)
@@ -99,6 +102,49 @@ def _audit(args: argparse.Namespace) -> int:
             f"({verdict.entries} entries before it verify)"
         )
     print(f"audit chain verified: {verdict.entries} entries")
+    return EXIT_OK
+
+
+def _token_arguments(parser: argparse.ArgumentParser) -> None:
+    from hub.access.roles import Role
+
+    parser.add_argument("action", choices=["create", "list", "revoke"])
+    parser.add_argument("--role", choices=[r.value for r in Role], help="create: its role")
+    parser.add_argument("--name", help="create: who or what holds it")
+    parser.add_argument("--expires", help="create: a date (2027-06-30) or days (90d)")
+    parser.add_argument("--id", type=int, help="revoke: the token's id, from list")
+
+
+def _tokens(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from hub.access.roles import Role
+    from hub.access.validity import expiry
+    from hub.errors import ConfigError
+    from hub.store import tokens
+
+    engine = _engine(_settings(args.config))
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        if args.action == "create":
+            if not args.role or not args.name:
+                raise ConfigError("tokens create needs --role and --name")
+            expires_at = expiry(args.expires, now) if args.expires else None
+            token_id, token = tokens.create(conn, args.name, Role(args.role), now, expires_at)
+            print(f"token {token_id} for {args.name} ({args.role}); shown once, keep it safe:")
+            print(token)
+        elif args.action == "list":
+            for row in tokens.listing(conn):
+                expires = row["expires_at"] or "never"
+                state = "revoked" if row["revoked_at"] else f"expires {expires}"
+                print(f"{row['id']}\t{row['role']}\t{row['name']}\t{state}")
+        else:
+            if args.id is None:
+                raise ConfigError("tokens revoke needs --id")
+            if not tokens.revoke(conn, args.id, now):
+                raise ConfigError(f"no live token has id {args.id}")
+            print(f"token {args.id} revoked")
+    engine.dispose()
     return EXIT_OK
 
 

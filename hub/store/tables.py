@@ -103,3 +103,16 @@ alerts = sa.Table(
     sa.Column("agent_id", IdText, nullable=True),
     sa.Column("detail", sa.Text, nullable=False),
 )
+
+# API tokens (hub/access/tokens.py): only the SHA-256 of a token is kept.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=True),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+)

@@ -9,24 +9,31 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import FastAPI, Form, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
+from hub.access.roles import Permission
 from hub.health import WriterHealth
-from hub.store import queries
+from hub.store import queries, tokens
 from hub.store.recall import recall_set
+from hub.web import errors, guard
+from hub.web.errors import NotFound
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
-After = Annotated[int, Query(ge=0, description="Return items with an id above this.")]
+MAX_ID = 2**63 - 1  # a database integer holds no more: a larger value is a 422, not a 500
+After = Annotated[int, Query(ge=0, le=MAX_ID, description="Return items with an id above this.")]
 # The record lists the API serves; an unknown one is a 422 naming the allowed values.
 RecordKind = StrEnum(  # type: ignore[misc]
     "RecordKind", {k.replace("-", "_"): k for k in queries.RECORD_LISTS}
 )
+LOGIN = "/login"
+PUBLIC = {"/healthz", LOGIN, "/logout"}  # every other route declares a permission
 AgentFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
@@ -36,8 +43,12 @@ def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
 
 def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth) -> FastAPI:
     """``writer`` tells how the hub's writer thread is doing (the CLI's own app has none)."""
-    app = FastAPI(title="scantrail hub", version=__version__)
+    # The schema and its docs page sit behind a token like the rest (routes below).
+    app = FastAPI(title="scantrail hub", version=__version__, openapi_url=None, docs_url=None)
+    app.redoc_url = None
     templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
+    errors.install(app, login_path=LOGIN)
+    permit = guard.permitter(engine)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -58,7 +69,15 @@ def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
-    @app.get("/api/v1/status")
+    @app.get("/api/v1/openapi.json", dependencies=[permit(Permission.READ_SCHEMA)])
+    def schema() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/api/v1/docs", dependencies=[permit(Permission.READ_SCHEMA)])
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="scantrail API")
+
+    @app.get("/api/v1/status", dependencies=[permit(Permission.READ_FLEET)])
     def status() -> dict[str, Any]:
         """The hub itself: its writer, and how far the records lag behind the scan log."""
         health = writer()
@@ -71,40 +90,38 @@ def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth
             "projection": projection,
         }
 
-    @app.get("/api/v1/scans")
+    @app.get("/api/v1/scans", dependencies=[permit(Permission.READ_SCAN_LOG)])
     def list_scans(
         agent_id: AgentFilter = None, after_id: After = 0, limit: Limit = 100
     ) -> dict[str, Any]:
         with engine.connect() as conn:
             return _page(queries.scans(conn, agent_id, after_id, limit), limit)
 
-    @app.get("/api/v1/agents")
+    @app.get("/api/v1/agents", dependencies=[permit(Permission.READ_FLEET)])
     def list_agents() -> dict[str, Any]:
         with engine.connect() as conn:
             return {"items": queries.fleet(conn)}
 
-    @app.get("/api/v1/dead-letters")
+    @app.get("/api/v1/dead-letters", dependencies=[permit(Permission.READ_SCAN_LOG)])
     def list_dead_letters(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         with engine.connect() as conn:
             return _page(queries.dead_letter_page(conn, after_id, limit), limit)
 
-    @app.get("/api/v1/alerts")
+    @app.get("/api/v1/alerts", dependencies=[permit(Permission.READ_RECORDS)])
     def list_alerts(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         with engine.connect() as conn:
             return _page(queries.alert_page(conn, after_id, limit), limit)
 
-    @app.get("/api/v1/assets/{key}/where")
+    @app.get("/api/v1/assets/{key}/where", dependencies=[permit(Permission.READ_RECORDS)])
     def where_is(key: Annotated[str, Path(max_length=512)], history: Limit = 20) -> Any:
         """Where an asset is, its location's path from the site down, and its newest moves."""
         with engine.connect() as conn:
             found = queries.where_is(conn, key, history)
         if found is None:
-            return JSONResponse(
-                {"detail": f"no asset {key!r} has reached the hub"}, status_code=404
-            )
+            raise NotFound(f"no asset {key!r} has reached the hub")
         return found
 
-    @app.get("/api/v1/cases")
+    @app.get("/api/v1/cases", dependencies=[permit(Permission.READ_RECORDS)])
     def list_cases(
         after: Annotated[str, Query(max_length=512)] = "", limit: Limit = 100
     ) -> dict[str, Any]:
@@ -113,34 +130,57 @@ def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth
             items = queries.case_page(conn, after, limit)
         return {"items": items, "next_after": items[-1]["case"] if len(items) == limit else None}
 
-    @app.get("/api/v1/audit")
+    @app.get("/api/v1/audit", dependencies=[permit(Permission.READ_AUDIT)])
     def list_audit(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         """The audit trail, oldest first; each actor's badge with the person's name."""
         with engine.connect() as conn:
             return _page(queries.audit_page(conn, after_id, limit), limit)
 
-    @app.get("/api/v1/records/{kind}")
+    @app.get("/api/v1/records/{kind}", dependencies=[permit(Permission.READ_RECORDS)])
     def list_records(
         kind: RecordKind,
         key: Annotated[str | None, Query(max_length=512)] = None,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Limit = 100,
     ) -> dict[str, Any]:
         with engine.connect() as conn:
             items = queries.record_page(conn, kind.value, key, offset, limit)
         return {"items": items, "next_offset": offset + limit if len(items) == limit else None}
 
-    @app.get("/api/v1/recalls/{label}")
+    @app.get("/api/v1/recalls/{label}", dependencies=[permit(Permission.READ_RECORDS)])
     def recall(label: Annotated[str, Path(max_length=512)]) -> Any:
         with engine.connect() as conn:
             found = recall_set(conn, label)
         if found is None:
-            return JSONResponse(
-                {"detail": f"no cycle labelled {label!r} has reached the hub"}, status_code=404
-            )
+            raise NotFound(f"no cycle labelled {label!r} has reached the hub")
         return jsonable_encoder(found)
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get(LOGIN, response_class=HTMLResponse)
+    def login_page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "login.html", {"problem": None})
+
+    @app.post(LOGIN, response_class=HTMLResponse)
+    def login(request: Request, token: Annotated[str, Form(max_length=256)]) -> Any:
+        """A browser signs in with an API token; it is kept in an HttpOnly cookie."""
+        with engine.connect() as conn:
+            holder = tokens.holder(conn, token.strip(), datetime.now(UTC))
+        if holder is None:
+            problem = "That token is unknown, expired or revoked."
+            context = {"problem": problem}
+            return templates.TemplateResponse(request, "login.html", context, status_code=401)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            guard.COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600
+        )
+        return response
+
+    @app.post("/logout")
+    def logout() -> RedirectResponse:
+        response = RedirectResponse(LOGIN, status_code=303)
+        response.delete_cookie(guard.COOKIE)
+        return response
+
+    @app.get("/", response_class=HTMLResponse, dependencies=[permit(Permission.READ_FLEET)])
     def dashboard(request: Request) -> HTMLResponse:
         with engine.connect() as conn:
             context = {
@@ -151,4 +191,5 @@ def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth
             }
         return templates.TemplateResponse(request, "dashboard.html", context)
 
+    guard.check_declared(app, PUBLIC)
     return app

@@ -162,6 +162,7 @@ class HubProcess(_Process):
         self.config = write_toml(workdir / "hub.toml", {"database_url": database_url}, sections)
         self.argv = [sys.executable, "-m", "hub", "serve", "--config", str(self.config)]
         self.base_url = f"http://127.0.0.1:{self.api_port}"
+        self._token: str | None = None
 
     def start(self, wait: bool = True) -> None:
         wait_for(lambda: port_free(self.api_port), timeout=30)  # a restart after kill -9
@@ -191,8 +192,18 @@ class HubProcess(_Process):
             timeout=120,
         )
 
+    @property
+    def token(self) -> str:
+        """An admin API token, made through the CLI the first time a test needs one."""
+        if self._token is None:
+            made = self.cli("tokens", "create", "--role", "admin", "--name", "tests")
+            assert made.returncode == 0, made.stderr
+            self._token = made.stdout.split()[-1]
+        return self._token
+
     def get(self, path: str, **params: Any) -> Any:
-        response = httpx.get(f"{self.base_url}{path}", params=params, timeout=10)
+        headers = {"Authorization": f"Bearer {self.token}"}
+        response = httpx.get(f"{self.base_url}{path}", params=params, headers=headers, timeout=10)
         response.raise_for_status()
         return response.json()
 

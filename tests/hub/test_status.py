@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from hub import refdata
 from hub.health import WriterHealth
 from hub.web.app import create_app
 from tests.harness import factories
+from tests.harness.api import Client
 from tests.harness.stations import HubUnderTest, ScriptedStation
-
-
-class Client:
-    """Requests to the app in this process (httpx's ASGI transport), no server needed."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self._app = app
-
-    def get(self, path: str) -> httpx.Response:
-        async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self._app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
-                return await client.get(path)
-
-        return asyncio.run(call())
 
 
 def _json(response: httpx.Response) -> Any:
@@ -44,7 +28,7 @@ def test_the_status_shows_scans_stored_but_not_yet_projected_until_the_projector
     """Acked scans the projector has not reached count as lag, with the oldest one's age;
     once it has run the lag is zero."""
     hub = HubUnderTest(sqlite_url)
-    client = Client(create_app(hub.engine, lambda: hub.worker.health))
+    client = Client.as_role(create_app(hub.engine, lambda: hub.worker.health), hub.engine)
     hub.deliver(factories.batch("pi-lag", range(1, 6)).events, project=False)
     projection = _json(client.get("/api/v1/status"))["projection"]
     assert (projection["lag_scans"], projection["lagging_streams"]) == (5, 1)
@@ -64,11 +48,11 @@ def test_healthz_says_unavailable_while_the_writer_cannot_reach_the_database(
     write makes /healthz answer 503 with the reason."""
     hub = HubUnderTest(sqlite_url)
     down = WriterHealth("unavailable", "OperationalError: database is locked", datetime.now(UTC))
-    client = Client(create_app(hub.engine, lambda: down))
+    client = Client(create_app(hub.engine, lambda: down), None)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == "OperationalError: database is locked"
-    assert Client(create_app(hub.engine)).get("/healthz").status_code == 200
+    assert Client(create_app(hub.engine), None).get("/healthz").status_code == 200
     hub.engine.dispose()
 
 
@@ -84,7 +68,7 @@ def test_records_and_audit_entries_name_the_person_behind_each_badge(
     ste = ScriptedStation("pi-ste", "sterilizer")
     hub.deliver(ste.scan("USR-ANA", "STE-A1", "INS-1", "CMD-CYCLE-PASS"))
     hub.deliver(ste.scan("USR-ZED", "STE-A1", "INS-2", "CMD-CYCLE-PASS"))
-    client = Client(create_app(hub.engine))
+    client = Client.as_role(create_app(hub.engine), hub.engine)
     cycles = _json(client.get("/api/v1/records/cycles"))["items"]
     people = {(c["operator"], c["operator_name"], c["operator_role"]) for c in cycles}
     assert people == {("site:USR-ANA", "Ana Ruiz", "SPD tech"), ("site:USR-ZED", None, None)}
@@ -112,7 +96,7 @@ def test_cases_move_from_scheduled_to_in_progress_to_done(
     refdata.load(hub.engine, "cases", plan)
     orr = ScriptedStation("pi-or", "point_of_use")
     hub.deliver(orr.scan("CASE-1", "INS-1", "CASE-2", "INS-2"))
-    client = Client(create_app(hub.engine))
+    client = Client.as_role(create_app(hub.engine), hub.engine)
 
     def statuses() -> dict[str, tuple[str, str | None]]:
         cases = _json(client.get("/api/v1/cases"))["items"]
@@ -158,7 +142,7 @@ def test_an_asset_moved_to_a_gln_wall_label_is_where_that_location_is_in_the_hie
     refdata.load(hub.engine, "locations", path)
     porter = ScriptedStation("pi-porter", "asset_move")
     hub.deliver(porter.scan("USR-ANA", "AST-P1", "4145412345000013"))
-    client = Client(create_app(hub.engine))
+    client = Client.as_role(create_app(hub.engine), hub.engine)
     where = _json(client.get("/api/v1/assets/site:AST-P1/where"))
     assert where["location"] == "site:LOC-ICU1"
     assert [(p["code"], p["level"]) for p in where["path"]] == [

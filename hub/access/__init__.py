@@ -1,0 +1,1 @@
+"""Who may do what through the API: roles, the permissions routes declare, and API tokens."""

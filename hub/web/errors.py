@@ -1,0 +1,106 @@
+"""The API's one error body, ``{"error": {"code", "message", "details"}}``, and the errors
+the web edge raises on purpose. FastAPI's and Starlette's own errors are mapped here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.errors import HubError
+
+MAX_ECHO_CHARS = 200  # an offending input is echoed back cut to this
+
+
+class ApiError(HubError):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class Unauthenticated(ApiError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    422: "invalid_request",
+}
+
+
+def body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def install(app: FastAPI, login_path: str) -> None:
+    """Every error the app answers with takes the one body; a browser that is not signed
+    in is sent to ``login_path`` instead of a 401."""
+
+    @app.exception_handler(ApiError)
+    def api_error(request: Request, exc: ApiError) -> Response:
+        if isinstance(exc, Unauthenticated) and _browser(request):
+            return RedirectResponse(login_path, status_code=303)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(
+            body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = _CODES.get(exc.status_code, "error")
+        return JSONResponse(
+            body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, exc: RequestValidationError) -> Response:
+        details = [
+            {"where": list(e.get("loc", ())), "problem": e.get("msg"), "got": _echo(e)}
+            for e in exc.errors()
+        ]
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in d['where'])}: {d['problem']}" for d in details
+        )
+        return JSONResponse(
+            jsonable_encoder(body("invalid_request", message, details)), status_code=422
+        )
+
+    @app.exception_handler(Exception)
+    def crashed(request: Request, exc: Exception) -> Response:
+        # The hub's log has the traceback (uvicorn logs it); the caller gets no internals.
+        return JSONResponse(body("internal", "the hub failed to answer; see its log"), 500)
+
+
+def _browser(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _echo(error: Any) -> Any:
+    value = error.get("input")
+    text = value if isinstance(value, str) else None
+    return text[:MAX_ECHO_CHARS] if text is not None else None

@@ -1,0 +1,80 @@
+"""The one place the API checks who is calling. Every route declares a permission with
+``permit``; ``check_declared`` refuses to build an app with a route that does not.
+
+A caller presents a token as ``Authorization: Bearer <token>`` or, from a browser, in
+the ``scantrail_token`` cookie the sign-in page sets. Both reach the same check, so the
+dashboard's sessions can replace the cookie's contents without touching a route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
+from sqlalchemy.engine import Engine
+
+from hub.access.roles import Permission, allows
+from hub.store import tokens
+from hub.store.tokens import Holder
+from hub.web.errors import Forbidden, Unauthenticated
+
+COOKIE = "scantrail_token"
+
+
+class _Check:
+    """A route's declared permission, run as a FastAPI dependency."""
+
+    def __init__(self, engine: Engine, permission: Permission) -> None:
+        self.engine = engine
+        self.permission = permission
+
+    def __call__(self, request: Request) -> Holder:
+        token = presented(request)
+        if token is None:
+            raise Unauthenticated("this needs an API token: Authorization: Bearer <token>")
+        with self.engine.connect() as conn:
+            holder = tokens.holder(conn, token, datetime.now(UTC))
+        if holder is None:
+            raise Unauthenticated("the token is unknown, expired or revoked")
+        if not allows(holder.role, self.permission):
+            raise Forbidden(
+                f"role {holder.role.value} may not do this; it needs {self.permission.value}",
+                {"role": holder.role.value, "permission": self.permission.value},
+            )
+        return holder
+
+
+def presented(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else ""
+    return request.cookies.get(COOKIE)
+
+
+def permitter(engine: Engine) -> Callable[[Permission], Any]:
+    """``permit(Permission.X)``: the dependency a route lists to declare what it needs."""
+
+    def permit(permission: Permission) -> Any:
+        return Depends(_Check(engine, permission))
+
+    return permit
+
+
+def declared(route: APIRoute) -> Permission | None:
+    checks = [d.call for d in route.dependant.dependencies if isinstance(d.call, _Check)]
+    return checks[0].permission if len(checks) == 1 else None
+
+
+def check_declared(app: FastAPI, public: set[str]) -> None:
+    """Every API route but the ``public`` ones declares exactly one permission."""
+    missing = [
+        route.path
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path not in public and declared(route) is None
+    ]
+    if missing:
+        raise RuntimeError(f"routes without a declared permission: {missing}")
