@@ -207,6 +207,12 @@ class HubProcess(_Process):
         response.raise_for_status()
         return response.json()
 
+    def agent_row(self, agent_id: str) -> dict[str, Any]:
+        """The agent's fleet row; an AssertionError (so ``wait_for`` retries) until it has one."""
+        rows = [a for a in self.get("/api/v1/agents")["items"] if a["agent_id"] == agent_id]
+        assert len(rows) == 1, f"{agent_id} has not reached the hub yet"
+        return dict(rows[0])
+
     def records(self, kind: str, **params: Any) -> list[dict[str, Any]]:
         return list(self.get(f"/api/v1/records/{kind}", limit=1000, **params)["items"])
 

@@ -92,7 +92,7 @@ def _backlog_zero(agent: AgentProcess) -> None:
 
 
 def _projected(hub: HubProcess, agent_id: str, seq: int) -> None:
-    (stream,) = [a for a in hub.get("/api/v1/agents")["items"] if a["agent_id"] == agent_id]
+    stream = hub.agent_row(agent_id)
     assert (stream["confirmed_seq"], stream["projected_seq"], stream["gap_since"]) == (
         seq,
         seq,

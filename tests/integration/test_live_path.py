@@ -33,7 +33,7 @@ def _kept(agent: AgentProcess, *texts: str) -> None:
 
 
 def _caught_up(hub: HubProcess, agent_id: str, seq: int) -> None:
-    (row,) = [a for a in hub.get("/api/v1/agents")["items"] if a["agent_id"] == agent_id]
+    row = hub.agent_row(agent_id)
     assert (row["confirmed_seq"], row["projected_seq"]) == (seq, seq), row
 
 

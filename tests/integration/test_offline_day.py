@@ -74,7 +74,7 @@ def test_an_offline_day_drains_in_seq_order_at_the_bounded_rate_with_flat_memory
         assert len(scans) == SCANS and len({s["raw"] for s in scans}) == SCANS
         arrival = sorted(scans, key=lambda s: int(s["id"]))
         assert [s["seq"] for s in arrival] == list(range(1, SCANS + 1)), "drained in seq order"
-        (stream,) = [a for a in hub.get("/api/v1/agents")["items"] if a["agent_id"] == "pi-offline"]
+        stream = hub.agent_row("pi-offline")
         assert stream["confirmed_seq"] == SCANS and stream["gap_since"] is None
         # The token bucket starts with one window of credit (batch_size * window events).
         assert elapsed >= (SCANS - 800) / DRAIN_RATE, "the drain must respect drain_rate"
@@ -92,7 +92,7 @@ LATE_RATE = 10_000
 
 
 def _projected(hub: HubProcess, agent_id: str, seq: int) -> None:
-    (row,) = [a for a in hub.get("/api/v1/agents")["items"] if a["agent_id"] == agent_id]
+    row = hub.agent_row(agent_id)
     assert row["projected_seq"] == seq, row
 
 
