@@ -15,6 +15,7 @@ from agent.clock import Clock
 from agent.intake import Intake
 from agent.mqtt import MqttLink
 from agent.outbox import OutboxReader, OutboxStats, OutboxStore
+from agent.reference import ReferencePuller
 from agent.sender import Sender, SenderState
 from agent.session import StationState
 from agent.settings import AgentSettings
@@ -35,6 +36,7 @@ class AgentApp:
     link: MqttLink
     socket: SocketSource
     clock: Clock
+    reference: ReferencePuller
     scanners: list[ScannerSource] = field(default_factory=list)
     _watchdog: Watchdog | None = None
 
@@ -43,6 +45,7 @@ class AgentApp:
         self.sender.start(self.link, self.store.confirmed_seq, self.store.last_seq)
         self.link.start()
         self.socket.start()
+        self.reference.start()
         for scanner in self.scanners:
             scanner.start()
         log.info(
@@ -61,6 +64,7 @@ class AgentApp:
         for scanner in self.scanners:
             scanner.stop()
         self.socket.stop()
+        self.reference.stop()
         self.sender.stop()
         self.link.stop(last_words=self.status_message("stopped"))
         self.intake.stop()
@@ -96,6 +100,7 @@ class AgentApp:
             clock_synced=instant.synced,
             last_confirmed_seq=stats.confirmed_seq,
             alarms=tuple(sorted(self._alarms(sender))),
+            reference_age_s=self.reference.age_s(),
         )
 
     def status(self) -> dict[str, Any]:
@@ -115,6 +120,7 @@ class AgentApp:
             "station": self.settings.station.name,
             **describe_station(self.intake.current_state()),
             "scanners": [s.state() for s in self.scanners],
+            "reference": self.reference.status(),
         }
 
     def _alarms(self, sender: SenderState) -> set[str]:
@@ -123,6 +129,8 @@ class AgentApp:
             alarms.add("store_full")
         if self.store.recovered_from is not None:
             alarms.add("store_corrupt_recovered")
+        if self.reference.stale():
+            alarms.add("reference_stale")
         return alarms
 
     def _stats(self) -> OutboxStats:

@@ -14,6 +14,7 @@ from agent.feedback import Fanout, Feedback, FeedbackSink, LogSink
 from agent.intake import Intake
 from agent.mqtt import MqttLink
 from agent.outbox import OutboxReader, OutboxStore
+from agent.reference import ReferencePuller, ReferenceStore
 from agent.sender import Sender
 from agent.settings import AgentSettings, EvdevScanner, SerialScanner
 from agent.sources import ScannerSource
@@ -60,6 +61,7 @@ def bootstrap(
         health=lambda state: app.health_message(state),
         events=events,
     )
+    reference = ReferencePuller(settings.reference, ReferenceStore(settings.reference_path))
     intake = Intake(
         agent_id=settings.agent_id,
         store=store,
@@ -68,6 +70,7 @@ def bootstrap(
         sink=sink or _sinks(settings, display),
         on_kept=sender.notify_kept,
         retention_ns=int(settings.outbox.retention_days * NS_PER_DAY),
+        catalog=lambda: reference.catalog,
     )
 
     def submit(text: str, scanner_id: str) -> Feedback:
@@ -83,7 +86,7 @@ def bootstrap(
     scanners = [_scanner(s, deliver, settings.reopen_max_s) for s in settings.scanners]
     link = MqttLink(settings.mqtt, settings.agent_id, _offline(settings), events)
     socket = SocketSource(settings.socket_path, submit, lambda: app.status())
-    app = AgentApp(settings, store, intake, sender, link, socket, clock, scanners)
+    app = AgentApp(settings, store, intake, sender, link, socket, clock, reference, scanners)
     return app
 
 

@@ -19,6 +19,7 @@ from uuid import UUID
 import structlog
 import uuid6
 
+from agent.catalog import Catalog
 from agent.clock import Clock
 from agent.errors import StoreError, StoreFull
 from agent.feedback import Feedback, FeedbackSink
@@ -44,6 +45,7 @@ class Intake:
         sink: FeedbackSink,
         on_kept: Callable[[int], None],
         retention_ns: int,
+        catalog: Callable[[], Catalog | None] = lambda: None,
     ) -> None:
         self._agent_id = agent_id
         self._store = store
@@ -52,6 +54,7 @@ class Intake:
         self._sink = sink
         self._on_kept = on_kept
         self._retention_ns = retention_ns
+        self._catalog = catalog  # the hub's reference snapshot, as the station last pulled it
         self._jobs: queue.Queue[_Job | _Read | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
         self.store_full = False
@@ -136,7 +139,9 @@ class Intake:
             instant = self._clock.now()
             event_id: UUID = uuid6.uuid7()
             if read.reason is None:
-                verdict = self._station.consider(state, read.text, instant, str(event_id))
+                verdict = self._station.consider(
+                    state, read.text, instant, str(event_id), self._catalog()
+                )
             else:
                 verdict = self._station.refuse(state, read.reason, read.text, instant)
             if verdict.record:

@@ -87,6 +87,24 @@ class DeliverySettings(_Section):
     health_interval_s: float = Field(10.0, gt=0, description="Seconds between health heartbeats.")
 
 
+class ReferenceSettings(_Section):
+    """Where the station pulls the hub's reference snapshot (docs/reference.md)."""
+
+    url: str | None = Field(
+        None, description="The hub's API base, e.g. http://hub:8080; unset: no snapshot."
+    )
+    token: SecretStr | None = Field(None, description="An API token with the role agent.")
+    token_credential: str = Field(
+        "scantrail-hub-token",
+        description="Or: the systemd credential ($CREDENTIALS_DIRECTORY/<name>) holding it.",
+    )
+    interval_s: float = Field(60.0, gt=0, description="Seconds between polls (304 if unchanged).")
+    stale_after_s: float = Field(
+        3600.0, gt=0, description="Past this age the station says its snapshot is stale."
+    )
+    timeout_s: float = Field(5.0, gt=0, description="One request's time limit.")
+
+
 class SerialScanner(_Section):
     type: Literal["serial"] = "serial"
     id: str = Field(max_length=128, description="Scanner id recorded with each scan.")
@@ -133,6 +151,7 @@ class AgentSettings(BaseSettings):
     station: StationSettings = StationSettings()
     outbox: OutboxSettings = OutboxSettings()
     delivery: DeliverySettings = DeliverySettings()
+    reference: ReferenceSettings = ReferenceSettings()
     scanners: list[ScannerSettings] = Field(
         default_factory=list, description="Serial and evdev scanners; the socket is always on."
     )
@@ -149,6 +168,10 @@ class AgentSettings(BaseSettings):
     @property
     def outbox_path(self) -> Path:
         return self.data_dir / "outbox.db"
+
+    @property
+    def reference_path(self) -> Path:
+        return self.data_dir / "reference.db"
 
     @classmethod
     def settings_customise_sources(

@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from agent.catalog import Catalog
 from agent.session import Instant, Session, StationState
 from protocol.barcodes import Decoded, DecodeRules, Kind, Rejected, decode
 from protocol.messages import MAX_RAW_CHARS, Reading, ScanContext
@@ -108,6 +109,26 @@ def _label(key: str) -> str:
     return key.split(":", 1)[1] if key.startswith("site:") else key
 
 
+def _advise(
+    step: _Step, state: StationState, read: Decoded, catalog: Catalog
+) -> tuple[_Step, tuple[str, ...]]:
+    """A kept use of a blocked item becomes ``blocked`` (the session does not take it); a
+    kept tray item the catalogue questions keeps its place, with the reason on screen."""
+    session = state.session
+    if step.action == Action.USE:
+        advice = catalog.at_use(read.key)
+        if advice.blocked is not None:
+            message = f"STOP: do not use {_label(read.key)}: {advice.blocked}."
+            return _Step(Outcome.BLOCKED, message, action=Action.USE), ("blocked",)
+    elif step.action == Action.ADD and session is not None and session.kind == SessionKind.TRAY:
+        advice = catalog.at_tray(session.key, read.key)
+    else:
+        return step, ()
+    if advice.notes:
+        step = replace(step, message=f"{step.message} — check: {'; '.join(advice.notes)}")
+    return step, advice.warnings
+
+
 @dataclass(frozen=True)
 class Station:
     name: str
@@ -145,7 +166,15 @@ class Station:
         raw = text[:MAX_RAW_CHARS]
         return Verdict(Outcome.BAD_READ, message, raw, self._context(state), reading, state)
 
-    def consider(self, state: StationState, text: str, now: Instant, event_id: str) -> Verdict:
+    def consider(
+        self,
+        state: StationState,
+        text: str,
+        now: Instant,
+        event_id: str,
+        catalog: Catalog | None = None,
+    ) -> Verdict:
+        """``catalog``: the hub's reference snapshot, when the station has one."""
         state = self.current(state, now)
         raw = text.rstrip(_TRAILING)[:MAX_RAW_CHARS]
         result = decode(text, self.rules)
@@ -165,6 +194,9 @@ class Station:
             step = _refuse(Outcome.UNKNOWN_LABEL, "Unknown label: not a known code.")
         else:
             step = self._step(state, result, event_id)
+        advised: tuple[str, ...] = ()
+        if catalog is not None and step.outcome is Outcome.KEPT:
+            step, advised = _advise(step, state, result, catalog)
         after = state
         if step.state is not None:
             after = replace(step.state, boot_id=now.boot_id, active_ns=now.monotonic_ns)
@@ -172,7 +204,7 @@ class Station:
             kind=result.kind.value,
             key=result.key[:MAX_RAW_CHARS],
             symbology=result.symbology,
-            warnings=result.warnings,
+            warnings=result.warnings + advised,
             outcome=step.outcome.value,
         )
         message = step.message

@@ -52,4 +52,10 @@ def bootstrap(settings: HubSettings) -> Hub:
         Reconciler(Tables.live(), decode_rules=settings.decode, policy=settings.records.policy()),
         settings.records,
     )
-    return Hub(settings, engine, consumer, worker, create_app(engine, lambda: worker.health))
+    return Hub(
+        settings,
+        engine,
+        consumer,
+        worker,
+        create_app(engine, lambda: worker.health, settings.decode),
+    )

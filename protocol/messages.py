@@ -134,6 +134,8 @@ class AgentHealth(_Message):
     clock_synced: bool
     last_confirmed_seq: Annotated[int, Field(ge=0)]
     alarms: tuple[ShortText, ...] = ()
+    # v1 additive: how long since the hub last confirmed the station's reference snapshot.
+    reference_age_s: Annotated[float, Field(ge=0)] | None = None
 
 
 class HubAck(_Message):

@@ -112,6 +112,7 @@ class Outcome(StrEnum):
     NOT_HERE = "not_here"  # this kind of code means nothing in this station's mode
     NOT_ALLOWED = "not_allowed"  # e.g. CMD-MODE-* on a station that may not change mode
     UNKNOWN_COMMAND = "unknown_command"  # a CMD- label this station does not know
+    BLOCKED = "blocked"  # point of use: the item must not be used; recorded, the hub alerts
     BAD_READ = "bad_read"  # the decoder rejected it: refused, recorded for review
     UNKNOWN_LABEL = "unknown_label"  # no rule knows it: refused, recorded for review
     EMPTY = "empty"  # nothing but CR/LF/TAB was read: refused, not recorded

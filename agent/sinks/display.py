@@ -22,6 +22,7 @@ _HEADLINES = {
     Outcome.NOT_HERE: "NOT HERE",
     Outcome.NOT_ALLOWED: "NO",
     Outcome.UNKNOWN_COMMAND: "UNKNOWN",
+    Outcome.BLOCKED: "STOP",
     Outcome.BAD_READ: "BAD READ",
     Outcome.UNKNOWN_LABEL: "UNKNOWN",
     Outcome.EMPTY: "AGAIN",

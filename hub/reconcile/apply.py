@@ -29,6 +29,7 @@ from hub.store import records
 from hub.store.tables import alerts, scan_log
 from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Result, decode
 from protocol.messages import ScanEvent
+from protocol.vocabulary import Outcome
 
 log = structlog.get_logger("hub.projector")
 
@@ -197,7 +198,8 @@ class Reconciler:
             agent_id=agent_id,
             kind=decoded.kind.value if decoded else None,
             code=decoded.key if decoded else None,
-            kept=outcome in (None, "kept"),
+            kept=outcome in (None, Outcome.KEPT),
+            blocked=outcome == Outcome.BLOCKED,
             action=context.get("action"),
             session_id=context.get("session_id"),
             session_kind=context.get("session_kind"),

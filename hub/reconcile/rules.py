@@ -6,7 +6,9 @@ from different agents may arrive in any order, late, or twice; the rules below m
 records the same whatever that order is.
 
 Rules (DESIGN.md §5-6; docs/records.md says the same for people):
-1. Only scans the station kept change records. Refused scans stay in the scan log.
+1. Only scans the station kept change records. Refused scans stay in the scan log. A use
+   the station blocked from its reference snapshot changes nothing and raises a high
+   ``blocked_use`` alert: someone tried to use an item that must not reach a patient.
 2. The hub re-decodes ``raw`` for identities; the session structure (``action``,
    ``session_id``, ``target``, ``condition``) comes from the context the person saw.
 3. A session is opened by its first scan and named by that scan's event id. A scan that
@@ -90,6 +92,7 @@ class Scan:
     station: str | None = None
     lot: str | None = None  # GS1 (10), from the hub's own decoding
     expiry: str | None = None  # GS1 (17), YYMMDD
+    blocked: bool = False  # the station refused a use from its reference snapshot
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,16 @@ Change = (
 _ITEM_KINDS = frozenset({"instrument", "tray", "product"})
 
 
+def _blocked(scan: Scan) -> Alert:
+    where = f" at {scan.station}" if scan.station else ""
+    return Alert(
+        "high",
+        "blocked_use",
+        f"{scan.code or 'an item'} was scanned for use{where} and the station blocked it "
+        "(its reference snapshot marked it quarantined or from an unreleased load)",
+    )
+
+
 def decide(
     scan: Scan,
     session: SessionView | None,
@@ -218,6 +231,8 @@ def decide(
 ) -> list[Change]:
     """The record changes one kept scan makes, given the session it names (if any) and,
     for a scan that opens a case, the case the station still had open (``replaced``)."""
+    if scan.blocked:
+        return [_blocked(scan)]
     if not scan.kept or scan.action is None:
         return []
     action = scan.action

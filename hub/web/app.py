@@ -9,7 +9,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Form, Path, Query, Request
+from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -20,10 +20,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub import __version__
 from hub.access.roles import Permission
 from hub.health import WriterHealth
-from hub.store import queries, tokens
+from hub.store import queries, reference, tokens
 from hub.store.recall import recall_set
 from hub.web import errors, guard
 from hub.web.errors import NotFound
+from hub.web.snapshot import SnapshotCache
+from protocol.barcodes import DEFAULT_RULES, DecodeRules
+from protocol.reference import ReferenceSnapshot
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 MAX_ID = 2**63 - 1  # a database integer holds no more: a larger value is a 422, not a 500
@@ -41,14 +44,31 @@ def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     return {"items": items, "next_after_id": items[-1]["id"] if len(items) == limit else None}
 
 
-def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth) -> FastAPI:
-    """``writer`` tells how the hub's writer thread is doing (the CLI's own app has none)."""
+def create_app(
+    engine: Engine,
+    writer: Callable[[], WriterHealth] = WriterHealth,
+    decode_rules: DecodeRules = DEFAULT_RULES,
+) -> FastAPI:
+    """``writer`` tells how the hub's writer thread is doing (the CLI's own app has none);
+    ``decode_rules`` are the site's, handed to stations in the reference snapshot."""
     # The schema and its docs page sit behind a token like the rest (routes below).
-    app = FastAPI(title="scantrail hub", version=__version__, openapi_url=None, docs_url=None)
+    app = FastAPI(
+        title="scantrail hub",
+        version=__version__,
+        openapi_url=None,
+        docs_url=None,
+        dependencies=[Depends(errors.no_nul)],
+    )
     app.redoc_url = None
     templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
     errors.install(app, login_path=LOGIN)
     permit = guard.permitter(engine)
+
+    def build_snapshot() -> ReferenceSnapshot:
+        with engine.connect() as conn:
+            return reference.snapshot(conn, decode_rules, datetime.now(UTC))
+
+    snapshots = SnapshotCache(build_snapshot)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -154,6 +174,23 @@ def create_app(engine: Engine, writer: Callable[[], WriterHealth] = WriterHealth
         if found is None:
             raise NotFound(f"no cycle labelled {label!r} has reached the hub")
         return jsonable_encoder(found)
+
+    @app.get(
+        "/api/v1/reference",
+        dependencies=[permit(Permission.READ_REFERENCE)],
+        response_model=ReferenceSnapshot,
+        responses={304: {"description": "unchanged since the ETag in If-None-Match"}},
+    )
+    def reference_snapshot(
+        if_none_match: Annotated[str | None, Header(max_length=256)] = None,
+    ) -> Response:
+        """What a station needs for feedback offline: instruments, tray count sheets, what
+        is blocked and why, trays being assembled, staff badges and the site's rules."""
+        served = snapshots.current()
+        headers = {"ETag": served.etag, "Cache-Control": "no-cache"}
+        if if_none_match is not None and served.etag in if_none_match.split(","):
+            return Response(status_code=304, headers=headers)
+        return Response(served.body, media_type="application/json", headers=headers)
 
     @app.get(LOGIN, response_class=HTMLResponse)
     def login_page(request: Request) -> HTMLResponse:

@@ -41,6 +41,19 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class Invalid(ApiError):
+    status = 422
+    code = "invalid_request"
+
+
+def no_nul(request: Request) -> None:
+    """An app-wide dependency: PostgreSQL cannot hold a NUL in text, and no code, key or
+    name has one, so a request carrying one in its path or query is refused here."""
+    query = request.query_params.multi_items()
+    if "\x00" in request.url.path or any("\x00" in k + v for k, v in query):
+        raise Invalid("a NUL character is not allowed in a path or query")
+
+
 _CODES = {
     400: "bad_request",
     401: "unauthenticated",

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from agent.catalog import Catalog
 from agent.session import Instant
 from agent.station import Station
 from hub.ingest.triage import Message
@@ -30,6 +31,7 @@ class ScriptedStation:
         self.at = start
         self.seq = 0
         self.events: list[ScanEvent] = []
+        self.catalog: Catalog | None = None  # the hub's reference snapshot, when given one
 
     def scan(self, *texts: str, gap: timedelta = timedelta(seconds=20)) -> list[ScanEvent]:
         made = []
@@ -37,7 +39,7 @@ class ScriptedStation:
             self.at += gap
             instant = Instant(self.at, int(self.at.timestamp() * 1e9), "boot-1", True)
             event_id = uuid.uuid4()
-            verdict = self.station.consider(self.state, text, instant, str(event_id))
+            verdict = self.station.consider(self.state, text, instant, str(event_id), self.catalog)
             self.state = verdict.state
             if not verdict.record:
                 continue

@@ -169,7 +169,7 @@ def test_a_browser_signs_in_with_a_token_and_is_sent_to_sign_in_without_one(
 
 
 def test_errors_share_one_body(app_and_engine: Any) -> None:
-    """An unknown route, a bad parameter and a missing record all answer
+    """An unknown route, a bad parameter, a NUL character and a missing record all answer
     {"error": {"code", "message", "details"}} with a code a program can branch on."""
     app, engine = app_and_engine
     client = Client.as_role(app, engine)
@@ -178,6 +178,8 @@ def test_errors_share_one_body(app_and_engine: Any) -> None:
         "/api/v1/alerts?limit=0": (422, "invalid_request"),
         "/api/v1/records/nonsense": (422, "invalid_request"),
         "/api/v1/assets/site:AST-NONE/where": (404, "not_found"),
+        "/api/v1/records/cycles?key=INS-1%00": (422, "invalid_request"),  # PostgreSQL refuses NUL
+        "/api/v1/assets/AST%00/where": (422, "invalid_request"),
     }
     for path, (status, code) in cases.items():
         response = client.get(path)

@@ -1,0 +1,98 @@
+"""What a station needs to give feedback offline, read from the records and reference
+tables in one transaction (protocol/reference.py is the shape)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hub.store.records import (
+    cycles,
+    items,
+    ref_instruments,
+    ref_staff,
+    ref_trays,
+    session_items,
+    sessions,
+)
+from protocol.barcodes import DecodeRules
+from protocol.reference import Blocked, InstrumentRef, ReferenceSnapshot, StaffRef, TrayRef
+
+# A load in one of these states has not released what is in it (hub/reconcile/rules.py).
+_UNRELEASED = ("open", "failed", "quarantined", "cancelled")
+
+
+def snapshot(conn: Connection, rules: DecodeRules, now: datetime) -> ReferenceSnapshot:
+    return ReferenceSnapshot(
+        built_at=now,
+        instruments=tuple(
+            InstrumentRef(key=r.code, name=r.name, category=r.category, implant=r.implant)
+            for r in conn.execute(
+                sa.select(
+                    ref_instruments.c.code,
+                    ref_instruments.c.name,
+                    ref_instruments.c.category,
+                    ref_instruments.c.implant,
+                ).order_by(ref_instruments.c.code)
+            )
+        ),
+        trays=tuple(
+            TrayRef(key=r.code, name=r.name, recipe=json.loads(r.recipe))
+            for r in conn.execute(sa.select(ref_trays).order_by(ref_trays.c.code))
+        ),
+        blocked=_blocked(conn),
+        open_trays=_open_trays(conn),
+        staff=tuple(
+            StaffRef(key=r.code, name=r.name, role=r.role)
+            for r in conn.execute(sa.select(ref_staff).order_by(ref_staff.c.code))
+        ),
+        rules=rules,
+    )
+
+
+def _blocked(conn: Connection) -> tuple[Blocked, ...]:
+    """Items quarantined, or whose last load has not released them, with the reason."""
+    i, c = items.c, cycles.c
+    rows = conn.execute(
+        sa.select(i.key, i.status, c.session_id, c.sterilizer, c.cycle_number, c.status)
+        .select_from(items.outerjoin(cycles, c.session_id == i.last_cycle))
+        .where(sa.or_(i.status == "quarantined", c.status.in_(_UNRELEASED)))
+        .order_by(i.key)
+    )
+    return tuple(
+        Blocked(key=key, reason=_reason(status, load, sterilizer, number, load_status))
+        for key, status, load, sterilizer, number, load_status in rows
+    )
+
+
+def _reason(
+    status: str,
+    load: str | None,
+    sterilizer: str | None,
+    number: str | None,
+    load_status: str | None,
+) -> str:
+    if load is None:
+        return "quarantined"
+    label = f"{sterilizer.split(':', 1)[-1]}.{number}" if sterilizer and number else load
+    if load_status == "failed":
+        return f"its load {label} failed"
+    if load_status == "quarantined" or status == "quarantined":
+        return f"quarantined with load {label}"
+    if load_status == "cancelled":
+        return f"its load {label} was cancelled"
+    return f"its load {label} is not released yet"
+
+
+def _open_trays(conn: Connection) -> dict[str, str]:
+    s, si = sessions.c, session_items.c
+    rows = conn.execute(
+        sa.select(si.item, s.key)
+        .select_from(sessions.join(session_items, si.session_id == s.session_id))
+        .where(s.kind == "tray", s.status == "open", si.action == "add")
+        .order_by(s.opened_key)
+    )
+    return {item: tray for item, tray in rows}

@@ -1,0 +1,50 @@
+"""The reference snapshot a station pulls from the hub (``GET /api/v1/reference``) and
+keeps for offline feedback. Codes are decoded keys (``site:INS-1``), as the station's own
+decoder makes them. Additive in v1: a field a station does not know is ignored."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from protocol.barcodes.rules import DecodeRules
+from protocol.messages import UtcDatetime
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class InstrumentRef(_Part):
+    key: str
+    name: str
+    category: str | None = None
+    implant: bool = False
+
+
+class TrayRef(_Part):
+    key: str
+    name: str
+    recipe: dict[str, int]  # instrument key or category: how many
+
+
+class Blocked(_Part):
+    """An item that must not reach a patient, and why, in words for the person scanning."""
+
+    key: str
+    reason: str
+
+
+class StaffRef(_Part):
+    key: str
+    name: str
+    role: str
+
+
+class ReferenceSnapshot(_Part):
+    built_at: UtcDatetime
+    instruments: tuple[InstrumentRef, ...] = ()
+    trays: tuple[TrayRef, ...] = ()
+    blocked: tuple[Blocked, ...] = ()
+    open_trays: dict[str, str] = {}  # item key -> the tray it is being assembled into
+    staff: tuple[StaffRef, ...] = ()
+    rules: DecodeRules | None = None  # the site's rules, as the hub decodes with them
