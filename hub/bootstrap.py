@@ -57,5 +57,5 @@ def bootstrap(settings: HubSettings) -> Hub:
         engine,
         consumer,
         worker,
-        create_app(engine, lambda: worker.health, settings.decode),
+        create_app(engine, lambda: worker.health, settings.decode, settings.api),
     )

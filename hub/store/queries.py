@@ -260,3 +260,23 @@ def location_path(conn: Connection, code: str) -> list[dict[str, Any]]:
         path.append({"code": row.code, "name": row.name, "level": row.level})
         at = row.parent
     return path[::-1]
+
+
+def newest_ids(conn: Connection) -> tuple[int, int]:
+    """The newest audit entry's id and the newest alert's: where a new stream starts."""
+    audit = conn.execute(sa.select(sa.func.max(records.audit_log.c.id))).scalar()
+    alert = conn.execute(sa.select(sa.func.max(alerts.c.id))).scalar()
+    return int(audit or 0), int(alert or 0)
+
+
+def record_changes(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Audit entries after ``after_id``: every change the projector made to a record, with
+    its cause scan; the hash chain is left to ``/api/v1/audit``."""
+    log = records.audit_log.c
+    query = (
+        sa.select(log.id, log.at, log.actor, log.action, log.entity, log.entity_key, log.cause)
+        .where(log.id > after_id)
+        .order_by(log.id)
+        .limit(limit)
+    )
+    return [{**row._mapping, "at": _iso(row.at)} for row in conn.execute(query)]

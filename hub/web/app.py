@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,9 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub import __version__
 from hub.access.roles import Permission
 from hub.health import WriterHealth
+from hub.settings import ApiSettings
 from hub.store import queries, reference, tokens
 from hub.store.recall import recall_set
 from hub.web import errors, guard
+from hub.web import stream as live_feed
 from hub.web.errors import NotFound
 from hub.web.snapshot import SnapshotCache
 from protocol.barcodes import DEFAULT_RULES, DecodeRules
@@ -35,6 +37,7 @@ After = Annotated[int, Query(ge=0, le=MAX_ID, description="Return items with an 
 RecordKind = StrEnum(  # type: ignore[misc]
     "RecordKind", {k.replace("-", "_"): k for k in queries.RECORD_LISTS}
 )
+KINDS_HELP = "Comma-separated, any of: " + ", ".join(live_feed.KINDS)
 LOGIN = "/login"
 PUBLIC = {"/healthz", LOGIN, "/logout"}  # every other route declares a permission
 AgentFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -48,9 +51,11 @@ def create_app(
     engine: Engine,
     writer: Callable[[], WriterHealth] = WriterHealth,
     decode_rules: DecodeRules = DEFAULT_RULES,
+    api: ApiSettings | None = None,
 ) -> FastAPI:
     """``writer`` tells how the hub's writer thread is doing (the CLI's own app has none);
-    ``decode_rules`` are the site's, handed to stations in the reference snapshot."""
+    ``decode_rules`` are the site's, handed to stations in the reference snapshot; ``api``
+    paces the live stream."""
     # The schema and its docs page sit behind a token like the rest (routes below).
     app = FastAPI(
         title="scantrail hub",
@@ -63,6 +68,7 @@ def create_app(
     templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
     errors.install(app, login_path=LOGIN)
     permit = guard.permitter(engine)
+    api = api or ApiSettings()
 
     def build_snapshot() -> ReferenceSnapshot:
         with engine.connect() as conn:
@@ -191,6 +197,30 @@ def create_app(
         if if_none_match is not None and served.etag in if_none_match.split(","):
             return Response(status_code=304, headers=headers)
         return Response(served.body, media_type="application/json", headers=headers)
+
+    @app.get(
+        "/api/v1/stream",
+        dependencies=[permit(Permission.READ_RECORDS)],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    def live(
+        request: Request,
+        kinds: Annotated[
+            str | None,
+            Query(max_length=64, description=KINDS_HELP),
+        ] = None,
+        last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    ) -> StreamingResponse:
+        """Server-Sent Events: record changes, alerts, agent state and projection lag.
+        Reconnect with ``Last-Event-ID`` to miss nothing (docs/stream.md)."""
+        wanted = live_feed.wanted_kinds(kinds)
+        resume = live_feed.Cursor.parse(last_event_id) if last_event_id else None
+        feed = live_feed.events(
+            request, engine, wanted, resume, api.stream_poll_s, api.stream_keepalive_s
+        )
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(feed, media_type="text/event-stream", headers=headers)
 
     @app.get(LOGIN, response_class=HTMLResponse)
     def login_page(request: Request) -> HTMLResponse:

@@ -41,3 +41,53 @@ class Client:
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)
+
+    def status(self, method: str, path: str, headers: dict[str, str] | None = None) -> int:
+        """The status the app answers with, read from the response's start; the client then
+        disconnects. Works for endless responses (the live stream) as for the rest, which
+        httpx's ASGI transport cannot: it waits for the whole body."""
+        return asyncio.run(
+            _first_status(self._app, method, path, {**self.headers, **(headers or {})})
+        )
+
+
+async def _first_status(app: FastAPI, method: str, path: str, headers: dict[str, str]) -> int:
+    url = httpx.URL(path)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": url.path,
+        "raw_path": url.raw_path.split(b"?")[0],
+        "query_string": url.query,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "server": ("hub", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }
+    started = asyncio.Event()
+    found: list[int] = []
+    asked = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await started.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            found.append(int(message["status"]))
+            started.set()
+
+    task = asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]
+    await asyncio.wait_for(started.wait(), timeout=30)
+    try:
+        await asyncio.wait_for(task, timeout=30)
+    except TimeoutError:
+        task.cancel()
+    return found[0]

@@ -155,8 +155,9 @@ class HubProcess(_Process):
         sections: dict[str, dict[str, Any]] = {
             "mqtt": {"host": "127.0.0.1", "port": broker_port},
             "api": {"host": "127.0.0.1", "port": self.api_port},
-            **(extra or {}),
         }
+        for name, values in (extra or {}).items():  # merged: a test adds keys to a section
+            sections[name] = {**sections.get(name, {}), **values}
         if faults:
             sections["faults"] = faults
         self.config = write_toml(workdir / "hub.toml", {"database_url": database_url}, sections)

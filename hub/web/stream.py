@@ -1,0 +1,135 @@
+"""``/api/v1/stream``: Server-Sent Events of record changes, alerts, agent state and the
+projection's lag.
+
+Record changes and alerts come from tables with increasing ids (the audit trail and the
+alerts), so an event's id is the pair of cursors after it, ``<audit id>.<alert id>``: a
+client that reconnects with ``Last-Event-ID`` gets everything after it, nothing lost. Agent
+state and lag are states, not history: a (re)connected client gets the current value of
+each, then a new event when it changes. Each client polls the database every
+``poll_s``; a comment line every ``keepalive_s`` keeps proxies from closing a quiet stream.
+
+One hub process writes ids in commit order (one writer thread), so a cursor never passes
+an entry committed later. Several hub processes on one PostgreSQL would need a commit-ordered
+feed (for example LISTEN/NOTIFY with a sequence taken under the projector's lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from hub.store import queries
+from hub.web.errors import Invalid
+
+KINDS = ("record", "alert", "agent", "lag")
+BATCH = 500
+# Agent fields that change with every heartbeat; a change of only these is not news.
+_HEARTBEAT = ("last_seen_at", "health_at")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    audit: int
+    alert: int
+
+    def text(self) -> str:
+        return f"{self.audit}.{self.alert}"
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor:
+        audit, dot, alert = text.strip().partition(".")
+        if not (dot and audit.isdigit() and alert.isdigit() and len(text) <= 40):
+            raise Invalid(f"Last-Event-ID {text[:40]!r} is not one this stream sent")
+        return cls(int(audit), int(alert))
+
+
+def wanted_kinds(text: str | None) -> frozenset[str]:
+    if text is None:
+        return frozenset(KINDS)
+    asked = {k.strip() for k in text.split(",") if k.strip()}
+    unknown = asked - set(KINDS)
+    if unknown or not asked:
+        raise Invalid(f"kinds must be some of {', '.join(KINDS)}", {"unknown": sorted(unknown)})
+    return frozenset(asked)
+
+
+def frame(kind: str, data: Any, cursor: Cursor) -> str:
+    return f"id: {cursor.text()}\nevent: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+@dataclass
+class _Seen:
+    """What this client was last told about the states."""
+
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lag: dict[str, Any] | None = None
+
+
+def _poll(
+    engine: Engine, cursor: Cursor, kinds: frozenset[str], seen: _Seen
+) -> tuple[list[str], Cursor]:
+    frames: list[str] = []
+    with engine.connect() as conn:
+        if "record" in kinds:
+            for change in queries.record_changes(conn, cursor.audit, BATCH):
+                cursor = Cursor(change["id"], cursor.alert)
+                frames.append(frame("record", change, cursor))
+        if "alert" in kinds:
+            for alert in queries.alert_page(conn, cursor.alert, BATCH):
+                cursor = Cursor(cursor.audit, alert["id"])
+                frames.append(frame("alert", alert, cursor))
+        if "agent" in kinds:
+            for agent in queries.fleet(conn):
+                news = {k: v for k, v in agent.items() if k not in _HEARTBEAT}
+                if seen.agents.get(agent["agent_id"]) != news:
+                    seen.agents[agent["agent_id"]] = news
+                    frames.append(frame("agent", agent, cursor))
+        if "lag" in kinds:
+            lag = queries.projection(conn, datetime.now(UTC))
+            news = {k: lag[k] for k in ("lag_scans", "lagging_streams")}
+            if seen.lag != news:
+                seen.lag = news
+                frames.append(frame("lag", lag, cursor))
+    return frames, cursor
+
+
+async def events(
+    request: Request,
+    engine: Engine,
+    kinds: frozenset[str],
+    resume: Cursor | None,
+    poll_s: float,
+    keepalive_s: float,
+) -> AsyncIterator[str]:
+    if resume is None:
+        start = await run_in_threadpool(_newest, engine)
+        cursor = Cursor(*start)
+    else:
+        cursor = resume
+    seen = _Seen()
+    yield "retry: 2000\n\n"  # how soon a browser's EventSource reconnects
+    quiet_since = time.monotonic()
+    while not await request.is_disconnected():
+        frames, cursor = await run_in_threadpool(_poll, engine, cursor, kinds, seen)
+        for text in frames:
+            yield text
+        if frames:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= keepalive_s:
+            yield ": keepalive\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(poll_s)
+
+
+def _newest(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return queries.newest_ids(conn)
