@@ -63,6 +63,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         dependencies=[Depends(errors.no_nul)],
+        responses=errors.RESPONSES,
     )
     app.redoc_url = None
     templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
@@ -95,11 +96,16 @@ def create_app(
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
-    @app.get("/api/v1/openapi.json", dependencies=[permit(Permission.READ_SCHEMA)])
+    # Pages and the schema itself are not API operations: they stay out of the schema.
+    @app.get(
+        "/api/v1/openapi.json",
+        dependencies=[permit(Permission.READ_SCHEMA)],
+        include_in_schema=False,
+    )
     def schema() -> dict[str, Any]:
-        return app.openapi()
+        return errors.declare_no_nul(app.openapi())  # in place, once: app.openapi() caches
 
-    @app.get("/api/v1/docs", dependencies=[permit(Permission.READ_SCHEMA)])
+    @app.get("/api/v1/docs", dependencies=[permit(Permission.READ_SCHEMA)], include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="scantrail API")
 
@@ -222,11 +228,11 @@ def create_app(
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(feed, media_type="text/event-stream", headers=headers)
 
-    @app.get(LOGIN, response_class=HTMLResponse)
+    @app.get(LOGIN, response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "login.html", {"problem": None})
 
-    @app.post(LOGIN, response_class=HTMLResponse)
+    @app.post(LOGIN, response_class=HTMLResponse, include_in_schema=False)
     def login(request: Request, token: Annotated[str, Form(max_length=256)]) -> Any:
         """A browser signs in with an API token; it is kept in an HttpOnly cookie."""
         with engine.connect() as conn:
@@ -241,13 +247,18 @@ def create_app(
         )
         return response
 
-    @app.post("/logout")
+    @app.post("/logout", include_in_schema=False)
     def logout() -> RedirectResponse:
         response = RedirectResponse(LOGIN, status_code=303)
         response.delete_cookie(guard.COOKIE)
         return response
 
-    @app.get("/", response_class=HTMLResponse, dependencies=[permit(Permission.READ_FLEET)])
+    @app.get(
+        "/",
+        response_class=HTMLResponse,
+        dependencies=[permit(Permission.READ_FLEET)],
+        include_in_schema=False,
+    )
     def dashboard(request: Request) -> HTMLResponse:
         with engine.connect() as conn:
             context = {

@@ -9,11 +9,36 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.errors import HubError
 
 MAX_ECHO_CHARS = 200  # an offending input is echoed back cut to this
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers with, so the schema says what comes back."""
+
+    error: ErrorDetail
+
+
+# Declared on every route: what the guard, validation and lookups may answer.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": what}
+    for status, what in (
+        (401, "no live token"),
+        (403, "the token's role lacks this route's permission"),
+        (404, "not found"),
+        (422, "a parameter is invalid"),
+    )
+}
 
 
 class ApiError(HubError):
@@ -44,6 +69,22 @@ class NotFound(ApiError):
 class Invalid(ApiError):
     status = 422
     code = "invalid_request"
+
+
+NO_NUL = "^[^\\x00]*$"  # ECMA-262, as OpenAPI patterns are
+
+
+def declare_no_nul(schema: dict[str, Any]) -> dict[str, Any]:
+    """Say in the schema what ``no_nul`` enforces: every string parameter without a
+    pattern of its own gets one that excludes NUL."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                declared = parameter.get("schema", {})
+                for option in declared.get("anyOf", [declared]):
+                    if option.get("type") == "string" and "pattern" not in option:
+                        option["pattern"] = NO_NUL
+    return schema
 
 
 def no_nul(request: Request) -> None:
