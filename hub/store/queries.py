@@ -116,33 +116,18 @@ def alert_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, An
     return [{**r._mapping, "created_at": _iso(r.created_at)} for r in conn.execute(query)]
 
 
-RECORD_LISTS = {
-    "cycles": records.cycles,
-    "items": records.items,
-    "tray-checklists": records.tray_checklists,
-    "usage": records.usage_logs,
-    "assets": records.assets,
-    "assignments": records.assignments,
-    "equipment-logs": records.equipment_logs,
-    "sessions": records.sessions,
-}
-
-
 # Columns that hold a badge: each gets ``<column>_name`` and ``<column>_role`` beside it.
 BADGES = ("operator", "moved_by", "actor")
 
 
-def record_page(
-    conn: Connection, kind: str, key: str | None, offset: int, limit: int
+def named_rows(
+    conn: Connection, rows: list[dict[str, Any]], key_kind: str | None
 ) -> list[dict[str, Any]]:
-    """One page of a record list, in primary-key order; ``key`` filters on the first
-    primary-key column (a cycle's session, an item's or asset's key)."""
-    table = RECORD_LISTS[kind]
-    primary = list(table.primary_key.columns)
-    query = sa.select(table).order_by(*primary).offset(offset).limit(limit)
-    if key is not None:
-        query = query.where(primary[0] == key)
-    return _named(conn, [_plain(row) for row in conn.execute(query)])
+    """Rows as the API gives them: times in ISO 8601, each badge with the person's name
+    and role, each catalogued code with its name."""
+    plain = [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
+    with_names(conn, plain, key_kind)
+    return _named(conn, plain)
 
 
 def audit_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
@@ -280,3 +265,29 @@ def record_changes(conn: Connection, after_id: int, limit: int) -> list[dict[str
         .limit(limit)
     )
     return [{**row._mapping, "at": _iso(row.at)} for row in conn.execute(query)]
+
+
+# Columns that hold a catalogued code: each gets ``<column>_name`` from its reference table.
+_NAMED_CODES: dict[str, tuple[sa.Table, ...]] = {
+    "item": (records.ref_instruments, records.ref_trays),
+    "tray": (records.ref_trays,),
+    "sterilizer": (records.ref_sterilizers,),
+    "location": (records.ref_locations,),
+}
+
+
+def with_names(conn: Connection, rows: list[dict[str, Any]], key_kind: str | None) -> None:
+    """Put the reference name beside each catalogued code, in place (``None`` when nobody
+    imported the code). ``key_kind``: the catalogue the rows' ``key`` column is in."""
+    columns = {c: tables for c, tables in _NAMED_CODES.items() if rows and c in rows[0]}
+    if key_kind is not None and rows and "key" in rows[0]:
+        columns["key"] = _NAMED_CODES[key_kind]
+    for column, tables in columns.items():
+        codes = {row[column] for row in rows if row[column]}
+        names: dict[str, str] = {}
+        for table in tables:
+            if codes:
+                query = sa.select(table.c.code, table.c.name).where(table.c.code.in_(codes))
+                names.update({code: name for code, name in conn.execute(query)})
+        for row in rows:
+            row[f"{column}_name"] = names.get(row[column])

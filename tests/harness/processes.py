@@ -215,7 +215,15 @@ class HubProcess(_Process):
         return dict(rows[0])
 
     def records(self, kind: str, **params: Any) -> list[dict[str, Any]]:
-        return list(self.get(f"/api/v1/records/{kind}", limit=1000, **params)["items"])
+        """Every record of ``kind`` matching ``params``, all pages."""
+        items: list[dict[str, Any]] = []
+        after: dict[str, Any] = {}
+        while True:
+            page = self.get(f"/api/v1/records/{kind}", limit=1000, **params, **after)
+            items.extend(page["items"])
+            if page["next_after"] is None:
+                return items
+            after = {"after": page["next_after"]}
 
     def alerts(self, kind: str) -> list[dict[str, Any]]:
         return [a for a in self.get("/api/v1/alerts", limit=1000)["items"] if a["kind"] == kind]

@@ -29,7 +29,7 @@ from tests.harness.api import Client, make_token
 from tests.harness.processes import HubProcess
 
 # A valid value for each path parameter the API has; any other gets "x".
-PATH_SAMPLES = {"kind": "cycles", "key": "site:AST-1", "label": "site:STE-A1.1"}
+PATH_SAMPLES = {"key": "site:AST-1", "label": "site:STE-A1.1"}
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ def test_errors_share_one_body(app_and_engine: Any) -> None:
     cases = {
         "/api/v1/nothing-here": (404, "not_found"),
         "/api/v1/alerts?limit=0": (422, "invalid_request"),
-        "/api/v1/records/nonsense": (422, "invalid_request"),
+        "/api/v1/records/nonsense": (404, "not_found"),
         "/api/v1/assets/site:AST-NONE/where": (404, "not_found"),
         "/api/v1/records/cycles?key=INS-1%00": (422, "invalid_request"),  # PostgreSQL refuses NUL
         "/api/v1/assets/AST%00/where": (422, "invalid_request"),
