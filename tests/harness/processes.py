@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,15 @@ class _Process:
         env = {**os.environ, **self.env}
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
+
+    def _until(self, ready: Callable[[], None], timeout: float) -> None:
+        """Wait for ``ready``; a process that never gets there is killed, not left behind
+        (a test that fails in start() never reaches its own stop())."""
+        try:
+            wait_for(ready, timeout=timeout)
+        except BaseException:
+            self.kill()
+            raise
 
     def kill(self) -> None:
         """``kill -9``."""
@@ -116,7 +126,7 @@ class AgentProcess(_Process):
 
     def start(self) -> None:
         self._spawn()
-        wait_for(self._answers, timeout=30)
+        self._until(self._answers, timeout=30)
 
     def _answers(self) -> None:
         self._alive()
@@ -169,7 +179,7 @@ class HubProcess(_Process):
         wait_for(lambda: port_free(self.api_port), timeout=30)  # a restart after kill -9
         self._spawn()
         if wait:
-            wait_for(self._healthy, timeout=30)
+            self._until(self._healthy, timeout=30)
 
     def _healthy(self) -> None:
         self._alive()
