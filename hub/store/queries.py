@@ -291,3 +291,40 @@ def with_names(conn: Connection, rows: list[dict[str, Any]], key_kind: str | Non
                 names.update({code: name for code, name in conn.execute(query)})
         for row in rows:
             row[f"{column}_name"] = names.get(row[column])
+
+
+def history(conn: Connection, key: str, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """What happened to one instrument, tray, asset, load or case, oldest first: each audit
+    entry with its cause scan's agent, station and raw text."""
+    log = records.audit_log.c
+    query = (
+        sa.select(log.id, log.at, log.actor, log.action, log.entity, log.cause, log.detail)
+        .where(log.entity_key == key, log.id > after_id)
+        .order_by(log.id)
+        .limit(limit)
+    )
+    entries = [{**row._mapping, "at": _iso(row.at)} for row in conn.execute(query)]
+    causes = {_scan_of(e["cause"]) for e in entries if e["cause"]}
+    scans = {}
+    if causes:
+        c = scan_log.c
+        found = conn.execute(
+            sa.select(c.agent_id, c.incarnation, c.seq, c.raw, c.payload).where(
+                sa.tuple_(c.agent_id, c.incarnation, c.seq).in_(sorted(causes))
+            )
+        )
+        for agent_id, incarnation, seq, raw, payload in found:
+            context = json.loads(payload).get("context") or {}
+            scans[(agent_id, incarnation, seq)] = (raw, context.get("station"))
+    for entry in entries:
+        cause = _scan_of(entry["cause"]) if entry["cause"] else None
+        raw, station = scans.get(cause, (None, None)) if cause else (None, None)
+        entry["detail"] = json.loads(entry["detail"])
+        entry.update(agent_id=cause[0] if cause else None, station=station, raw=raw)
+    return _named(conn, entries)
+
+
+def _scan_of(cause: str) -> tuple[str, str, int]:
+    """The scan an event key names: ``<time>|<agent>|<incarnation>|<seq>``."""
+    _, agent_id, incarnation, seq = cause.split("|")
+    return agent_id, incarnation, int(seq)

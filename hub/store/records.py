@@ -312,3 +312,5 @@ sa.Index("ix_sessions_key", sessions.c.key, sessions.c.opened_key)
 sa.Index("ix_sessions_agent", sessions.c.agent_id, sessions.c.opened_key)
 sa.Index("ix_cycles_sterilizer", cycles.c.sterilizer, cycles.c.started_key)
 sa.Index("ix_usage_item", usage_logs.c.item)
+# One code's history, oldest first (/api/v1/history).
+sa.Index("ix_audit_entity", audit_log.c.entity_key, audit_log.c.id)

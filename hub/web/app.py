@@ -203,6 +203,15 @@ def create_app(
             raise NotFound(f"no asset {key!r} has reached the hub")
         return found
 
+    @app.get("/api/v1/history/{key}", dependencies=[permit(Permission.READ_RECORDS)])
+    def history(
+        key: Annotated[str, Path(max_length=512)], after_id: After = 0, limit: Limit = 100
+    ) -> dict[str, Any]:
+        """An instrument's, tray's, asset's, load's or case's history as a timeline, oldest
+        first, each entry naming its cause scan and station. Codes as printed or as keys."""
+        with engine.connect() as conn:
+            return _page(queries.history(conn, _as_key(key, decode_rules), after_id, limit), limit)
+
     @app.get("/api/v1/cases", dependencies=[permit(Permission.READ_RECORDS)])
     def list_cases(
         after: Annotated[str, Query(max_length=512)] = "", limit: Limit = 100

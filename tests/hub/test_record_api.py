@@ -116,3 +116,13 @@ def test_a_filter_the_list_does_not_have_is_refused_naming_it(api: Client) -> No
     schema = api.get("/api/v1/openapi.json").json()
     declared = schema["paths"]["/api/v1/records/assets"]["get"]["parameters"]
     assert {p["name"] for p in declared} == {"key", "status", "location", "after", "limit"}
+
+
+def test_an_instruments_history_names_each_cause_scan_and_station(api: Client) -> None:
+    """INS-1 as printed: it went into load STE-A1.1 at pi-ste, then was used in CASE-88 at
+    pi-or, oldest first, each entry with the raw scan behind it; an unknown code has none."""
+    entries = _items(api, "/api/v1/history/INS-1")
+    assert [(e["station"], e["raw"]) for e in entries] == [("pi-ste", "INS-1"), ("pi-or", "INS-1")]
+    assert [e["detail"]["kind"] for e in entries] == ["load", "case"]
+    assert [e["id"] for e in entries] == sorted(e["id"] for e in entries)
+    assert _items(api, "/api/v1/history/INS-404") == []
