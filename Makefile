@@ -34,6 +34,7 @@ bench: $(STAMP) deps
 	$(BIN)/python bench/agent_bench.py
 	$(BIN)/python bench/e2e_bench.py
 	$(BIN)/python bench/recall_bench.py
+	$(BIN)/python bench/api_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
