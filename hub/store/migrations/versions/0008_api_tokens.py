@@ -16,6 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # The table as it is at this revision, written out: a migration must not change when
+    # tables.py does later. A database made at this revision has it already (0001).
     if sa.inspect(op.get_bind()).has_table("api_tokens"):
         return
     op.create_table(
