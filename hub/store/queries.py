@@ -40,10 +40,21 @@ def scans(
 
 
 def fleet(conn: Connection) -> list[dict[str, Any]]:
+    """Each agent: its sync state, what its last heartbeat said (alarms, scanners, disk,
+    clock, reference snapshot age) and its newest clock offset estimate."""
     streams = {(r.agent_id, r.incarnation): r for r in conn.execute(sa.select(agent_streams))}
+    clocks = records.agent_clocks.c
+    offsets = {
+        agent_id: (offset_s, skewed)
+        for agent_id, offset_s, skewed in conn.execute(
+            sa.select(clocks.agent_id, clocks.offset_s, clocks.skewed).order_by(clocks.measured_at)
+        )
+    }  # ordered by time: each agent's newest estimate stays
     result = []
     for row in conn.execute(sa.select(agents).order_by(agents.c.agent_id)):
         stream = streams.get((row.agent_id, row.incarnation))
+        health = json.loads(row.health) if row.health else {}
+        offset_s, skewed = offsets.get(row.agent_id, (None, None))
         result.append(
             {
                 "agent_id": row.agent_id,
@@ -61,6 +72,13 @@ def fleet(conn: Connection) -> list[dict[str, Any]]:
                 "backlog": row.backlog,
                 "oldest_unconfirmed_age_s": row.oldest_unconfirmed_age_s,
                 "health_at": _iso(row.health_at),
+                "alarms": list(health.get("alarms", ())),
+                "scanners_connected": health.get("scanners_connected"),
+                "disk_free_bytes": health.get("disk_free_bytes"),
+                "clock_synced": health.get("clock_synced"),
+                "clock_offset_s": offset_s,
+                "clock_skewed": skewed,
+                "reference_age_s": health.get("reference_age_s"),
             }
         )
     return result
@@ -304,16 +322,22 @@ def history(conn: Connection, key: str, after_id: int, limit: int) -> list[dict[
         .limit(limit)
     )
     entries = [{**row._mapping, "at": _iso(row.at)} for row in conn.execute(query)]
-    causes = {_scan_of(e["cause"]) for e in entries if e["cause"]}
+    streams: dict[tuple[str, str], set[int]] = {}
+    for entry in entries:
+        if entry["cause"]:
+            agent_id, incarnation, seq = _scan_of(entry["cause"])
+            streams.setdefault((agent_id, incarnation), set()).add(seq)
     scans = {}
-    if causes:
-        c = scan_log.c
+    c = scan_log.c
+    # One query per stream, on the log's unique (agent, incarnation, seq) index: a row-value
+    # IN over all three made SQLite scan the whole log (86 ms a call at 200,000 scans).
+    for (agent_id, incarnation), seqs in streams.items():
         found = conn.execute(
-            sa.select(c.agent_id, c.incarnation, c.seq, c.raw, c.payload).where(
-                sa.tuple_(c.agent_id, c.incarnation, c.seq).in_(sorted(causes))
+            sa.select(c.seq, c.raw, c.payload).where(
+                c.agent_id == agent_id, c.incarnation == incarnation, c.seq.in_(sorted(seqs))
             )
         )
-        for agent_id, incarnation, seq, raw, payload in found:
+        for seq, raw, payload in found:
             context = json.loads(payload).get("context") or {}
             scans[(agent_id, incarnation, seq)] = (raw, context.get("station"))
     for entry in entries:

@@ -65,6 +65,7 @@ def test_a_station_blocks_and_warns_from_its_snapshot_while_the_hub_is_down(
             assert ste.scan(text)["kept"]
         for station in (bench, orr):
             wait_for(lambda s=station: _snapshot(s, blocked=1), timeout=60)  # type: ignore[misc]
+        wait_for(lambda: _heard_of_snapshot(hub, "pi-or"), timeout=60)
         hub.stop()
 
         assert bench.scan("TRY-7")["kept"]
@@ -86,6 +87,15 @@ def test_a_station_blocks_and_warns_from_its_snapshot_while_the_hub_is_down(
         for agent in agents:
             agent.stop()
         hub.stop()
+
+
+def _heard_of_snapshot(hub: HubProcess, agent_id: str) -> None:
+    """The fleet view carries what the station's heartbeat says: its snapshot's age, its
+    alarms and scanners, and the hub's clock offset estimate for it."""
+    row = hub.agent_row(agent_id)
+    assert row["reference_age_s"] is not None and row["reference_age_s"] < 60, row
+    assert row["alarms"] == [] and row["scanners_connected"] == 0, row
+    assert isinstance(row["clock_offset_s"], float), row
 
 
 def _stale(agent: AgentProcess) -> None:
