@@ -93,7 +93,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from hub.reconcile.audit import verify
+    from hub.store.audit_chain import verify
 
     verdict = verify(_engine(_settings(args.config)))
     if not verdict.ok:

@@ -25,6 +25,7 @@ class Permission(StrEnum):
     READ_SCAN_LOG = "scans:read"  # raw scans and dead letters: payloads as sent
     READ_REFERENCE = "reference:read"
     READ_SCHEMA = "schema:read"  # the OpenAPI schema and its docs page
+    ACK_ALERTS = "alerts:acknowledge"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -32,6 +33,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset(Permission),
     Role.TECH: frozenset(
         {
+            Permission.ACK_ALERTS,
             Permission.READ_RECORDS,
             Permission.READ_FLEET,
             Permission.READ_REFERENCE,

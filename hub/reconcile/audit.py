@@ -1,45 +1,16 @@
-"""The append-only audit trail: one entry per record change, each carrying the hash of the
-one before it, so editing or deleting any entry breaks every hash after it.
-
-hash = sha256(prev_hash + "\\n" + canonical JSON of the entry's fields). The first entry's
-prev_hash is 64 zeros. Entries are appended in the order the hub applied the changes.
-"""
+"""The projector's side of the audit trail (hub/store/audit_chain.py keeps the chain):
+one entry per record change, collected through a pass and appended at its end."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from hub.reconcile.rules import Scan, utc
-from hub.store.db import Bulk
-from hub.store.records import audit_log
-
-GENESIS = "0" * 64
-_INSERT = Bulk.insert(audit_log, tuple(c.name for c in audit_log.columns if c.name != "id"))
-
-
-FIELDS = ("actor", "action", "entity", "entity_key", "cause", "detail")
-# Built once: json.dumps with options builds a new encoder on every call.
-_ENCODE_CANONICAL = json.JSONEncoder(separators=(",", ":")).encode
-_ENCODE_DETAIL = json.JSONEncoder(sort_keys=True, default=str).encode
-
-
-def _canonical(entry: dict[str, Any]) -> str:
-    """A JSON array of the fields in a fixed order: at (UTC ISO 8601, microseconds), then
-    FIELDS."""
-    at = utc(entry["at"]).isoformat(timespec="microseconds")
-    return _ENCODE_CANONICAL([at, *(entry[k] for k in FIELDS)])
-
-
-def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
-    return hashlib.sha256(f"{prev_hash}\n{_canonical(entry)}".encode()).hexdigest()
+from hub.reconcile.rules import Scan
+from hub.store.audit_chain import append, encode_detail
 
 
 class Trail:
@@ -61,63 +32,11 @@ class Trail:
                 "entity": entity,
                 "entity_key": key[:512],
                 "cause": scan.key if scan else None,
-                "detail": _ENCODE_DETAIL(detail),
+                "detail": encode_detail(detail),
             }
         )
 
     def flush(self) -> None:
-        if not self._entries:
-            return
-        # FOR UPDATE on the newest entry serialises hubs sharing one PostgreSQL database.
-        prev = (
-            self._conn.execute(
-                sa.select(audit_log.c.hash)
-                .order_by(audit_log.c.id.desc())
-                .limit(1)
-                .with_for_update()
-            ).scalar()
-            or GENESIS
-        )
-        rows = []
-        for entry in self._entries:
-            entry["prev_hash"] = prev
-            entry["hash"] = prev = entry_hash(prev, entry)
-            rows.append(tuple(entry[c] for c in _INSERT.names))
-        _INSERT(self._conn, rows)
+        # The pass has written records already: on SQLite it holds the write lock.
+        append(self._conn, self._entries)
         self._entries = []
-
-
-@dataclass(frozen=True)
-class Verdict:
-    entries: int
-    first_bad_id: int | None
-    reason: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.first_bad_id is None
-
-
-def verify(engine: Engine, chunk: int = 10_000) -> Verdict:
-    """Walk the chain from the first entry; report the first entry that does not fit."""
-    prev, count, last_id = GENESIS, 0, 0
-    with engine.connect() as conn:
-        while True:
-            rows = (
-                conn.execute(
-                    sa.select(audit_log)
-                    .where(audit_log.c.id > last_id)
-                    .order_by(audit_log.c.id)
-                    .limit(chunk)
-                )
-                .mappings()
-                .all()
-            )
-            if not rows:
-                return Verdict(count, None, None)
-            for row in rows:
-                if row["prev_hash"] != prev:
-                    return Verdict(count, row["id"], "prev_hash does not match the entry before")
-                if entry_hash(prev, dict(row)) != row["hash"]:
-                    return Verdict(count, row["id"], "hash does not match the entry's content")
-                prev, count, last_id = row["hash"], count + 1, row["id"]

@@ -102,6 +102,10 @@ alerts = sa.Table(
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("agent_id", IdText, nullable=True),
     sa.Column("detail", sa.Text, nullable=False),
+    # An operator's acknowledgement (POST /api/v1/alerts/{id}/ack): the token's holder.
+    sa.Column("acknowledged_at", Timestamp, nullable=True),
+    sa.Column("acknowledged_by", sa.String(128), nullable=True),
+    sa.Column("ack_note", sa.Text, nullable=True),
 )
 
 # API tokens (hub/access/tokens.py): only the SHA-256 of a token is kept.

@@ -23,6 +23,7 @@ from hub.access.roles import Permission
 from hub.health import WriterHealth
 from hub.settings import ApiSettings
 from hub.store import queries, record_lists, reference, tokens
+from hub.store.acknowledge import ALREADY, acknowledge
 from hub.store.recall import recall_set
 from hub.web import errors, guard
 from hub.web import stream as live_feed
@@ -83,6 +84,10 @@ def _record_route(
         [parameter], return_annotation=dict[str, Any]
     )
     return endpoint
+
+
+class Acknowledgement(BaseModel):
+    note: str = Field(min_length=1, max_length=1000, description="What was done about it.")
 
 
 def _as_key(text: str, rules: DecodeRules) -> str:
@@ -193,6 +198,24 @@ def create_app(
     def list_alerts(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         with engine.connect() as conn:
             return _page(queries.alert_page(conn, after_id, limit), limit)
+
+    @app.post("/api/v1/alerts/{alert_id}/ack", dependencies=[permit(Permission.ACK_ALERTS)])
+    def acknowledge_alert(
+        request: Request,
+        alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+        body: Acknowledgement,
+    ) -> dict[str, Any]:
+        """Acknowledge an alert with a note; the audit trail names the token's holder."""
+        by = guard.holder_of(request).name
+        with engine.begin() as conn:
+            done = acknowledge(conn, alert_id, by, body.note, datetime.now(UTC))
+        if done is None:
+            raise NotFound(f"no alert {alert_id}")
+        if done == ALREADY:
+            raise errors.Conflict(f"alert {alert_id} was acknowledged already")
+        assert isinstance(done, dict)
+        answer: dict[str, Any] = jsonable_encoder(done)
+        return answer
 
     @app.get("/api/v1/assets/{key}/where", dependencies=[permit(Permission.READ_RECORDS)])
     def where_is(key: Annotated[str, Path(max_length=512)], history: Limit = 20) -> Any:

@@ -36,6 +36,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "no live token"),
         (403, "the token's role lacks this route's permission"),
         (404, "not found"),
+        (409, "it was done already"),
         (422, "a parameter is invalid"),
     )
 }
@@ -64,6 +65,11 @@ class Forbidden(ApiError):
 class NotFound(ApiError):
     status = 404
     code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
 
 
 class Invalid(ApiError):
@@ -101,6 +107,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     422: "invalid_request",
 }
 

@@ -39,12 +39,19 @@ class _Check:
             holder = tokens.holder(conn, token, datetime.now(UTC))
         if holder is None:
             raise Unauthenticated("the token is unknown, expired or revoked")
+        request.state.holder = holder  # for a handler that records who acted
         if not allows(holder.role, self.permission):
             raise Forbidden(
                 f"role {holder.role.value} may not do this; it needs {self.permission.value}",
                 {"role": holder.role.value, "permission": self.permission.value},
             )
         return holder
+
+
+def holder_of(request: Request) -> Holder:
+    """Who the route's permission check let in."""
+    holder: Holder = request.state.holder
+    return holder
 
 
 def presented(request: Request) -> str | None:

@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from hub import refdata
-from hub.reconcile import audit, rules
+from hub.reconcile import rules
 from hub.reconcile.rebuild import rebuild
-from hub.store import records
+from hub.store import audit_chain, records
 from hub.store.recall import recall_set
 from hub.store.tables import agent_streams, alerts
 from protocol.messages import ScanEvent
@@ -227,13 +227,13 @@ def test_rebuild_equals_live_and_the_audit_chain_verifies(hub: HubUnderTest) -> 
     report = rebuild(hub.engine)
     assert all(line.differ == 0 for line in report.values()), report
     assert report["cycles"].live == 1 and report["items"].live == 2
-    verdict = audit.verify(hub.engine)
+    verdict = audit_chain.verify(hub.engine)
     assert verdict.ok and verdict.entries > 5
     with hub.engine.begin() as conn:
         conn.execute(
             records.audit_log.update().where(records.audit_log.c.id == 3).values(actor="mallory")
         )
-    broken = audit.verify(hub.engine)
+    broken = audit_chain.verify(hub.engine)
     assert (broken.ok, broken.first_bad_id) == (False, 3)
 
 
