@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path as FilePath
@@ -14,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -22,14 +21,14 @@ from hub import __version__
 from hub.access.roles import Permission
 from hub.health import WriterHealth
 from hub.settings import ApiSettings
-from hub.store import queries, record_lists, reference, tokens
+from hub.store import queries, reference, tokens
 from hub.store.acknowledge import ALREADY, acknowledge
 from hub.store.recall import recall_set
-from hub.web import errors, guard
+from hub.web import errors, guard, record_routes
 from hub.web import stream as live_feed
 from hub.web.errors import NotFound
 from hub.web.snapshot import SnapshotCache
-from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, decode
+from protocol.barcodes import DEFAULT_RULES, DecodeRules
 from protocol.reference import ReferenceSnapshot
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
@@ -42,60 +41,8 @@ Code = Annotated[str | None, Query(max_length=512)]
 AgentFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
-# Filters whose value is not a code; the session kind is ``session_kind`` on the API.
-PLAIN = frozenset({"status", "session_kind", "agent_id"})
-FILTER_OF = {"session_kind": "kind"}
-RECORDS_HELP = (
-    "Filtered as people search: codes as printed (INS-1) or as keys (site:INS-1); "
-    "location includes everything under it; since and until bound the list's time; "
-    "next_after pages on. Each badge has the person's name, each catalogued code its name."
-)
-
-
-def _filters_model(kind: str, spec: record_lists.RecordList) -> type[BaseModel]:
-    """The query parameters one record list takes, and no others."""
-    fields: dict[str, Any] = {}
-    for name in spec.filters:
-        api_name = "session_kind" if name == "kind" else name
-        limit = 64 if api_name in PLAIN else 512
-        fields[api_name] = (str | None, Field(None, max_length=limit))
-    if spec.time is not None:
-        fields["since"] = (datetime | None, Field(None, description=f"{spec.time} at or after"))
-        fields["until"] = (datetime | None, Field(None, description=f"{spec.time} before"))
-    fields["after"] = (str | None, Field(None, max_length=2048, description="next_after"))
-    fields["limit"] = (int, Field(100, ge=1, le=1000))
-    title = "".join(part.title() for part in kind.split("-")) + "Filters"
-    return create_model(title, __config__=ConfigDict(extra="forbid"), **fields)
-
-
-def _record_route(
-    kind: str, model: type[BaseModel], handler: Callable[[str, BaseModel], dict[str, Any]]
-) -> Callable[..., dict[str, Any]]:
-    """An endpoint for one record list, its query parameters declared by ``model`` (set on
-    the signature: FastAPI reads parameters from it, and the model is made at run time)."""
-
-    def endpoint(filters: BaseModel) -> dict[str, Any]:
-        return handler(kind, filters)
-
-    parameter = inspect.Parameter(
-        "filters", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[model, Query()]
-    )
-    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [parameter], return_annotation=dict[str, Any]
-    )
-    return endpoint
-
-
 class Acknowledgement(BaseModel):
     note: str = Field(min_length=1, max_length=1000, description="What was done about it.")
-
-
-def _as_key(text: str, rules: DecodeRules) -> str:
-    """A code as people type it, as the hub files it: ``INS-1`` is ``site:INS-1``."""
-    if ":" in text:
-        return text
-    found = decode(text, rules)
-    return found.key if isinstance(found, Decoded) else text
 
 
 def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
@@ -233,7 +180,10 @@ def create_app(
         """An instrument's, tray's, asset's, load's or case's history as a timeline, oldest
         first, each entry naming its cause scan and station. Codes as printed or as keys."""
         with engine.connect() as conn:
-            return _page(queries.history(conn, _as_key(key, decode_rules), after_id, limit), limit)
+            return _page(
+                queries.history(conn, record_routes.as_key(key, decode_rules), after_id, limit),
+                limit,
+            )
 
     @app.get("/api/v1/cases", dependencies=[permit(Permission.READ_RECORDS)])
     def list_cases(
@@ -250,31 +200,7 @@ def create_app(
         with engine.connect() as conn:
             return _page(queries.audit_page(conn, after_id, limit), limit)
 
-    def list_records(kind: str, asked: BaseModel) -> dict[str, Any]:
-        given = asked.model_dump(exclude_none=True)
-        bounds = {n: given.pop(n, None) for n in ("since", "until", "after")}
-        limit = given.pop("limit")
-        filters = {
-            FILTER_OF.get(name, name): value if name in PLAIN else _as_key(value, decode_rules)
-            for name, value in given.items()
-        }
-        with engine.connect() as conn:
-            rows, following = record_lists.page(
-                conn, kind, filters, bounds["since"], bounds["until"], bounds["after"], limit
-            )
-            items = queries.named_rows(conn, rows, "item" if kind == "items" else None)
-        return {"items": items, "next_after": following}
-
-    for kind, spec in record_lists.LISTS.items():
-        app.add_api_route(
-            f"/api/v1/records/{kind}",
-            _record_route(kind, _filters_model(kind, spec), list_records),
-            methods=["GET"],
-            dependencies=[permit(Permission.READ_RECORDS)],
-            name=f"list_{kind.replace('-', '_')}",
-            summary=f"List {kind}",
-            description=RECORDS_HELP,
-        )
+    record_routes.add(app, engine, permit(Permission.READ_RECORDS), decode_rules)
 
     @app.get("/api/v1/recalls/{label}", dependencies=[permit(Permission.READ_RECORDS)])
     def recall(label: Annotated[str, Path(max_length=512)]) -> Any:
