@@ -17,7 +17,7 @@ ENDLESS = {"/api/v1/stream"}  # an event stream never ends: tests/integration/te
 
 
 def test_generated_requests_get_no_500_and_responses_match_the_schema(database_url: str) -> None:
-    """Every operation but the endless stream, up to 30 generated requests each, on a hub
+    """Every operation but the endless stream, up to 20 generated requests each, on a hub
     holding a load, a tray, a case and a move; all schemathesis checks pass."""
     hub = HubUnderTest(database_url)
     ste, orr = ScriptedStation("pi-ste", "sterilizer"), ScriptedStation("pi-or", "point_of_use")
@@ -37,7 +37,7 @@ def test_generated_requests_get_no_500_and_responses_match_the_schema(database_u
             continue
 
         @settings(
-            max_examples=30,
+            max_examples=20,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
