@@ -42,7 +42,13 @@ AgentFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][
 
 
 class Acknowledgement(BaseModel):
-    note: str = Field(min_length=1, max_length=1000, description="What was done about it.")
+    # No NUL: PostgreSQL cannot store one in text (errors.no_nul does the same for queries).
+    note: str = Field(
+        min_length=1,
+        max_length=1000,
+        pattern=errors.NO_NUL,
+        description="What was done about it.",
+    )
 
 
 def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:

@@ -50,12 +50,14 @@ def test_a_tech_acknowledges_an_alert_once_and_the_audit_trail_names_them(
 def test_acknowledging_needs_the_permission_a_note_and_an_alert_that_exists(
     hub: HubUnderTest,
 ) -> None:
-    """A viewer gets 403; an empty note 422; an alert that does not exist 404."""
+    """A viewer gets 403; an empty note or one with a NUL 422; an alert that does not
+    exist 404."""
     app = create_app(hub.engine)
     viewer = Client(app, make_token(hub.engine, Role.VIEWER))
     refused = viewer.request("POST", "/api/v1/alerts/1/ack", json={"note": "x"})
     assert refused.status_code == 403
     tech = Client(app, make_token(hub.engine, Role.TECH))
-    assert tech.request("POST", "/api/v1/alerts/1/ack", json={"note": ""}).status_code == 422
+    for note in ("", "bad\x00note"):  # PostgreSQL cannot store a NUL: refused before it
+        assert tech.request("POST", "/api/v1/alerts/1/ack", json={"note": note}).status_code == 422
     missing = tech.request("POST", "/api/v1/alerts/99999/ack", json={"note": "x"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
