@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub.store.db import Bulk
+from hub.store.db import Bulk, as_utc
 from hub.store.records import audit_log
 
 GENESIS = "0" * 64
@@ -32,15 +31,10 @@ _ENCODE_CANONICAL = json.JSONEncoder(separators=(",", ":")).encode
 encode_detail = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
-def _utc(at: datetime) -> datetime:
-    """SQLite hands timestamps back naive; they were stored as UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
 def _canonical(entry: dict[str, Any]) -> str:
     """A JSON array of the fields in a fixed order: at (UTC ISO 8601, microseconds), then
     FIELDS."""
-    at = _utc(entry["at"]).isoformat(timespec="microseconds")
+    at = as_utc(entry["at"]).isoformat(timespec="microseconds")
     return _ENCODE_CANONICAL([at, *(entry[k] for k in FIELDS)])
 
 

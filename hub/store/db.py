@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,11 @@ from sqlalchemy.engine import Connection, Engine
 from hub.errors import BadData, DatabaseUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def as_utc(at: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were stored as UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def create_engine(url: str) -> Engine:

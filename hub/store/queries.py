@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.store import records
+from hub.store.db import as_utc
 from hub.store.tables import agent_streams, agents, alerts, dead_letters, scan_log
 
 
@@ -100,8 +102,7 @@ def projection(conn: Connection, now: datetime) -> dict[str, Any]:
         .select_from(agent_streams.join(scan_log, sa.and_(*head)))
         .where(c.projected_seq < c.confirmed_seq)
     ).scalar()
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=now.tzinfo)  # SQLite hands back naive UTC
+    oldest = as_utc(oldest) if oldest is not None else None
     return {
         "lag_scans": sum(r.confirmed_seq - r.projected_seq for r in lagging),
         "lagging_streams": len(lagging),
@@ -143,7 +144,7 @@ def named_rows(
 ) -> list[dict[str, Any]]:
     """Rows as the API gives them: times in ISO 8601, each badge with the person's name
     and role, each catalogued code with its name."""
-    plain = [{k: (_iso(v) if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
+    plain = [_plain(row) for row in rows]
     with_names(conn, plain, key_kind)
     return _named(conn, plain)
 
@@ -151,11 +152,12 @@ def named_rows(
 def audit_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
     log = records.audit_log
     query = sa.select(log).where(log.c.id > after_id).order_by(log.c.id).limit(limit)
-    return _named(conn, [_plain(row) for row in conn.execute(query)])
+    return _named(conn, [_plain(row._mapping) for row in conn.execute(query)])
 
 
-def _plain(row: sa.Row[Any]) -> dict[str, Any]:
-    return {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in row._mapping.items()}
+def _plain(values: Mapping[Any, Any]) -> dict[str, Any]:
+    """A row as the API gives it: times in ISO 8601."""
+    return {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in values.items()}
 
 
 def _named(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -245,7 +247,7 @@ def where_is(conn: Connection, key: str, history: int) -> dict[str, Any] | None:
         "status": asset.status,
         "location": asset.location,
         "path": location_path(conn, asset.location) if asset.location else [],
-        "history": _named(conn, [_plain(move) for move in moves]),  # one staff read
+        "history": _named(conn, [_plain(move._mapping) for move in moves]),  # one staff read
     }
 
 
@@ -282,7 +284,7 @@ def record_changes(conn: Connection, after_id: int, limit: int) -> list[dict[str
         .order_by(log.id)
         .limit(limit)
     )
-    return [{**row._mapping, "at": _iso(row.at)} for row in conn.execute(query)]
+    return [_plain(row._mapping) for row in conn.execute(query)]
 
 
 # Columns that hold a catalogued code: each gets ``<column>_name`` from its reference table.
@@ -321,7 +323,7 @@ def history(conn: Connection, key: str, after_id: int, limit: int) -> list[dict[
         .order_by(log.id)
         .limit(limit)
     )
-    entries = [{**row._mapping, "at": _iso(row.at)} for row in conn.execute(query)]
+    entries = [_plain(row._mapping) for row in conn.execute(query)]
     streams: dict[tuple[str, str], set[int]] = {}
     for entry in entries:
         if entry["cause"]:

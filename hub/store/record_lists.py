@@ -1,7 +1,7 @@
 """Record lists as people search them: per-kind filters, a time range, keyset pages.
 
-Each kind names its filters once (``LISTS``); a filter a kind does not have is refused by
-the caller with the kind's own list. ``key`` is the thing people know a record by: a
+Each kind names its filters once (``LISTS``); the web edge turns them into that kind's
+query parameters, and refuses any other. ``key`` is the thing people know a record by: a
 load's session, an item's or asset's code, the case of a usage, the tray of a checklist.
 A ``location`` filter takes the location and everything under it (ref_locations.parent).
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hub.reconcile.rules import UNRELEASED  # pure: the statuses that release nothing
 from hub.store.records import (
     cycles,
     items,
@@ -20,9 +21,6 @@ from hub.store.records import (
 )
 from protocol.barcodes import DecodeRules
 from protocol.reference import Blocked, InstrumentRef, ReferenceSnapshot, StaffRef, TrayRef
-
-# A load in one of these states has not released what is in it (hub/reconcile/rules.py).
-_UNRELEASED = ("open", "failed", "quarantined", "cancelled")
 
 
 def snapshot(conn: Connection, rules: DecodeRules, now: datetime) -> ReferenceSnapshot:
@@ -59,7 +57,7 @@ def _blocked(conn: Connection) -> tuple[Blocked, ...]:
     rows = conn.execute(
         sa.select(i.key, i.status, c.session_id, c.sterilizer, c.cycle_number, c.status)
         .select_from(items.outerjoin(cycles, c.session_id == i.last_cycle))
-        .where(sa.or_(i.status == "quarantined", c.status.in_(_UNRELEASED)))
+        .where(sa.or_(i.status == "quarantined", c.status.in_(sorted(UNRELEASED))))
         .order_by(i.key)
     )
     return tuple(

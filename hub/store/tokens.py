@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.access import tokens
 from hub.access.roles import Role
+from hub.store.db import as_utc
 from hub.store.tables import api_tokens
 
 _BY_DIGEST = sa.select(
@@ -72,11 +73,6 @@ def holder(conn: Connection, token: str, now: datetime) -> Holder | None:
     row = conn.execute(_BY_DIGEST, {"digest": tokens.digest(token)}).first()
     if row is None or row.revoked_at is not None:
         return None
-    if row.expires_at is not None and _aware(row.expires_at) <= now:
+    if row.expires_at is not None and as_utc(row.expires_at) <= now:
         return None
     return Holder(row.id, row.name, Role(row.role))
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite hands timestamps back naive; they were stored as UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
