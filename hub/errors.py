@@ -12,7 +12,15 @@ class ConfigError(HubError):
 
 
 class ImportFailed(HubError):
-    """A reference data file cannot be imported; nothing from it was written."""
+    """Reference data cannot be imported; nothing of it was written. ``row`` (from 1) and
+    ``problems`` say where, when one row is at fault."""
+
+    def __init__(
+        self, message: str, row: int | None = None, problems: list[dict[str, object]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.row = row
+        self.problems = problems or []
 
 
 class AuditBroken(HubError):

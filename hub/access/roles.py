@@ -12,7 +12,7 @@ from enum import StrEnum
 
 class Role(StrEnum):
     ADMIN = "admin"  # everything, including tokens and reference data
-    OPERATOR = "operator"  # runs the hub: fleet sync, raw scans, dead letters
+    OPERATOR = "operator"  # runs the hub: fleet sync, raw scans, dead letters (reads them)
     TECH = "tech"  # sterile processing and porters: records and alerts
     VIEWER = "viewer"  # department leads and auditors: reads records, alerts, audit
     AGENT = "agent"  # a station: reference data only
@@ -26,14 +26,20 @@ class Permission(StrEnum):
     READ_REFERENCE = "reference:read"
     READ_SCHEMA = "schema:read"  # the OpenAPI schema and its docs page
     ACK_ALERTS = "alerts:acknowledge"
+    ENTER_LOAD_FIELDS = "loads:write"  # exposure, releaser: where no command barcode is used
+    MANAGE_REFERENCE = "reference:write"  # the catalogue, recipes, locations, staff, cases
+    REPLAY_DEAD_LETTERS = "dead-letters:replay"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: frozenset(Permission),
+    # An operator acknowledges; an admin manages (changes what the hub holds as true).
+    Role.OPERATOR: frozenset(Permission)
+    - {Permission.MANAGE_REFERENCE, Permission.REPLAY_DEAD_LETTERS},
     Role.TECH: frozenset(
         {
             Permission.ACK_ALERTS,
+            Permission.ENTER_LOAD_FIELDS,
             Permission.READ_RECORDS,
             Permission.READ_FLEET,
             Permission.READ_REFERENCE,

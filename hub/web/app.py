@@ -24,11 +24,11 @@ from hub.settings import ApiSettings
 from hub.store import queries, reference, tokens
 from hub.store.acknowledge import ALREADY, acknowledge
 from hub.store.recall import recall_set
-from hub.web import errors, guard, record_routes
+from hub.web import errors, guard, record_routes, reference_routes
 from hub.web import stream as live_feed
 from hub.web.errors import NotFound
 from hub.web.snapshot import SnapshotCache
-from protocol.barcodes import DEFAULT_RULES, DecodeRules
+from protocol.barcodes import DEFAULT_RULES, DecodeRules, as_key
 from protocol.reference import ReferenceSnapshot
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
@@ -187,7 +187,7 @@ def create_app(
         first, each entry naming its cause scan and station. Codes as printed or as keys."""
         with engine.connect() as conn:
             return _page(
-                queries.history(conn, record_routes.as_key(key, decode_rules), after_id, limit),
+                queries.history(conn, as_key(key, decode_rules), after_id, limit),
                 limit,
             )
 
@@ -207,6 +207,13 @@ def create_app(
             return _page(queries.audit_page(conn, after_id, limit), limit)
 
     record_routes.add(app, engine, permit(Permission.READ_RECORDS), decode_rules)
+    reference_routes.add(
+        app,
+        engine,
+        permit(Permission.READ_REFERENCE),
+        permit(Permission.MANAGE_REFERENCE),
+        decode_rules,
+    )
 
     @app.get("/api/v1/recalls/{label}", dependencies=[permit(Permission.READ_RECORDS)])
     def recall(label: Annotated[str, Path(max_length=512)]) -> Any:

@@ -10,9 +10,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.errors import HubError
+from hub.errors import DatabaseUnavailable, HubError
 
 MAX_ECHO_CHARS = 200  # an offending input is echoed back cut to this
 
@@ -77,6 +78,16 @@ class Invalid(ApiError):
     code = "invalid_request"
 
 
+class TooLarge(ApiError):
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 NO_NUL = "^[^\\x00]*$"  # ECMA-262, as OpenAPI patterns are
 
 
@@ -108,6 +119,8 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
     422: "invalid_request",
 }
 
@@ -148,6 +161,13 @@ def install(app: FastAPI, login_path: str) -> None:
         return JSONResponse(
             jsonable_encoder(body("invalid_request", message, details)), status_code=422
         )
+
+    @app.exception_handler(DatabaseUnavailable)
+    @app.exception_handler(OperationalError)
+    def unavailable(request: Request, exc: Exception) -> Response:
+        # Connection refused or lost, disk full, locked: the caller may try again later.
+        message = "the database is unavailable; try again shortly"
+        return JSONResponse(body("unavailable", message), status_code=503)
 
     @app.exception_handler(Exception)
     def crashed(request: Request, exc: Exception) -> Response:

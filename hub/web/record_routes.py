@@ -4,7 +4,6 @@ schema declares exactly what the route accepts."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy.engine import Engine
 
 from hub.store import queries, record_lists
-from protocol.barcodes import Decoded, DecodeRules, decode
+from hub.web.signature import signed
+from protocol.barcodes import DecodeRules, as_key
 
 # Filters whose value is not a code; the session kind is ``session_kind`` on the API.
 PLAIN = frozenset({"status", "session_kind", "agent_id"})
@@ -45,19 +45,12 @@ def _filters_model(kind: str, spec: record_lists.RecordList) -> type[BaseModel]:
 def _record_route(
     kind: str, model: type[BaseModel], handler: Callable[[str, BaseModel], dict[str, Any]]
 ) -> Callable[..., dict[str, Any]]:
-    """An endpoint for one record list, its query parameters declared by ``model`` (set on
-    the signature: FastAPI reads parameters from it, and the model is made at run time)."""
+    """An endpoint for one record list, its query parameters declared by ``model``."""
 
     def endpoint(filters: BaseModel) -> dict[str, Any]:
         return handler(kind, filters)
 
-    parameter = inspect.Parameter(
-        "filters", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[model, Query()]
-    )
-    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [parameter], return_annotation=dict[str, Any]
-    )
-    return endpoint
+    return signed(endpoint, dict[str, Any], filters=Annotated[model, Query()])
 
 
 def add(app: FastAPI, engine: Engine, permission: Any, rules: DecodeRules) -> None:
@@ -88,11 +81,3 @@ def add(app: FastAPI, engine: Engine, permission: Any, rules: DecodeRules) -> No
             summary=f"List {kind}",
             description=RECORDS_HELP,
         )
-
-
-def as_key(text: str, rules: DecodeRules) -> str:
-    """A code as people type it, as the hub files it: ``INS-1`` is ``site:INS-1``."""
-    if ":" in text:
-        return text
-    found = decode(text, rules)
-    return found.key if isinstance(found, Decoded) else text

@@ -17,6 +17,8 @@ from protocol.barcodes.rules import DEFAULT_RULES, DecodeRules
 
 MAX_CHARS = 512
 _TRAILING = "\r\n\t"
+# How every key ``decode`` makes begins: a text that starts so is a key already.
+KEY_SCHEMES = ("gs1:", "hibc:", "hibc-secondary:", "site:", "raw:")
 
 
 def decode(raw: str, rules: DecodeRules = DEFAULT_RULES) -> Result:
@@ -24,6 +26,16 @@ def decode(raw: str, rules: DecodeRules = DEFAULT_RULES) -> Result:
         return _decode(raw, rules)
     except Exception as exc:  # the promise is "never raises": a bug becomes a bad read
         return Rejected("decoder_error", f"this label could not be read ({type(exc).__name__})")
+
+
+def as_key(text: str, rules: DecodeRules = DEFAULT_RULES) -> str:
+    """A code as people type it (as printed, ``INS-1``, or as a key, ``site:INS-1``) as the
+    hub files it; unreadable text is kept as given."""
+    text = text.strip()
+    if text.startswith(KEY_SCHEMES):
+        return text
+    found = decode(text, rules)
+    return found.key if isinstance(found, Decoded) else text
 
 
 def _decode(raw: str, rules: DecodeRules) -> Result:

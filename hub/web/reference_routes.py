@@ -1,0 +1,242 @@
+"""Reference data over HTTP: list, get, put and delete one row, and import a whole file,
+for each kind ``scantrail-hub import`` takes (hub/refdata.py validates and writes both,
+so a row is judged the same way whichever door it came through).
+
+Each kind gets its own routes so the schema says what each one takes and answers. Writes
+need ``reference:write``; each changed row is an audit entry naming the token's holder.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from fastapi import Body, FastAPI, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from hub import refdata
+from hub.errors import BadData, ImportFailed
+from hub.store.db import mapped
+from hub.web import errors, guard
+from hub.web.errors import NotFound
+from hub.web.signature import signed
+from protocol.barcodes import DecodeRules
+
+MAX_IMPORT_BYTES = 5 * 1024 * 1024  # a hospital's catalogue is far smaller
+CodePath = Annotated[str, Path(max_length=512, description="As printed, or as a key.")]
+TYPES = {"application/json": "json", "text/csv": "csv"}
+
+
+def _title(kind: str) -> str:
+    return "".join(part.title() for part in kind.split("_"))
+
+
+def _models(kind: str) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel]]:
+    """The kind's row as stored, its body without the code (which the path gives), and a
+    page of rows. Made from the import model's fields: the same names, types and limits,
+    without its validators (they run in refdata with the site's decode rules)."""
+    fields = refdata.model_of(kind).model_fields
+    declared: dict[str, Any] = {n: (f.annotation, f) for n, f in fields.items()}
+    # As kept: keys, which may be longer than the codes they came from; no input limits.
+    kept: dict[str, Any] = {n: (_plain(f.annotation), Field(f.default)) for n, f in fields.items()}
+    stored = create_model(_title(kind), **kept)
+    without_code = {n: spec for n, spec in declared.items() if n != "code"}
+    body = create_model(
+        f"{_title(kind)}Body", __config__=ConfigDict(extra="forbid"), **without_code
+    )
+    page = create_model(
+        f"{_title(kind)}Page",
+        items=(list[stored], ...),
+        next_after=(str | None, Field(None, description="Pass as after for the next page.")),
+    )
+    return stored, body, page
+
+
+def _plain(annotation: Any) -> Any:
+    """``annotation`` without its constraints: list[Annotated[str, ...]] is list[str]."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _plain(args[0])
+    if origin in (list, dict):
+        return origin[tuple(_plain(a) for a in args)]
+    if origin in (Union, UnionType):
+        return Union[tuple(_plain(a) for a in args)]  # noqa: UP007
+    return annotation
+
+
+def _import_body(kind: str) -> dict[str, Any]:
+    """The import route reads its body itself. Its schema is the JSON list; CSV is said in
+    words, as no schema can say which CSV texts hold valid rows."""
+    row = refdata.model_of(kind).model_json_schema()
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "A JSON list of rows, or text/csv with a header row of the same "
+            "field names (lists as a;b, count sheets as CODE:2;category:4).",
+            "content": {"application/json": {"schema": {"type": "array", "items": row}}},
+        }
+    }
+
+
+def add(app: FastAPI, engine: Engine, read: Any, write: Any, rules: DecodeRules) -> None:
+    """Routes for every reference kind; ``read`` and ``write`` are the guard's dependencies."""
+    for kind in refdata.KINDS:
+        stored, body, page = _models(kind)
+        _add_kind(app, engine, kind, stored, body, page, read, write, rules)
+
+
+def _add_kind(
+    app: FastAPI,
+    engine: Engine,
+    kind: str,
+    stored: type[BaseModel],
+    body: type[BaseModel],
+    page: type[BaseModel],
+    read: Any,
+    write: Any,
+    rules: DecodeRules,
+) -> None:
+    base = f"/api/v1/reference/{kind}"
+    name = kind.replace("-", "_")
+
+    def list_rows(after: str, limit: int) -> dict[str, Any]:
+        with engine.connect() as conn:
+            found = refdata.rows(conn, kind, after, limit)
+        return {"items": found, "next_after": found[-1]["code"] if len(found) == limit else None}
+
+    def get_row(code: str) -> dict[str, Any]:
+        with engine.connect() as conn:
+            found = refdata.row(conn, kind, refdata.key_of(kind, code, rules))
+        if found is None:
+            raise NotFound(f"no {kind} row has code {code!r}")
+        return found
+
+    def put_row(request: Request, code: str, values: BaseModel) -> dict[str, Any]:
+        given = {**values.model_dump(exclude_unset=True), "code": code}
+        parsed = _validated(kind, [given], rules, "the body")
+        _write(engine, kind, parsed, request)
+        return get_row(parsed[0].code)
+
+    def delete_row(request: Request, code: str) -> Response:
+        key = refdata.key_of(kind, code, rules)
+        with mapped(), engine.begin() as conn:
+            done = refdata.remove(conn, kind, key, _actor(request), datetime.now(UTC))
+        if not done:
+            raise NotFound(f"no {kind} row has code {code!r}")
+        return Response(status_code=204)
+
+    async def import_rows(request: Request) -> dict[str, Any]:
+        """The whole file or nothing; the first bad row is named with its number."""
+        fmt = TYPES.get(request.headers.get("content-type", "").split(";")[0].strip().lower())
+        if fmt is None:
+            raise errors.UnsupportedType("send application/json (a list) or text/csv")
+        raw = await _bounded_body(request)
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise errors.Invalid(f"the body is not UTF-8: {exc}") from None
+        parsed = await run_in_threadpool(
+            lambda: _validated(kind, _parsed_rows(text, fmt), rules, "the body")
+        )
+        await run_in_threadpool(_write, engine, kind, parsed, request)
+        return {"kind": kind, "imported": len(parsed)}
+
+    Limit = Annotated[int, Query(ge=1, le=1000)]
+    After = Annotated[str, Query(max_length=512, description="next_after of the last page.")]
+    routes: list[tuple[str, str, Any, Any, dict[str, Any]]] = [
+        (
+            "GET",
+            base,
+            signed(list_rows, page, after=(After, ""), limit=(Limit, 100)),
+            read,
+            {"response_model": page, "summary": f"List {kind} (reference data)"},
+        ),
+        (
+            "GET",
+            base + "/{code}",
+            signed(get_row, stored, code=CodePath),
+            read,
+            {"response_model": stored, "summary": f"Get one of {kind}"},
+        ),
+        (
+            "PUT",
+            base + "/{code}",
+            signed(put_row, stored, request=Request, code=CodePath, values=Annotated[body, Body()]),
+            write,
+            {"response_model": stored, "summary": f"Create or replace one of {kind}"},
+        ),
+        (
+            "DELETE",
+            base + "/{code}",
+            signed(delete_row, Response, request=Request, code=CodePath),
+            write,
+            {"status_code": 204, "response_class": Response, "summary": f"Delete one of {kind}"},
+        ),
+        (
+            "POST",
+            base + "/import",
+            signed(import_rows, dict[str, Any], request=Request),
+            write,
+            {
+                "summary": f"Import {kind}: a JSON list or CSV, as scantrail-hub import takes",
+                "openapi_extra": _import_body(kind),
+                "responses": {
+                    413: {"model": errors.ErrorBody, "description": "over the size limit"},
+                    415: {"model": errors.ErrorBody, "description": "neither JSON nor CSV"},
+                },
+            },
+        ),
+    ]
+    for method, path, endpoint, permission, extra in routes:
+        operation = f"{method.lower()}_{name}_{endpoint.__name__}"
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            dependencies=[permission],
+            name=operation,
+            operation_id=operation,
+            **extra,
+        )
+
+
+def _parsed_rows(text: str, fmt: str) -> list[dict[str, Any]]:
+    try:
+        return refdata.parse(text, fmt, "the body")
+    except ImportFailed as exc:
+        raise errors.Invalid(str(exc)) from None
+
+
+def _validated(kind: str, rows: list[dict[str, Any]], rules: DecodeRules, source: str) -> list[Any]:
+    try:
+        return refdata.validate(kind, rows, rules, source)
+    except ImportFailed as exc:
+        raise errors.Invalid(str(exc), {"row": exc.row, "problems": exc.problems}) from None
+
+
+def _write(engine: Engine, kind: str, parsed: list[Any], request: Request) -> None:
+    try:
+        with mapped(), engine.begin() as conn:
+            refdata.store(conn, kind, parsed, _actor(request), datetime.now(UTC))
+    except BadData as exc:  # a value the database refuses: nothing of it was written
+        raise errors.Invalid(f"the database refused a value: {exc}") from None
+
+
+def _actor(request: Request) -> str:
+    return f"token:{guard.holder_of(request).name}"
+
+
+async def _bounded_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+        raise errors.TooLarge(f"an import is at most {MAX_IMPORT_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_IMPORT_BYTES:
+            raise errors.TooLarge(f"an import is at most {MAX_IMPORT_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
