@@ -282,7 +282,9 @@ def stored_values(row: _Row | AssetModel) -> dict[str, Any]:
 
 
 def _read(row: Any) -> dict[str, Any]:
-    values = {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
+    values: dict[str, Any] = {
+        k: as_utc(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()
+    }
     for name in _JSON_COLUMNS:
         if name in values:
             values[name] = json.loads(values[name]) if values[name] else []
