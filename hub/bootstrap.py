@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from hub.ingest.consumer import Consumer, bounded_queue
+from hub.ingest.replay import replayer
 from hub.ingest.worker import IngestWorker
 from hub.reconcile.apply import Reconciler, Tables
 from hub.settings import HubSettings
@@ -57,5 +58,11 @@ def bootstrap(settings: HubSettings) -> Hub:
         engine,
         consumer,
         worker,
-        create_app(engine, lambda: worker.health, settings.decode, settings.api),
+        create_app(
+            engine,
+            lambda: worker.health,
+            settings.decode,
+            settings.api,
+            replayer(settings.mqtt.topic_prefix),
+        ),
     )

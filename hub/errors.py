@@ -39,3 +39,12 @@ class DatabaseUnavailable(StoreError):
 class BadData(StoreError):
     """The database refused these values (too long, a constraint, a character it cannot
     store). Only the scan or message that carried them is set aside; the line goes on."""
+
+
+class NotReplayed(HubError):
+    """A dead letter cannot be replayed; ``reason`` says why, for machines."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

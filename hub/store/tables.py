@@ -91,6 +91,10 @@ dead_letters = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("payload_bytes", sa.Integer, nullable=False),
+    # Replayed through the API once its cause was fixed (hub/ingest/replay.py).
+    sa.Column("replayed_at", Timestamp, nullable=True),
+    sa.Column("replayed_by", sa.String(128), nullable=True),
+    sa.Column("replay_result", sa.Text, nullable=True),  # JSON: what the replay stored
 )
 
 alerts = sa.Table(

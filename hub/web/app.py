@@ -14,15 +14,17 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
 from hub.access.roles import Permission
+from hub.errors import BadData, NotReplayed
 from hub.health import WriterHealth
 from hub.settings import ApiSettings
 from hub.store import queries, reference, tokens
 from hub.store.acknowledge import ALREADY, acknowledge
+from hub.store.db import mapped
 from hub.store.recall import recall_set
 from hub.web import errors, guard, record_routes, reference_routes
 from hub.web import stream as live_feed
@@ -51,6 +53,18 @@ class Acknowledgement(BaseModel):
     )
 
 
+# (connection, dead letter id, who, now) -> what the replay stored, or None: no such letter.
+Replay = Callable[[Connection, int, str, datetime], dict[str, Any] | None]
+
+
+class ReplayAnswer(BaseModel):
+    dead_letter_id: int
+    agent_id: str | None
+    stored: int = Field(description="Scans new to the scan log.")
+    duplicates: int = Field(description="Scans the log held already, with the same content.")
+    conflicts: int = Field(description="Seqs the log held with other content; kept as stored.")
+
+
 def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     return {"items": items, "next_after_id": items[-1]["id"] if len(items) == limit else None}
 
@@ -60,10 +74,13 @@ def create_app(
     writer: Callable[[], WriterHealth] = WriterHealth,
     decode_rules: DecodeRules = DEFAULT_RULES,
     api: ApiSettings | None = None,
+    replay: Replay | None = None,
 ) -> FastAPI:
     """``writer`` tells how the hub's writer thread is doing (the CLI's own app has none);
     ``decode_rules`` are the site's, handed to stations in the reference snapshot; ``api``
-    paces the live stream."""
+    paces the live stream; ``replay`` sends a dead letter through ingest again (the web
+    layer does not import ingest: the composition root hands it in; without it, replaying
+    is a 503)."""
     # The schema and its docs page sit behind a token like the rest (routes below).
     app = FastAPI(
         title="scantrail hub",
@@ -146,6 +163,30 @@ def create_app(
     def list_dead_letters(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         with engine.connect() as conn:
             return _page(queries.dead_letter_page(conn, after_id, limit), limit)
+
+    @app.post(
+        "/api/v1/dead-letters/{letter_id}/replay",
+        dependencies=[permit(Permission.REPLAY_DEAD_LETTERS)],
+    )
+    def replay_dead_letter(
+        request: Request, letter_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+    ) -> ReplayAnswer:
+        """Send a dead letter's scans through ingest again, once its cause is fixed: 409
+        naming why when it still cannot be (docs/dead-letters.md)."""
+        if replay is None:
+            raise errors.Unavailable("this hub process does not ingest; ask the serving hub")
+        by = guard.holder_of(request).name
+        try:
+            with mapped(), engine.begin() as conn:
+                done = replay(conn, letter_id, by, datetime.now(UTC))
+        except NotReplayed as exc:
+            raise errors.Conflict(exc.message, {"reason": exc.reason}) from None
+        except BadData as exc:  # its values still do not fit: nothing was written
+            message = f"still refused by the database: {exc}"
+            raise errors.Conflict(message, {"reason": "still_refused"}) from None
+        if done is None:
+            raise NotFound(f"no dead letter {letter_id}")
+        return ReplayAnswer(**done)
 
     @app.get("/api/v1/alerts", dependencies=[permit(Permission.READ_RECORDS)])
     def list_alerts(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:

@@ -78,6 +78,11 @@ class Invalid(ApiError):
     code = "invalid_request"
 
 
+class Unavailable(ApiError):
+    status = 503
+    code = "unavailable"
+
+
 class TooLarge(ApiError):
     status = 413
     code = "too_large"
@@ -122,6 +127,7 @@ _CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    503: "unavailable",
 }
 
 
