@@ -8,13 +8,14 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from hub.ingest import manual
 from hub.ingest.consumer import Consumer, bounded_queue
 from hub.ingest.replay import replayer
 from hub.ingest.worker import IngestWorker
 from hub.reconcile.apply import Reconciler, Tables
 from hub.settings import HubSettings
 from hub.store.db import create_engine, migrate
-from hub.web.app import create_app
+from hub.web.app import IngestPorts, create_app
 
 log = structlog.get_logger("hub")
 
@@ -63,6 +64,6 @@ def bootstrap(settings: HubSettings) -> Hub:
             lambda: worker.health,
             settings.decode,
             settings.api,
-            replayer(settings.mqtt.topic_prefix),
+            IngestPorts(replayer(settings.mqtt.topic_prefix), manual.enter),
         ),
     )

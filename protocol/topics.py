@@ -55,7 +55,14 @@ class Topic:
         parts = topic[len(head) :].split("/")
         if len(parts) != 2 or parts[1] not in TOPIC_KINDS:
             raise UnknownTopic(f"topic {topic!r} is not a v1 agent topic")
+        if parts[0] == HUB_AGENT_ID:
+            raise UnknownTopic(f"agent id {HUB_AGENT_ID!r} is the hub's own", reason="reserved")
         return cls(prefix, parts[0], parts[1])
+
+
+# The scan log's stream for what people enter at the hub (a load's fields through the API),
+# so the records derive from the log alone. No agent may publish under this id.
+HUB_AGENT_ID = "hub"
 
 
 def subscription(prefix: str, kind: TopicKind) -> str:

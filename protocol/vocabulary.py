@@ -63,6 +63,9 @@ class Action(StrEnum):
     CI_RESULT = "ci_result"  # CMD-CI-PASS / CMD-CI-FAIL: the chemical indicator
     BI_LABEL_NEXT = "bi_label_next"  # CMD-BI-LABEL: the next GS1 label is the load's BI
     BI_LABEL = "bi_label"  # the BI's GS1 label (01)(10)(17): its lot and expiry
+    # Entered at the hub (POST /api/v1/loads/{label}/fields), open or closed load: the badge
+    # that released it, where no one scanned CMD-CYCLE-PASS logged in.
+    RELEASER = "releaser"
     # Assets, at an asset_move or equipment_checkout station:
     STATUS_NEXT = "status_next"  # CMD-STATUS-<S>: the next asset scanned takes status S
     ASSET_STATUS = "asset_status"  # that asset; the target is the status

@@ -202,6 +202,15 @@ def queue_order(
     return [piece for _, _, piece in sorted(pieces)]
 
 
+def highest_seq(conn: Connection, key: StreamKey) -> int:
+    """The highest seq stored for a stream; 0 for one not seen yet."""
+    c = agent_streams.c
+    found = conn.execute(
+        sa.select(c.max_seen_seq).where(c.agent_id == key[0], c.incarnation == key[1])
+    ).scalar()
+    return int(found or 0)
+
+
 def _lock(conn: Connection, keys: list[StreamKey], now: datetime) -> dict[StreamKey, _Stream]:
     """Each stream's row, created if new and locked for this transaction."""
     found = _select_for_update(conn, keys)

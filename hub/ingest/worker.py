@@ -46,10 +46,10 @@ from hub.ingest import inbox
 from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
-from hub.reconcile import due
 from hub.reconcile.apply import Reconciler, Tables
 from hub.reconcile.projector import Projector, Recent
 from hub.settings import FaultSettings, IngestSettings, RecordSettings
+from hub.store import due
 from hub.store.db import mapped
 from hub.store.tables import agent_streams, alerts, dead_letters
 from protocol import codec

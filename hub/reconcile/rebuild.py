@@ -27,6 +27,7 @@ from hub.reconcile.rules import utc
 from hub.store import records
 from hub.store.tables import agent_streams
 from protocol.barcodes import DEFAULT_RULES, DecodeRules
+from protocol.topics import HUB_AGENT_ID
 
 CHUNK = 5000
 PREFIX = "rebuild_"
@@ -64,12 +65,17 @@ def _plain(value: Any) -> Any:
 
 def replay(conn: Connection, reconciler: Reconciler) -> tuple[int, list[Range]]:
     """The projector from zero up to each stream's watermark; return the scans applied and
-    the ranges covered, so the caller can set each cursor to the end of its range."""
+    the ranges covered, so the caller can set each cursor to the end of its range.
+
+    Stream by stream: an agent's scans name only its own sessions. The hub's own stream
+    (fields people entered for other agents' loads, hub/ingest/manual.py) comes last, as
+    its entries came after the loads they name."""
     projector = Projector(reconciler)
+    c = agent_streams.c
     streams = conn.execute(
-        sa.select(
-            agent_streams.c.agent_id, agent_streams.c.incarnation, agent_streams.c.confirmed_seq
-        ).order_by(agent_streams.c.agent_id, agent_streams.c.incarnation)
+        sa.select(c.agent_id, c.incarnation, c.confirmed_seq).order_by(
+            c.agent_id == HUB_AGENT_ID, c.agent_id, c.incarnation
+        )
     ).all()
     applied = 0
     for agent_id, incarnation, confirmed in streams:

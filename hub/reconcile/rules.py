@@ -259,6 +259,8 @@ def decide(
         return changes
     if action in STATION_STATE_ONLY:
         return []  # the context of later scans carries it
+    if action in LOAD_FIELDS or action == "releaser":
+        return _load_field(scan, session, policy)
     if session is None or session.status != "open":
         what = "never opened" if session is None else session.status
         return [_impossible(scan, f"{action} for a session that was {what}")]
@@ -266,13 +268,35 @@ def decide(
         return [CancelSession(session.session_id, session.kind)]
     if action == "close":
         return _close(scan, session, policy)
-    if action in LOAD_FIELDS and session.kind == "load" and scan.target:
-        return [CycleField(session.session_id, LOAD_FIELDS[action], scan.target)]
     if action == "bi_label" and session.kind == "load":
         return _bi_label(scan, session)
     if action in ("add", "use", "return", "loan") and scan.code and scan.kind:
         return _add(scan, session, action, scan.code, scan.kind)
     return [_impossible(scan, f"{action} makes no sense in a {session.kind}")]
+
+
+def _load_field(scan: Scan, session: SessionView | None, policy: Policy) -> list[Change]:
+    """A field of a load's record: scanned while the load is open, or entered at the hub
+    before or after it closed (paper cycle print-outs come later). A cancelled load takes
+    none. The releaser is a badge; with second-person release it must not be the operator."""
+    if session is None or session.kind != "load" or session.status == "cancelled":
+        where = (
+            "for a load that was never opened"
+            if session is None
+            else f"in a {session.kind} session that is {session.status}"
+        )
+        return [_impossible(scan, f"{scan.action} {where}")]
+    if scan.action != "releaser":
+        if not scan.target:
+            return [_impossible(scan, f"{scan.action} with no value")]
+        return [CycleField(session.session_id, LOAD_FIELDS[scan.action or ""], scan.target)]
+    if scan.kind != "staff" or scan.code is None:
+        return [_impossible(scan, "a releaser that is not a staff badge")]
+    changes: list[Change] = [CycleField(session.session_id, "released_by", scan.code)]
+    if policy.second_person_release and scan.code == session.operator:
+        detail = f"load {session.session_id} released by {scan.code}, not a second person"
+        changes.append(Alert("medium", "same_person_release", detail))
+    return changes
 
 
 def _asset_care(asset: str, action: str, value: str | None) -> list[Change]:

@@ -318,13 +318,14 @@ def with_names(conn: Connection, rows: list[dict[str, Any]], key_kind: str | Non
             row[f"{column}_name"] = names.get(row[column])
 
 
-def history(conn: Connection, key: str, after_id: int, limit: int) -> list[dict[str, Any]]:
+def history(conn: Connection, keys: list[str], after_id: int, limit: int) -> list[dict[str, Any]]:
     """What happened to one instrument, tray, asset, load or case, oldest first: each audit
-    entry with its cause scan's agent, station and raw text."""
+    entry with its cause scan's agent, station and raw text. ``keys``: the ways to spell it
+    (a code as typed and as its key; a load's session id is no barcode)."""
     log = records.audit_log.c
     query = (
         sa.select(log.id, log.at, log.actor, log.action, log.entity, log.cause, log.detail)
-        .where(log.entity_key == key, log.id > after_id)
+        .where(log.entity_key.in_(keys), log.id > after_id)
         .order_by(log.id)
         .limit(limit)
     )
@@ -359,3 +360,16 @@ def _scan_of(cause: str) -> tuple[str, str, int]:
     """The scan an event key names: ``<time>|<agent>|<incarnation>|<seq>``."""
     _, agent_id, incarnation, seq = cause.split("|")
     return agent_id, incarnation, int(seq)
+
+
+def load_by_label(conn: Connection, label: str) -> dict[str, Any] | None:
+    """The newest load a cycle label (``<sterilizer key>.<cycle number>``) names."""
+    sterilizer, _, number = label.rpartition(".")
+    c = records.cycles.c
+    found = conn.execute(
+        sa.select(records.cycles)
+        .where(c.sterilizer == sterilizer, c.cycle_number == number)
+        .order_by(c.started_key.desc())
+        .limit(1)
+    ).first()
+    return _plain(found._mapping) if found is not None else None

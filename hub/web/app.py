@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, Response
@@ -13,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,11 +27,11 @@ from hub.store import queries, reference, tokens
 from hub.store.acknowledge import ALREADY, acknowledge
 from hub.store.db import mapped
 from hub.store.recall import recall_set
-from hub.web import errors, guard, record_routes, reference_routes
+from hub.web import errors, guard, questions, record_routes, reference_routes
 from hub.web import stream as live_feed
 from hub.web.errors import NotFound
 from hub.web.snapshot import SnapshotCache
-from protocol.barcodes import DEFAULT_RULES, DecodeRules, as_key
+from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Kind, as_key, decode
 from protocol.reference import ReferenceSnapshot
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
@@ -53,8 +54,40 @@ class Acknowledgement(BaseModel):
     )
 
 
-# (connection, dead letter id, who, now) -> what the replay stored, or None: no such letter.
-Replay = Callable[[Connection, int, str, datetime], dict[str, Any] | None]
+@dataclass(frozen=True)
+class IngestPorts:
+    """What the API writes through ingest; the composition root hands it in, as the web
+    layer imports no ingest (hub/ingest/replay.py, hub/ingest/manual.py)."""
+
+    # (connection, dead letter id, who, now) -> what the replay stored, or None: no letter
+    replay: Callable[[Connection, int, str, datetime], dict[str, Any] | None]
+    # (connection, load session id, fields, who, now) -> the seqs of the scans entered
+    enter: Callable[[Connection, str, dict[str, Any], str, datetime], list[int]]
+
+
+class LoadFields(BaseModel):
+    """A load's fields entered where no command barcode is used; at least one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cycle_type: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,32}$")
+    exposure_min: float | None = Field(None, gt=0, le=1440)
+    temperature_c: float | None = Field(None, ge=0, le=300)
+    ci_result: Literal["pass", "fail"] | None = None
+    releaser: str | None = Field(
+        None, max_length=128, pattern=r"^[^\x00]+$", description="The releaser's badge code."
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> LoadFields:
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("enter at least one field")
+        return self
+
+
+class EnteredFields(BaseModel):
+    load: str = Field(description="The load's session id.")
+    seqs: list[int] = Field(description="The hub's scans that carry the entries.")
 
 
 class ReplayAnswer(BaseModel):
@@ -63,6 +96,12 @@ class ReplayAnswer(BaseModel):
     stored: int = Field(description="Scans new to the scan log.")
     duplicates: int = Field(description="Scans the log held already, with the same content.")
     conflicts: int = Field(description="Seqs the log held with other content; kept as stored.")
+
+
+def _ingesting(ingest: IngestPorts | None) -> IngestPorts:
+    if ingest is None:
+        raise errors.Unavailable("this hub process does not ingest; ask the serving hub")
+    return ingest
 
 
 def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
@@ -74,13 +113,12 @@ def create_app(
     writer: Callable[[], WriterHealth] = WriterHealth,
     decode_rules: DecodeRules = DEFAULT_RULES,
     api: ApiSettings | None = None,
-    replay: Replay | None = None,
+    ingest: IngestPorts | None = None,
 ) -> FastAPI:
     """``writer`` tells how the hub's writer thread is doing (the CLI's own app has none);
     ``decode_rules`` are the site's, handed to stations in the reference snapshot; ``api``
-    paces the live stream; ``replay`` sends a dead letter through ingest again (the web
-    layer does not import ingest: the composition root hands it in; without it, replaying
-    is a 503)."""
+    paces the live stream; ``ingest`` replays dead letters and enters load fields (the
+    CLI's app has none: those routes are then a 503)."""
     # The schema and its docs page sit behind a token like the rest (routes below).
     app = FastAPI(
         title="scantrail hub",
@@ -173,12 +211,11 @@ def create_app(
     ) -> ReplayAnswer:
         """Send a dead letter's scans through ingest again, once its cause is fixed: 409
         naming why when it still cannot be (docs/dead-letters.md)."""
-        if replay is None:
-            raise errors.Unavailable("this hub process does not ingest; ask the serving hub")
+        ports = _ingesting(ingest)
         by = guard.holder_of(request).name
         try:
             with mapped(), engine.begin() as conn:
-                done = replay(conn, letter_id, by, datetime.now(UTC))
+                done = ports.replay(conn, letter_id, by, datetime.now(UTC))
         except NotReplayed as exc:
             raise errors.Conflict(exc.message, {"reason": exc.reason}) from None
         except BadData as exc:  # its values still do not fit: nothing was written
@@ -228,7 +265,7 @@ def create_app(
         first, each entry naming its cause scan and station. Codes as printed or as keys."""
         with engine.connect() as conn:
             return _page(
-                queries.history(conn, as_key(key, decode_rules), after_id, limit),
+                queries.history(conn, sorted({key, as_key(key, decode_rules)}), after_id, limit),
                 limit,
             )
 
@@ -248,6 +285,7 @@ def create_app(
             return _page(queries.audit_page(conn, after_id, limit), limit)
 
     record_routes.add(app, engine, permit(Permission.READ_RECORDS), decode_rules)
+    questions.add(app, engine, permit(Permission.READ_RECORDS))
     reference_routes.add(
         app,
         engine,
@@ -255,6 +293,30 @@ def create_app(
         permit(Permission.MANAGE_REFERENCE),
         decode_rules,
     )
+
+    @app.post("/api/v1/loads/{label}/fields", dependencies=[permit(Permission.ENTER_LOAD_FIELDS)])
+    def enter_load_fields(
+        request: Request, label: Annotated[str, Path(max_length=512)], body: LoadFields
+    ) -> EnteredFields:
+        """Enter a load's fields (type, exposure, temperature, chemical indicator, releaser)
+        where no command barcode is used, open or closed. Each becomes a scan of the hub's
+        own in the scan log, so the record shows it once the projector has applied it and a
+        rebuild derives it again; the history names the token's holder as the station."""
+        ports = _ingesting(ingest)
+        fields = body.model_dump(exclude_none=True)
+        if "releaser" in fields:
+            badge = decode(fields["releaser"], decode_rules)
+            if not isinstance(badge, Decoded) or badge.kind is not Kind.STAFF:
+                raise errors.Invalid(f"releaser {fields['releaser']!r} is not a staff badge")
+        with mapped(), engine.begin() as conn:
+            load = queries.load_by_label(conn, as_key(label, decode_rules))
+            if load is None:
+                raise NotFound(f"no load labelled {label!r} has reached the hub")
+            if load["status"] == "cancelled":
+                raise errors.Conflict(f"load {label!r} was cancelled; it takes no fields")
+            by = guard.holder_of(request).name
+            seqs = ports.enter(conn, load["session_id"], fields, by, datetime.now(UTC))
+        return EnteredFields(load=load["session_id"], seqs=seqs)
 
     @app.get("/api/v1/recalls/{label}", dependencies=[permit(Permission.READ_RECORDS)])
     def recall(label: Annotated[str, Path(max_length=512)]) -> Any:

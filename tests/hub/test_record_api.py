@@ -119,10 +119,13 @@ def test_a_filter_the_list_does_not_have_is_refused_naming_it(api: Client) -> No
 
 
 def test_an_instruments_history_names_each_cause_scan_and_station(api: Client) -> None:
-    """INS-1 as printed: it went into load STE-A1.1 at pi-ste, then was used in CASE-88 at
-    pi-or, oldest first, each entry with the raw scan behind it; an unknown code has none."""
+    """INS-1 as printed: imported into the catalogue, then it went into load STE-A1.1 at
+    pi-ste, then was used in CASE-88 at pi-or, oldest first, each scan's entry with the raw
+    scan behind it; an unknown code has none."""
     entries = _items(api, "/api/v1/history/INS-1")
-    assert [(e["station"], e["raw"]) for e in entries] == [("pi-ste", "INS-1"), ("pi-or", "INS-1")]
-    assert [e["detail"]["kind"] for e in entries] == ["load", "case"]
+    assert [(e["actor"], e["action"]) for e in entries[:1]] == [("cli:import", "reference.put")]
+    scanned = entries[1:]
+    assert [(e["station"], e["raw"]) for e in scanned] == [("pi-ste", "INS-1"), ("pi-or", "INS-1")]
+    assert [e["detail"]["kind"] for e in scanned] == ["load", "case"]
     assert [e["id"] for e in entries] == sorted(e["id"] for e in entries)
     assert _items(api, "/api/v1/history/INS-404") == []

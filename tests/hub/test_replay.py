@@ -12,9 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from hub.access.roles import Role
+from hub.ingest import manual
 from hub.ingest.replay import replayer
 from hub.store.tables import dead_letters, scan_log
-from hub.web.app import create_app
+from hub.web.app import IngestPorts, create_app
 from tests.harness.api import Client, make_token
 from tests.harness.stations import HubUnderTest, ScriptedStation
 
@@ -53,7 +54,7 @@ def hub(database_url: str) -> Iterator[HubUnderTest]:
 
 
 def _admin(hub: HubUnderTest) -> Client:
-    app = create_app(hub.engine, replay=replayer("scantrail"))
+    app = create_app(hub.engine, ingest=IngestPorts(replayer("scantrail"), manual.enter))
     return Client(app, make_token(hub.engine, Role.ADMIN, name="ana"))
 
 

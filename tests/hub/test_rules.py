@@ -9,6 +9,7 @@ import pytest
 from hub.reconcile.rules import (
     Alert,
     CycleFacts,
+    CycleField,
     LoadFacts,
     Policy,
     Scan,
@@ -175,3 +176,41 @@ def test_a_tray_short_of_its_count_sheet_names_what_is_missing() -> None:
     short = tray_short("site:TRY-7", checklist(["a"], {}, {"a": 1, "b": 2}))
     assert short is not None and short.detail == "tray site:TRY-7 closed short: 2× b"
     assert tray_short("site:TRY-7", checklist(["a"], {}, {"a": 1})) is None
+
+
+def _field_scan(action: str, target: str | None, kind: str | None = None) -> Scan:
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    code = f"site:{target}" if kind == "staff" else None
+    return Scan("k9", at, "hub", kind, code, True, action, "load-1", "load", target)
+
+
+@pytest.mark.parametrize("status", ["open", "closed"])
+def test_a_load_field_is_taken_whether_the_load_is_open_or_closed(status: str) -> None:
+    """An exposure for an open load and one entered after it closed both set the field."""
+    load = SessionView("load-1", "load", "site:STE-A1", status)
+    assert decide(_field_scan("exposure", "4"), load) == [CycleField("load-1", "exposure_min", "4")]
+
+
+def test_a_load_field_for_a_cancelled_load_or_no_load_is_an_impossible_sequence() -> None:
+    """A cancelled load, a tray session and no session at all take no field: each alerts."""
+    for session in (
+        SessionView("load-1", "load", "site:STE-A1", "cancelled"),
+        SessionView("tray-1", "tray", "site:TRY-1", "open"),
+        None,
+    ):
+        (alert,) = decide(_field_scan("exposure", "4"), session)
+        assert isinstance(alert, Alert) and alert.kind == "impossible_sequence"
+
+
+def test_a_releaser_is_a_badge_and_a_second_person_where_the_site_asks() -> None:
+    """A badge entered as releaser sets released_by; the load's own operator raises
+    same_person_release under second-person release; a non-badge is refused."""
+    load = SessionView("load-1", "load", "site:STE-A1", "closed", operator="site:USR-ANA")
+    policy = Policy(second_person_release=True)
+    ben = decide(_field_scan("releaser", "USR-BEN", "staff"), load, policy=policy)
+    assert ben == [CycleField("load-1", "released_by", "site:USR-BEN")]
+    ana = decide(_field_scan("releaser", "USR-ANA", "staff"), load, policy=policy)
+    assert ana[0] == CycleField("load-1", "released_by", "site:USR-ANA")
+    assert isinstance(ana[1], Alert) and ana[1].kind == "same_person_release"
+    (refused,) = decide(_field_scan("releaser", "INS-1", "instrument"), load)
+    assert isinstance(refused, Alert) and refused.kind == "impossible_sequence"

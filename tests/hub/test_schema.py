@@ -9,8 +9,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from hub.access.roles import Role
+from hub.ingest import manual
 from hub.ingest.replay import replayer
-from hub.web.app import create_app
+from hub.web.app import IngestPorts, create_app
 from tests.harness.api import make_token
 from tests.harness.stations import HubUnderTest, ScriptedStation
 
@@ -28,7 +29,7 @@ def test_generated_requests_get_no_500_and_responses_match_the_schema(database_u
         orr.scan("CASE-1", "INS-1", "CMD-DONE"),
         porter.scan("AST-1", "LOC-1"),
     )
-    app = create_app(hub.engine, replay=replayer("scantrail"))
+    app = create_app(hub.engine, ingest=IngestPorts(replayer("scantrail"), manual.enter))
     auth = {"Authorization": f"Bearer {make_token(hub.engine, Role.ADMIN)}"}
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, headers=auth)
     checked = []

@@ -24,6 +24,7 @@ def test_topic_builds_and_parses_back() -> None:
         "scantrail/v1/agents/pi/7/scans",
         "scantrail/v1/agents/+/scans",
         "scantrail/v1/agents//scans",
+        "scantrail/v1/agents/hub/scans",  # the hub's own stream: no agent may use it
     ],
 )
 def test_foreign_or_hostile_topics_are_refused(text: str) -> None:

@@ -1,0 +1,131 @@
+"""The questions a department asks the hub, each one route with a typed answer: which cases
+in the next hours are not ready, what is overdue, and which trays were short, by period.
+The writer alerts on the first two from the same reads (hub/store/due.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from hub.store import due, queries, reports
+from hub.store.db import as_utc
+from hub.web import errors
+
+MAX_REPORT_DAYS = 366
+
+
+class TrayReadiness(BaseModel):
+    tray: str
+    tray_name: str | None = None
+    status: str | None = Field(description="The tray's status; null: never scanned.")
+    load_status: str | None = Field(description="The status of the load it last went through.")
+    not_ready: str | None = Field(description="Why it is not ready; null when it is.")
+
+
+class CaseReadiness(BaseModel):
+    case: str
+    room: str | None
+    procedure: str | None
+    scheduled_start: datetime
+    ready: bool = Field(description="Every tray on its preference card is ready.")
+    trays: list[TrayReadiness]
+
+
+class Readiness(BaseModel):
+    since: datetime
+    until: datetime
+    cases: list[CaseReadiness] = Field(description="Not begun yet, in start order.")
+
+
+class OverdueInspection(BaseModel):
+    asset: str
+    due: datetime
+    location: str | None
+
+
+class OverdueLoan(BaseModel):
+    asset: str
+    due: datetime
+    patient: str | None
+    lent_by: str | None
+
+
+class Overdue(BaseModel):
+    at: datetime
+    inspections: list[OverdueInspection]
+    loans: list[OverdueLoan]
+
+
+class ShortTray(BaseModel):
+    tray: str
+    tray_name: str | None = None
+    times_short: int
+    missing: dict[str, int] = Field(description="Item or category: how many were missing.")
+
+
+class MissingPeriod(BaseModel):
+    period: str = Field(description="A UTC day (2026-11-20) or an ISO week (2026-W47).")
+    trays_short: int
+    trays: list[ShortTray]
+
+
+class MissingItems(BaseModel):
+    since: datetime
+    until: datetime
+    periods: list[MissingPeriod]
+
+
+def add(app: FastAPI, engine: Engine, permission: Any) -> None:
+    """The routes; ``permission`` is the guard's dependency for reading records."""
+
+    @app.get("/api/v1/readiness", dependencies=[permission])
+    def readiness(
+        hours: Annotated[float, Query(gt=0, le=168, description="How far ahead.")] = 4,
+    ) -> Readiness:
+        """Cases scheduled in the next ``hours`` and not begun, each tray of the preference
+        card with whether it is sterile from a released load and, if not, why."""
+        now = datetime.now(UTC)
+        until = now + timedelta(hours=hours)
+        with engine.connect() as conn:
+            cases = due.readiness(conn, now, until - now)
+            trays = [tray for case in cases for tray in case["trays"]]
+            queries.with_names(conn, trays, None)
+        return Readiness(since=now, until=until, cases=[CaseReadiness(**c) for c in cases])
+
+    @app.get("/api/v1/overdue", dependencies=[permission])
+    def overdue() -> Overdue:
+        """Assets past their inspection's due date, and loans past their due-back time,
+        oldest due first."""
+        now = datetime.now(UTC)
+        with engine.connect() as conn:
+            inspections = [d.facts for d in due.overdue_inspections(conn, now)]
+            loans = [d.facts for d in due.overdue_loans(conn, now)]
+        return Overdue(
+            at=now,
+            inspections=[OverdueInspection(**i) for i in inspections],
+            loans=[OverdueLoan(**loan) for loan in loans],
+        )
+
+    @app.get("/api/v1/reports/missing-items", dependencies=[permission])
+    def missing_items(
+        since: Annotated[datetime | None, Query(description="Default: 7 days ago.")] = None,
+        until: Annotated[datetime | None, Query(description="Default: now.")] = None,
+        period: Annotated[reports.Period, Query()] = "day",
+    ) -> MissingItems:
+        """Trays closed short, per UTC day or ISO week: how often each, and what it was
+        missing in total."""
+        try:
+            end = as_utc(until) if until else datetime.now(UTC)
+            start = as_utc(since) if since else end - timedelta(days=7)
+        except OverflowError:  # a time at the very edge of the calendar, moved past it
+            raise errors.Invalid("since or until is out of range") from None
+        if not start < end or end - start > timedelta(days=MAX_REPORT_DAYS):
+            raise errors.Invalid(f"since must be before until, at most {MAX_REPORT_DAYS} days")
+        with engine.connect() as conn:
+            periods = reports.missing_items(conn, start, end, period)
+            queries.with_names(conn, [t for p in periods for t in p["trays"]], None)
+        return MissingItems(since=start, until=end, periods=[MissingPeriod(**p) for p in periods])

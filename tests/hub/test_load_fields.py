@@ -1,0 +1,122 @@
+"""A load's fields entered through the API where no command barcode is used: they reach
+the load's record through the scan log, a rebuild derives the same record, the history
+names who entered them, and what cannot be entered is refused with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hub.access.roles import Role
+from hub.ingest import manual
+from hub.ingest.replay import replayer
+from hub.reconcile.rebuild import rebuild
+from hub.store import records
+from hub.web.app import IngestPorts, create_app
+from tests.harness.api import Client, make_token
+from tests.harness.stations import HubUnderTest, ScriptedStation
+
+FIELDS = "/api/v1/loads/STE-A1.5/fields"
+
+
+@pytest.fixture
+def hub(database_url: str) -> Iterator[HubUnderTest]:
+    hub = HubUnderTest(database_url)
+    yield hub
+    hub.engine.dispose()
+
+
+def _tech(hub: HubUnderTest) -> Client:
+    app = create_app(hub.engine, ingest=IngestPorts(replayer("scantrail"), manual.enter))
+    return Client(app, make_token(hub.engine, Role.TECH, name="ana"))
+
+
+def _load(hub: HubUnderTest) -> Any:
+    with hub.engine.connect() as conn:
+        return conn.execute(sa.select(records.cycles)).one()
+
+
+def test_fields_entered_after_a_load_closed_are_on_its_record_and_survive_a_rebuild(
+    hub: HubUnderTest,
+) -> None:
+    """A load closed with no fields scanned gets its type, exposure, temperature, chemical
+    indicator and releaser from one entry; the history shows each with station api:ana;
+    a rebuild from the scan log derives the same record."""
+    ste = ScriptedStation("pi-ste", "sterilizer")
+    hub.deliver(ste.scan("USR-ANA", "STE-A1", "STE-A1.5", "INS-1", "CMD-CYCLE-PASS"))
+    tech = _tech(hub)
+    body = {
+        "cycle_type": "prevac",
+        "exposure_min": 4,
+        "temperature_c": 134.5,
+        "ci_result": "pass",
+        "releaser": "USR-BEN",
+    }
+    answer = tech.request("POST", FIELDS, json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["seqs"] == [1, 2, 3, 4, 5]
+    hub.project_all()
+    load = _load(hub)
+    assert (load.cycle_type, load.exposure_min, load.temperature_c, load.ci_result) == (
+        "prevac",
+        "4",
+        "134.5",
+        "pass",
+    )
+    assert (load.operator, load.released_by, load.status) == (
+        "site:USR-ANA",
+        "site:USR-BEN",
+        "released",
+    )
+    history = tech.get(f"/api/v1/history/{load.session_id}").json()["items"]
+    entered = [h for h in history if h["agent_id"] == "hub"]
+    assert {h["station"] for h in entered} == {"api:ana"}
+    assert [h["raw"] for h in entered][:4] == [
+        "CMD-TYPE-PREVAC",
+        "CMD-EXPOSURE-4",
+        "CMD-TEMP-134.5",
+        "CMD-CI-PASS",
+    ]
+    assert rebuild(hub.engine)["cycles"].differ == 0
+
+
+def test_a_second_entry_takes_the_next_seqs_and_the_newer_value_wins(hub: HubUnderTest) -> None:
+    """Two entries of the exposure: seqs 1 then 2; the record holds the second."""
+    hub.deliver(ScriptedStation("pi-ste", "sterilizer").scan("STE-A1", "STE-A1.5"))
+    tech = _tech(hub)
+    assert tech.request("POST", FIELDS, json={"exposure_min": 3}).json()["seqs"] == [1]
+    assert tech.request("POST", FIELDS, json={"exposure_min": 4}).json()["seqs"] == [2]
+    hub.project_all()
+    assert _load(hub).exposure_min == "4"
+
+
+@pytest.mark.parametrize(
+    ("scans", "label", "body", "status"),
+    [
+        (("STE-A1", "STE-A1.5", "CMD-CANCEL"), "STE-A1.5", {"exposure_min": 4}, 409),
+        (("STE-A1", "STE-A1.5"), "STE-A1.9", {"exposure_min": 4}, 404),
+        (("STE-A1", "STE-A1.5"), "STE-A1.5", {}, 422),
+        (("STE-A1", "STE-A1.5"), "STE-A1.5", {"releaser": "INS-1"}, 422),
+        (("STE-A1", "STE-A1.5"), "STE-A1.5", {"exposure_min": -1}, 422),
+        (("STE-A1", "STE-A1.5"), "STE-A1.5", {"operator": "USR-ANA"}, 422),
+    ],
+)
+def test_an_entry_that_cannot_be_made_is_refused_and_nothing_is_logged(
+    hub: HubUnderTest, scans: tuple[str, ...], label: str, body: dict[str, Any], status: int
+) -> None:
+    """A cancelled load (409), an unknown label (404), no field, a releaser that is not a
+    badge, a negative exposure or an unknown field (422): each refused, no scan logged."""
+    hub.deliver(ScriptedStation("pi-ste", "sterilizer").scan(*scans))
+    answer = _tech(hub).request("POST", f"/api/v1/loads/{label}/fields", json=body)
+    assert answer.status_code == status, answer.text
+    assert "error" in answer.json()
+    with hub.engine.connect() as conn:
+        logged = conn.execute(
+            sa.select(sa.func.count())
+            .where(sa.text("agent_id = 'hub'"))
+            .select_from(sa.table("scan_log"))
+        ).scalar()
+    assert logged == 0
