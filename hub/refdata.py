@@ -60,7 +60,15 @@ def _recipe_line(text: str, rules: DecodeRules) -> str:
 # What each text field declares, so the schema says what is refused (PostgreSQL cannot keep
 # a NUL in text; a name or code of blanks is no name) and the checks run before any decoding.
 NO_NUL = "^[^\\x00]*$"
-NOT_BLANK = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
+# Blank as ECMA-262's \\s, the schema's regex dialect, spelled out so Python's strip and
+# regex, and any client's, agree on it (each language's own \\s differs at the edges).
+BLANKS = (
+    "\t\n\v\f\r \u00a0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000\ufeff")
+)
+_BLANK_CLASS = "".join(f"\\u{ord(c):04x}" for c in BLANKS)
+NOT_BLANK = f"^[^\\x00]*[^\\x00{_BLANK_CLASS}][^\\x00]*$"
 # A code is kept as its key, which may add a scheme ("hibc-secondary:") to the text.
 MAX_CODE_CHARS = MAX_RAW_CHARS - len(max(KEY_SCHEMES, key=len))
 Text = Annotated[str, Field(pattern=NO_NUL)]
@@ -69,10 +77,30 @@ CodeText = Annotated[str, Field(min_length=1, max_length=MAX_CODE_CHARS, pattern
 Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
 
 
-class _Row(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+def _stripped(value: Any) -> Any:
+    """Blanks around a value, or around each of a list's or a count sheet's, are dropped:
+    the same ``BLANKS`` the schema's patterns name."""
+    if isinstance(value, str):
+        return value.strip(BLANKS)
+    if isinstance(value, list):
+        return [_stripped(v) for v in value]
+    if isinstance(value, dict):
+        return {_stripped(k): v for k, v in value.items()}
+    return value
+
+
+class RefRow(BaseModel):
+    """A row of any reference kind."""
+
+    model_config = ConfigDict(extra="ignore")
 
     code: CodeText
+
+    _strip = field_validator("*", mode="before")(_stripped)
+
+
+class _Row(RefRow):
+    """A row whose code is a label: kept as the key scans of it are filed under."""
 
     @field_validator("code")
     @classmethod
@@ -150,13 +178,10 @@ class Asset(_Row):
     loan_period_days: Days | None = None  # overrides the model's
 
 
-class AssetModel(BaseModel):
+class AssetModel(RefRow):
     """An asset model's care intervals. Its code is the model's name as the asset rows
     give it, not a barcode, so it is not decoded."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    code: CodeText
     inspection_interval_days: Days | None = None
     loan_period_days: Days | None = None
 
@@ -199,7 +224,7 @@ class Case(_Row):
 
 _REGISTERED = {"instruments": items, "trays": items, "assets": assets}  # record of a code
 
-KINDS: dict[str, type[_Row | AssetModel]] = {
+KINDS: dict[str, type[RefRow]] = {
     "instruments": Instrument,
     "trays": Tray,
     "sterilizers": Sterilizer,
@@ -236,7 +261,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return parse(text, "json" if path.suffix.lower() == ".json" else "csv", str(path))
 
 
-def model_of(kind: str) -> type[_Row | AssetModel]:
+def model_of(kind: str) -> type[RefRow]:
     model = KINDS.get(kind)
     if model is None:
         raise ImportFailed(f"unknown kind {kind!r}; one of: {', '.join(KINDS)}")
@@ -245,10 +270,10 @@ def model_of(kind: str) -> type[_Row | AssetModel]:
 
 def validate(
     kind: str, rows: list[dict[str, Any]], rules: DecodeRules, source: str
-) -> list[_Row | AssetModel]:
+) -> list[RefRow]:
     """Every row checked, or ImportFailed naming the first bad one by its number (from 1)."""
     model = model_of(kind)
-    parsed: list[_Row | AssetModel] = []
+    parsed: list[RefRow] = []
     for number, raw in enumerate(rows, start=1):
         try:
             parsed.append(model.model_validate(raw, context={"rules": rules}))
@@ -272,7 +297,7 @@ def key_of(kind: str, code: str, rules: DecodeRules) -> str:
     return code.strip() if kind == "asset_models" else as_key(code, rules)
 
 
-def stored_values(row: _Row | AssetModel) -> dict[str, Any]:
+def stored_values(row: RefRow) -> dict[str, Any]:
     """A row as its table keeps it: lists and count sheets as JSON text."""
     values = row.model_dump()
     for name in _JSON_COLUMNS:
@@ -304,9 +329,7 @@ def row(conn: Connection, kind: str, code: str) -> dict[str, Any] | None:
     return _read(found) if found is not None else None
 
 
-def store(
-    conn: Connection, kind: str, parsed: list[_Row | AssetModel], actor: str, now: datetime
-) -> None:
+def store(conn: Connection, kind: str, parsed: list[RefRow], actor: str, now: datetime) -> None:
     """Write the rows, each an audit entry naming ``actor``; the caller commits."""
     table = REFERENCE[kind]
     for row in parsed:

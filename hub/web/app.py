@@ -15,6 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -66,23 +67,31 @@ class IngestPorts:
 
 
 class LoadFields(BaseModel):
-    """A load's fields entered where no command barcode is used; at least one."""
+    """A load's fields entered where no command barcode is used; at least one, none null."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    cycle_type: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,32}$")
-    exposure_min: float | None = Field(None, gt=0, le=1440)
-    temperature_c: float | None = Field(None, ge=0, le=300)
-    ci_result: Literal["pass", "fail"] | None = None
-    releaser: str | None = Field(
-        None, max_length=128, pattern=r"^[^\x00]+$", description="The releaser's badge code."
+    cycle_type: str | SkipJsonSchema[None] = Field(None, pattern=r"^[A-Za-z0-9_]{1,32}$")
+    exposure_min: float | SkipJsonSchema[None] = Field(None, gt=0, le=1440)
+    temperature_c: float | SkipJsonSchema[None] = Field(None, ge=0, le=300)
+    ci_result: Literal["pass", "fail"] | SkipJsonSchema[None] = None
+    releaser: str | SkipJsonSchema[None] = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        pattern=errors.NO_NUL,
+        description="The releaser's staff badge, as printed; 422 if it is not one.",
     )
 
-    @model_validator(mode="after")
-    def _something(self) -> LoadFields:
-        if not self.model_dump(exclude_none=True):
-            raise ValueError("enter at least one field")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _given(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            if not values:
+                raise ValueError("enter at least one field")
+            if any(v is None for v in values.values()):
+                raise ValueError("a field may not be null: leave it out")
+        return values
 
 
 class EnteredFields(BaseModel):

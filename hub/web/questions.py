@@ -13,9 +13,6 @@ from sqlalchemy.engine import Engine
 
 from hub.store import due, queries, reports
 from hub.store.db import as_utc
-from hub.web import errors
-
-MAX_REPORT_DAYS = 366
 
 
 class TrayReadiness(BaseModel):
@@ -117,15 +114,19 @@ def add(app: FastAPI, engine: Engine, permission: Any) -> None:
         period: Annotated[reports.Period, Query()] = "day",
     ) -> MissingItems:
         """Trays closed short, per UTC day or ISO week: how often each, and what it was
-        missing in total."""
-        try:
-            end = as_utc(until) if until else datetime.now(UTC)
-            start = as_utc(since) if since else end - timedelta(days=7)
-        except OverflowError:  # a time at the very edge of the calendar, moved past it
-            raise errors.Invalid("since or until is out of range") from None
-        if not start < end or end - start > timedelta(days=MAX_REPORT_DAYS):
-            raise errors.Invalid(f"since must be before until, at most {MAX_REPORT_DAYS} days")
+        missing in total. A range that ends before it starts is empty."""
+        end = _at_or_edge(until) if until else datetime.now(UTC)
+        start = _at_or_edge(since) if since else _at_or_edge(end, -timedelta(days=7))
         with engine.connect() as conn:
             periods = reports.missing_items(conn, start, end, period)
             queries.with_names(conn, [t for p in periods for t in p["trays"]], None)
         return MissingItems(since=start, until=end, periods=[MissingPeriod(**p) for p in periods])
+
+
+def _at_or_edge(at: datetime, moved: timedelta = timedelta(0)) -> datetime:
+    """``at + moved`` in UTC; a time moved off the calendar stops at its edge."""
+    try:
+        return as_utc(at) + moved
+    except OverflowError:
+        edge = datetime.min if at.year < 2000 else datetime.max
+        return edge.replace(tzinfo=UTC)

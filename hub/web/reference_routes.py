@@ -26,7 +26,14 @@ from hub.web.signature import signed
 from protocol.barcodes import DecodeRules
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024  # a hospital's catalogue is far smaller
-CodePath = Annotated[str, Path(max_length=512, description="As printed, or as a key.")]
+CodePath = Annotated[
+    str,
+    Path(
+        max_length=refdata.MAX_CODE_CHARS,
+        pattern=refdata.NOT_BLANK,
+        description="As printed, or as a key.",
+    ),
+]
 TYPES = {"application/json": "json", "text/csv": "csv"}
 
 
