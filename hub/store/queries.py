@@ -16,7 +16,8 @@ from hub.store.tables import agent_streams, agents, alerts, dead_letters, scan_l
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """UTC ISO 8601 with its offset, whichever database handed it back."""
+    return as_utc(value).isoformat() if value else None
 
 
 def scans(
@@ -293,7 +294,7 @@ def record_changes(conn: Connection, after_id: int, limit: int) -> list[dict[str
 
 
 # Columns that hold a catalogued code: each gets ``<column>_name`` from its reference table.
-_NAMED_CODES: dict[str, tuple[sa.Table, ...]] = {
+NAMED_CODES: dict[str, tuple[sa.Table, ...]] = {
     "item": (records.ref_instruments, records.ref_trays),
     "tray": (records.ref_trays,),
     "sterilizer": (records.ref_sterilizers,),
@@ -304,9 +305,9 @@ _NAMED_CODES: dict[str, tuple[sa.Table, ...]] = {
 def with_names(conn: Connection, rows: list[dict[str, Any]], key_kind: str | None) -> None:
     """Put the reference name beside each catalogued code, in place (``None`` when nobody
     imported the code). ``key_kind``: the catalogue the rows' ``key`` column is in."""
-    columns = {c: tables for c, tables in _NAMED_CODES.items() if rows and c in rows[0]}
+    columns = {c: tables for c, tables in NAMED_CODES.items() if rows and c in rows[0]}
     if key_kind is not None and rows and "key" in rows[0]:
-        columns["key"] = _NAMED_CODES[key_kind]
+        columns["key"] = NAMED_CODES[key_kind]
     for column, tables in columns.items():
         codes = {row[column] for row in rows if row[column]}
         names: dict[str, str] = {}

@@ -28,7 +28,7 @@ from hub.store import queries, reference, tokens
 from hub.store.acknowledge import ALREADY, acknowledge
 from hub.store.db import mapped
 from hub.store.recall import recall_set
-from hub.web import errors, guard, questions, record_routes, reference_routes
+from hub.web import errors, guard, models, questions, record_routes, reference_routes
 from hub.web import stream as live_feed
 from hub.web.errors import NotFound
 from hub.web.snapshot import SnapshotCache
@@ -181,7 +181,9 @@ def create_app(
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="scantrail API")
 
-    @app.get("/api/v1/status", dependencies=[permit(Permission.READ_FLEET)])
+    @app.get(
+        "/api/v1/status", dependencies=[permit(Permission.READ_FLEET)], response_model=models.Status
+    )
     def status() -> dict[str, Any]:
         """The hub itself: its writer, and how far the records lag behind the scan log."""
         health = writer()
@@ -194,19 +196,31 @@ def create_app(
             "projection": projection,
         }
 
-    @app.get("/api/v1/scans", dependencies=[permit(Permission.READ_SCAN_LOG)])
+    @app.get(
+        "/api/v1/scans",
+        dependencies=[permit(Permission.READ_SCAN_LOG)],
+        response_model=models.ScanPage,
+    )
     def list_scans(
         agent_id: AgentFilter = None, after_id: After = 0, limit: Limit = 100
     ) -> dict[str, Any]:
         with engine.connect() as conn:
             return _page(queries.scans(conn, agent_id, after_id, limit), limit)
 
-    @app.get("/api/v1/agents", dependencies=[permit(Permission.READ_FLEET)])
+    @app.get(
+        "/api/v1/agents",
+        dependencies=[permit(Permission.READ_FLEET)],
+        response_model=models.AgentList,
+    )
     def list_agents() -> dict[str, Any]:
         with engine.connect() as conn:
             return {"items": queries.fleet(conn)}
 
-    @app.get("/api/v1/dead-letters", dependencies=[permit(Permission.READ_SCAN_LOG)])
+    @app.get(
+        "/api/v1/dead-letters",
+        dependencies=[permit(Permission.READ_SCAN_LOG)],
+        response_model=models.DeadLetterPage,
+    )
     def list_dead_letters(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         with engine.connect() as conn:
             return _page(queries.dead_letter_page(conn, after_id, limit), limit)
@@ -234,12 +248,20 @@ def create_app(
             raise NotFound(f"no dead letter {letter_id}")
         return ReplayAnswer(**done)
 
-    @app.get("/api/v1/alerts", dependencies=[permit(Permission.READ_RECORDS)])
+    @app.get(
+        "/api/v1/alerts",
+        dependencies=[permit(Permission.READ_RECORDS)],
+        response_model=models.AlertPage,
+    )
     def list_alerts(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         with engine.connect() as conn:
             return _page(queries.alert_page(conn, after_id, limit), limit)
 
-    @app.post("/api/v1/alerts/{alert_id}/ack", dependencies=[permit(Permission.ACK_ALERTS)])
+    @app.post(
+        "/api/v1/alerts/{alert_id}/ack",
+        dependencies=[permit(Permission.ACK_ALERTS)],
+        response_model=models.Alert,
+    )
     def acknowledge_alert(
         request: Request,
         alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
@@ -257,7 +279,11 @@ def create_app(
         answer: dict[str, Any] = jsonable_encoder(done)
         return answer
 
-    @app.get("/api/v1/assets/{key}/where", dependencies=[permit(Permission.READ_RECORDS)])
+    @app.get(
+        "/api/v1/assets/{key}/where",
+        dependencies=[permit(Permission.READ_RECORDS)],
+        response_model=models.WhereIs,
+    )
     def where_is(key: Annotated[str, Path(max_length=512)], history: Limit = 20) -> Any:
         """Where an asset is, its location's path from the site down, and its newest moves."""
         with engine.connect() as conn:
@@ -266,7 +292,11 @@ def create_app(
             raise NotFound(f"no asset {key!r} has reached the hub")
         return found
 
-    @app.get("/api/v1/history/{key}", dependencies=[permit(Permission.READ_RECORDS)])
+    @app.get(
+        "/api/v1/history/{key}",
+        dependencies=[permit(Permission.READ_RECORDS)],
+        response_model=models.HistoryPage,
+    )
     def history(
         key: Annotated[str, Path(max_length=512)], after_id: After = 0, limit: Limit = 100
     ) -> dict[str, Any]:
@@ -278,7 +308,11 @@ def create_app(
                 limit,
             )
 
-    @app.get("/api/v1/cases", dependencies=[permit(Permission.READ_RECORDS)])
+    @app.get(
+        "/api/v1/cases",
+        dependencies=[permit(Permission.READ_RECORDS)],
+        response_model=models.CasePage,
+    )
     def list_cases(
         after: Annotated[str, Query(max_length=512)] = "", limit: Limit = 100
     ) -> dict[str, Any]:
@@ -287,7 +321,11 @@ def create_app(
             items = queries.case_page(conn, after, limit)
         return {"items": items, "next_after": items[-1]["case"] if len(items) == limit else None}
 
-    @app.get("/api/v1/audit", dependencies=[permit(Permission.READ_AUDIT)])
+    @app.get(
+        "/api/v1/audit",
+        dependencies=[permit(Permission.READ_AUDIT)],
+        response_model=models.AuditPage,
+    )
     def list_audit(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
         """The audit trail, oldest first; each actor's badge with the person's name."""
         with engine.connect() as conn:
@@ -327,7 +365,11 @@ def create_app(
             seqs = ports.enter(conn, load["session_id"], fields, by, datetime.now(UTC))
         return EnteredFields(load=load["session_id"], seqs=seqs)
 
-    @app.get("/api/v1/recalls/{label}", dependencies=[permit(Permission.READ_RECORDS)])
+    @app.get(
+        "/api/v1/recalls/{label}",
+        dependencies=[permit(Permission.READ_RECORDS)],
+        response_model=models.Recall,
+    )
     def recall(label: Annotated[str, Path(max_length=512)]) -> Any:
         with engine.connect() as conn:
             found = recall_set(conn, label)

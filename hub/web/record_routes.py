@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy.engine import Engine
 
 from hub.store import queries, record_lists
+from hub.web import models
 from hub.web.signature import signed
 from protocol.barcodes import DecodeRules, as_key
 
@@ -72,6 +73,8 @@ def add(app: FastAPI, engine: Engine, permission: Any, rules: DecodeRules) -> No
         return {"items": items, "next_after": following}
 
     for kind, spec in record_lists.LISTS.items():
+        title = "".join(part.title() for part in kind.split("-"))
+        row = models.record_model(f"{title}Record", spec.table, "item" if kind == "items" else None)
         app.add_api_route(
             f"/api/v1/records/{kind}",
             _record_route(kind, _filters_model(kind, spec), list_records),
@@ -79,5 +82,6 @@ def add(app: FastAPI, engine: Engine, permission: Any, rules: DecodeRules) -> No
             dependencies=[permission],
             name=f"list_{kind.replace('-', '_')}",
             summary=f"List {kind}",
+            response_model=models.page_model(f"{title}Page", row),
             description=RECORDS_HELP,
         )

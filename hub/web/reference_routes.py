@@ -37,6 +37,11 @@ CodePath = Annotated[
 TYPES = {"application/json": "json", "text/csv": "csv"}
 
 
+class Imported(BaseModel):
+    kind: str
+    imported: int = Field(description="Rows written: every row of the body.")
+
+
 def _title(kind: str) -> str:
     return "".join(part.title() for part in kind.split("_"))
 
@@ -135,7 +140,7 @@ def _add_kind(
             raise NotFound(f"no {kind} row has code {code!r}")
         return Response(status_code=204)
 
-    async def import_rows(request: Request) -> dict[str, Any]:
+    async def import_rows(request: Request) -> Imported:
         """The whole file or nothing; the first bad row is named with its number."""
         fmt = TYPES.get(request.headers.get("content-type", "").split(";")[0].strip().lower())
         if fmt is None:
@@ -149,7 +154,7 @@ def _add_kind(
             lambda: _validated(kind, _parsed_rows(text, fmt), rules, "the body")
         )
         await run_in_threadpool(_write, engine, kind, parsed, request)
-        return {"kind": kind, "imported": len(parsed)}
+        return Imported(kind=kind, imported=len(parsed))
 
     Limit = Annotated[int, Query(ge=1, le=1000)]
     After = Annotated[str, Query(max_length=512, description="next_after of the last page.")]
@@ -185,7 +190,7 @@ def _add_kind(
         (
             "POST",
             base + "/import",
-            signed(import_rows, dict[str, Any], request=Request),
+            signed(import_rows, Imported, request=Request),
             write,
             {
                 "summary": f"Import {kind}: a JSON list or CSV, as scantrail-hub import takes",
