@@ -73,6 +73,9 @@ class Action(StrEnum):
     INSPECTION = "inspection"  # that asset; the target is pass or fail
 
 
+# Actions people enter at the hub, never a station (tests/hub/test_load_fields.py).
+HUB_ENTERED = frozenset({Action.RELEASER})
+
 # Actions that only change the station's state: the context of later scans carries them,
 # so they change no record.
 STATION_STATE_ONLY = frozenset(
