@@ -136,9 +136,22 @@ def _dead_letter(row: sa.Row[Any]) -> dict[str, Any]:
     }
 
 
-def alert_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
-    query = sa.select(alerts).where(alerts.c.id > after_id).order_by(alerts.c.id).limit(limit)
-    return [{**r._mapping, "created_at": _iso(r.created_at)} for r in conn.execute(query)]
+def alert_page(
+    conn: Connection,
+    after_id: int,
+    limit: int,
+    filters: dict[str, str] | None = None,
+    open_only: bool = False,
+) -> list[dict[str, Any]]:
+    """Alerts oldest first; ``filters`` by column (severity, kind, agent_id); ``open_only``:
+    those nobody acknowledged yet."""
+    a = alerts.c
+    query = sa.select(alerts).where(a.id > after_id).order_by(a.id).limit(limit)
+    for column, value in (filters or {}).items():
+        query = query.where(a[column] == value)
+    if open_only:
+        query = query.where(a.acknowledged_at.is_(None))
+    return [_plain(row._mapping) for row in conn.execute(query)]
 
 
 # Columns that hold a badge: each gets ``<column>_name`` and ``<column>_role`` beside it.

@@ -65,6 +65,9 @@ LISTS: dict[str, RecordList] = {
     "equipment-logs": RecordList(
         records.equipment_logs, {"key": "asset", "status": "status"}, "loaned_at"
     ),
+    "inspections": RecordList(
+        records.inspections, {"key": "asset", "result": "result", "inspector": "inspector"}, "at"
+    ),
     "sessions": RecordList(
         records.sessions,
         {"key": "key", "kind": "kind", "status": "status", "agent_id": "agent_id"},

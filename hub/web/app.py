@@ -253,9 +253,19 @@ def create_app(
         dependencies=[permit(Permission.READ_RECORDS)],
         response_model=models.AlertPage,
     )
-    def list_alerts(after_id: After = 0, limit: Limit = 100) -> dict[str, Any]:
+    def list_alerts(
+        after_id: After = 0,
+        limit: Limit = 100,
+        severity: Annotated[Literal["low", "medium", "high"] | None, Query()] = None,
+        kind: Annotated[str | None, Query(max_length=64)] = None,
+        agent_id: AgentFilter = None,
+        open_only: Annotated[bool, Query(description="Only those not acknowledged.")] = False,
+    ) -> dict[str, Any]:
+        """Security and safety alerts, oldest first, filtered as asked."""
+        given = {"severity": severity, "kind": kind, "agent_id": agent_id}
+        filters = {k: v for k, v in given.items() if v is not None}
         with engine.connect() as conn:
-            return _page(queries.alert_page(conn, after_id, limit), limit)
+            return _page(queries.alert_page(conn, after_id, limit, filters, open_only), limit)
 
     @app.post(
         "/api/v1/alerts/{alert_id}/ack",

@@ -61,3 +61,23 @@ def test_acknowledging_needs_the_permission_a_note_and_an_alert_that_exists(
         assert tech.request("POST", "/api/v1/alerts/1/ack", json={"note": note}).status_code == 422
     missing = tech.request("POST", "/api/v1/alerts/99999/ack", json={"note": "x"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_alerts_filter_by_severity_kind_agent_and_whether_still_open(hub: HubUnderTest) -> None:
+    """The fixture's alerts are medium unregistered codes from pi-ste; once one is
+    acknowledged, open_only lists the rest; a high filter finds none; another agent none."""
+    app = create_app(hub.engine)
+    ana = Client(app, make_token(hub.engine, Role.TECH, name="Ana Ruiz"))
+    every = ana.get("/api/v1/alerts").json()["items"]
+    assert len(every) >= 2
+    assert {(a["severity"], a["kind"], a["agent_id"]) for a in every} == {
+        ("medium", "unregistered_code", "pi-ste")
+    }
+    first = every[0]["id"]
+    ana.request("POST", f"/api/v1/alerts/{first}/ack", json={"note": "seen"})
+    still_open = ana.get("/api/v1/alerts", params={"open_only": True}).json()["items"]
+    assert [a["id"] for a in still_open] == [a["id"] for a in every[1:]]
+    assert ana.get("/api/v1/alerts", params={"severity": "high"}).json()["items"] == []
+    assert ana.get("/api/v1/alerts", params={"agent_id": "pi-or"}).json()["items"] == []
+    by_kind = ana.get("/api/v1/alerts", params={"kind": "unregistered_code"}).json()["items"]
+    assert len(by_kind) == len(every)
