@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hub.errors import ImportFailed
 from hub.store.audit_chain import append, encode_detail
-from hub.store.db import as_utc, upsert
+from hub.store.db import as_utc, upsert, utc_values
 from hub.store.records import REFERENCE, assets, items
 from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Kind, as_key, decode
 from protocol.barcodes.decode import KEY_SCHEMES
@@ -307,9 +307,7 @@ def stored_values(row: RefRow) -> dict[str, Any]:
 
 
 def _read(row: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        k: as_utc(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()
-    }
+    values = utc_values(row._mapping)
     for name in _JSON_COLUMNS:
         if name in values:
             values[name] = json.loads(values[name]) if values[name] else []

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.store.audit_chain import append, encode_detail
+from hub.store.db import utc_values
 from hub.store.tables import alerts
 
 ALREADY = "already"
@@ -47,4 +48,4 @@ def acknowledge(
             }
         ],
     )
-    return dict(row._mapping)
+    return utc_values(row._mapping)

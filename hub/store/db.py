@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def as_utc(at: datetime) -> datetime:
     """SQLite hands timestamps back naive; they were stored as UTC."""
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def utc_values(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A row's values with every timestamp in UTC, as SQLite and PostgreSQL alike give."""
+    return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def create_engine(url: str) -> Engine:

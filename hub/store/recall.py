@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hub.store.db import as_utc
 from hub.store.records import cycles, items, session_items, sessions, usage_logs
 
 _LAST = "~"  # sorts after every event key: an open upper bound
@@ -127,13 +128,15 @@ def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
                 "cycle_number": load.cycle_number,
                 "status": load.status,
                 "bi_result": load.bi_result,
-                "started_at": load.started_at,
-                "completed_at": load.completed_at,
+                "started_at": as_utc(load.started_at),
+                "completed_at": as_utc(load.completed_at) if load.completed_at else None,
             }
             for load in chosen
         ],
         "items": sorted(recalled.values(), key=lambda i: i["item"]),
-        "cases": [{"case": case, "item": item, "used_at": used} for case, item, used in cases],
+        "cases": [
+            {"case": case, "item": item, "used_at": as_utc(used)} for case, item, used in cases
+        ],
     }
 
 

@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, Response
-from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
@@ -286,8 +285,7 @@ def create_app(
         if done == ALREADY:
             raise errors.Conflict(f"alert {alert_id} was acknowledged already")
         assert isinstance(done, dict)
-        answer: dict[str, Any] = jsonable_encoder(done)
-        return answer
+        return done
 
     @app.get(
         "/api/v1/assets/{key}/where",
@@ -385,7 +383,7 @@ def create_app(
             found = recall_set(conn, label)
         if found is None:
             raise NotFound(f"no cycle labelled {label!r} has reached the hub")
-        return jsonable_encoder(found)
+        return found  # the response model serializes it (jsonable_encoder took 10x as long)
 
     @app.get(
         "/api/v1/reference",
