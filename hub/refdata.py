@@ -314,10 +314,16 @@ def _read(row: Any) -> dict[str, Any]:
     return values
 
 
-def rows(conn: Connection, kind: str, after: str, limit: int) -> list[dict[str, Any]]:
-    """A page of one kind's rows in code order, after the code ``after``."""
+def rows(
+    conn: Connection, kind: str, after: str, limit: int, name: str | None = None
+) -> list[dict[str, Any]]:
+    """A page of one kind's rows in code order, after the code ``after``; ``name``: only
+    those whose name holds it, in any case."""
     table = REFERENCE[kind]
     query = sa.select(table).where(table.c.code > after).order_by(table.c.code).limit(limit)
+    if name:
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(table.c.name.ilike(f"%{escaped}%", escape="\\"))
     return [_read(row) for row in conn.execute(query)]
 
 

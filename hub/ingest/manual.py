@@ -82,6 +82,8 @@ def enter(
     last = inbox.highest_seq(conn, STREAM)
     context = {
         "station": f"api:{by}"[:MAX_SHORT_TEXT],
+        # The audit entries these make name the token's holder as their actor.
+        "operator": f"token:{by}"[:MAX_SHORT_TEXT],
         "mode": Mode.STERILIZER,
         "session_id": session_id,
         "session_kind": SessionKind.LOAD,

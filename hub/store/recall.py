@@ -140,6 +140,19 @@ def recall_set(conn: Connection, label: str) -> dict[str, Any] | None:
     }
 
 
+def load_contents(conn: Connection, session_id: str) -> list[dict[str, Any]]:
+    """What one load held, in the order it went in: each item or tray added, then each
+    tray's instruments (``via_tray``) as containment gives them, with the item's kind."""
+    loads = sa.select(cycles).where(cycles.c.session_id == session_id).cte("loads")
+    found = _contents(loads).cte("found")
+    rows = conn.execute(
+        sa.select(found.c.item, found.c.via_tray, items.c.kind)
+        .select_from(found.outerjoin(items, items.c.key == found.c.item))
+        .order_by(found.c.event_key, found.c.via_tray.is_not(None), found.c.item)
+    )
+    return [{"item": row.item, "kind": row.kind, "via_tray": row.via_tray} for row in rows]
+
+
 def _contents(loads: sa.CTE) -> sa.CompoundSelect[Any]:
     """(item, load, its started_key, the key of the scan that put it or its tray in the
     load, via_tray) for everything the loads held: what was added to them, and the

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, Respon
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,10 +23,10 @@ from hub.access.roles import Permission
 from hub.errors import BadData, NotReplayed
 from hub.health import WriterHealth
 from hub.settings import ApiSettings
-from hub.store import queries, reference, tokens
+from hub.store import queries, records, reference, tokens
 from hub.store.acknowledge import ALREADY, acknowledge
 from hub.store.db import mapped
-from hub.store.recall import recall_set
+from hub.store.recall import load_contents, recall_set
 from hub.web import errors, guard, models, questions, record_routes, reference_routes
 from hub.web import stream as live_feed
 from hub.web.errors import NotFound
@@ -348,6 +348,30 @@ def create_app(
         permit(Permission.MANAGE_REFERENCE),
         decode_rules,
     )
+
+    cycle_record = models.record_model("Cycle", records.cycles, None)
+    load_answer = create_model(
+        "Load",
+        __base__=cycle_record,
+        contents=(list[models.LoadItem], Field(description="What it held, as it went in.")),
+    )
+
+    @app.get(
+        "/api/v1/loads/{label}",
+        dependencies=[permit(Permission.READ_RECORDS)],
+        response_model=load_answer,
+    )
+    def load(label: Annotated[str, Path(max_length=512)]) -> dict[str, Any]:
+        """A load (``STE-A1.5`` as printed, or its key) with every ST79 field and what it
+        held: the items and trays added, and each tray's instruments."""
+        with engine.connect() as conn:
+            found = queries.load_by_label(conn, as_key(label, decode_rules))
+            if found is None:
+                raise NotFound(f"no load labelled {label!r} has reached the hub")
+            (named,) = queries.named_rows(conn, [found], None)
+            contents = load_contents(conn, found["session_id"])
+            queries.with_names(conn, contents, None)
+        return {**named, "contents": contents}
 
     @app.post("/api/v1/loads/{label}/fields", dependencies=[permit(Permission.ENTER_LOAD_FIELDS)])
     def enter_load_fields(

@@ -237,6 +237,13 @@ def page_model(name: str, item: type[BaseModel]) -> type[BaseModel]:
     )
 
 
+class LoadItem(_Answer):
+    item: str
+    item_name: str | None = None
+    kind: str | None
+    via_tray: str | None = Field(description="The tray it went in with; null: added itself.")
+
+
 class WhereIs(_Answer):
     asset: str
     status: str | None

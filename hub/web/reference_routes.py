@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from hub import refdata
 from hub.errors import BadData, ImportFailed
 from hub.store.db import mapped
+from hub.store.records import REFERENCE
 from hub.web import errors, guard
 from hub.web.errors import NotFound
 from hub.web.signature import signed
@@ -114,9 +115,9 @@ def _add_kind(
     base = f"/api/v1/reference/{kind}"
     name = kind.replace("-", "_")
 
-    def list_rows(after: str, limit: int) -> dict[str, Any]:
+    def list_rows(after: str, limit: int, name: str | None = None) -> dict[str, Any]:
         with engine.connect() as conn:
-            found = refdata.rows(conn, kind, after, limit)
+            found = refdata.rows(conn, kind, after, limit, name)
         return {"items": found, "next_after": found[-1]["code"] if len(found) == limit else None}
 
     def get_row(code: str) -> dict[str, Any]:
@@ -157,12 +158,14 @@ def _add_kind(
         return Imported(kind=kind, imported=len(parsed))
 
     Limit = Annotated[int, Query(ge=1, le=1000)]
+    Name = Annotated[str | None, Query(max_length=200, description="Part of the name, any case.")]
+    named = {"name": (Name, None)} if "name" in REFERENCE[kind].c else {}
     After = Annotated[str, Query(max_length=512, description="next_after of the last page.")]
     routes: list[tuple[str, str, Any, Any, dict[str, Any]]] = [
         (
             "GET",
             base,
-            signed(list_rows, page, after=(After, ""), limit=(Limit, 100)),
+            signed(list_rows, page, after=(After, ""), limit=(Limit, 100), **named),
             read,
             {"response_model": page, "summary": f"List {kind} (reference data)"},
         ),

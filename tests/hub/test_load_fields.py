@@ -5,6 +5,7 @@ names who entered them, and what cannot be entered is refused with a reason."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -73,7 +74,7 @@ def test_fields_entered_after_a_load_closed_are_on_its_record_and_survive_a_rebu
     )
     history = tech.get(f"/api/v1/history/{load.session_id}").json()["items"]
     entered = [h for h in history if h["agent_id"] == "hub"]
-    assert {h["station"] for h in entered} == {"api:ana"}
+    assert {(h["station"], h["actor"]) for h in entered} == {("api:ana", "token:ana")}
     assert [h["raw"] for h in entered][:4] == [
         "CMD-TYPE-PREVAC",
         "CMD-EXPOSURE-4",
@@ -120,3 +121,28 @@ def test_an_entry_that_cannot_be_made_is_refused_and_nothing_is_logged(
             .select_from(sa.table("scan_log"))
         ).scalar()
     assert logged == 0
+
+
+def test_a_load_is_read_with_its_fields_and_contents_through_its_trays(hub: HubUnderTest) -> None:
+    """GET /api/v1/loads/STE-A1.5: the record's ST79 fields and operator, and its contents:
+    the tray and the loose instrument added, then the tray's two instruments via the tray."""
+    bench = ScriptedStation("pi-tray", "tray_assembly")
+    bench.scan("TRY-7", "INS-1", "INS-2", "CMD-COMPLETE")
+    ste = ScriptedStation("pi-ste", "sterilizer", bench.at + timedelta(minutes=5))
+    ste.scan("USR-ANA", "STE-A1", "STE-A1.5", "CMD-EXPOSURE-4", "TRY-7", "INS-9", "CMD-CYCLE-PASS")
+    hub.deliver(bench.events, ste.events)
+    answer = _tech(hub).get("/api/v1/loads/STE-A1.5")
+    assert answer.status_code == 200, answer.text
+    load = answer.json()
+    assert (load["exposure_min"], load["operator"], load["status"]) == (
+        "4",
+        "site:USR-ANA",
+        "released",
+    )
+    assert [(c["item"], c["via_tray"]) for c in load["contents"]] == [
+        ("site:TRY-7", None),
+        ("site:INS-1", "site:TRY-7"),
+        ("site:INS-2", "site:TRY-7"),
+        ("site:INS-9", None),
+    ]
+    assert _tech(hub).get("/api/v1/loads/STE-A1.404").status_code == 404

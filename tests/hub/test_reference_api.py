@@ -148,3 +148,20 @@ def test_a_tech_may_read_reference_rows_but_not_change_them(database_url: str) -
     assert refused.json()["error"]["details"]["permission"] == "reference:write"
     assert tech.get("/api/v1/reference/staff").status_code == 200
     engine.dispose()
+
+
+def test_reference_rows_are_found_by_part_of_their_name_in_any_case(admin: Client) -> None:
+    """?name=MAYO finds both Mayo rows and not the clamp; % and _ are plain characters."""
+    rows = [
+        {"code": "INS-1", "name": "Mayo scissors"},
+        {"code": "INS-2", "name": "Kelly clamp"},
+        {"code": "INS-3", "name": "mayo stand 50%_x"},
+    ]
+    assert admin.request("POST", "/api/v1/reference/instruments/import", json=rows).is_success
+    found = admin.get("/api/v1/reference/instruments", params={"name": "MAYO"}).json()["items"]
+    assert [r["code"] for r in found] == ["site:INS-1", "site:INS-3"]
+    literal = admin.get("/api/v1/reference/instruments", params={"name": "50%_"}).json()["items"]
+    assert [r["code"] for r in literal] == ["site:INS-3"]
+    assert admin.get("/api/v1/reference/instruments", params={"name": "%"}).json()["items"] == [
+        r for r in literal
+    ]
