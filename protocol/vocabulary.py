@@ -66,6 +66,8 @@ class Action(StrEnum):
     # Entered at the hub (POST /api/v1/loads/{label}/fields), open or closed load: the badge
     # that released it, where no one scanned CMD-CYCLE-PASS logged in.
     RELEASER = "releaser"
+    # Entered at the hub: an implant load released before its BI passed; the target is why.
+    EARLY_RELEASE = "early_release"
     # Assets, at an asset_move or equipment_checkout station:
     STATUS_NEXT = "status_next"  # CMD-STATUS-<S>: the next asset scanned takes status S
     ASSET_STATUS = "asset_status"  # that asset; the target is the status
@@ -74,7 +76,7 @@ class Action(StrEnum):
 
 
 # Actions people enter at the hub, never a station (tests/hub/test_load_fields.py).
-HUB_ENTERED = frozenset({Action.RELEASER})
+HUB_ENTERED = frozenset({Action.RELEASER, Action.EARLY_RELEASE})
 
 # Actions that only change the station's state: the context of later scans carries them,
 # so they change no record.

@@ -59,6 +59,9 @@ def entries(fields: dict[str, Any]) -> list[Entry]:
     if fields.get("ci_result") is not None:
         result = str(fields["ci_result"])
         made.append(Entry(f"CMD-CI-{result.upper()}", Action.CI_RESULT, result))
+    if fields.get("early_release_reason") is not None:
+        why = str(fields["early_release_reason"])
+        made.append(Entry("CMD-EARLY-RELEASE", Action.EARLY_RELEASE, why))
     if fields.get("releaser") is not None:
         badge = str(fields["releaser"])
         made.append(Entry(badge, Action.RELEASER, badge))

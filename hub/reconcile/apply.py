@@ -769,7 +769,11 @@ class _Pass:
         self.cycles.update(
             cycle,
             status=rules.cycle_status(
-                cycle["result"], bi["result"] if bi else None, cancelled, cycle["implant"]
+                cycle["result"],
+                bi["result"] if bi else None,
+                cancelled,
+                cycle["implant"],
+                bool(cycle["early_release_reason"]),
             ),
             bi_result=bi["result"] if bi else None,
             bi_key=bi["event_key"] if bi else None,
@@ -788,7 +792,8 @@ class _Pass:
         completion's fact, decided again when the BI is known, so a use since stands."""
         if cycle["result"] is not None and cycle["completed_key"]:
             passed = cycle["result"] == "pass"
-            held = cycle["implant"] and cycle["bi_result"] != "pass"
+            early = bool(cycle["early_release_reason"])
+            held = rules.implant_held(cycle["implant"], cycle["bi_result"], early)
             after = "sterile" if passed and not held else "quarantined"
             self._set_status(item, after, None, cycle["completed_key"])
             row = self.items.get(self.conn, item)

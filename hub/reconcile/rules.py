@@ -121,6 +121,7 @@ LOAD_FIELDS = {
     "exposure": "exposure_min",
     "temperature": "temperature_c",
     "ci_result": "ci_result",
+    "early_release": "early_release_reason",  # entered at the hub, with its reason
 }
 
 
@@ -408,10 +409,15 @@ def _impossible(scan: Scan, what: str) -> Alert:
 
 
 def cycle_status(
-    result: str | None, bi_result: str | None, cancelled: bool, implant: bool = False
+    result: str | None,
+    bi_result: str | None,
+    cancelled: bool,
+    implant: bool = False,
+    early_release: bool = False,
 ) -> str:
     """ST79 release: a load is released when its cycle passed and no BI failed; a load
-    holding an implant only once its BI passed (until then it stays quarantined)."""
+    holding an implant only once its BI passed (until then it stays quarantined), or when
+    an early release was recorded with a reason. A failed BI quarantines it regardless."""
     if cancelled:
         return "cancelled"
     if bi_result == "fail":
@@ -420,7 +426,12 @@ def cycle_status(
         return "open"
     if result != "pass":
         return "failed"
-    return "quarantined" if implant and bi_result != "pass" else "released"
+    return "quarantined" if implant_held(implant, bi_result, early_release) else "released"
+
+
+def implant_held(implant: bool, bi_result: str | None, early_release: bool) -> bool:
+    """An implant load waits for its BI to pass, unless released early with a reason."""
+    return implant and bi_result != "pass" and not early_release
 
 
 # Cycle types (``CMD-TYPE-<t>``, lowercased) that test the sterilizer rather than process

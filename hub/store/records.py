@@ -153,6 +153,8 @@ cycles = sa.Table(
     sa.Column("bi_lot", ShortText),  # GS1 (10): up to 20 characters
     sa.Column("bi_expiry", ShortText),  # ISO date from GS1 (17)
     sa.Column("released_by", Code),  # the badge logged in when the load passed
+    # An implant load released before its BI passed, and why (entered at the hub).
+    sa.Column("early_release_reason", ShortText),
 )
 bi_results = sa.Table(
     "bi_results",

@@ -74,6 +74,13 @@ class LoadFields(BaseModel):
     exposure_min: float | SkipJsonSchema[None] = Field(None, gt=0, le=1440)
     temperature_c: float | SkipJsonSchema[None] = Field(None, ge=0, le=300)
     ci_result: Literal["pass", "fail"] | SkipJsonSchema[None] = None
+    early_release_reason: str | SkipJsonSchema[None] = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        pattern=errors.NO_NUL,
+        description="Release an implant load before its BI passes, and why.",
+    )
     releaser: str | SkipJsonSchema[None] = Field(
         None,
         min_length=1,

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from hub import refdata
 from hub.access.roles import Role
 from hub.ingest import manual
 from hub.ingest.replay import replayer
@@ -146,3 +148,33 @@ def test_a_load_is_read_with_its_fields_and_contents_through_its_trays(hub: HubU
         ("site:INS-9", None),
     ]
     assert _tech(hub).get("/api/v1/loads/STE-A1.404").status_code == 404
+
+
+def test_an_implant_load_released_early_with_a_reason_is_released_and_rebuilt_so(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """An implant load that passed waits quarantined for its BI; an early release entered
+    with a reason releases it and makes its instruments sterile; the reason is on the
+    record and in the load's history, and a rebuild derives the same."""
+    catalogue = tmp_path / "instruments.json"
+    catalogue.write_text('[{"code": "INS-1", "name": "Plate", "implant": true}]')
+    refdata.load(hub.engine, "instruments", catalogue)
+    ste = ScriptedStation("pi-ste", "sterilizer")
+    hub.deliver(ste.scan("STE-A1", "STE-A1.5", "INS-1", "CMD-CYCLE-PASS"))
+    assert _load(hub).status == "quarantined"
+    reason = "trauma case, surgeon on call; BI read at 24 h"
+    answer = _tech(hub).request("POST", FIELDS, json={"early_release_reason": reason})
+    assert answer.status_code == 200, answer.text
+    hub.project_all()
+    load = _load(hub)
+    assert (load.status, load.early_release_reason) == ("released", reason)
+    with hub.engine.connect() as conn:
+        status = conn.execute(
+            sa.select(records.items.c.status).where(records.items.c.key == "site:INS-1")
+        ).scalar()
+    assert status == "sterile"
+    history = _tech(hub).get(f"/api/v1/history/{load.session_id}").json()["items"]
+    assert any(h["raw"] == "CMD-EARLY-RELEASE" and h["actor"] == "token:ana" for h in history)
+    kinds = {a["kind"] for a in _tech(hub).get("/api/v1/alerts").json()["items"]}
+    assert "impossible_sequence" not in kinds and "unknown_action" not in kinds
+    assert rebuild(hub.engine)["cycles"].differ == 0

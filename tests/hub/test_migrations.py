@@ -10,6 +10,7 @@ DROPPED = [
     ("ref_instruments", "implant"),
     ("cycles", "implant"),
     ("cycles", "released_by"),
+    ("cycles", "early_release_reason"),
     ("ref_cases", "trays"),
     ("assets", "inspection_due"),
     ("equipment_logs", "lent_by"),

@@ -214,3 +214,14 @@ def test_a_releaser_is_a_badge_and_a_second_person_where_the_site_asks() -> None
     assert isinstance(ana[1], Alert) and ana[1].kind == "same_person_release"
     (refused,) = decide(_field_scan("releaser", "INS-1", "instrument"), load)
     assert isinstance(refused, Alert) and refused.kind == "impossible_sequence"
+
+
+def test_an_implant_load_waits_for_its_bi_unless_released_early_and_a_failed_bi_still_holds() -> (
+    None
+):
+    """Passed, implant, BI pending: quarantined; released early: released; BI passed:
+    released; a failed BI quarantines even an early-released load."""
+    assert cycle_status("pass", None, False, implant=True) == "quarantined"
+    assert cycle_status("pass", None, False, implant=True, early_release=True) == "released"
+    assert cycle_status("pass", "pass", False, implant=True) == "released"
+    assert cycle_status("pass", "fail", False, implant=True, early_release=True) == "quarantined"
