@@ -313,6 +313,7 @@ sa.Index("ix_sessions_key", sessions.c.key, sessions.c.opened_key)
 # A station's open case, which its next case closes.
 sa.Index("ix_sessions_agent", sessions.c.agent_id, sessions.c.opened_key)
 sa.Index("ix_cycles_sterilizer", cycles.c.sterilizer, cycles.c.started_key)
-sa.Index("ix_usage_item", usage_logs.c.item)
+# An item's uses in a time window: the recall's cases (migration 0013).
+sa.Index("ix_usage_item_used", usage_logs.c.item, usage_logs.c.used_at)
 # One code's history, oldest first (/api/v1/history).
 sa.Index("ix_audit_entity", audit_log.c.entity_key, audit_log.c.id)

@@ -33,8 +33,9 @@ def test_a_database_at_0003_gains_every_later_index_and_column(
     engine = create_engine(database_url)
     migrate(engine, "0003")
     with engine.begin() as conn:
-        for index in ("ix_sessions_key", "ix_sessions_agent"):
+        for index in ("ix_sessions_key", "ix_sessions_agent", "ix_usage_item_used"):
             conn.execute(sa.text(f"DROP INDEX {index}"))
+        conn.execute(sa.text("CREATE INDEX ix_usage_item ON usage_logs (item)"))  # until 0013
         for table, column in DROPPED:
             conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         for table in ("inspections", "ref_asset_models"):
@@ -43,6 +44,8 @@ def test_a_database_at_0003_gains_every_later_index_and_column(
     inspector = sa.inspect(engine)
     indexes = {i["name"] for i in inspector.get_indexes("sessions")}
     assert {"ix_sessions_key", "ix_sessions_agent"} <= indexes
+    usage = {i["name"]: i["column_names"] for i in inspector.get_indexes("usage_logs")}
+    assert usage == {"ix_usage_item_used": ["item", "used_at"]}
     for table, column in DROPPED + ADDED:
         assert column in {c["name"] for c in inspector.get_columns(table)}
     assert inspector.has_table("inspections") and inspector.has_table("ref_asset_models")
