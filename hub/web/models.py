@@ -115,7 +115,9 @@ class AlertPage(_Answer):
     next_after_id: int | None
 
 
-class HistoryEntry(_Answer):
+class _Entry(_Answer):
+    """An audit entry's common part: who (a badge with its person, or a token) did what."""
+
     id: int
     at: datetime
     actor: str | None
@@ -124,6 +126,9 @@ class HistoryEntry(_Answer):
     action: str
     entity: str
     cause: str | None = Field(description="The cause scan's event key, if a scan caused it.")
+
+
+class HistoryEntry(_Entry):
     detail: Any
     agent_id: str | None
     station: str | None
@@ -153,16 +158,8 @@ class CasePage(_Answer):
     next_after: str | None
 
 
-class AuditEntry(_Answer):
-    id: int
-    at: datetime
-    actor: str | None
-    actor_name: str | None
-    actor_role: str | None
-    action: str
-    entity: str
+class AuditEntry(_Entry):
     entity_key: str
-    cause: str | None
     detail: str = Field(description="Canonical JSON, as hashed.")
     prev_hash: str
     hash: str

@@ -12,7 +12,10 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from hub.access.roles import Role
+from hub.ingest import manual
+from hub.ingest.replay import replayer
 from hub.store import tokens
+from hub.web.app import IngestPorts, create_app
 
 
 def make_token(engine: Engine, role: Role, name: str = "tests") -> str:
@@ -91,3 +94,14 @@ async def _first_status(app: FastAPI, method: str, path: str, headers: dict[str,
     except TimeoutError:
         task.cancel()
     return found[0]
+
+
+def ingesting_app(engine: Engine) -> FastAPI:
+    """The app as the serving hub composes it: it replays dead letters and enters load
+    fields through ingest (the CLI's app does neither)."""
+    return create_app(engine, ingest=IngestPorts(replayer("scantrail"), manual.enter))
+
+
+def ingesting_client(engine: Engine, role: Role, name: str = "tests") -> Client:
+    """A client of ``ingesting_app`` with a token of ``role`` held by ``name``."""
+    return Client(ingesting_app(engine), make_token(engine, role, name))

@@ -4,7 +4,6 @@ names who entered them, and what cannot be entered is refused with a reason."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,27 +13,16 @@ import sqlalchemy as sa
 
 from hub import refdata
 from hub.access.roles import Role
-from hub.ingest import manual
-from hub.ingest.replay import replayer
 from hub.reconcile.rebuild import rebuild
 from hub.store import records
-from hub.web.app import IngestPorts, create_app
-from tests.harness.api import Client, make_token
+from tests.harness.api import Client, ingesting_client
 from tests.harness.stations import HubUnderTest, ScriptedStation
 
 FIELDS = "/api/v1/loads/STE-A1.5/fields"
 
 
-@pytest.fixture
-def hub(database_url: str) -> Iterator[HubUnderTest]:
-    hub = HubUnderTest(database_url)
-    yield hub
-    hub.engine.dispose()
-
-
 def _tech(hub: HubUnderTest) -> Client:
-    app = create_app(hub.engine, ingest=IngestPorts(replayer("scantrail"), manual.enter))
-    return Client(app, make_token(hub.engine, Role.TECH, name="ana"))
+    return ingesting_client(hub.engine, Role.TECH, name="ana")
 
 
 def _load(hub: HubUnderTest) -> Any:

@@ -4,23 +4,13 @@ reference names."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from hub.access.roles import Role
 from hub.web.app import create_app
 from tests.harness.api import Client, make_token
 from tests.harness.stations import START, HubUnderTest, ScriptedStation
-
-
-@pytest.fixture
-def hub(database_url: str) -> Iterator[HubUnderTest]:
-    hub = HubUnderTest(database_url)
-    yield hub
-    hub.engine.dispose()
 
 
 def _clients(hub: HubUnderTest) -> tuple[Client, Client]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,6 @@ from hub.store.recall import recall_set
 from hub.store.tables import agent_streams, alerts
 from protocol.messages import ScanEvent
 from tests.harness.stations import HubUnderTest, ScriptedStation
-
-
-@pytest.fixture
-def hub(database_url: str) -> Iterator[HubUnderTest]:
-    under_test = HubUnderTest(database_url)
-    yield under_test
-    under_test.engine.dispose()
 
 
 def _rows(hub: HubUnderTest, table: sa.Table, **where: Any) -> list[Any]:

@@ -4,7 +4,6 @@ that says why, and stays replayable."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,11 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from hub.access.roles import Role
-from hub.ingest import manual
-from hub.ingest.replay import replayer
 from hub.store.tables import dead_letters, scan_log
-from hub.web.app import IngestPorts, create_app
-from tests.harness.api import Client, make_token
+from hub.web.app import create_app
+from tests.harness.api import Client, ingesting_client, make_token
 from tests.harness.stations import HubUnderTest, ScriptedStation
 
 REFUSED = "INS-REFUSED"
@@ -46,16 +43,8 @@ def _fix(engine: sa.Engine) -> None:
             conn.execute(sa.text("ALTER TABLE scan_log DROP CONSTRAINT refuse"))
 
 
-@pytest.fixture
-def hub(database_url: str) -> Iterator[HubUnderTest]:
-    hub = HubUnderTest(database_url)
-    yield hub
-    hub.engine.dispose()
-
-
 def _admin(hub: HubUnderTest) -> Client:
-    app = create_app(hub.engine, ingest=IngestPorts(replayer("scantrail"), manual.enter))
-    return Client(app, make_token(hub.engine, Role.ADMIN, name="ana"))
+    return ingesting_client(hub.engine, Role.ADMIN, name="ana")
 
 
 def _letters(hub: HubUnderTest) -> list[Any]:

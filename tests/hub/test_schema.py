@@ -10,10 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from hub.access.roles import Role
-from hub.ingest import manual
-from hub.ingest.replay import replayer
-from hub.web.app import IngestPorts, create_app
-from tests.harness.api import make_token
+from tests.harness.api import ingesting_app, make_token
 from tests.harness.stations import HubUnderTest, ScriptedStation
 
 ENDLESS = {"/api/v1/stream"}  # an event stream never ends: tests/integration/test_stream.py
@@ -36,7 +33,7 @@ def test_generated_requests_get_no_500_and_responses_match_the_schema(database_u
         orr.scan("CASE-1", "INS-1", "CMD-DONE"),
         porter.scan("AST-1", "LOC-1"),
     )
-    app = create_app(hub.engine, ingest=IngestPorts(replayer("scantrail"), manual.enter))
+    app = ingesting_app(hub.engine)
     auth = {"Authorization": f"Bearer {make_token(hub.engine, Role.ADMIN)}"}
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, headers=auth)
     checked = []
