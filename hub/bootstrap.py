@@ -15,7 +15,8 @@ from hub.ingest.worker import IngestWorker
 from hub.reconcile.apply import Reconciler, Tables
 from hub.settings import HubSettings
 from hub.store.db import create_engine, migrate
-from hub.web.app import IngestPorts, create_app
+from hub.web.app import create_app
+from hub.web.writes import IngestPorts
 
 log = structlog.get_logger("hub")
 

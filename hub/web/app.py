@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
@@ -13,110 +12,32 @@ from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, Respon
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
-from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy.engine import Connection, Engine
+from pydantic import Field, create_model
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
 from hub.access.roles import Permission
-from hub.errors import BadData, NotReplayed
 from hub.health import WriterHealth
 from hub.settings import ApiSettings
 from hub.store import queries, records, reference, tokens
-from hub.store.acknowledge import ALREADY, acknowledge
-from hub.store.db import mapped
 from hub.store.recall import load_contents, recall_set
-from hub.web import errors, guard, models, questions, record_routes, reference_routes
+from hub.web import errors, guard, models, questions, record_routes, reference_routes, writes
 from hub.web import stream as live_feed
 from hub.web.errors import NotFound
+from hub.web.models import MAX_ID
 from hub.web.snapshot import SnapshotCache
-from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Kind, as_key, decode
+from hub.web.writes import IngestPorts
+from protocol.barcodes import DEFAULT_RULES, DecodeRules, as_key
 from protocol.reference import ReferenceSnapshot
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
-MAX_ID = 2**63 - 1  # a database integer holds no more: a larger value is a 422, not a 500
 After = Annotated[int, Query(ge=0, le=MAX_ID, description="Return items with an id above this.")]
 KINDS_HELP = "Comma-separated, any of: " + ", ".join(live_feed.KINDS)
 LOGIN = "/login"
 PUBLIC = {"/healthz", LOGIN, "/logout"}  # every other route declares a permission
 Code = Annotated[str | None, Query(max_length=512)]
 AgentFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-
-
-class Acknowledgement(BaseModel):
-    # No NUL: PostgreSQL cannot store one in text (errors.no_nul does the same for queries).
-    note: str = Field(
-        min_length=1,
-        max_length=1000,
-        pattern=errors.NO_NUL,
-        description="What was done about it.",
-    )
-
-
-@dataclass(frozen=True)
-class IngestPorts:
-    """What the API writes through ingest; the composition root hands it in, as the web
-    layer imports no ingest (hub/ingest/replay.py, hub/ingest/manual.py)."""
-
-    # (connection, dead letter id, who, now) -> what the replay stored, or None: no letter
-    replay: Callable[[Connection, int, str, datetime], dict[str, Any] | None]
-    # (connection, load session id, fields, who, now) -> the seqs of the scans entered
-    enter: Callable[[Connection, str, dict[str, Any], str, datetime], list[int]]
-
-
-class LoadFields(BaseModel):
-    """A load's fields entered where no command barcode is used; at least one, none null."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
-
-    cycle_type: str | SkipJsonSchema[None] = Field(None, pattern=r"^[A-Za-z0-9_]{1,32}$")
-    exposure_min: float | SkipJsonSchema[None] = Field(None, gt=0, le=1440)
-    temperature_c: float | SkipJsonSchema[None] = Field(None, ge=0, le=300)
-    ci_result: Literal["pass", "fail"] | SkipJsonSchema[None] = None
-    early_release_reason: str | SkipJsonSchema[None] = Field(
-        None,
-        min_length=1,
-        max_length=128,
-        pattern=errors.NO_NUL,
-        description="Release an implant load before its BI passes, and why.",
-    )
-    releaser: str | SkipJsonSchema[None] = Field(
-        None,
-        min_length=1,
-        max_length=128,
-        pattern=errors.NO_NUL,
-        description="The releaser's staff badge, as printed; 422 if it is not one.",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _given(cls, values: Any) -> Any:
-        if isinstance(values, dict):
-            if not values:
-                raise ValueError("enter at least one field")
-            if any(v is None for v in values.values()):
-                raise ValueError("a field may not be null: leave it out")
-        return values
-
-
-class EnteredFields(BaseModel):
-    load: str = Field(description="The load's session id.")
-    seqs: list[int] = Field(description="The hub's scans that carry the entries.")
-
-
-class ReplayAnswer(BaseModel):
-    dead_letter_id: int
-    agent_id: str | None
-    stored: int = Field(description="Scans new to the scan log.")
-    duplicates: int = Field(description="Scans the log held already, with the same content.")
-    conflicts: int = Field(description="Seqs the log held with other content; kept as stored.")
-
-
-def _ingesting(ingest: IngestPorts | None) -> IngestPorts:
-    if ingest is None:
-        raise errors.Unavailable("this hub process does not ingest; ask the serving hub")
-    return ingest
 
 
 def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
@@ -231,29 +152,6 @@ def create_app(
         with engine.connect() as conn:
             return _page(queries.dead_letter_page(conn, after_id, limit), limit)
 
-    @app.post(
-        "/api/v1/dead-letters/{letter_id}/replay",
-        dependencies=[permit(Permission.REPLAY_DEAD_LETTERS)],
-    )
-    def replay_dead_letter(
-        request: Request, letter_id: Annotated[int, Path(ge=1, le=MAX_ID)]
-    ) -> ReplayAnswer:
-        """Send a dead letter's scans through ingest again, once its cause is fixed: 409
-        naming why when it still cannot be (docs/dead-letters.md)."""
-        ports = _ingesting(ingest)
-        by = guard.holder_of(request).name
-        try:
-            with mapped(), engine.begin() as conn:
-                done = ports.replay(conn, letter_id, by, datetime.now(UTC))
-        except NotReplayed as exc:
-            raise errors.Conflict(exc.message, {"reason": exc.reason}) from None
-        except BadData as exc:  # its values still do not fit: nothing was written
-            message = f"still refused by the database: {exc}"
-            raise errors.Conflict(message, {"reason": "still_refused"}) from None
-        if done is None:
-            raise NotFound(f"no dead letter {letter_id}")
-        return ReplayAnswer(**done)
-
     @app.get(
         "/api/v1/alerts",
         dependencies=[permit(Permission.READ_RECORDS)],
@@ -272,27 +170,6 @@ def create_app(
         filters = {k: v for k, v in given.items() if v is not None}
         with engine.connect() as conn:
             return _page(queries.alert_page(conn, after_id, limit, filters, open_only), limit)
-
-    @app.post(
-        "/api/v1/alerts/{alert_id}/ack",
-        dependencies=[permit(Permission.ACK_ALERTS)],
-        response_model=models.Alert,
-    )
-    def acknowledge_alert(
-        request: Request,
-        alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-        body: Acknowledgement,
-    ) -> dict[str, Any]:
-        """Acknowledge an alert with a note; the audit trail names the token's holder."""
-        by = guard.holder_of(request).name
-        with engine.begin() as conn:
-            done = acknowledge(conn, alert_id, by, body.note, datetime.now(UTC))
-        if done is None:
-            raise NotFound(f"no alert {alert_id}")
-        if done == ALREADY:
-            raise errors.Conflict(f"alert {alert_id} was acknowledged already")
-        assert isinstance(done, dict)
-        return done
 
     @app.get(
         "/api/v1/assets/{key}/where",
@@ -347,6 +224,7 @@ def create_app(
             return _page(queries.audit_page(conn, after_id, limit), limit)
 
     record_routes.add(app, engine, permit(Permission.READ_RECORDS), decode_rules)
+    writes.add(app, engine, permit, decode_rules, ingest)
     questions.add(app, engine, permit(Permission.READ_RECORDS))
     reference_routes.add(
         app,
@@ -379,30 +257,6 @@ def create_app(
             contents = load_contents(conn, found["session_id"])
             queries.with_names(conn, contents, None)
         return {**named, "contents": contents}
-
-    @app.post("/api/v1/loads/{label}/fields", dependencies=[permit(Permission.ENTER_LOAD_FIELDS)])
-    def enter_load_fields(
-        request: Request, label: Annotated[str, Path(max_length=512)], body: LoadFields
-    ) -> EnteredFields:
-        """Enter a load's fields (type, exposure, temperature, chemical indicator, releaser)
-        where no command barcode is used, open or closed. Each becomes a scan of the hub's
-        own in the scan log, so the record shows it once the projector has applied it and a
-        rebuild derives it again; the history names the token's holder as the station."""
-        ports = _ingesting(ingest)
-        fields = body.model_dump(exclude_none=True)
-        if "releaser" in fields:
-            badge = decode(fields["releaser"], decode_rules)
-            if not isinstance(badge, Decoded) or badge.kind is not Kind.STAFF:
-                raise errors.Invalid(f"releaser {fields['releaser']!r} is not a staff badge")
-        with mapped(), engine.begin() as conn:
-            load = queries.load_by_label(conn, as_key(label, decode_rules))
-            if load is None:
-                raise NotFound(f"no load labelled {label!r} has reached the hub")
-            if load["status"] == "cancelled":
-                raise errors.Conflict(f"load {label!r} was cancelled; it takes no fields")
-            by = guard.holder_of(request).name
-            seqs = ports.enter(conn, load["session_id"], fields, by, datetime.now(UTC))
-        return EnteredFields(load=load["session_id"], seqs=seqs)
 
     @app.get(
         "/api/v1/recalls/{label}",

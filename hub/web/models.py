@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from hub.store import queries
 from protocol.messages import ScanEvent
 
+MAX_ID = 2**63 - 1  # a database integer holds no more: a larger id is a 422, not a 500
+
 
 class _Answer(BaseModel):
     # Answers may carry more than declared (additive within v1): clients ignore the rest.

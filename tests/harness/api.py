@@ -15,7 +15,8 @@ from hub.access.roles import Role
 from hub.ingest import manual
 from hub.ingest.replay import replayer
 from hub.store import tokens
-from hub.web.app import IngestPorts, create_app
+from hub.web.app import create_app
+from hub.web.writes import IngestPorts
 
 
 def make_token(engine: Engine, role: Role, name: str = "tests") -> str:
