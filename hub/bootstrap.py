@@ -12,6 +12,7 @@ from hub.ingest import manual
 from hub.ingest.consumer import Consumer, bounded_queue
 from hub.ingest.replay import replayer
 from hub.ingest.worker import IngestWorker
+from hub.metrics import Metrics
 from hub.reconcile.apply import Reconciler, Tables
 from hub.settings import HubSettings
 from hub.store.db import create_engine, migrate
@@ -43,6 +44,8 @@ class Hub:
 
 def bootstrap(settings: HubSettings) -> Hub:
     engine = create_engine(settings.database_url)
+    metrics = Metrics()
+    metrics.watch(engine)
     messages = bounded_queue(settings.mqtt)
     consumer = Consumer(settings.mqtt, messages)
     worker = IngestWorker(
@@ -54,6 +57,7 @@ def bootstrap(settings: HubSettings) -> Hub:
         settings.faults,
         Reconciler(Tables.live(), decode_rules=settings.decode, policy=settings.records.policy()),
         settings.records,
+        metrics,
     )
     return Hub(
         settings,
@@ -66,5 +70,6 @@ def bootstrap(settings: HubSettings) -> Hub:
             settings.decode,
             settings.api,
             IngestPorts(replayer(settings.mqtt.topic_prefix), manual.enter),
+            metrics,
         ),
     )

@@ -81,6 +81,11 @@ class ApiSettings(_Section):
     stream_keepalive_s: float = Field(
         15.0, gt=0, description="A comment line after this long without an event."
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="A bearer token Prometheus presents to read /metrics, and only that.",
+    )
 
 
 class FaultSettings(_Section):

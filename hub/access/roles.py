@@ -29,13 +29,14 @@ class Permission(StrEnum):
     ENTER_LOAD_FIELDS = "loads:write"  # exposure, releaser: where no command barcode is used
     MANAGE_REFERENCE = "reference:write"  # the catalogue, recipes, locations, staff, cases
     REPLAY_DEAD_LETTERS = "dead-letters:replay"
+    READ_METRICS = "metrics:read"  # /metrics; a configured scrape token may read it too
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     # An operator acknowledges; an admin manages (changes what the hub holds as true).
     Role.OPERATOR: frozenset(Permission)
-    - {Permission.MANAGE_REFERENCE, Permission.REPLAY_DEAD_LETTERS},
+    - {Permission.MANAGE_REFERENCE, Permission.REPLAY_DEAD_LETTERS, Permission.READ_METRICS},
     Role.TECH: frozenset(
         {
             Permission.ACK_ALERTS,

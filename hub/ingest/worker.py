@@ -46,6 +46,7 @@ from hub.ingest import inbox
 from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
+from hub.metrics import Metrics
 from hub.reconcile.apply import Reconciler, Tables
 from hub.reconcile.projector import Projector, Recent
 from hub.settings import FaultSettings, IngestSettings, RecordSettings
@@ -101,8 +102,10 @@ class IngestWorker:
         faults: FaultSettings,
         reconciler: Reconciler | None = None,
         records: RecordSettings | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics = metrics or Metrics()
         self._consumer = consumer
         self._messages = messages
         self._prefix = topic_prefix
@@ -156,6 +159,7 @@ class IngestWorker:
             try:
                 result = work()
             except DatabaseUnavailable as exc:
+                self._metrics.database_errors.labels("unavailable").inc()
                 if self.health.database == "ok":
                     log.error("database.unavailable", error=str(exc))
                     self.health = WriterHealth("unavailable", str(exc), datetime.now(UTC))
@@ -201,6 +205,7 @@ class IngestWorker:
             raise
         except Exception:  # BadData, or a bug: find the one message that carries it
             log.exception("ingest.batch_failed", messages=len(batch))
+            self._metrics.database_errors.labels("bad_data").inc()
             progress = {}
             for message in batch:
                 progress.update(self._one(message))
@@ -258,7 +263,10 @@ class IngestWorker:
             self._flag_unsynced([event for event, _ in stored.new], raised)
             raised.write(conn)
             self._crash_if("before_commit")
-        self._recent.add(stored.new)
+        self._recent.add(stored.new)  # committed: count what it stored and set aside
+        self._metrics.scans.inc(len(stored.new))
+        for letter in work.dead:
+            self._metrics.dead_letters.labels(letter.reason).inc()
         if stored.new:
             self._lagging = True
         return {(p.agent_id, p.incarnation): p for p in stored.progress}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path as FilePath
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub import __version__
 from hub.access.roles import Permission
 from hub.health import WriterHealth
+from hub.metrics import CONTENT_TYPE, Metrics
 from hub.settings import ApiSettings
 from hub.store import queries, records, reference, tokens
 from hub.store.recall import load_contents, recall_set
@@ -40,6 +42,36 @@ Code = Annotated[str | None, Query(max_length=512)]
 AgentFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
+class _Latency:
+    """Each request's latency by method, route template and status, as plain ASGI (a
+    BaseHTTPMiddleware would sit between the live stream and its client). The endless
+    live stream is left out: its duration is how long someone watched."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = [500]
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")  # the router sets it
+            if path != "/api/v1/stream":
+                labels = (scope["method"], path, str(status[0]))
+                self.metrics.requests.labels(*labels).observe(time.perf_counter() - began)
+
+
 def _page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
     return {"items": items, "next_after_id": items[-1]["id"] if len(items) == limit else None}
 
@@ -50,11 +82,13 @@ def create_app(
     decode_rules: DecodeRules = DEFAULT_RULES,
     api: ApiSettings | None = None,
     ingest: IngestPorts | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """``writer`` tells how the hub's writer thread is doing (the CLI's own app has none);
     ``decode_rules`` are the site's, handed to stations in the reference snapshot; ``api``
     paces the live stream; ``ingest`` replays dead letters and enters load fields (the
-    CLI's app has none: those routes are then a 503)."""
+    CLI's app has none: those routes are then a 503); ``metrics`` are the process's, which
+    the writer moves too (by default the app's own, reading ``engine``)."""
     # The schema and its docs page sit behind a token like the rest (routes below).
     app = FastAPI(
         title="scantrail hub",
@@ -67,8 +101,13 @@ def create_app(
     app.redoc_url = None
     templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
     errors.install(app, login_path=LOGIN)
-    permit = guard.permitter(engine)
     api = api or ApiSettings()
+    scrape = api.metrics_token.get_secret_value() if api.metrics_token else None
+    permit = guard.permitter(engine, {Permission.READ_METRICS: scrape} if scrape else None)
+    if metrics is None:
+        metrics = Metrics()
+        metrics.watch(engine)
+    app.add_middleware(_Latency, metrics=metrics)
 
     def build_snapshot() -> ReferenceSnapshot:
         with engine.connect() as conn:
@@ -310,6 +349,16 @@ def create_app(
         )
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(feed, media_type="text/event-stream", headers=headers)
+
+    @app.get(
+        "/metrics",
+        dependencies=[permit(Permission.READ_METRICS)],
+        response_class=Response,
+        include_in_schema=False,
+    )
+    def prometheus() -> Response:
+        """Prometheus' text format (hub/metrics.py): admins, or the configured scrape token."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get(LOGIN, response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> HTMLResponse:

@@ -12,6 +12,7 @@ from agent.session import Instant
 from agent.station import Station
 from hub.ingest.triage import Message
 from hub.ingest.worker import IngestWorker
+from hub.metrics import Metrics
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.db import create_engine, migrate
 from protocol import codec
@@ -84,6 +85,8 @@ class HubUnderTest:
     def __init__(self, database_url: str, step_scans: int = 1000) -> None:
         self.engine = create_engine(database_url)
         migrate(self.engine)
+        self.metrics = Metrics()  # the writer's counters, and the database's state
+        self.metrics.watch(self.engine)
         self.worker = IngestWorker(
             self.engine,
             _NoBroker(),  # type: ignore[arg-type]
@@ -91,6 +94,7 @@ class HubUnderTest:
             "scantrail",
             IngestSettings(projection_step_scans=step_scans),
             FaultSettings(),
+            metrics=self.metrics,
         )
 
     def deliver(self, *batches: Iterable[ScanEvent], project: bool = True) -> None:
