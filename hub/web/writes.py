@@ -158,8 +158,9 @@ def add(
     def enter_load_fields(
         request: Request, label: Annotated[str, Path(max_length=512)], body: LoadFields
     ) -> EnteredFields:
-        """Enter a load's fields (type, exposure, temperature, chemical indicator, releaser)
-        where no command barcode is used, open or closed. Each becomes a scan of the hub's
+        """Enter a load's fields (type, exposure, temperature, chemical indicator, releaser,
+        an implant load's early release and why) where no command barcode is used, open or
+        closed. Each becomes a scan of the hub's
         own in the scan log, so the record shows it once the projector has applied it and a
         rebuild derives it again; the history names the token's holder as the station."""
         ports = _ingesting(ingest)
