@@ -239,6 +239,7 @@ def case_page(conn: Connection, after: str, limit: int) -> list[dict[str, Any]]:
                 "ended_by": _ended_by(session),
             }
         )
+    with_names(conn, cases, None)
     return cases
 
 
@@ -312,6 +313,7 @@ NAMED_CODES: dict[str, tuple[sa.Table, ...]] = {
     "tray": (records.ref_trays,),
     "sterilizer": (records.ref_sterilizers,),
     "location": (records.ref_locations,),
+    "room": (records.ref_locations,),  # operating rooms are locations
 }
 
 

@@ -146,6 +146,7 @@ class Case(_Answer):
     case: str
     status: str = Field(description="scheduled, in_progress, done or cancelled.")
     room: str | None
+    room_name: str | None = Field(None, description="The room's name, from the locations.")
     scheduled_start: datetime | None
     procedure: str | None
     session_id: str | None

@@ -26,6 +26,7 @@ class TrayReadiness(BaseModel):
 class CaseReadiness(BaseModel):
     case: str
     room: str | None
+    room_name: str | None = None
     procedure: str | None
     scheduled_start: datetime
     ready: bool = Field(description="Every tray on its preference card is ready.")
@@ -91,6 +92,7 @@ def add(app: FastAPI, engine: Engine, permission: Any) -> None:
             cases = due.readiness(conn, now, until - now)
             trays = [tray for case in cases for tray in case["trays"]]
             queries.with_names(conn, trays, None)
+            queries.with_names(conn, cases, None)
         return Readiness(since=now, until=until, cases=[CaseReadiness(**c) for c in cases])
 
     @app.get("/api/v1/overdue", dependencies=[permission])

@@ -26,11 +26,12 @@ def _import(admin: Client, kind: str, rows: list[dict[str, Any]]) -> None:
 
 
 def test_readiness_lists_the_next_hours_cases_with_each_trays_state(hub: HubUnderTest) -> None:
-    """CASE-1 in an hour needs TRY-7 (sterile from a released load) and TRY-8 (never
+    """CASE-1 in OR 1 in an hour needs TRY-7 (sterile from a released load) and TRY-8 (never
     scanned): not ready, naming TRY-8 only; CASE-2 in ten hours shows only when asked for
     twelve hours, and is ready."""
     admin, viewer = _clients(hub)
     now = datetime.now(UTC)
+    _import(admin, "locations", [{"code": "LOC-OR1", "name": "OR 1", "level": "room"}])
     _import(admin, "trays", [{"code": "TRY-7", "name": "Basic set", "recipe": {"INS-1": 1}}])
     _import(
         admin,
@@ -41,6 +42,7 @@ def test_readiness_lists_the_next_hours_cases_with_each_trays_state(hub: HubUnde
                 "scheduled_start": (now + timedelta(hours=1)).isoformat(),
                 "trays": ["TRY-7", "TRY-8"],
                 "procedure": "Appendectomy",
+                "room": "LOC-OR1",
             },
             {
                 "code": "CASE-2",
@@ -62,6 +64,7 @@ def test_readiness_lists_the_next_hours_cases_with_each_trays_state(hub: HubUnde
         False,
     )
     trays = {t["tray"]: t for t in case["trays"]}
+    assert (case["room"], case["room_name"]) == ("site:LOC-OR1", "OR 1")
     assert trays["site:TRY-7"]["not_ready"] is None
     assert trays["site:TRY-7"]["tray_name"] == "Basic set"
     assert trays["site:TRY-8"]["not_ready"] == "has never been scanned"
