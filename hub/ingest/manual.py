@@ -27,6 +27,7 @@ from protocol.vocabulary import (
     TEMPERATURE_PREFIX,
     TYPE_PREFIX,
     Action,
+    Command,
     Mode,
     SessionKind,
 )
@@ -58,7 +59,8 @@ def entries(fields: dict[str, Any]) -> list[Entry]:
         made.append(Entry(f"CMD-{TEMPERATURE_PREFIX}{degrees}", Action.TEMPERATURE, degrees))
     if fields.get("ci_result") is not None:
         result = str(fields["ci_result"])
-        made.append(Entry(f"CMD-CI-{result.upper()}", Action.CI_RESULT, result))
+        command = Command.CI_PASS if result == "pass" else Command.CI_FAIL
+        made.append(Entry(f"CMD-{command}", Action.CI_RESULT, result))
     if fields.get("early_release_reason") is not None:
         why = str(fields["early_release_reason"])
         made.append(Entry("CMD-EARLY-RELEASE", Action.EARLY_RELEASE, why))

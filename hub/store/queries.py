@@ -128,12 +128,8 @@ def recent_dead_letters(conn: Connection, limit: int) -> list[dict[str, Any]]:
 
 
 def _dead_letter(row: sa.Row[Any]) -> dict[str, Any]:
-    return {
-        **row._mapping,
-        "received_at": _iso(row.received_at),
-        "replayed_at": _iso(row.replayed_at) if row.replayed_at else None,
-        "replay_result": json.loads(row.replay_result) if row.replay_result else None,
-    }
+    result = json.loads(row.replay_result) if row.replay_result else None
+    return {**_plain(row._mapping), "replay_result": result}
 
 
 def alert_page(

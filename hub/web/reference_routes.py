@@ -54,7 +54,9 @@ def _models(kind: str) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel
     fields = refdata.model_of(kind).model_fields
     declared: dict[str, Any] = {n: (f.annotation, f) for n, f in fields.items()}
     # As kept: keys, which may be longer than the codes they came from; no input limits.
-    kept: dict[str, Any] = {n: (_plain(f.annotation), Field(f.default)) for n, f in fields.items()}
+    kept: dict[str, Any] = {
+        n: (_unconstrained(f.annotation), Field(f.default)) for n, f in fields.items()
+    }
     stored = create_model(_title(kind), **kept)
     without_code = {n: spec for n, spec in declared.items() if n != "code"}
     body = create_model(
@@ -68,15 +70,15 @@ def _models(kind: str) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel
     return stored, body, page
 
 
-def _plain(annotation: Any) -> Any:
+def _unconstrained(annotation: Any) -> Any:
     """``annotation`` without its constraints: list[Annotated[str, ...]] is list[str]."""
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Annotated:
-        return _plain(args[0])
+        return _unconstrained(args[0])
     if origin in (list, dict):
-        return origin[tuple(_plain(a) for a in args)]
+        return origin[tuple(_unconstrained(a) for a in args)]
     if origin in (Union, UnionType):
-        return Union[tuple(_plain(a) for a in args)]  # noqa: UP007
+        return Union[tuple(_unconstrained(a) for a in args)]  # noqa: UP007
     return annotation
 
 
