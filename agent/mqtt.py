@@ -79,9 +79,11 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        # Set before the loop starts: its on_connect may reach the sender, which publishes
+        # the online status through this link, before start() would otherwise return.
+        self._client = client
         client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
         client.loop_start()
-        self._client = client
 
     def stop(self, last_words: AgentStatus | None = None) -> None:
         client = self._client

@@ -65,9 +65,11 @@ class Consumer:
         client.on_message = self._on_message
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.ReceiveMaximum = s.receive_maximum
+        # Set before the loop starts: a message can be stored and acked before start()
+        # would otherwise return, and an ack with no client is silently skipped.
+        self._client = client
         client.connect_async(s.host, s.port, keepalive=30, clean_start=True, properties=props)
         client.loop_start()
-        self._client = client
 
     def stop(self) -> None:
         if self._client is not None:
