@@ -30,14 +30,17 @@ def main(argv: list[str] | None = None) -> int:
         ("rebuild", "derive every record again from the scan log and swap it in"),
         ("audit", "check the audit trail's hash chain"),
         ("tokens", "create, list or revoke API tokens"),
+        ("labels", "print labels: station commands, or the codes of reference data"),
     ):
         parsers[name] = p = sub.add_parser(name, help=help_text)
-        p.add_argument("--config", type=Path, required=True)
+        # Command sheets need no hub: only labels of reference data read its database.
+        p.add_argument("--config", type=Path, required=name != "labels")
     # refdata.load checks the kind and names the valid ones: serve need not import it.
     parsers["import"].add_argument("kind", help="instruments, trays, sterilizers, locations, ...")
     parsers["import"].add_argument("file", type=Path)
     parsers["audit"].add_argument("action", choices=["verify"])
     _token_arguments(parsers["tokens"])
+    _label_arguments(parsers["labels"])
     args = parser.parse_args(argv)
     commands = {
         "serve": _serve,
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         "rebuild": _rebuild,
         "audit": _audit,
         "tokens": _tokens,
+        "labels": _labels,
     }
     try:
         return commands[args.command](args)
@@ -145,6 +149,41 @@ def _tokens(args: argparse.Namespace) -> int:
                 raise ConfigError(f"no live token has id {args.id}")
             print(f"token {args.id} revoked")
     engine.dispose()
+    return EXIT_OK
+
+
+def _label_arguments(parser: argparse.ArgumentParser) -> None:
+    from hub.labels.render import Format, Paper
+    from hub.labels.sheets import KINDS
+    from protocol.vocabulary import Mode
+
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--mode", choices=[m.value for m in Mode], help="commands: one mode")
+    parser.add_argument("--paper", choices=[p.value for p in Paper], default=Paper.A4.value)
+    parser.add_argument("--format", choices=[f.value for f in Format], default=Format.PDF.value)
+    parser.add_argument("--output", "-o", type=Path, required=True)
+
+
+def _labels(args: argparse.Namespace) -> int:
+    from hub.errors import ConfigError
+    from hub.labels import sheets
+    from hub.labels.render import Format, Paper
+    from protocol.vocabulary import Mode
+
+    paper, fmt = Paper(args.paper), Format(args.format)
+    if args.kind == "commands":
+        printed = sheets.commands(Mode(args.mode) if args.mode else None, paper, fmt)
+    else:
+        if args.config is None:
+            raise ConfigError(f"labels {args.kind} reads the hub's database: give --config")
+        engine = _engine(_settings(args.config))
+        with engine.connect() as conn:
+            printed = sheets.reference(conn, args.kind, paper, fmt)
+        engine.dispose()
+    args.output.write_bytes(printed.document)
+    for why in printed.skipped:
+        print(f"skipped {why}", file=sys.stderr)
+    print(f"{printed.labels} labels written to {args.output}")
     return EXIT_OK
 
 

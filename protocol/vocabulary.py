@@ -155,3 +155,63 @@ CONDITION_PREFIX = "COND-"
 EXPOSURE_PREFIX = "EXPOSURE-"  # minutes, e.g. CMD-EXPOSURE-4
 TEMPERATURE_PREFIX = "TEMP-"  # degrees Celsius, e.g. CMD-TEMP-134
 STATUS_PREFIX = "STATUS-"  # an asset status, e.g. CMD-STATUS-MAINTENANCE
+
+
+# What to print for the wall beside a station of each mode (``scantrail-hub labels
+# commands``): every command the mode acts on, with what it does, in the order people
+# reach for them. The values of the prefixed commands are the common ones; any other value
+# works too (docs/stations.md). tests/hub/test_labels.py scans each at a station of its mode.
+EVERY_STATION: tuple[tuple[str, str], ...] = (
+    (f"CMD-{Command.LOGOUT}", "Log out"),
+    (f"CMD-{Command.CANCEL}", "Cancel the open session"),
+)
+_ASSET_CARE: tuple[tuple[str, str], ...] = (
+    *(
+        (f"CMD-{STATUS_PREFIX}{s.upper().replace('_', '-')}", f"Next asset: {s.replace('_', ' ')}")
+        for s in (
+            AssetStatus.AVAILABLE,
+            AssetStatus.IN_USE,
+            AssetStatus.MAINTENANCE,
+            AssetStatus.OUT_OF_SERVICE,
+            AssetStatus.RETIRED,
+        )
+    ),
+    (f"CMD-{Command.INSPECT_PASS}", "Next asset: inspection passed"),
+    (f"CMD-{Command.INSPECT_FAIL}", "Next asset: inspection failed"),
+)
+COMMAND_SHEETS: dict[Mode, tuple[tuple[str, str], ...]] = {
+    Mode.STERILIZER: (
+        (f"CMD-{Command.CYCLE_PASS}", "Close the load: cycle passed"),
+        (f"CMD-{Command.CYCLE_FAIL}", "Close the load: cycle failed"),
+        (f"CMD-{TYPE_PREFIX}PREVAC", "Cycle type: prevacuum"),
+        (f"CMD-{TYPE_PREFIX}GRAVITY", "Cycle type: gravity"),
+        (f"CMD-{TYPE_PREFIX}BOWIE-DICK", "Cycle type: Bowie-Dick test"),
+        (f"CMD-{TYPE_PREFIX}LEAK", "Cycle type: leak test"),
+        (f"CMD-{EXPOSURE_PREFIX}4", "Exposure 4 minutes"),
+        (f"CMD-{EXPOSURE_PREFIX}30", "Exposure 30 minutes"),
+        (f"CMD-{TEMPERATURE_PREFIX}121", "Temperature 121 °C"),
+        (f"CMD-{TEMPERATURE_PREFIX}134", "Temperature 134 °C"),
+        (f"CMD-{Command.CI_PASS}", "Chemical indicator passed"),
+        (f"CMD-{Command.CI_FAIL}", "Chemical indicator failed"),
+        (f"CMD-{Command.BI_LABEL}", "Next: the biological indicator's label"),
+        (f"CMD-{Command.BI_PASS}", "After a cycle label: BI passed"),
+        (f"CMD-{Command.BI_FAIL}", "After a cycle label: BI failed"),
+        *EVERY_STATION,
+    ),
+    Mode.TRAY_ASSEMBLY: ((f"CMD-{Command.COMPLETE}", "Tray complete"), *EVERY_STATION),
+    Mode.POINT_OF_USE: (
+        (f"CMD-{Command.DONE}", "Case done"),
+        (f"CMD-{Command.RETURN}", "Next items are returned"),
+        (f"CMD-{CONDITION_PREFIX}DAMAGED", "Next returned item: damaged"),
+        (f"CMD-{CONDITION_PREFIX}INCOMPLETE", "Next returned item: incomplete"),
+        *EVERY_STATION,
+    ),
+    Mode.ASSET_MOVE: (*_ASSET_CARE, *EVERY_STATION),
+    Mode.EQUIPMENT_CHECKOUT: (
+        (f"CMD-{Command.DONE}", "Patient done"),
+        (f"CMD-{Command.RETURN}", "Next items are returned"),
+        (f"CMD-{Command.CLEANED}", "Next item was cleaned"),
+        *_ASSET_CARE,
+        *EVERY_STATION,
+    ),
+}
