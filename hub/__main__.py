@@ -1,4 +1,5 @@
-"""scantrail-hub: serve | migrate | import KIND FILE | rebuild | audit verify | tokens ..."""
+"""scantrail-hub: serve | migrate | import KIND FILE | rebuild | audit verify | tokens ...
+| users ... | labels ..."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         ("audit", "check the audit trail's hash chain"),
         ("tokens", "create, list or revoke API tokens"),
         ("labels", "print labels: station commands, or the codes of reference data"),
+        ("users", "create or list people who sign in to the dashboard with a password"),
     ):
         parsers[name] = p = sub.add_parser(name, help=help_text)
         # Command sheets need no hub: only labels of reference data read its database.
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parsers["audit"].add_argument("action", choices=["verify"])
     _token_arguments(parsers["tokens"])
     _label_arguments(parsers["labels"])
+    _user_arguments(parsers["users"])
     args = parser.parse_args(argv)
     commands = {
         "serve": _serve,
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         "audit": _audit,
         "tokens": _tokens,
         "labels": _labels,
+        "users": _users,
     }
     try:
         return commands[args.command](args)
@@ -148,6 +152,48 @@ def _tokens(args: argparse.Namespace) -> int:
             if not tokens.revoke(conn, args.id, now):
                 raise ConfigError(f"no live token has id {args.id}")
             print(f"token {args.id} revoked")
+    engine.dispose()
+    return EXIT_OK
+
+
+def _user_arguments(parser: argparse.ArgumentParser) -> None:
+    from hub.access.roles import Role
+
+    parser.add_argument("action", choices=["create", "list"])
+    parser.add_argument("--username", help="create: the name they sign in with")
+    people = [r.value for r in Role if r is not Role.AGENT]
+    parser.add_argument("--role", choices=people, help="create: viewer, tech, operator, admin")
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="create: read the password from standard input instead of asking twice",
+    )
+
+
+def _users(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime
+
+    from hub.access.roles import Role
+    from hub.errors import ConfigError
+    from hub.store import users
+
+    engine = _engine(_settings(args.config))
+    with engine.begin() as conn:
+        if args.action == "list":
+            for row in users.listing(conn):
+                print(f"{row['username']}\t{row['role']}\t{row['created_at']}")
+        else:
+            if not args.username or not args.role:
+                raise ConfigError("users create needs --username and --role")
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                password = getpass.getpass("password: ")
+                if getpass.getpass("again: ") != password:
+                    raise ConfigError("the two passwords differ")
+            users.create(conn, args.username, Role(args.role), password, datetime.now(UTC))
+            print(f"user {args.username} ({args.role}) created")
     engine.dispose()
     return EXIT_OK
 

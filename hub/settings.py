@@ -81,6 +81,9 @@ class ApiSettings(_Section):
     stream_keepalive_s: float = Field(
         15.0, gt=0, description="A comment line after this long without an event."
     )
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="How long a browser stays signed in."
+    )
     metrics_token: SecretStr | None = Field(
         None,
         min_length=32,

@@ -74,7 +74,7 @@ def enter(
     conn: Connection, session_id: str, fields: dict[str, Any], by: str, now: datetime
 ) -> list[int]:
     """Append ``fields`` to the hub's stream as scans of load ``session_id``, entered by the
-    token holder ``by``; the seqs they got. The caller commits."""
+    actor ``by`` (``token:<name>``, ``user:<name>``); the seqs they got. The caller commits."""
     made = entries(fields)
     c = agent_streams.c
     # The UPDATE comes first: on SQLite it takes the write lock before the seq is read, so
@@ -86,9 +86,9 @@ def enter(
     )
     last = inbox.highest_seq(conn, STREAM)
     context = {
-        "station": f"api:{by}"[:MAX_SHORT_TEXT],
-        # The audit entries these make name the token's holder as their actor.
-        "operator": f"token:{by}"[:MAX_SHORT_TEXT],
+        "station": "api",
+        # The audit entries these make name who entered them as their actor.
+        "operator": by[:MAX_SHORT_TEXT],
         "mode": Mode.STERILIZER,
         "session_id": session_id,
         "session_kind": SessionKind.LOAD,

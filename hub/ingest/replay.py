@@ -57,7 +57,7 @@ def replayer(prefix: str) -> Callable[[Connection, int, str, datetime], dict[str
 def replay(
     conn: Connection, letter_id: int, prefix: str, by: str, now: datetime
 ) -> Replayed | None:
-    """Replay one dead letter for the token holder ``by``; None when there is none. Raises
+    """Replay one dead letter for the actor ``by``; None when there is none. Raises
     ``NotReplayed``. The caller commits."""
     d = dead_letters.c
     # The UPDATE comes first: it claims the letter and, on SQLite, takes the write lock
@@ -112,7 +112,7 @@ def replay(
 def _entry(letter_id: int, by: str, now: datetime, detail: dict[str, Any]) -> dict[str, Any]:
     return {
         "at": now,
-        "actor": f"token:{by}",
+        "actor": by,
         "action": "dead_letter.replay",
         "entity": "dead_letter",
         "entity_key": str(letter_id),

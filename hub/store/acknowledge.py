@@ -39,7 +39,7 @@ def acknowledge(
         [
             {
                 "at": now,
-                "actor": f"token:{by}",
+                "actor": by,
                 "action": "acknowledge",
                 "entity": "alert",
                 "entity_key": str(alert_id),

@@ -123,4 +123,19 @@ api_tokens = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("expires_at", Timestamp, nullable=True),
     sa.Column("revoked_at", Timestamp, nullable=True),
+    # "api": made by `tokens create`; "session": a browser's sign-in (hub/web/signin.py),
+    # never listed, ended by signing out, and by revoking the token it signed in with.
+    sa.Column("kind", sa.String(8), nullable=False, server_default="api"),
+    sa.Column("parent_id", Id, nullable=True),
+)
+
+# People who sign in to the dashboard with a password (scantrail-hub users create).
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_argon2", sa.String(256), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
 )

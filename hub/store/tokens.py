@@ -1,9 +1,12 @@
-"""API tokens in the database: create, list, revoke, and find the one a request presents."""
+"""API tokens in the database: create, list, revoke, and find the one a request presents.
+
+A browser's session is a token too (kind "session"): the guard checks it like any other,
+with the role of whoever signed in, until it expires or they sign out."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -19,6 +22,7 @@ _BY_DIGEST = sa.select(
     api_tokens.c.role,
     api_tokens.c.expires_at,
     api_tokens.c.revoked_at,
+    api_tokens.c.kind,
 ).where(api_tokens.c.token_sha256 == sa.bindparam("digest"))
 
 
@@ -29,6 +33,13 @@ class Holder:
     token_id: int
     name: str
     role: Role
+    kind: str = "api"
+
+    @property
+    def actor(self) -> str:
+        """Who acted, as the audit trail names them: a session is named for who signed in
+        (``user:ana``, or ``token:<name>`` when they signed in with a token)."""
+        return self.name if self.kind == "session" else f"token:{self.name}"
 
 
 def create(
@@ -49,20 +60,53 @@ def create(
     return int(inserted.inserted_primary_key[0]), token
 
 
+def start_session(
+    conn: Connection, actor: str, role: Role, parent_id: int | None, now: datetime, ttl: timedelta
+) -> str:
+    """A browser's session for ``actor``: the token its cookie carries."""
+    token = tokens.new_token()
+    conn.execute(
+        api_tokens.insert().values(
+            name=actor,
+            role=role.value,
+            token_sha256=tokens.digest(token),
+            created_at=now,
+            expires_at=now + ttl,
+            kind="session",
+            parent_id=parent_id,
+        )
+    )
+    return token
+
+
+def end_session(conn: Connection, token: str, now: datetime) -> None:
+    c = api_tokens.c
+    conn.execute(
+        api_tokens.update()
+        .where(c.token_sha256 == tokens.digest(token), c.kind == "session", c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
 def listing(conn: Connection) -> list[dict[str, object]]:
     c = api_tokens.c
     rows = conn.execute(
-        sa.select(c.id, c.name, c.role, c.created_at, c.expires_at, c.revoked_at).order_by(c.id)
+        sa.select(c.id, c.name, c.role, c.created_at, c.expires_at, c.revoked_at)
+        .where(c.kind == "api")
+        .order_by(c.id)
     )
     return [dict(row._mapping) for row in rows]
 
 
 def revoke(conn: Connection, token_id: int, now: datetime) -> bool:
-    """Revoke a token; False when no live token has that id."""
+    """Revoke a token and the sessions signed in with it; False when no live token has that
+    id."""
     c = api_tokens.c
+    live = c.revoked_at.is_(None)
     done = conn.execute(
-        api_tokens.update().where(c.id == token_id, c.revoked_at.is_(None)).values(revoked_at=now)
+        api_tokens.update().where(c.id == token_id, c.kind == "api", live).values(revoked_at=now)
     )
+    conn.execute(api_tokens.update().where(c.parent_id == token_id, live).values(revoked_at=now))
     return done.rowcount == 1
 
 
@@ -75,4 +119,4 @@ def holder(conn: Connection, token: str, now: datetime) -> Holder | None:
         return None
     if row.expires_at is not None and as_utc(row.expires_at) <= now:
         return None
-    return Holder(row.id, row.name, Role(row.role))
+    return Holder(row.id, row.name, Role(row.role), row.kind)

@@ -9,9 +9,9 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Form, Header, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import Field, create_model
 from sqlalchemy.engine import Engine
@@ -22,9 +22,19 @@ from hub.access.roles import Permission
 from hub.health import WriterHealth
 from hub.metrics import CONTENT_TYPE, Metrics
 from hub.settings import ApiSettings
-from hub.store import queries, records, reference, tokens
+from hub.store import queries, records, reference
 from hub.store.recall import load_contents, recall_set
-from hub.web import errors, guard, models, questions, record_routes, reference_routes, writes
+from hub.web import (
+    errors,
+    guard,
+    label_routes,
+    models,
+    questions,
+    record_routes,
+    reference_routes,
+    signin,
+    writes,
+)
 from hub.web import stream as live_feed
 from hub.web.errors import NotFound
 from hub.web.models import MAX_ID
@@ -36,8 +46,7 @@ from protocol.reference import ReferenceSnapshot
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 After = Annotated[int, Query(ge=0, le=MAX_ID, description="Return items with an id above this.")]
 KINDS_HELP = "Comma-separated, any of: " + ", ".join(live_feed.KINDS)
-LOGIN = "/login"
-PUBLIC = {"/healthz", LOGIN, "/logout"}  # every other route declares a permission
+PUBLIC = {"/healthz", signin.LOGIN, signin.LOGOUT}  # every other route declares a permission
 Code = Annotated[str | None, Query(max_length=512)]
 AgentFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
@@ -100,7 +109,7 @@ def create_app(
     )
     app.redoc_url = None
     templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
-    errors.install(app, login_path=LOGIN)
+    errors.install(app, login_path=signin.LOGIN)
     api = api or ApiSettings()
     scrape = api.metrics_token.get_secret_value() if api.metrics_token else None
     permit = guard.permitter(engine, {Permission.READ_METRICS: scrape} if scrape else None)
@@ -360,30 +369,8 @@ def create_app(
         """Prometheus' text format (hub/metrics.py): admins, or the configured scrape token."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.get(LOGIN, response_class=HTMLResponse, include_in_schema=False)
-    def login_page(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "login.html", {"problem": None})
-
-    @app.post(LOGIN, response_class=HTMLResponse, include_in_schema=False)
-    def login(request: Request, token: Annotated[str, Form(max_length=256)]) -> Any:
-        """A browser signs in with an API token; it is kept in an HttpOnly cookie."""
-        with engine.connect() as conn:
-            holder = tokens.holder(conn, token.strip(), datetime.now(UTC))
-        if holder is None:
-            problem = "That token is unknown, expired or revoked."
-            context = {"problem": problem}
-            return templates.TemplateResponse(request, "login.html", context, status_code=401)
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(
-            guard.COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600
-        )
-        return response
-
-    @app.post("/logout", include_in_schema=False)
-    def logout() -> RedirectResponse:
-        response = RedirectResponse(LOGIN, status_code=303)
-        response.delete_cookie(guard.COOKIE)
-        return response
+    signin.add(app, engine, templates, api.session_hours)
+    label_routes.add(app, engine, permit, templates)
 
     @app.get(
         "/",
@@ -398,6 +385,7 @@ def create_app(
                 "projection": queries.projection(conn, datetime.now(UTC)),
                 "dead_letters": queries.recent_dead_letters(conn, 20),
                 "version": __version__,
+                "csrf": guard.csrf_token(request),
             }
         return templates.TemplateResponse(request, "dashboard.html", context)
 

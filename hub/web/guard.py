@@ -2,8 +2,9 @@
 ``permit``; ``check_declared`` refuses to build an app with a route that does not.
 
 A caller presents a token as ``Authorization: Bearer <token>`` or, from a browser, in
-the ``scantrail_token`` cookie the sign-in page sets. Both reach the same check, so the
-dashboard's sessions can replace the cookie's contents without touching a route.
+the ``scantrail_token`` cookie the sign-in page sets (a session: hub/web/signin.py). Both
+reach the same check. A change made with the cookie must also carry the session's CSRF
+token (hub/access/csrf.py): a header is never sent by another site, a cookie may be.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
 
+from hub.access import csrf
 from hub.access.roles import Permission, Role, allows
 from hub.store import tokens
 from hub.store.tokens import Holder
 from hub.web.errors import Forbidden, Unauthenticated
 
 COOKIE = "scantrail_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class _Check:
@@ -38,6 +41,16 @@ class _Check:
         token = presented(request)
         if token is None:
             raise Unauthenticated("this needs an API token: Authorization: Bearer <token>")
+        by_cookie = "authorization" not in request.headers
+        if (
+            by_cookie
+            and request.method not in SAFE_METHODS
+            and not csrf.same(request.headers.get(csrf.HEADER), csrf.for_session(token))
+        ):
+            raise Forbidden(
+                f"a change from a browser needs the page's {csrf.HEADER} header",
+                {"reason": "csrf"},
+            )
         if self.fixed is not None and hmac.compare_digest(token.encode(), self.fixed.encode()):
             scraper = Holder(0, f"config:{self.permission.value}", Role.AGENT)
             request.state.holder = scraper
@@ -59,6 +72,12 @@ def holder_of(request: Request) -> Holder:
     """Who the route's permission check let in."""
     holder: Holder = request.state.holder
     return holder
+
+
+def csrf_token(request: Request) -> str:
+    """What the signed-in browser's page sends back with a change ("" with no session)."""
+    session = request.cookies.get(COOKIE)
+    return csrf.for_session(session) if session else ""
 
 
 def presented(request: Request) -> str | None:

@@ -243,7 +243,7 @@ def _write(engine: Engine, kind: str, parsed: list[Any], request: Request) -> No
 
 
 def _actor(request: Request) -> str:
-    return f"token:{guard.holder_of(request).name}"
+    return guard.holder_of(request).actor
 
 
 async def _bounded_body(request: Request) -> bytes:

@@ -1,6 +1,6 @@
 """The API's writes other than reference data (hub/web/reference_routes.py): acknowledging
 an alert, replaying a dead letter, and entering a load's fields. Each is an audit entry
-naming the token's holder. Replaying and entering go through ingest, which the composition
+naming who made it. Replaying and entering go through ingest, which the composition
 root hands in as ``IngestPorts``: the web layer imports no ingest."""
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def add(
         """Send a dead letter's scans through ingest again, once its cause is fixed: 409
         naming why when it still cannot be (docs/dead-letters.md)."""
         ports = _ingesting(ingest)
-        by = guard.holder_of(request).name
+        by = guard.holder_of(request).actor
         try:
             with mapped(), engine.begin() as conn:
                 done = ports.replay(conn, letter_id, by, datetime.now(UTC))
@@ -143,8 +143,8 @@ def add(
         alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
         body: Acknowledgement,
     ) -> dict[str, Any]:
-        """Acknowledge an alert with a note; the audit trail names the token's holder."""
-        by = guard.holder_of(request).name
+        """Acknowledge an alert with a note; the audit trail names who did it."""
+        by = guard.holder_of(request).actor
         with engine.begin() as conn:
             done = acknowledge(conn, alert_id, by, body.note, datetime.now(UTC))
         if done is None:
@@ -162,7 +162,7 @@ def add(
         an implant load's early release and why) where no command barcode is used, open or
         closed. Each becomes a scan of the hub's
         own in the scan log, so the record shows it once the projector has applied it and a
-        rebuild derives it again; the history names the token's holder as the station."""
+        rebuild derives it again; the history names who entered it."""
         ports = _ingesting(ingest)
         fields = body.model_dump(exclude_none=True)
         if "releaser" in fields:
@@ -175,6 +175,6 @@ def add(
                 raise NotFound(f"no load labelled {label!r} has reached the hub")
             if load["status"] == "cancelled":
                 raise errors.Conflict(f"load {label!r} was cancelled; it takes no fields")
-            by = guard.holder_of(request).name
+            by = guard.holder_of(request).actor
             seqs = ports.enter(conn, load["session_id"], fields, by, datetime.now(UTC))
         return EnteredFields(load=load["session_id"], seqs=seqs)

@@ -26,9 +26,10 @@ def make_token(engine: Engine, role: Role, name: str = "tests") -> str:
 
 
 class Client:
-    def __init__(self, app: FastAPI, token: str | None) -> None:
+    def __init__(self, app: FastAPI, token: str | None, base_url: str = "http://hub") -> None:
         self._app = app
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url
 
     @classmethod
     def as_role(cls, app: FastAPI, engine: Engine, role: Role = Role.ADMIN) -> Client:
@@ -37,7 +38,7 @@ class Client:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self._app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as client:
                 headers = {**self.headers, **kwargs.pop("headers", {})}
                 return await client.request(method, path, headers=headers, **kwargs)
 

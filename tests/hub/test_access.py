@@ -25,7 +25,7 @@ from hub.store.db import create_engine, migrate
 from hub.store.tables import api_tokens
 from hub.web import guard
 from hub.web.app import PUBLIC, create_app
-from tests.harness.api import Client, make_token
+from tests.harness.api import Client
 from tests.harness.processes import HubProcess
 
 # A valid value for each path parameter the API has; any other gets "x".
@@ -146,26 +146,6 @@ def test_the_tokens_cli_creates_lists_and_revokes(database_url: str, tmp_path: P
     assert refused.returncode == 2 and "--expires" in refused.stderr
     assert hub.cli("tokens", "revoke", "--id", "999").returncode == 2
     engine.dispose()
-
-
-def test_a_browser_signs_in_with_a_token_and_is_sent_to_sign_in_without_one(
-    app_and_engine: Any,
-) -> None:
-    """The dashboard sends a browser with no cookie to /login; a good token there sets an
-    HttpOnly cookie that opens the dashboard; a bad one is refused with a reason."""
-    app, engine = app_and_engine
-    browser = {"Accept": "text/html"}
-    anonymous = Client(app, None)
-    away = anonymous.get("/", headers=browser)
-    assert away.status_code == 303 and away.headers["location"] == "/login"
-    token = make_token(engine, Role.VIEWER)
-    signed = anonymous.request("POST", "/login", data={"token": token})
-    assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
-    cookie = {"Cookie": f"{guard.COOKIE}={token}"}
-    page = anonymous.get("/", headers={**browser, **cookie})
-    assert page.status_code == 200 and "scantrail fleet" in page.text
-    wrong = anonymous.request("POST", "/login", data={"token": "st_nope"})
-    assert wrong.status_code == 401 and "unknown, expired or revoked" in wrong.text
 
 
 def test_errors_share_one_body(app_and_engine: Any) -> None:

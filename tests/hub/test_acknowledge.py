@@ -34,7 +34,7 @@ def test_a_tech_acknowledges_an_alert_once_and_the_audit_trail_names_them(
     done = ana.request("POST", f"/api/v1/alerts/{alert_id}/ack", json={"note": "Registered it"})
     assert done.status_code == 200, done.text
     body = done.json()
-    assert (body["acknowledged_by"], body["ack_note"]) == ("Ana Ruiz", "Registered it")
+    assert (body["acknowledged_by"], body["ack_note"]) == ("token:Ana Ruiz", "Registered it")
     listed = {a["id"]: a for a in ana.get("/api/v1/alerts").json()["items"]}
     assert listed[alert_id]["acknowledged_at"] is not None
     again = ana.request("POST", f"/api/v1/alerts/{alert_id}/ack", json={"note": "twice"})

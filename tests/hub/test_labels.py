@@ -16,12 +16,15 @@ from PIL import Image, ImageDraw
 from agent.session import Instant
 from agent.station import Station
 from hub.__main__ import main as hub_main
+from hub.access.roles import Role
 from hub.labels import sheets
 from hub.labels.content import NotPrintable, for_key
 from hub.labels.render import Format, Paper
 from hub.store.records import ref_instruments, ref_locations, ref_staff, ref_trays
+from hub.web.app import create_app
 from protocol.barcodes import DEFAULT_RULES, Decoded, Kind, decode
 from protocol.vocabulary import COMMAND_SHEETS, Mode, Outcome
+from tests.harness.api import Client
 from tests.harness.stations import HubUnderTest
 
 SCALE = 4  # pixels per point: a 1 pt module is 4 px, as a 288 dpi scan sees it
@@ -198,3 +201,18 @@ def test_the_cli_writes_a_sheet_per_mode_without_a_hub(tmp_path: Path) -> None:
         t for t, _ in COMMAND_SHEETS[Mode.STERILIZER]
     )
     assert hub_main(["labels", "instruments", "-o", str(tmp_path / "x.pdf")]) == 2
+
+
+def test_the_dashboard_serves_the_sheets(hub: HubUnderTest) -> None:
+    """/labels lists every sheet; a sheet downloads as the CLI prints it; an unknown kind
+    is a 404 with the one error body."""
+    client = Client.as_role(create_app(hub.engine), hub.engine, Role.VIEWER)
+    page = client.get("/labels")
+    assert page.status_code == 200 and "/labels/commands?mode=sterilizer" in page.text
+    sheet = client.get("/labels/commands", params={"mode": "tray_assembly", "format": "svg"})
+    assert sheet.status_code == 200 and sheet.headers["content-type"] == "image/svg+xml"
+    assert sorted(t for _, t in read_svg(sheet.content)) == sorted(
+        t for t, _ in COMMAND_SHEETS[Mode.TRAY_ASSEMBLY]
+    )
+    missing = client.get("/labels/spoons")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"

@@ -64,7 +64,7 @@ def test_fields_entered_after_a_load_closed_are_on_its_record_and_survive_a_rebu
     )
     history = tech.get(f"/api/v1/history/{load.session_id}").json()["items"]
     entered = [h for h in history if h["agent_id"] == "hub"]
-    assert {(h["station"], h["actor"]) for h in entered} == {("api:ana", "token:ana")}
+    assert {(h["station"], h["actor"]) for h in entered} == {("api", "token:ana")}
     assert [h["raw"] for h in entered][:4] == [
         "CMD-TYPE-PREVAC",
         "CMD-EXPOSURE-4",

@@ -84,7 +84,7 @@ def test_a_batch_refused_by_a_fault_since_fixed_is_replayed_once(hub: HubUnderTe
     items = admin.get("/api/v1/records/items", params={"key": REFUSED}).json()["items"]
     assert [i["tray"] for i in items] == ["site:TRY-1"]
     listed = admin.get("/api/v1/dead-letters").json()["items"][0]
-    assert listed["replayed_by"] == "ana" and listed["replay_result"]["stored"] == 3
+    assert listed["replayed_by"] == "token:ana" and listed["replay_result"]["stored"] == 3
     audit = admin.get("/api/v1/audit").json()["items"]
     assert [(a["action"], a["actor"]) for a in audit if a["entity"] == "dead_letter"] == [
         ("dead_letter.replay", "token:ana")
