@@ -12,11 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[agent,hub,dev]'
 	touch $(STAMP)
 
-# mosquitto and PostgreSQL come from Debian's packages; tests start their own instances.
+# mosquitto, PostgreSQL and Chromium come from Debian's packages; tests start their own
+# instances (Playwright drives /usr/bin/chromium: `playwright install` cannot download here).
 deps:
 	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
-	   || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto postgresql; \
+	   || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	   || [ ! -x /usr/bin/chromium ]; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto postgresql chromium; \
 	fi
 
 lint: $(STAMP)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import Field, create_model
 from sqlalchemy.engine import Engine
@@ -29,6 +30,7 @@ from hub.web import (
     guard,
     label_routes,
     models,
+    pages,
     questions,
     record_routes,
     reference_routes,
@@ -371,23 +373,9 @@ def create_app(
 
     signin.add(app, engine, templates, api.session_hours)
     label_routes.add(app, engine, permit, templates)
-
-    @app.get(
-        "/",
-        response_class=HTMLResponse,
-        dependencies=[permit(Permission.READ_FLEET)],
-        include_in_schema=False,
-    )
-    def dashboard(request: Request) -> HTMLResponse:
-        with engine.connect() as conn:
-            context = {
-                "agents": queries.fleet(conn),
-                "projection": queries.projection(conn, datetime.now(UTC)),
-                "dead_letters": queries.recent_dead_letters(conn, 20),
-                "version": __version__,
-                "csrf": guard.csrf_token(request),
-            }
-        return templates.TemplateResponse(request, "dashboard.html", context)
+    pages.add(app, engine, permit, templates, decode_rules)
+    # The pages' stylesheet and script: public, like the sign-in page that needs them.
+    app.mount("/static", StaticFiles(directory=FilePath(__file__).parent / "static"), "static")
 
     guard.check_declared(app, PUBLIC)
     return app

@@ -51,21 +51,21 @@ def add(app: FastAPI, engine: Engine, templates: Jinja2Templates, session_hours:
         if not csrf.same(csrf_field, request.cookies.get(csrf.COOKIE)):
             return form(request, "The form expired: sign in again.", 403)
         now = datetime.now(UTC)
-        with engine.begin() as conn:
+        # Read, then write in a transaction of its own: on SQLite a read transaction that
+        # then writes fails at once (no busy wait) if the ingest writer committed meanwhile.
+        with engine.connect() as conn:
             if token.strip():
                 holder = tokens.holder(conn, token.strip(), now)
                 if holder is None or holder.kind != "api":
                     return form(request, "That token is unknown, expired or revoked.", 401)
-                signed = tokens.start_session(
-                    conn, holder.actor, holder.role, holder.token_id, now, ttl
-                )
+                actor, role, parent = holder.actor, holder.role, holder.token_id
             else:
-                role = users.authenticate(conn, username.strip(), password)
-                if role is None:
+                found = users.authenticate(conn, username.strip(), password)
+                if found is None:
                     return form(request, "That username and password do not match.", 401)
-                signed = tokens.start_session(
-                    conn, f"user:{username.strip()}", role, None, now, ttl
-                )
+                actor, role, parent = f"user:{username.strip()}", found, None
+        with engine.begin() as conn:
+            signed = tokens.start_session(conn, actor, role, parent, now, ttl)
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
             guard.COOKIE,

@@ -109,7 +109,9 @@ def test_dashboard_sees_offline_will_stopped_and_backlog(
         wait_for(lambda: _agent_row(hub, "pi-will", state="online"), timeout=30)
         agent.stop()
         wait_for(lambda: _agent_row(hub, "pi-will", state="stopped"), timeout=30)
-        signed_in = {"scantrail_token": hub.token}  # as the sign-in page leaves it
+        signed_in = {
+            "scantrail_token": hub.token
+        }  # a token in the cookie opens it as a session does
         page = httpx.get(f"{hub.base_url}/", cookies=signed_in, timeout=10)
         assert page.status_code == 200 and "pi-will" in page.text and "stopped" in page.text
     finally:

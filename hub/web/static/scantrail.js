@@ -1,0 +1,56 @@
+// The dashboard's only script. Parts of a page marked data-part/data-live are fetched
+// again when the hub's live stream reports a change of that kind: no reload, nothing
+// from another host. Acknowledge forms post JSON with the session's CSRF token.
+(function () {
+  "use strict";
+  const csrf = document.querySelector('meta[name="csrf"]').content;
+  const parts = Array.from(document.querySelectorAll("[data-part]"));
+  const pending = new Set();
+
+  async function refresh(part) {
+    pending.delete(part);
+    const response = await fetch(part.dataset.part + window.location.search, {
+      headers: { Accept: "text/html" },
+    });
+    if (response.ok) {
+      part.innerHTML = await response.text();
+    }
+  }
+
+  function soon(part) {
+    if (!pending.has(part)) {
+      pending.add(part);
+      setTimeout(() => refresh(part), 200); // a burst of events makes one fetch
+    }
+  }
+
+  const kinds = new Set(parts.flatMap((p) => p.dataset.live.split(",")));
+  if (kinds.size) {
+    const source = new EventSource("/api/v1/stream?kinds=" + Array.from(kinds).join(","));
+    kinds.forEach((kind) =>
+      source.addEventListener(kind, () =>
+        parts.filter((p) => p.dataset.live.split(",").includes(kind)).forEach(soon)
+      )
+    );
+  }
+
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-ack]");
+    if (!form) {
+      return;
+    }
+    event.preventDefault();
+    const status = form.querySelector('[role="status"]');
+    const response = await fetch(form.action, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ note: form.elements.note.value }),
+    });
+    if (response.ok) {
+      parts.forEach(refresh);
+    } else {
+      const body = await response.json().catch(() => null);
+      status.textContent = body && body.error ? body.error.message : "Not acknowledged.";
+    }
+  });
+})();
