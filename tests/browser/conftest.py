@@ -33,8 +33,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped on purpose: while Playwright's sync API runs, its event loop is the
+    main thread's running loop, and the in-process API tests' asyncio.run would fail."""
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

@@ -1,6 +1,7 @@
 // The dashboard's only script. Parts of a page marked data-part/data-live are fetched
 // again when the hub's live stream reports a change of that kind: no reload, nothing
-// from another host. Acknowledge forms post JSON with the session's CSRF token.
+// from another host. Forms marked data-ack or data-post send their change with fetch and
+// the session's CSRF token (a plain form post could not carry the header).
 (function () {
   "use strict";
   const csrf = document.querySelector('meta[name="csrf"]').content;
@@ -24,33 +25,35 @@
     }
   }
 
-  const kinds = new Set(parts.flatMap((p) => p.dataset.live.split(",")));
+  const liveKinds = (part) => part.dataset.live.split(",").filter((k) => k);
+  const kinds = new Set(parts.flatMap(liveKinds));
   if (kinds.size) {
     const source = new EventSource("/api/v1/stream?kinds=" + Array.from(kinds).join(","));
     kinds.forEach((kind) =>
       source.addEventListener(kind, () =>
-        parts.filter((p) => p.dataset.live.split(",").includes(kind)).forEach(soon)
+        parts.filter((p) => liveKinds(p).includes(kind)).forEach(soon)
       )
     );
   }
 
   document.addEventListener("submit", async (event) => {
-    const form = event.target.closest("form[data-ack]");
+    const form = event.target.closest("form[data-ack], form[data-post]");
     if (!form) {
       return;
     }
     event.preventDefault();
     const status = form.querySelector('[role="status"]');
+    const body = form.elements.note ? { note: form.elements.note.value } : {};
     const response = await fetch(form.action, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ note: form.elements.note.value }),
+      body: JSON.stringify(body),
     });
     if (response.ok) {
       parts.forEach(refresh);
     } else {
-      const body = await response.json().catch(() => null);
-      status.textContent = body && body.error ? body.error.message : "Not acknowledged.";
+      const answer = await response.json().catch(() => null);
+      status.textContent = answer && answer.error ? answer.error.message : "Not done.";
     }
   });
 })();
