@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_prints_dashboard_url_and_keeps_scans() -> None:
-    """The demo starts everything, prints where to look, and its stations' scans are kept."""
+    """The demo starts everything, prints where to look and how to sign in, its stations'
+    scans are kept, and its hospital's codes are registered: no unregistered-code alert."""
     done = subprocess.run(
         [sys.executable, str(ROOT / "deploy" / "demo.py"), "--seconds", "4"],
         capture_output=True,
@@ -23,6 +25,11 @@ def test_demo_prints_dashboard_url_and_keeps_scans() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "dashboard:  http://127.0.0.1:" in done.stdout
     assert '"outcome": "kept"' in done.stdout
+    assert "sign in:    demo / " in done.stdout
+    with sqlite3.connect(ROOT / "var" / "demo" / "hub.db") as db:
+        registered = db.execute("SELECT count(*) FROM ref_instruments").fetchone()[0]
+        noise = db.execute("SELECT detail FROM alerts WHERE kind = 'unregistered_code'").fetchall()
+    assert registered > 0 and noise == []
 
 
 def test_readme_shows_the_two_commands_first() -> None:
