@@ -26,7 +26,7 @@ from hub import __version__
 from hub.access.roles import Permission, allows
 from hub.store import due, queries, reports, search
 from hub.store.recall import load_contents, recall_set
-from hub.store.records import assets, cycles, items
+from hub.store.records import assets, cycles, items, usage_logs
 from hub.store.tables import alerts, dead_letters
 from hub.web import fleet_view, guard
 from hub.web.errors import NotFound
@@ -230,7 +230,17 @@ def add(
         now = datetime.now(UTC)
         hours = 8
         upcoming = due.readiness(conn, now, timedelta(hours=hours))
-        return {"upcoming": upcoming, "hours": hours, "cases": queries.case_page(conn, "", 200)}
+        listed = queries.case_page(conn, "", 200)
+        u = usage_logs.c
+        used: dict[str, list[str]] = {}
+        sessions = [c["session_id"] for c in listed if c["session_id"]]
+        for session_id, item in conn.execute(
+            sa.select(u.session_id, u.item).where(u.session_id.in_(sessions)).order_by(u.item)
+        ):
+            used.setdefault(session_id, []).append(item)
+        for case in listed:
+            case["used"] = used.get(case["session_id"], [])
+        return {"upcoming": upcoming, "hours": hours, "cases": listed}
 
     def asset_list(request: Request, conn: Connection) -> dict[str, Any]:
         now = datetime.now(UTC)

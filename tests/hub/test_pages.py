@@ -48,7 +48,7 @@ def test_each_page_shows_what_it_is_for(hub: HubUnderTest) -> None:
         "/loads/STE-A1.5": ["Contents", "site:TRY-7"],
         "/trays": ["site:TRY-7", "site:INS-2 ×1"],
         "/trays?period=week": ["trays closed short"],
-        "/cases": ["site:CASE-88", "done"],
+        "/cases": ["site:CASE-88", "done", ">site:INS-1</a>"],
         "/assets": ["site:AST-1", "site:LOC-OR1"],
         "/search?q=try-7": [">TRY-7</a>", "Lap"],
         "/history/TRY-7": ["at pi-ste"],
