@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.credentials import secret
 from agent.settings import MqttSettings
 from protocol import codec
 from protocol.messages import AgentStatus
@@ -29,6 +30,7 @@ class Connected:
 @dataclass(frozen=True)
 class Disconnected:
     reason: str
+    refused: bool = False  # the broker refused the login (bad password, revoked, not allowed)
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,12 @@ class MqttLink:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         if s.username:
-            client.username_pw_set(
-                s.username, s.password.get_secret_value() if s.password else None
+            client.username_pw_set(s.username, secret(s.password, s.password_credential))
+        if s.tls_ca is not None:
+            client.tls_set(
+                ca_certs=str(s.tls_ca),
+                certfile=str(s.tls_cert) if s.tls_cert else None,
+                keyfile=str(s.tls_key) if s.tls_key else None,
             )
         status_topic = str(Topic(s.topic_prefix, self._agent_id, "status"))
         client.will_set(status_topic, codec.encode(self._will), qos=1, retain=True)
@@ -114,7 +120,7 @@ class MqttLink:
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
     ) -> None:
         if rc.is_failure:
-            self._events.put(Disconnected(f"connect refused: {rc}"))
+            self._events.put(Disconnected(f"connect refused: {rc}", refused=True))
             return
         client.subscribe(self._ack_topic, qos=1)
         self._events.put(Connected())

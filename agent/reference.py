@@ -9,7 +9,6 @@ since the hub last confirmed it (a 200 or a 304), and the status and health say 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -28,6 +27,7 @@ from tenacity import (
 )
 
 from agent.catalog import Catalog
+from agent.credentials import secret
 from agent.errors import AgentError
 from agent.settings import ReferenceSettings
 from protocol.reference import ReferenceSnapshot
@@ -90,14 +90,7 @@ class ReferenceStore:
 
 def token_from(settings: ReferenceSettings) -> str | None:
     """The configured token, else the systemd credential of that name, if any."""
-    if settings.token is not None:
-        return settings.token.get_secret_value()
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    if directory:
-        path = Path(directory) / settings.token_credential
-        if path.is_file():
-            return path.read_text().strip()
-    return None
+    return secret(settings.token, settings.token_credential)
 
 
 class ReferencePuller:

@@ -179,11 +179,16 @@ class Sender:
         elif isinstance(item, Connected):
             log.info("mqtt.connected")
             state.connected = True
+            state.alarms.discard("broker_login_refused")
             self._inflight.clear()
             self._publish(self._topics["status"], codec.encode(self._online_status()), 1, True)
             self._rewind(state.confirmed_seq + 1)
             self._hold_until = time.monotonic() + ACK_WAIT_AFTER_CONNECT_S
         elif isinstance(item, Disconnected):
+            if item.refused and "broker_login_refused" not in state.alarms:
+                # Revoked, or a wrong password: paho keeps retrying; a person must act.
+                state.alarms.add("broker_login_refused")
+                log.error("mqtt.login_refused", reason=item.reason)
             if state.connected:
                 log.warning("mqtt.disconnected", reason=item.reason)
             state.connected = False
@@ -198,6 +203,7 @@ class Sender:
                 log.error("mqtt.publish_refused", reason_code=item.reason_code, last_seq=last)
             else:
                 state.broker_acked_seq = max(state.broker_acked_seq, last)
+                state.alarms.discard("broker_refused")
         elif isinstance(item, AckReceived):
             self._on_ack(item.payload)
 

@@ -34,6 +34,15 @@ class MqttSettings(_Section):
     port: int = Field(1883, ge=1, le=65535, description="Broker TCP port.")
     username: str | None = Field(None, description="Broker login; the ACL ties it to agent_id.")
     password: SecretStr | None = Field(None, description="Broker password.")
+    password_credential: str = Field(
+        "scantrail-mqtt-password",
+        description="Or: the systemd credential ($CREDENTIALS_DIRECTORY/<name>) holding it.",
+    )
+    tls_ca: Path | None = Field(
+        None, description="The site CA's certificate: set, the connection is TLS and checked."
+    )
+    tls_cert: Path | None = Field(None, description="A client certificate, if the broker asks.")
+    tls_key: Path | None = Field(None, description="Its private key.")
     topic_prefix: str = Field("scantrail", description="First level of every topic.")
     keepalive_s: int = Field(
         15, ge=5, le=600, description="MQTT keepalive; the will fires after ~1.5x."

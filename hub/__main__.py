@@ -33,10 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         ("tokens", "create, list or revoke API tokens"),
         ("labels", "print labels: station commands, or the codes of reference data"),
         ("users", "create or list people who sign in to the dashboard with a password"),
+        ("ca", "set up a site: its CA, the broker's certificate, config and the hub's login"),
+        ("agents", "provision an agent (broker login, ACL, API token, bundle) or revoke it"),
     ):
         parsers[name] = p = sub.add_parser(name, help=help_text)
-        # Command sheets need no hub: only labels of reference data read its database.
-        p.add_argument("--config", type=Path, required=name != "labels")
+        # Command sheets and a new site's CA need no hub database.
+        p.add_argument("--config", type=Path, required=name not in ("labels", "ca"))
     # refdata.load checks the kind and names the valid ones: serve need not import it.
     parsers["import"].add_argument("kind", help="instruments, trays, sterilizers, locations, ...")
     parsers["import"].add_argument("file", type=Path)
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     _token_arguments(parsers["tokens"])
     _label_arguments(parsers["labels"])
     _user_arguments(parsers["users"])
+    _provision_arguments(parsers["ca"], parsers["agents"])
     args = parser.parse_args(argv)
     commands = {
         "serve": _serve,
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         "tokens": _tokens,
         "labels": _labels,
         "users": _users,
+        "ca": _ca,
+        "agents": _agents,
     }
     try:
         return commands[args.command](args)
@@ -195,6 +200,78 @@ def _users(args: argparse.Namespace) -> int:
             users.create(conn, args.username, Role(args.role), password, datetime.now(UTC))
             print(f"user {args.username} ({args.role}) created")
     engine.dispose()
+    return EXIT_OK
+
+
+def _provision_arguments(ca: argparse.ArgumentParser, agents: argparse.ArgumentParser) -> None:
+    ca.add_argument("action", choices=["init"])
+    agents.add_argument("action", choices=["provision", "revoke"])
+    agents.add_argument("name", help="the agent id, which is also its broker login")
+    for parser in (ca, agents):
+        parser.add_argument(
+            "--broker-dir", type=Path, required=True, help="e.g. /etc/mosquitto/scantrail"
+        )
+        parser.add_argument("--broker-host", action="append", default=[], help="name or address")
+        parser.add_argument("--tls-port", type=int, default=8883)
+    ca.add_argument("--local-port", type=int, default=1883, help="loopback listener; 0: none")
+    ca.add_argument("--topic-prefix", default="scantrail")
+    ca.add_argument("--run-as", help="the user mosquitto drops to (its `user` option)")
+    ca.add_argument("--tls-bind", help="the TLS listener's address; default: every interface")
+    agents.add_argument("--station", help="provision: the station's name")
+    agents.add_argument("--mode", choices=_modes(), help="provision")
+    agents.add_argument("--hub-url", help="provision: the hub's API, for reference data")
+    agents.add_argument("--install-dir", type=Path, default=Path("/etc/scantrail"))
+
+
+def _modes() -> list[str]:
+    from protocol.vocabulary import Mode
+
+    return [m.value for m in Mode]
+
+
+def _ca(args: argparse.Namespace) -> int:
+    from hub.errors import ConfigError
+    from hub.provision import broker
+
+    if not args.broker_host:
+        raise ConfigError("ca init needs --broker-host (as the agents reach the broker)")
+    broker.setup(
+        args.broker_dir,
+        args.broker_host,
+        args.topic_prefix,
+        args.tls_port,
+        args.local_port or None,
+        args.run_as,
+        args.tls_bind,
+    )
+    where = args.broker_dir
+    print(f"site CA and broker config in {where}; the hub's broker password is in")
+    print(f"{where / 'hub-mqtt-password'}. Run: mosquitto -c {where / 'mosquitto.conf'}")
+    return EXIT_OK
+
+
+def _agents(args: argparse.Namespace) -> int:
+    from hub.errors import ConfigError
+    from hub.provision import agents
+    from protocol.vocabulary import Mode
+
+    settings = _settings(args.config)
+    engine = _engine(settings)
+    prefix = settings.mqtt.topic_prefix
+    try:
+        if args.action == "revoke":
+            agents.revoke(engine, args.broker_dir, prefix, args.name)
+            print(f"agent {args.name} revoked: broker login, ACL entries and API tokens")
+            return EXIT_OK
+        if not args.station or not args.mode or not args.broker_host:
+            raise ConfigError("agents provision needs --station, --mode and --broker-host")
+        where = agents.Where(args.broker_host[0], args.tls_port, args.hub_url, args.install_dir)
+        bundle = agents.provision(
+            engine, args.broker_dir, prefix, args.name, args.station, Mode(args.mode), where
+        )
+    finally:
+        engine.dispose()
+    print(f"agent {args.name} provisioned; its bundle is {bundle} (docs/provisioning.md)")
     return EXIT_OK
 
 

@@ -27,6 +27,15 @@ class MqttSettings(_Section):
     port: int = Field(1883, ge=1, le=65535, description="Broker TCP port.")
     username: str | None = Field(None, description="The hub's broker login.")
     password: SecretStr | None = Field(None, description="The hub's broker password.")
+    password_credential: str = Field(
+        "scantrail-mqtt-password",
+        description="Or: the systemd credential ($CREDENTIALS_DIRECTORY/<name>) holding it.",
+    )
+    tls_ca: Path | None = Field(
+        None, description="The site CA's certificate: set, the connection is TLS and checked."
+    )
+    tls_cert: Path | None = Field(None, description="A client certificate, if the broker asks.")
+    tls_key: Path | None = Field(None, description="Its private key.")
     topic_prefix: str = Field("scantrail", description="First level of every topic.")
     client_id: str | None = Field(None, description="Default: scantrail-hub-<random>.")
     shared_group: str | None = Field(

@@ -60,6 +60,11 @@ class Topic:
         return cls(prefix, parts[0], parts[1])
 
 
+# What an agent may do under its own topics, and nothing under another's: the broker's ACL
+# (hub/provision/broker.py) is made from these, the hub's from the inverse.
+AGENT_PUBLISHES: tuple[TopicKind, ...] = ("scans", "status", "health")
+AGENT_READS: tuple[TopicKind, ...] = ("ack",)
+
 # The scan log's stream for what people enter at the hub (a load's fields through the API),
 # so the records derive from the log alone. No agent may publish under this id.
 HUB_AGENT_ID = "hub"

@@ -20,3 +20,15 @@ def test_hub_example_loads() -> None:
     """deploy/examples/hub.toml passes the hub's strict config validation."""
     settings = hub.settings.load_settings(EXAMPLES / "hub.toml")
     assert settings.database_url.startswith("sqlite:///")
+
+
+def test_the_broker_example_is_what_ca_init_writes() -> None:
+    """deploy/mosquitto/mosquitto.conf and acl.example are the generator's output for
+    /etc/mosquitto/scantrail, so the files people read are the ones the hub writes."""
+    from hub.provision.broker import acl_text, conf_text
+
+    folder = EXAMPLES.parent / "mosquitto"
+    made = conf_text(Path("/etc/mosquitto/scantrail"), 8883, 1883, "mosquitto")
+    assert (folder / "mosquitto.conf").read_text() == made
+    acl = acl_text("scantrail", ["pi-steril-01", "pi-tray-01"])
+    assert (folder / "acl.example").read_text() == acl

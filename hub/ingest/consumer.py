@@ -25,6 +25,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from hub.credentials import secret
 from hub.ingest.triage import Message
 from hub.settings import MqttSettings
 from protocol.topics import QOS_BY_KIND, subscription
@@ -56,8 +57,12 @@ class Consumer:
             manual_ack=True,
         )
         if s.username:
-            client.username_pw_set(
-                s.username, s.password.get_secret_value() if s.password else None
+            client.username_pw_set(s.username, secret(s.password, s.password_credential))
+        if s.tls_ca is not None:
+            client.tls_set(
+                ca_certs=str(s.tls_ca),
+                certfile=str(s.tls_cert) if s.tls_cert else None,
+                keyfile=str(s.tls_key) if s.tls_key else None,
             )
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect

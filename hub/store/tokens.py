@@ -110,6 +110,19 @@ def revoke(conn: Connection, token_id: int, now: datetime) -> bool:
     return done.rowcount == 1
 
 
+def revoke_held(conn: Connection, name: str, role: Role, now: datetime) -> int:
+    """Revoke every live token of ``role`` held by ``name``, and their sessions; how many.
+    Writes only (no read first): on SQLite a transaction that reads and then writes fails
+    at once if another writer committed in between."""
+    c = api_tokens.c
+    live = c.revoked_at.is_(None)
+    held = sa.and_(c.name == name, c.role == role.value, c.kind == "api")
+    done = conn.execute(api_tokens.update().where(held, live).values(revoked_at=now))
+    parents = sa.select(c.id).where(held).scalar_subquery()
+    conn.execute(api_tokens.update().where(c.parent_id.in_(parents), live).values(revoked_at=now))
+    return done.rowcount
+
+
 def holder(conn: Connection, token: str, now: datetime) -> Holder | None:
     """The holder of ``token`` if it is ours, unexpired and not revoked."""
     if len(token) > tokens.MAX_TOKEN_CHARS or not token.startswith(tokens.PREFIX):

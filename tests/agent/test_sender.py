@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.mqtt import AckReceived, Connected, Published
+from agent.mqtt import AckReceived, Connected, Disconnected, Published
 from agent.outbox import OutboxReader, OutboxStore
 from agent.sender import Sender
 from agent.settings import DeliverySettings
@@ -23,23 +23,25 @@ ROWS = 1000
 
 
 class FakeBroker:
-    """Our Transport port: PUBACKs every publish at once and records the seqs sent."""
+    """Our Transport port: PUBACKs every publish at once, with ``reason`` (0: taken; 0x87:
+    not authorized), and records the seqs sent."""
 
-    def __init__(self, events: queue.Queue[Any]) -> None:
+    def __init__(self, events: queue.Queue[Any], reason: int = 0) -> None:
         self._events = events
         self._mid = 0
+        self.reason = reason
         self.seqs: list[int] = []
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:
         self._mid += 1
         if topic.endswith("/scans"):
             self.seqs.extend(e["seq"] for e in json.loads(payload)["events"])
-        self._events.put(Published(self._mid, 0))
+        self._events.put(Published(self._mid, self.reason))
         return self._mid
 
 
 def _start(
-    tmp_path: Path, settings: DeliverySettings
+    tmp_path: Path, settings: DeliverySettings, refuse: int = 0
 ) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[Any], str]]:
     path = tmp_path / "outbox.db"
     store = OutboxStore(path, 10**9)
@@ -47,7 +49,7 @@ def _start(
     for i in range(ROWS):
         store.append(f"e{i}", lambda seq: json.dumps({"seq": seq}))
     events: queue.Queue[Any] = queue.Queue()
-    broker = FakeBroker(events)
+    broker = FakeBroker(events, refuse)
     status = AgentStatus(agent_id="pi-1", state="online", version="test")
     sender = Sender(
         "pi-1",
@@ -188,3 +190,31 @@ def test_no_more_than_the_hub_window_goes_out_beyond_the_hubs_watermark(tmp_path
         assert broker.seqs == list(range(1, 551))
     finally:
         next(started, None)
+
+
+def test_a_refused_publish_or_login_is_an_alarm_until_the_broker_takes_them_again(
+    tmp_path: Path,
+) -> None:
+    """PUBACK 0x87 raises broker_refused and confirms nothing; once the broker takes the
+    resent scans, it clears. A refused login raises broker_login_refused; a connection
+    clears it."""
+    settings = DeliverySettings(
+        drain_rate=1e9, resend_after_s=0.2, resend_max_s=0.5, health_interval_s=3600
+    )
+    started = _start(tmp_path, settings, refuse=0x87)
+    sender, broker, events, _ = next(started)
+    try:
+        wait_for(lambda: _has(sender, "broker_refused"), timeout=10)
+        assert sender.state.broker_acked_seq == 0
+        broker.reason = 0
+        wait_for(lambda: _has(sender, "broker_refused", False), timeout=30)
+        events.put(Disconnected("connect refused: Not authorized", refused=True))
+        wait_for(lambda: _has(sender, "broker_login_refused"), timeout=10)
+        events.put(Connected())
+        wait_for(lambda: _has(sender, "broker_login_refused", False), timeout=10)
+    finally:
+        started.close()
+
+
+def _has(sender: Sender, alarm: str, raised: bool = True) -> None:
+    assert (alarm in sender.state.alarms) is raised, sender.state.alarms

@@ -1,0 +1,210 @@
+"""Broker security (issue 15): a site set up with `scantrail-hub ca init` and agents
+provisioned with `agents provision` speak over TLS with their own logins; the ACL lets an
+agent publish only under its own topics; `agents revoke` refuses it from then on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+import agent.settings
+from hub.__main__ import main as hub_main
+from tests.harness.mosquitto import MOSQUITTO
+from tests.harness.processes import AgentProcess, HubProcess
+from tests.harness.waiting import free_port, port_open, wait_for
+
+pytestmark = pytest.mark.integration
+NOT_AUTHORIZED = 0x87
+
+
+class Site:
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path / "broker"
+        self.tls_port, self.local_port = free_port(), free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def init(self) -> None:
+        run_as = ["--run-as", "root"] if os.geteuid() == 0 else []
+        assert (
+            hub_main(
+                [
+                    *("ca", "init", "--broker-dir", str(self.dir)),
+                    *("--broker-host", "127.0.0.1", "--broker-host", "localhost"),
+                    *("--tls-port", str(self.tls_port), "--local-port", str(self.local_port)),
+                    *("--tls-bind", "127.0.0.1"),
+                    *run_as,
+                ]
+            )
+            == 0
+        )
+        with open(self.dir / "stderr.log", "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.dir / "mosquitto.conf")],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        wait_for(self._up, timeout=15)
+
+    def _up(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, (
+            self.dir / "stderr.log"
+        ).read_text()
+        try:
+            port_open(self.tls_port)
+        except OSError as exc:
+            raise AssertionError(str(exc)) from exc
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def client(self, username: str | None, password: str | None) -> tuple[mqtt.Client, Any]:
+        """A v5 client over TLS; the second value is its CONNACK reason code, once known."""
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"probe-{username}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        if username:
+            client.username_pw_set(username, password)
+        client.tls_set(ca_certs=str(self.dir / "ca.crt"))
+        answered = threading.Event()
+        result: dict[str, Any] = {}
+
+        def on_connect(c: Any, u: Any, flags: Any, rc: Any, props: Any) -> None:
+            result["rc"] = rc
+            answered.set()
+
+        client.on_connect = on_connect
+        client.connect("127.0.0.1", self.tls_port)
+        client.loop_start()
+        assert answered.wait(15), "no CONNACK"
+        return client, result["rc"]
+
+
+def _publish_reason(client: mqtt.Client, topic: str) -> int:
+    """The PUBACK reason code the broker answers a QoS 1 publish with."""
+    acked = threading.Event()
+    reasons: list[int] = []
+
+    def on_publish(c: Any, u: Any, mid: int, rc: Any, props: Any) -> None:
+        reasons.append(int(rc.value))
+        acked.set()
+
+    client.on_publish = on_publish
+    client.publish(topic, b"{}", qos=1)
+    assert acked.wait(15), "no PUBACK"
+    return reasons[0]
+
+
+def _provision(site: Site, hub: HubProcess, name: str) -> Path:
+    bundle = site.dir / "agents" / name
+    args = ["agents", "provision", name, "--config", str(hub.config), "--broker-dir", str(site.dir)]
+    args += ["--broker-host", "127.0.0.1", "--tls-port", str(site.tls_port)]
+    args += ["--station", f"Bench {name}", "--mode", "tray_assembly"]
+    args += ["--hub-url", hub.base_url, "--install-dir", str(bundle)]
+    assert hub_main(args) == 0
+    return bundle
+
+
+def test_agents_speak_only_for_themselves_and_a_revoked_one_is_refused(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """Anonymous and wrong-password logins are refused; a provisioned agent's scans reach
+    the hub over TLS; its login publishing under another agent's topic gets PUBACK 0x87;
+    after `agents revoke` its next publish is refused (the agent keeps the scan and raises
+    an alarm), it cannot log in again, and its API token is refused."""
+    site = Site(tmp_path)
+    site.init()
+    hub = HubProcess(
+        tmp_path / "hub",
+        sqlite_url,
+        site.tls_port,
+        extra={
+            "mqtt": {
+                "username": "hub",
+                "password_credential": "hub-mqtt-password",
+                "tls_ca": str(site.dir / "ca.crt"),
+            }
+        },
+    )
+    hub.env = {"CREDENTIALS_DIRECTORY": str(site.dir)}
+    runner: AgentProcess | None = None
+    try:
+        hub.start()
+        bundle = _provision(site, hub, "pi-a")
+        _provision(site, hub, "pi-b")
+        settings = agent.settings.load_settings(bundle / "agent.toml")
+        assert (settings.agent_id, settings.mqtt.username) == ("pi-a", "pi-a")
+        password = (bundle / "credentials" / "scantrail-mqtt-password").read_text().strip()
+
+        anonymous, refused = site.client(None, None)
+        wrong, also_refused = site.client("pi-a", "not-its-password")
+        stranger, unknown = site.client("pi-c", password)  # a login nobody provisioned
+        assert refused.is_failure and also_refused.is_failure and unknown.is_failure
+        for probe in (anonymous, wrong, stranger):
+            probe.loop_stop()
+
+        # pi-a's own login: another agent's topic is refused, its own is taken.
+        as_a, rc = site.client("pi-a", password)
+        assert not rc.is_failure
+        assert _publish_reason(as_a, "scantrail/v1/agents/pi-b/scans") == NOT_AUTHORIZED
+        assert _publish_reason(as_a, "scantrail/v1/agents/pi-a/health") < 0x80
+        as_a.disconnect()
+        as_a.loop_stop()
+
+        mqtt_section = {
+            "host": "127.0.0.1",
+            "port": site.tls_port,
+            "username": "pi-a",
+            "password_credential": "scantrail-mqtt-password",
+            "tls_ca": str(bundle / "ca.crt"),
+            "reconnect_max_s": 2,
+        }
+        runner = AgentProcess(
+            tmp_path / "agent", "pi-a", site.tls_port, extra={"mqtt": mqtt_section}
+        )
+        runner.env = {"CREDENTIALS_DIRECTORY": str(bundle / "credentials")}
+        runner.start()
+        assert runner.scan("AST-7")["kept"]
+        wait_for(lambda: hub.agent_row("pi-a")["confirmed_seq"] == 1, timeout=60)
+
+        revoke = ["agents", "revoke", "pi-a", "--config", str(hub.config)]
+        assert hub_main([*revoke, "--broker-dir", str(site.dir)]) == 0
+
+        # mosquitto drops a connection whose login a reload removed; the agent cannot log in
+        # again and says so in its status, and keeps what is scanned for when it can.
+        def refused(backlog: int) -> None:
+            status = runner.status() if runner else {}
+            assert "broker_login_refused" in status["alarms"], status
+            assert status["backlog"] == backlog, status
+
+        wait_for(lambda: refused(0), timeout=60)
+        assert runner.scan("AST-8")["kept"]
+        wait_for(lambda: refused(1), timeout=30)
+        assert hub.agent_row("pi-a")["confirmed_seq"] == 1
+        runner.stop()
+        runner = None
+        again, rc = site.client("pi-a", password)
+        again.loop_stop()
+        assert rc.is_failure
+        token = (bundle / "credentials" / "scantrail-hub-token").read_text().strip()
+        answer = httpx.get(
+            f"{hub.base_url}/api/v1/reference", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 401
+        assert "pi-a" not in (site.dir / "acl").read_text()
+    finally:
+        if runner is not None:
+            runner.stop()
+        hub.stop()
+        site.stop()
