@@ -106,12 +106,14 @@ def _publish_reason(client: mqtt.Client, topic: str) -> int:
     return reasons[0]
 
 
-def _provision(site: Site, hub: HubProcess, name: str) -> Path:
+def _provision(site: Site, hub: HubProcess, name: str, install_dir: Path | None = None) -> Path:
+    """Provision ``name``; its agent.toml finds the CA in ``install_dir`` (default: the
+    bundle itself)."""
     bundle = site.dir / "agents" / name
     args = ["agents", "provision", name, "--config", str(hub.config), "--broker-dir", str(site.dir)]
     args += ["--broker-host", "127.0.0.1", "--tls-port", str(site.tls_port)]
     args += ["--station", f"Bench {name}", "--mode", "tray_assembly"]
-    args += ["--hub-url", hub.base_url, "--install-dir", str(bundle)]
+    args += ["--hub-url", hub.base_url, "--install-dir", str(install_dir or bundle)]
     assert hub_main(args) == 0
     return bundle
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install the scantrail hub and its broker on Debian, then enable and start both:
+#
+#   sudo deploy/install-hub.sh BROKER_HOST [BROKER_HOST ...]
+#
+# BROKER_HOST: the names and addresses the Pis reach the broker at (its certificate names
+# them). Running it again upgrades the code and the units and keeps the CA, the logins,
+# the database and an edited hub.toml. With DESTDIR set it stages everything under that
+# root and installs no package, creates no user and starts nothing (tests, packaging).
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: install-hub.sh BROKER_HOST [BROKER_HOST ...]" >&2; exit 2; }
+src=$(cd "$(dirname "$0")/.." && pwd)
+root=${DESTDIR:-}
+python=${PYTHON:-python3}
+prefix=$root/opt/scantrail
+broker=$root/etc/mosquitto/scantrail
+
+if [ -z "$root" ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto
+fi
+install -d -m 0755 "$prefix" "$root/etc/scantrail" "$root/etc/systemd/system"
+[ -x "$prefix/venv/bin/python" ] || "$python" -m venv "$prefix/venv"
+"$prefix/venv/bin/pip" install -q --upgrade "$src[hub]"
+if [ ! -e "$root/etc/scantrail/hub.toml" ]; then
+  sed -e 's|^database_url = .*|database_url = "sqlite:////var/lib/scantrail-hub/hub.db"|' \
+      -e 's|^# username = "hub"|username = "hub"|' \
+      "$src/deploy/examples/hub.toml" > "$root/etc/scantrail/hub.toml"
+fi
+if [ ! -e "$broker/ca.key" ]; then
+  hosts=()
+  for host in "$@"; do hosts+=(--broker-host "$host"); done
+  "$prefix/venv/bin/scantrail-hub" ca init --broker-dir "$broker" "${hosts[@]}" \
+    --run-as mosquitto
+fi
+install -m 0644 "$src/systemd/scantrail-hub.service" "$src/systemd/scantrail-mosquitto.service" \
+  "$root/etc/systemd/system/"
+
+if [ -n "$root" ]; then
+  echo "install-hub: staged under $root"
+  exit 0
+fi
+id scantrail >/dev/null 2>&1 || useradd --system --no-create-home \
+  --home-dir /var/lib/scantrail-hub --shell /usr/sbin/nologin scantrail
+chown -R mosquitto: "$broker"
+systemctl daemon-reload
+systemctl disable --now mosquitto.service 2>/dev/null || true  # Debian's default broker
+systemctl enable scantrail-mosquitto.service scantrail-hub.service
+systemctl restart scantrail-mosquitto.service scantrail-hub.service
+echo "install-hub: running; provision Pis with: scantrail-hub agents provision --help"

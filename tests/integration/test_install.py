@@ -1,0 +1,133 @@
+"""Install (issue 15): the provisioning round trip through deploy/install-agent.sh into a
+temporary root, the installed agent's scans at the hub over TLS, and systemd-analyze on
+every unit it installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness.processes import AgentProcess, HubProcess
+from tests.harness.waiting import wait_for
+from tests.integration.test_broker_security import Site, _provision
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _verify(root: Path, *units: str) -> str:
+    """systemd-analyze verify on units installed under ``root``; what it complained about.
+    The root gets a copy of this system's own units (sysinit.target and the rest), which a
+    unit's dependencies need, as an installed system has them."""
+    system = root / "usr" / "lib" / "systemd" / "system"
+    if not system.exists():
+        shutil.copytree("/usr/lib/systemd/system", system, symlinks=True)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", *units],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return (done.stdout + done.stderr).strip()
+
+
+def test_a_provisioned_bundle_installs_and_its_agent_reaches_the_hub(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """Provision, install-agent.sh into a DESTDIR (twice: again without harm), start the
+    agent from the installed venv, config and credentials against the TLS broker, and see
+    its scan at the hub; systemd-analyze verify finds nothing wrong with the units."""
+    site = Site(tmp_path)
+    site.init()
+    hub = HubProcess(
+        tmp_path / "hub",
+        sqlite_url,
+        site.tls_port,
+        extra={
+            "mqtt": {
+                "username": "hub",
+                "password_credential": "hub-mqtt-password",
+                "tls_ca": str(site.dir / "ca.crt"),
+            }
+        },
+    )
+    hub.env = {"CREDENTIALS_DIRECTORY": str(site.dir)}
+    staged = tmp_path / "root"
+    installed: AgentProcess | None = None
+    try:
+        hub.start()
+        bundle = _provision(site, hub, "pi-inst", install_dir=staged / "etc" / "scantrail")
+        env = {**os.environ, "DESTDIR": str(staged), "PYTHON": sys.executable}
+        for _ in range(2):
+            done = subprocess.run(
+                ["bash", str(ROOT / "deploy" / "install-agent.sh"), str(bundle)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+        etc = staged / "etc" / "scantrail"
+        assert (etc / "credentials" / "scantrail-mqtt-password").stat().st_mode & 0o077 == 0
+        unit = staged / "etc" / "systemd" / "system" / "scantrail-agent.service"
+        assert _verify(staged, str(unit)) == ""
+
+        installed = AgentProcess(tmp_path / "run", "pi-inst", site.tls_port)
+        installed.argv = [
+            str(staged / "opt" / "scantrail" / "venv" / "bin" / "scantrail-agent"),
+            *("run", "--config", str(etc / "agent.toml")),
+        ]
+        installed.socket = tmp_path / "data" / "agent.sock"
+        installed.env = {
+            "CREDENTIALS_DIRECTORY": str(etc / "credentials"),
+            "SCANTRAIL_AGENT__DATA_DIR": str(tmp_path / "data"),
+            "SCANTRAIL_AGENT__STATION__MODE": "asset_move",
+        }
+        installed.start()
+        assert installed.scan("AST-9")["kept"]
+        wait_for(lambda: hub.agent_row("pi-inst")["confirmed_seq"] == 1, timeout=60)
+    finally:
+        if installed is not None:
+            installed.stop()
+        hub.stop()
+        site.stop()
+
+
+def test_install_hub_stages_the_hub_and_its_broker_and_their_units_verify(
+    tmp_path: Path,
+) -> None:
+    """install-hub.sh into a DESTDIR (twice: again without harm, keeping the site's CA and
+    an edited hub.toml) installs the hub's venv, config, the broker's CA, logins and ACL,
+    and units that systemd-analyze verify finds nothing wrong with."""
+    staged = tmp_path / "root"
+    env = {**os.environ, "DESTDIR": str(staged), "PYTHON": sys.executable}
+    ca = staged / "etc" / "mosquitto" / "scantrail" / "ca.crt"
+    config = staged / "etc" / "scantrail" / "hub.toml"
+    for run in range(2):
+        done = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "install-hub.sh"), "hub.example", "127.0.0.1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        if run == 0:
+            first_ca = ca.read_bytes()
+            config.write_text(config.read_text() + "\n# edited by the site\n")
+    assert ca.read_bytes() == first_ca and config.read_text().endswith("# edited by the site\n")
+    assert 'username = "hub"' in config.read_text()
+    assert (ca.parent / "acl").read_text().startswith("# Written by scantrail-hub")
+    # What Debian itself provides on a real hub: mosquitto, and kill for its reload.
+    for program in ("/usr/sbin/mosquitto", "/bin/kill"):
+        target = staged / program.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(program, target)
+    units = staged / "etc" / "systemd" / "system"
+    assert _verify(staged, str(units / "scantrail-hub.service")) == ""
+    assert _verify(staged, str(units / "scantrail-mosquitto.service")) == ""
