@@ -106,6 +106,72 @@ def _publish_reason(client: mqtt.Client, topic: str) -> int:
     return reasons[0]
 
 
+def test_an_agent_reads_nothing_of_another_and_plain_tcp_gets_no_session(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """pi-b subscribed to pi-a's scans and ack, and to everything, receives none of pi-a's
+    messages, yet gets its own ack published after them; a client that does not speak TLS
+    to the TLS port never gets a CONNACK."""
+    site = Site(tmp_path)
+    site.init()
+    hub = HubProcess(tmp_path / "hub", sqlite_url, site.tls_port)  # only for provisioning
+    try:
+        _provision(site, hub, "pi-a")
+        _provision(site, hub, "pi-b")
+        secret = {
+            name: (site.dir / "agents" / name / "credentials" / "scantrail-mqtt-password")
+            .read_text()
+            .strip()
+            for name in ("pi-a", "pi-b")
+        }
+        hub_password = (site.dir / "hub-mqtt-password").read_text().strip()
+        as_b, rc = site.client("pi-b", secret["pi-b"])
+        assert not rc.is_failure
+        received: list[str] = []
+        own_ack = threading.Event()
+
+        def on_message(c: Any, u: Any, message: mqtt.MQTTMessage) -> None:
+            received.append(message.topic)
+            if message.topic == "scantrail/v1/agents/pi-b/ack":
+                own_ack.set()
+
+        as_b.on_message = on_message
+        subscribed = threading.Event()
+        as_b.on_subscribe = lambda *args: subscribed.set()
+        as_b.subscribe(
+            [
+                ("scantrail/v1/agents/pi-a/scans", 1),
+                ("scantrail/v1/agents/pi-a/ack", 1),
+                ("#", 1),
+                ("scantrail/v1/agents/pi-b/ack", 1),
+            ]
+        )
+        assert subscribed.wait(15)
+        as_a, _ = site.client("pi-a", secret["pi-a"])
+        assert _publish_reason(as_a, "scantrail/v1/agents/pi-a/scans") < 0x80
+        as_hub, _ = site.client("hub", hub_password)
+        assert _publish_reason(as_hub, "scantrail/v1/agents/pi-a/ack") < 0x80
+        assert _publish_reason(as_hub, "scantrail/v1/agents/pi-b/ack") < 0x80
+        assert own_ack.wait(15), received
+        assert [t for t in received if "/pi-a/" in t] == []
+        for client in (as_a, as_b, as_hub):
+            client.disconnect()
+            client.loop_stop()
+
+        plain = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="plain", protocol=MQTTProtocolVersion.MQTTv5
+        )
+        plain.username_pw_set("pi-a", secret["pi-a"])
+        answered = threading.Event()
+        plain.on_connect = lambda *args: answered.set()
+        plain.connect("127.0.0.1", site.tls_port)
+        plain.loop_start()
+        assert not answered.wait(5)  # a TLS listener cannot read a plain CONNECT
+        plain.loop_stop()
+    finally:
+        site.stop()
+
+
 def _provision(site: Site, hub: HubProcess, name: str, install_dir: Path | None = None) -> Path:
     """Provision ``name``; its agent.toml finds the CA in ``install_dir`` (default: the
     bundle itself)."""
