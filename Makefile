@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo deps lint bench clean
+.PHONY: test demo demo-stop deps lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: $(STAMP) deps lint
 
 demo: $(STAMP) deps
 	$(BIN)/python deploy/demo.py
+
+demo-stop: $(STAMP)
+	$(BIN)/python deploy/demo.py --stop
 
 bench: $(STAMP) deps
 	$(BIN)/python bench/decode_bench.py

@@ -1,7 +1,10 @@
-"""`make demo` does what the README says: prints the dashboard URL and stations scan."""
+"""`make demo` does what the README says: it prints the dashboard URL and a sign-in, its
+stations play the story (a short tray, a failed BI, a quarantined instrument caught at the
+OR, a Pi that loses the network), and `make demo-stop` leaves no process behind."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -9,27 +12,74 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.waiting import wait_for
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
+VAR = ROOT / "var" / "demo"
 
 
-def test_demo_prints_dashboard_url_and_keeps_scans() -> None:
-    """The demo starts everything, prints where to look and how to sign in, its stations'
-    scans are kept, and its hospital's codes are registered: no unregistered-code alert."""
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "demo.py"), "--seconds", "4"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "dashboard:  http://127.0.0.1:" in done.stdout
-    assert '"outcome": "kept"' in done.stdout
-    assert "sign in:    demo / " in done.stdout
-    with sqlite3.connect(ROOT / "var" / "demo" / "hub.db") as db:
-        registered = db.execute("SELECT count(*) FROM ref_instruments").fetchone()[0]
-        noise = db.execute("SELECT detail FROM alerts WHERE kind = 'unregistered_code'").fetchall()
-    assert registered > 0 and noise == []
+def _alerts() -> set[str]:
+    with sqlite3.connect(VAR / "hub.db", timeout=10) as db:
+        return {kind for (kind,) in db.execute("SELECT kind FROM alerts")}
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has ended; its parent reaps it
+        return stat.read().split()[2] == "Z"
+
+
+def test_the_demo_tells_its_story_and_demo_stop_ends_it() -> None:
+    """The demo prints where to look and how to sign in; its hospital's codes are all
+    registered (no unregistered-code alert) and the story's alerts appear: tray_short,
+    bi_failed, unsafe_use; the porter's Pi loses the network; `demo.py --stop` ends every
+    process the demo started, and the demo itself."""
+    out = VAR.parent / "demo-test.log"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as log:
+        demo = subprocess.Popen(
+            [sys.executable, str(ROOT / "deploy" / "demo.py")], stdout=log, stderr=log
+        )
+    try:
+
+        def started() -> None:
+            assert demo.poll() is None, out.read_text()
+            assert "sign in:    olga / " in out.read_text()
+
+        wait_for(started, timeout=180)
+        text = out.read_text()
+        assert "dashboard:  http://127.0.0.1:" in text
+        pids = [int(p) for p in (VAR / "pids").read_text().split()]
+        assert demo.pid in pids and len(pids) >= 7  # mosquitto, the hub, 4 agents, itself
+
+        def story() -> None:
+            assert {"tray_short", "bi_failed", "unsafe_use"} <= _alerts()
+            assert "lost the network" in out.read_text()
+
+        wait_for(story, timeout=300, interval=1)
+        assert "unregistered_code" not in _alerts()
+        stopped = subprocess.run(
+            [sys.executable, str(ROOT / "deploy" / "demo.py"), "--stop"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert stopped.returncode == 0, stopped.stderr
+        assert demo.wait(timeout=60) == 0
+
+        def ended() -> None:
+            assert [pid for pid in pids if not _gone(pid)] == []
+
+        wait_for(ended, timeout=30)
+        assert not (VAR / "pids").exists()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(timeout=30)
 
 
 def test_readme_shows_the_two_commands_first() -> None:
