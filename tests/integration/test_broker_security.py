@@ -172,6 +172,59 @@ def test_an_agent_reads_nothing_of_another_and_plain_tcp_gets_no_session(
         site.stop()
 
 
+def test_an_agent_that_publishes_as_another_is_refused_and_keeps_its_scans(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """A Pi configured as pi-b but holding pi-a's login (a swapped SD card, or a forger):
+    the broker answers its publishes with 0x87, the agent raises broker_refused, and its
+    scans stay in its outbox; none reaches the hub."""
+    site = Site(tmp_path)
+    site.init()
+    hub = HubProcess(
+        tmp_path / "hub",
+        sqlite_url,
+        site.tls_port,
+        extra={
+            "mqtt": {
+                "username": "hub",
+                "password_credential": "hub-mqtt-password",
+                "tls_ca": str(site.dir / "ca.crt"),
+            }
+        },
+    )
+    hub.env = {"CREDENTIALS_DIRECTORY": str(site.dir)}
+    forger: AgentProcess | None = None
+    try:
+        hub.start()
+        bundle = _provision(site, hub, "pi-a")
+        _provision(site, hub, "pi-b")
+        mqtt_section = {
+            "host": "127.0.0.1",
+            "port": site.tls_port,
+            "username": "pi-a",
+            "password_credential": "scantrail-mqtt-password",
+            "tls_ca": str(bundle / "ca.crt"),
+        }
+        forger = AgentProcess(
+            tmp_path / "forger", "pi-b", site.tls_port, extra={"mqtt": mqtt_section}
+        )
+        forger.env = {"CREDENTIALS_DIRECTORY": str(bundle / "credentials")}
+        forger.start()
+        assert forger.scan("AST-1")["kept"] and forger.scan("AST-2")["kept"]
+
+        def refused() -> None:
+            status = forger.status() if forger else {}
+            assert "broker_refused" in status["alarms"] and status["backlog"] == 2, status
+
+        wait_for(refused, timeout=60)
+        assert [s for s in hub.all_scans() if s["agent_id"] in ("pi-a", "pi-b")] == []
+    finally:
+        if forger is not None:
+            forger.stop()
+        hub.stop()
+        site.stop()
+
+
 def _provision(site: Site, hub: HubProcess, name: str, install_dir: Path | None = None) -> Path:
     """Provision ``name``; its agent.toml finds the CA in ``install_dir`` (default: the
     bundle itself)."""
