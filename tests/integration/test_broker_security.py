@@ -62,6 +62,31 @@ class Site:
         except OSError as exc:
             raise AssertionError(str(exc)) from exc
 
+    def hub(self, workdir: Path, database_url: str) -> HubProcess:
+        """A hub that logs in as `hub` over TLS, its password a systemd credential."""
+        mqtt_section = {
+            "username": "hub",
+            "password_credential": "hub-mqtt-password",
+            "tls_ca": str(self.dir / "ca.crt"),
+        }
+        hub = HubProcess(workdir, database_url, self.tls_port, extra={"mqtt": mqtt_section})
+        hub.env = {"CREDENTIALS_DIRECTORY": str(self.dir)}
+        return hub
+
+    def agent(self, workdir: Path, agent_id: str, bundle: Path, login: str) -> AgentProcess:
+        """An agent with ``login``'s credentials from ``bundle``, over TLS."""
+        mqtt_section = {
+            "host": "127.0.0.1",
+            "port": self.tls_port,
+            "username": login,
+            "password_credential": "scantrail-mqtt-password",
+            "tls_ca": str(bundle / "ca.crt"),
+            "reconnect_max_s": 2,
+        }
+        made = AgentProcess(workdir, agent_id, self.tls_port, extra={"mqtt": mqtt_section})
+        made.env = {"CREDENTIALS_DIRECTORY": str(bundle / "credentials")}
+        return made
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.kill()
@@ -180,35 +205,13 @@ def test_an_agent_that_publishes_as_another_is_refused_and_keeps_its_scans(
     scans stay in its outbox; none reaches the hub."""
     site = Site(tmp_path)
     site.init()
-    hub = HubProcess(
-        tmp_path / "hub",
-        sqlite_url,
-        site.tls_port,
-        extra={
-            "mqtt": {
-                "username": "hub",
-                "password_credential": "hub-mqtt-password",
-                "tls_ca": str(site.dir / "ca.crt"),
-            }
-        },
-    )
-    hub.env = {"CREDENTIALS_DIRECTORY": str(site.dir)}
+    hub = site.hub(tmp_path / "hub", sqlite_url)
     forger: AgentProcess | None = None
     try:
         hub.start()
         bundle = _provision(site, hub, "pi-a")
         _provision(site, hub, "pi-b")
-        mqtt_section = {
-            "host": "127.0.0.1",
-            "port": site.tls_port,
-            "username": "pi-a",
-            "password_credential": "scantrail-mqtt-password",
-            "tls_ca": str(bundle / "ca.crt"),
-        }
-        forger = AgentProcess(
-            tmp_path / "forger", "pi-b", site.tls_port, extra={"mqtt": mqtt_section}
-        )
-        forger.env = {"CREDENTIALS_DIRECTORY": str(bundle / "credentials")}
+        forger = site.agent(tmp_path / "forger", "pi-b", bundle, "pi-a")
         forger.start()
         assert forger.scan("AST-1")["kept"] and forger.scan("AST-2")["kept"]
 
@@ -246,19 +249,7 @@ def test_agents_speak_only_for_themselves_and_a_revoked_one_is_refused(
     an alarm), it cannot log in again, and its API token is refused."""
     site = Site(tmp_path)
     site.init()
-    hub = HubProcess(
-        tmp_path / "hub",
-        sqlite_url,
-        site.tls_port,
-        extra={
-            "mqtt": {
-                "username": "hub",
-                "password_credential": "hub-mqtt-password",
-                "tls_ca": str(site.dir / "ca.crt"),
-            }
-        },
-    )
-    hub.env = {"CREDENTIALS_DIRECTORY": str(site.dir)}
+    hub = site.hub(tmp_path / "hub", sqlite_url)
     runner: AgentProcess | None = None
     try:
         hub.start()
@@ -283,18 +274,7 @@ def test_agents_speak_only_for_themselves_and_a_revoked_one_is_refused(
         as_a.disconnect()
         as_a.loop_stop()
 
-        mqtt_section = {
-            "host": "127.0.0.1",
-            "port": site.tls_port,
-            "username": "pi-a",
-            "password_credential": "scantrail-mqtt-password",
-            "tls_ca": str(bundle / "ca.crt"),
-            "reconnect_max_s": 2,
-        }
-        runner = AgentProcess(
-            tmp_path / "agent", "pi-a", site.tls_port, extra={"mqtt": mqtt_section}
-        )
-        runner.env = {"CREDENTIALS_DIRECTORY": str(bundle / "credentials")}
+        runner = site.agent(tmp_path / "agent", "pi-a", bundle, "pi-a")
         runner.start()
         assert runner.scan("AST-7")["kept"]
         wait_for(lambda: hub.agent_row("pi-a")["confirmed_seq"] == 1, timeout=60)

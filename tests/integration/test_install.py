@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.processes import AgentProcess, HubProcess
+from tests.harness.processes import AgentProcess
 from tests.harness.waiting import wait_for
 from tests.integration.test_broker_security import Site, _provision
 
@@ -44,19 +44,7 @@ def test_a_provisioned_bundle_installs_and_its_agent_reaches_the_hub(
     its scan at the hub; systemd-analyze verify finds nothing wrong with the units."""
     site = Site(tmp_path)
     site.init()
-    hub = HubProcess(
-        tmp_path / "hub",
-        sqlite_url,
-        site.tls_port,
-        extra={
-            "mqtt": {
-                "username": "hub",
-                "password_credential": "hub-mqtt-password",
-                "tls_ca": str(site.dir / "ca.crt"),
-            }
-        },
-    )
-    hub.env = {"CREDENTIALS_DIRECTORY": str(site.dir)}
+    hub = site.hub(tmp_path / "hub", sqlite_url)
     staged = tmp_path / "root"
     installed: AgentProcess | None = None
     try:
