@@ -122,9 +122,13 @@ def dead_letter_page(conn: Connection, after_id: int, limit: int) -> list[dict[s
     return [_dead_letter(r) for r in conn.execute(query)]
 
 
-def recent_dead_letters(conn: Connection, limit: int) -> list[dict[str, Any]]:
-    rows = conn.execute(sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit))
-    return [_dead_letter(r) for r in rows]
+def dead_letter_state(conn: Connection) -> dict[str, Any]:
+    """What the live stream says of dead letters: it changes when one is kept or replayed."""
+    d = dead_letters.c
+    newest, replayed = conn.execute(
+        sa.select(sa.func.max(d.id), sa.func.count(d.replayed_at))
+    ).one()
+    return {"newest_id": newest, "replayed": replayed}
 
 
 def _dead_letter(row: sa.Row[Any]) -> dict[str, Any]:

@@ -253,9 +253,16 @@ def add(
 
     read_records = Permission.READ_RECORDS
     screen("/", "fleet", "Fleet", Permission.READ_FLEET, "agent,lag", fleet)
-    screen("/dead-letters", "dead_letters", "Dead letters", Permission.READ_SCAN_LOG, "", letters)
+    screen(
+        "/dead-letters",
+        "dead_letters",
+        "Dead letters",
+        Permission.READ_SCAN_LOG,
+        "dead_letter",
+        letters,
+    )
     screen("/alerts", "alerts", "Alerts", read_records, "alert", alert_list)
-    screen("/search", "search", "Search", read_records, "", found)
+    screen("/search", "search", "Search", read_records, "record", found)
     history_title = lambda r: f"History of {r.path_params['key']}"  # noqa: E731
     screen("/history/{key}", "history", history_title, read_records, "record", timeline)
     screen("/loads", "loads", "Loads", read_records, "record", load_list)

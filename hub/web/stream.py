@@ -1,5 +1,5 @@
-"""``/api/v1/stream``: Server-Sent Events of record changes, alerts, agent state and the
-projection's lag.
+"""``/api/v1/stream``: Server-Sent Events of record changes, alerts, agent state, the
+projection's lag and the dead letters' state (the newest one, and how many were replayed).
 
 Record changes and alerts come from tables with increasing ids (the audit trail and the
 alerts), so an event's id is the pair of cursors after it, ``<audit id>.<alert id>``: a
@@ -30,7 +30,7 @@ from starlette.requests import Request
 from hub.store import queries
 from hub.web.errors import Invalid
 
-KINDS = ("record", "alert", "agent", "lag")
+KINDS = ("record", "alert", "agent", "lag", "dead_letter")
 BATCH = 500
 # Agent fields that change with every heartbeat; a change of only these is not news.
 _HEARTBEAT = ("last_seen_at", "health_at")
@@ -72,6 +72,7 @@ class _Seen:
 
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     lag: dict[str, Any] | None = None
+    dead_letters: dict[str, Any] | None = None
 
 
 def _poll(
@@ -99,6 +100,11 @@ def _poll(
             if seen.lag != news:
                 seen.lag = news
                 frames.append(frame("lag", lag, cursor))
+        if "dead_letter" in kinds:
+            letters = queries.dead_letter_state(conn)
+            if seen.dead_letters != letters:
+                seen.dead_letters = letters
+                frames.append(frame("dead_letter", letters, cursor))
     return frames, cursor
 
 
