@@ -196,8 +196,8 @@ def test_a_refused_publish_or_login_is_an_alarm_until_the_broker_takes_them_agai
     tmp_path: Path,
 ) -> None:
     """PUBACK 0x87 raises broker_refused and confirms nothing; once the broker takes the
-    resent scans (0x10, no matching subscribers, is taken too), it clears. A refused login raises broker_login_refused; a connection
-    clears it."""
+    resent scans (0x10, no matching subscribers, is taken too), it clears. A refused login
+    raises broker_login_refused; a connection clears it."""
     settings = DeliverySettings(
         drain_rate=1e9, resend_after_s=0.2, resend_max_s=0.5, health_interval_s=3600
     )
