@@ -277,7 +277,12 @@ def test_agents_speak_only_for_themselves_and_a_revoked_one_is_refused(
         runner = site.agent(tmp_path / "agent", "pi-a", bundle, "pi-a")
         runner.start()
         assert runner.scan("AST-7")["kept"]
-        wait_for(lambda: hub.agent_row("pi-a")["confirmed_seq"] == 1, timeout=60)
+
+        def delivered() -> None:  # at the hub, and the agent has its ack
+            assert hub.agent_row("pi-a")["confirmed_seq"] == 1
+            assert runner is not None and runner.status()["backlog"] == 0
+
+        wait_for(delivered, timeout=60)
 
         revoke = ["agents", "revoke", "pi-a", "--config", str(hub.config)]
         assert hub_main([*revoke, "--broker-dir", str(site.dir)]) == 0
