@@ -68,7 +68,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def insert_ignore(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """INSERT … ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
     if rows:
-        conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
+        conn.execute(insert_into(conn, table).on_conflict_do_nothing(), rows)
 
 
 class Bulk:
@@ -131,7 +131,7 @@ class Bulk:
         table, dialect = self._table, conn.dialect
         data = [n for n in self.names if not n.startswith("pk_")]
         if kind == "insert":
-            stmt = _insert(conn, table).on_conflict_do_nothing() if ignore else table.insert()
+            stmt = insert_into(conn, table).on_conflict_do_nothing() if ignore else table.insert()
         else:
             pk = [c.name for c in table.primary_key.columns]
             stmt = table.update().where(*(table.c[c] == sa.bindparam(f"pk_{c}") for c in pk))
@@ -153,7 +153,7 @@ def upsert_many(
     columns."""
     if not rows:
         return
-    stmt = _insert(conn, table)
+    stmt = insert_into(conn, table)
     updates = {k: stmt.excluded[k] for k in rows[0] if k not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
 
@@ -188,7 +188,8 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(orig).__name__}: {str(orig).strip().splitlines()[0] if str(orig) else ''}"[:500]
 
 
-def _insert(conn: Connection, table: sa.Table) -> Any:
+def insert_into(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from hub.access import passwords
 from hub.access.roles import Role
 from hub.errors import ConfigError
+from hub.store.db import insert_into
 from hub.store.tables import users
 
 USERNAME_CHARS = 64
@@ -22,17 +23,19 @@ def create(conn: Connection, username: str, role: Role, password: str, now: date
         raise ConfigError(f"a username is 1 to {USERNAME_CHARS} printable characters")
     if (problem := passwords.problem(password)) is not None:
         raise ConfigError(problem)
-    taken = conn.execute(sa.select(users.c.id).where(users.c.username == username)).first()
-    if taken is not None:
+    row = {
+        "username": username,
+        "role": role.value,
+        "password_argon2": passwords.hash_password(password),
+        "created_at": now,
+    }
+    # The write comes first, with no read before it: on SQLite a transaction that reads and
+    # then writes fails at once if a running hub committed in between (no busy wait).
+    made = conn.execute(
+        insert_into(conn, users).on_conflict_do_nothing().returning(users.c.id), row
+    ).first()
+    if made is None:
         raise ConfigError(f"user {username!r} exists already")
-    conn.execute(
-        users.insert().values(
-            username=username,
-            role=role.value,
-            password_argon2=passwords.hash_password(password),
-            created_at=now,
-        )
-    )
 
 
 def authenticate(conn: Connection, username: str, password: str) -> Role | None:

@@ -217,3 +217,35 @@ def test_users_cli_makes_argon2_accounts_and_refuses_weak_passwords(
         with pytest.raises(ConfigError):
             users.create(conn, "", Role.TECH, PASSWORD, datetime.now(UTC))
     engine.dispose()
+
+
+def test_an_account_is_made_while_a_running_hub_writes(sqlite_url: str) -> None:
+    """`users create` beside a hub committing on the same SQLite file waits for its turn
+    instead of failing "database is locked" (it writes before it reads anything)."""
+    import threading
+
+    engine = create_engine(sqlite_url)
+    migrate(engine)
+    writing, done = threading.Event(), threading.Event()
+
+    def hub_writer() -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                alerts.insert(),
+                {"created_at": datetime.now(UTC), "severity": "low", "kind": "k", "detail": "d"},
+            )
+            writing.set()
+            done.wait(2)  # the write lock is held while the account is being made
+
+    writer = threading.Thread(target=hub_writer)
+    writer.start()
+    assert writing.wait(30)
+    try:
+        with engine.begin() as conn:
+            users.create(conn, "ana", Role.TECH, PASSWORD, datetime.now(UTC))
+    finally:
+        done.set()
+        writer.join(30)
+    with engine.connect() as conn:
+        assert users.authenticate(conn, "ana", PASSWORD) is Role.TECH
+    engine.dispose()
