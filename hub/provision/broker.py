@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 from hub.errors import ConfigError
+from hub.provision import ca
 from protocol.topics import AGENT_PUBLISHES, AGENT_READS, Topic, subscription
 
 HUB_USER = "hub"
@@ -136,8 +137,6 @@ def setup(
 ) -> None:
     """A new site: its CA and the broker's certificate (hub/provision/ca.py), the broker's
     config, and the hub's own login, whose password is left in ``hub-mqtt-password``."""
-    from hub.provision import ca
-
     ca.init(directory, hosts)
     (directory / "data").mkdir(exist_ok=True)
     conf = conf_text(directory, tls_port, local_port, run_as, tls_bind)

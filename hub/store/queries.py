@@ -125,9 +125,12 @@ def dead_letter_page(conn: Connection, after_id: int, limit: int) -> list[dict[s
 def dead_letter_state(conn: Connection) -> dict[str, Any]:
     """What the live stream says of dead letters: it changes when one is kept or replayed."""
     d = dead_letters.c
-    newest, replayed = conn.execute(
-        sa.select(sa.func.max(d.id), sa.func.count(d.replayed_at))
-    ).one()
+    # Two lookups by index (the primary key; ix_dead_letters_replayed holds only replayed
+    # letters): the stream asks this on every poll of every client.
+    newest = conn.execute(sa.select(sa.func.max(d.id))).scalar()
+    replayed = conn.execute(
+        sa.select(sa.func.count()).select_from(dead_letters).where(d.replayed_at.is_not(None))
+    ).scalar()
     return {"newest_id": newest, "replayed": replayed}
 
 

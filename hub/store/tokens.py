@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -101,24 +102,24 @@ def listing(conn: Connection) -> list[dict[str, object]]:
 def revoke(conn: Connection, token_id: int, now: datetime) -> bool:
     """Revoke a token and the sessions signed in with it; False when no live token has that
     id."""
-    c = api_tokens.c
-    live = c.revoked_at.is_(None)
-    done = conn.execute(
-        api_tokens.update().where(c.id == token_id, c.kind == "api", live).values(revoked_at=now)
-    )
-    conn.execute(api_tokens.update().where(c.parent_id == token_id, live).values(revoked_at=now))
-    return done.rowcount == 1
+    return _revoke(conn, api_tokens.c.id == token_id, now) == 1
 
 
 def revoke_held(conn: Connection, name: str, role: Role, now: datetime) -> int:
-    """Revoke every live token of ``role`` held by ``name``, and their sessions; how many.
+    """Revoke every live token of ``role`` held by ``name``, and their sessions; how many."""
+    c = api_tokens.c
+    return _revoke(conn, sa.and_(c.name == name, c.role == role.value), now)
+
+
+def _revoke(conn: Connection, which: Any, now: datetime) -> int:
+    """Revoke the live API tokens ``which`` picks, and every session signed in with them.
     Writes only (no read first): on SQLite a transaction that reads and then writes fails
     at once if another writer committed in between."""
     c = api_tokens.c
     live = c.revoked_at.is_(None)
-    held = sa.and_(c.name == name, c.role == role.value, c.kind == "api")
-    done = conn.execute(api_tokens.update().where(held, live).values(revoked_at=now))
-    parents = sa.select(c.id).where(held).scalar_subquery()
+    chosen = sa.and_(which, c.kind == "api")
+    done = conn.execute(api_tokens.update().where(chosen, live).values(revoked_at=now))
+    parents = sa.select(c.id).where(chosen).scalar_subquery()
     conn.execute(api_tokens.update().where(c.parent_id.in_(parents), live).values(revoked_at=now))
     return done.rowcount
 

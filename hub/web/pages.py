@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Connection, Engine
 
 from hub import __version__
-from hub.access.roles import Permission, allows
+from hub.access.roles import Permission, Role, allows
 from hub.store import due, queries, reports, search
 from hub.store.recall import load_contents, recall_set
 from hub.store.records import assets, cycles, items, usage_logs
@@ -93,15 +93,14 @@ def add(
                 "live": live,
                 "part_url": "/parts" + request.url.path,
                 "part": f"_{name}.html",
-                "can": {p.value: allows(holder.role, p) for p in Permission},
+                "can": _can(holder.role),
             }
             return templates.TemplateResponse(
                 request, f"{name}.html", {**common, **context(request)}
             )
 
         def part(request: Request) -> HTMLResponse:
-            holder = guard.holder_of(request)
-            can = {p.value: allows(holder.role, p) for p in Permission}
+            can = _can(guard.holder_of(request).role)
             return templates.TemplateResponse(
                 request, f"_{name}.html", {"can": can, **context(request)}
             )
@@ -271,3 +270,8 @@ def add(
     screen("/trays", "trays", "Trays", read_records, "record", trays)
     screen("/cases", "cases", "Cases", read_records, "record", cases)
     screen("/assets", "assets", "Assets", read_records, "record", asset_list)
+
+
+def _can(role: Role) -> dict[str, bool]:
+    """What the page may offer this role, by permission: a button only where it would work."""
+    return {p.value: allows(role, p) for p in Permission}
