@@ -13,8 +13,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hub.domain.facts import Policy
 from hub.errors import ConfigError
-from hub.reconcile.rules import Policy
 from protocol.barcodes import DecodeRules
 
 

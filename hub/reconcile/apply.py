@@ -15,16 +15,39 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, assert_never
 
 import orjson
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
-from hub.reconcile import audit, rules
+from hub.domain import changes as ch
+from hub.domain import rules
+from hub.domain.facts import (
+    DEFAULT_POLICY,
+    CycleFacts,
+    CycleState,
+    DayFacts,
+    ItemFacts,
+    LoadFacts,
+    Policy,
+    Scan,
+    SessionView,
+    TrayFacts,
+    View,
+    event_key,
+    utc,
+)
+from hub.domain.folds import (
+    EquipmentFact,
+    assignment_ends,
+    fold_equipment,
+    next_inspection,
+    recipe_of,
+)
+from hub.reconcile import audit
 from hub.reconcile.rows import IN_CHUNK, Row, Rows
-from hub.reconcile.rules import Change, Scan, SessionView, event_key, utc
 from hub.store import records
 from hub.store.tables import alerts, scan_log
 from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Result, decode
@@ -121,8 +144,8 @@ def _day_queries(cycles: sa.Table, sessions: sa.Table) -> tuple[sa.Select[tuple[
     return tests, loads
 
 
-def _facts(cycle: Row, session: Row | None) -> rules.CycleFacts:
-    return rules.CycleFacts(
+def _facts(cycle: Row, session: Row | None) -> CycleFacts:
+    return CycleFacts(
         cycle["session_id"],
         cycle["cycle_type"],
         cycle["started_key"],
@@ -132,10 +155,16 @@ def _facts(cycle: Row, session: Row | None) -> rules.CycleFacts:
     )
 
 
-def _decided(cycle: Row) -> bool:
-    """The load's contents have an outcome to take: it completed, or its BI failed."""
-    completed = cycle["result"] is not None and bool(cycle["completed_key"])
-    return completed or (cycle["bi_result"] == "fail" and bool(cycle["bi_key"]))
+def _state(cycle: Row) -> CycleState:
+    return CycleState(
+        cycle["result"],
+        cycle["completed_key"],
+        cycle["completed_at"],
+        bool(cycle["implant"]),
+        bool(cycle["early_release_reason"]),
+        cycle["bi_result"],
+        cycle["bi_key"],
+    )
 
 
 class Reconciler:
@@ -144,7 +173,7 @@ class Reconciler:
         tables: Tables,
         live: bool = True,
         decode_rules: DecodeRules = DEFAULT_RULES,
-        policy: rules.Policy = rules.DEFAULT_POLICY,
+        policy: Policy = DEFAULT_POLICY,
     ) -> None:
         self.t = tables
         self.live = live  # a rebuild raises no alerts and writes no audit entries
@@ -256,7 +285,7 @@ class Reconciler:
 class _Pass:
     """One transaction's worth of reconciling: the records it touches, held in memory."""
 
-    def __init__(self, conn: Connection, tables: Tables, live: bool, policy: rules.Policy) -> None:
+    def __init__(self, conn: Connection, tables: Tables, live: bool, policy: Policy) -> None:
         self.conn = conn
         self.t = tables
         self.live = live
@@ -385,7 +414,21 @@ class _Pass:
             r["item"] for r in sorted(rows, key=lambda r: r["event_key"]) if r["action"] == "add"
         ]
 
-    def _view(self, scan: Scan) -> SessionView | None:
+    def _view(self, scan: Scan) -> View:
+        """The facts ``rules.decide`` reads for this scan, as stored or changed in this pass:
+        only what its action needs."""
+        session = self._session(scan)
+        if session is None or session.status != "open" or not scan.kept:
+            return View(session, self._open_case(scan))
+        if session.kind == "case" and scan.action in ("use", "return") and scan.code:
+            return View(session, item=self._item_facts(scan, session.session_id, scan.code))
+        if scan.action == "close" and session.kind == "tray":
+            return View(session, tray=self._tray_facts(session))
+        if scan.action == "close" and session.kind == "load":
+            return View(session, day=self._day_facts(session.session_id))
+        return View(session, self._open_case(scan))
+
+    def _session(self, scan: Scan) -> SessionView | None:
         if not scan.session_id:
             return None
         row = self.sessions.get(self.conn, scan.session_id)
@@ -397,6 +440,44 @@ class _Pass:
         return SessionView(
             row["session_id"], row["kind"], row["key"], row["status"], members, row["operator"]
         )
+
+    def _item_facts(self, scan: Scan, session_id: str, item: str) -> ItemFacts:
+        """An item used or returned in a case, as it was before this scan."""
+        row = self.items.get(self.conn, item)
+        load = self._load_before(item, row, scan.key) if scan.action == "use" else None
+        cycle = self.cycles.get(self.conn, load) if load else None
+        return ItemFacts(
+            row["status"] if row else None,
+            LoadFacts(cycle["session_id"], cycle["sterilizer"], cycle["status"]) if cycle else None,
+            self.usage.get(self.conn, session_id, item) is not None,
+        )
+
+    def _tray_facts(self, session: SessionView) -> TrayFacts:
+        """A closing assembly: what was scanned, and the tray's count sheet."""
+        scanned = self._members(session.session_id)
+        registered = self._reference("trays", session.key)
+        self.reference["instruments"].prefetch(self.conn, "code", scanned)
+        categories = {
+            code: row["category"] or ""
+            for code in scanned
+            if (row := self._reference("instruments", code)) is not None
+        }
+        recipe = recipe_of(registered["recipe"]) if registered else {}
+        return TrayFacts(session.key, tuple(scanned), categories, recipe)
+
+    def _day_facts(self, session_id: str) -> DayFacts:
+        """A closing load, and its sterilizer's day before it (the Bowie-Dick rule)."""
+        cycle = self._cycle(session_id)
+        sterilizer = cycle["sterilizer"]
+        registered = self._reference("sterilizers", sterilizer)
+        types = json.loads(registered["cycle_types"]) if registered else []
+        prevac = "prevac" in types or cycle["cycle_type"] == "prevac"
+        day = cycle["started_key"][:10]  # the UTC day of event time: keys begin with it
+        earlier = tuple(
+            _facts(c, self.sessions.get(self.conn, c["session_id"]))
+            for c in self._day_before(sterilizer, day, cycle["started_key"])
+        )
+        return DayFacts(_facts(cycle, self.sessions.get(self.conn, session_id)), earlier, prevac)
 
     def _open_case(self, scan: Scan) -> SessionView | None:
         """For a scan that opens a case: the station's case before it. The station's scans
@@ -428,48 +509,56 @@ class _Pass:
     # -- apply -----------------------------------------------------------------------------
 
     def apply(self, scan: Scan) -> None:
-        for change in rules.decide(scan, self._view(scan), self._open_case(scan), self.policy):
+        for change in rules.decide(scan, self._view(scan), self.policy):
             entity, key = self._write(scan, change)
-            if self.trail is not None and not isinstance(change, rules.Alert):
+            if self.trail is not None and not isinstance(change, ch.Alert):
                 self.trail.add(scan, type(change).__name__, entity, key, change)
 
-    def _write(self, scan: Scan, change: Change) -> tuple[str, str]:
-        if isinstance(change, rules.Alert):
-            self._raise(scan, change)
-            return "alert", change.kind
-        if isinstance(change, rules.OpenSession):
-            self._open(scan, change)
-            return change.kind, change.session_id
-        if isinstance(change, rules.AddItem):
-            self._add(scan, change)
-            return change.item_kind, change.item
-        if isinstance(change, rules.CloseSession):
-            self._close(scan, change)
-            return change.kind, change.session_id
-        if isinstance(change, rules.CancelSession):
-            self._cancel(scan, change)
-            return change.kind, change.session_id
-        if isinstance(change, rules.CycleField):
-            self.cycles.update(self._cycle(change.session_id), **{change.name: change.value})
-            self._refold_cycle(change.session_id)
-            return "load", change.session_id
-        if isinstance(change, rules.BiResult):
-            self._bi(scan, change)
-            return "bi", change.label
-        if isinstance(change, rules.MoveAssets):
-            self.assets.prefetch(self.conn, "key", change.assets)
-            self._prefetch_last_assignments(change.assets)
-            location = self._location(change.location)
-            for asset in change.assets:
-                self._move(scan, asset, location)
-            return "move", location
-        if isinstance(change, rules.Inspection):
-            self._inspect(scan, change)
-            return "inspection", change.asset
-        self._equipment(scan, change)
-        return "asset", change.asset
+    def _write(self, scan: Scan, change: ch.Change) -> tuple[str, str]:
+        """One handler per kind of change; returns the entity it changed, for the audit."""
+        match change:
+            case ch.Alert():
+                self._raise(scan, change)
+                return "alert", change.kind
+            case ch.OpenSession():
+                self._open(scan, change)
+                return change.kind, change.session_id
+            case ch.AddItem():
+                self._add(scan, change)
+                return change.item_kind, change.item
+            case ch.CloseSession():
+                self._close(scan, change)
+                return change.kind, change.session_id
+            case ch.CancelSession():
+                self._cancel(scan, change)
+                return change.kind, change.session_id
+            case ch.CycleField():
+                self.cycles.update(self._cycle(change.session_id), **{change.name: change.value})
+                self._refold_cycle(change.session_id)
+                return "load", change.session_id
+            case ch.BiResult():
+                self._bi(scan, change)
+                return "bi", change.label
+            case ch.ChecklistResult():
+                self._checklist(scan, change)
+                return "tray", change.tray
+            case ch.MoveAssets():
+                self.assets.prefetch(self.conn, "key", change.assets)
+                self._prefetch_last_assignments(change.assets)
+                location = self._location(change.location)
+                for asset in change.assets:
+                    self._move(scan, asset, location)
+                return "move", location
+            case ch.Inspection():
+                self._inspect(scan, change)
+                return "inspection", change.asset
+            case ch.EquipmentEvent():
+                self._equipment(scan, change)
+                return "asset", change.asset
+            case _:
+                assert_never(change)
 
-    def _open(self, scan: Scan, change: rules.OpenSession) -> None:
+    def _open(self, scan: Scan, change: ch.OpenSession) -> None:
         self.sessions.insert(
             self.conn,
             {
@@ -517,7 +606,7 @@ class _Pass:
         elif change.kind == "case":
             self._check_registered(scan, "cases", change.key)
 
-    def _add(self, scan: Scan, change: rules.AddItem) -> None:
+    def _add(self, scan: Scan, change: ch.AddItem) -> None:
         added = self.session_items.insert(
             self.conn,
             {
@@ -554,7 +643,7 @@ class _Pass:
         elif change.kind == "case":
             self._use_or_return(scan, change)
 
-    def _close(self, scan: Scan, change: rules.CloseSession) -> None:
+    def _close(self, scan: Scan, change: ch.CloseSession) -> None:
         session = self.sessions.get(self.conn, change.session_id)
         assert session is not None  # rules.decide closes only a session it was shown
         self.sessions.update(session, status="closed", closed_at=scan.at, result=change.result)
@@ -567,11 +656,8 @@ class _Pass:
                 released_by=scan.operator if change.result == "pass" else None,
             )
             self._refold_cycle(change.session_id)
-            self._check_bowie_dick(scan, change.session_id)
-        elif change.kind == "tray":
-            self._close_tray(scan, change.session_id)
 
-    def _cancel(self, scan: Scan, change: rules.CancelSession) -> None:
+    def _cancel(self, scan: Scan, change: ch.CancelSession) -> None:
         session = self.sessions.get(self.conn, change.session_id)
         assert session is not None
         self.sessions.update(session, status="cancelled", closed_at=scan.at)
@@ -583,13 +669,12 @@ class _Pass:
             if checklist is not None:
                 self.checklists.update(checklist, status="cancelled", completed_at=scan.at)
 
-    def _use_or_return(self, scan: Scan, change: rules.AddItem) -> None:
+    def _use_or_return(self, scan: Scan, change: ch.AddItem) -> None:
         case = change.session_key
         registered = self._reference("cases", case)
         location = (registered["room"] if registered else None) or scan.station
         status = rules.item_status_after(change.action, change.condition)
         if change.action == "use":
-            self._check_use(scan, change.item)  # against what the item was before this use
             self._set_status(change.item, status, location, scan.key)
             self.usage.insert(
                 self.conn,
@@ -620,25 +705,6 @@ class _Pass:
                 "operator": scan.operator,
             },
         )
-        self._alert(
-            scan,
-            "low",
-            "return_without_use",
-            f"{change.item} returned in case {case} with no use recorded",
-        )
-
-    def _check_use(self, scan: Scan, item: str) -> None:
-        """Rule 7: an item from a load that failed, is quarantined or was never released."""
-        row = self.items.get(self.conn, item)
-        load = self._load_before(item, row, scan.key)
-        cycle = self.cycles.get(self.conn, load) if load else None
-        found = rules.unsafe_use(
-            item,
-            row["status"] if row else None,
-            rules.LoadFacts(load, cycle["sterilizer"], cycle["status"]) if load and cycle else None,
-        )
-        if found is not None:
-            self._raise(scan, found)
 
     def _load_before(self, item: str, row: Row | None, key: str) -> str | None:
         """The last load the item was put in before ``key``."""
@@ -651,33 +717,20 @@ class _Pass:
         earlier = self._loads_of(item, "", key)
         return earlier[-1][1] if earlier else None
 
-    def _close_tray(self, scan: Scan, session_id: str) -> None:
-        checklist = self.checklists.get(self.conn, session_id)
+    def _checklist(self, scan: Scan, change: ch.ChecklistResult) -> None:
+        checklist = self.checklists.get(self.conn, change.session_id)
         assert checklist is not None  # opened with its session
-        tray = checklist["tray"]
-        scanned = self._members(session_id)
-        registered = self._reference("trays", tray)
-        recipe = rules.recipe_of(registered["recipe"]) if registered else {}
-        self.reference["instruments"].prefetch(self.conn, "code", scanned)
-        categories = {
-            code: row["category"] or ""
-            for code in scanned
-            if (row := self._reference("instruments", code)) is not None
-        }
-        result = rules.checklist(scanned, categories, recipe)
         self.checklists.update(
             checklist,
-            status="short" if result.short else "complete",
+            status="short" if change.short else "complete",
             completed_at=scan.at,
-            count=result.count,
-            missing=json.dumps(result.missing),
-            extra=json.dumps(result.extra),
+            count=change.count,
+            missing=json.dumps(change.missing),
+            extra=json.dumps(change.extra),
         )
-        self._set_status(tray, "in_service", scan.station, scan.key)
-        if (short := rules.tray_short(tray, result)) is not None:
-            self._raise(scan, short)
+        self._set_status(change.tray, "in_service", scan.station, scan.key)
 
-    def _bi(self, scan: Scan, change: rules.BiResult) -> None:
+    def _bi(self, scan: Scan, change: ch.BiResult) -> None:
         self.bi_results.insert(
             self.conn,
             {
@@ -691,36 +744,6 @@ class _Pass:
         sterilizer, _, number = change.label.rpartition(".")
         for session_id in self._cycles_labelled(sterilizer, number):
             self._refold_cycle(session_id)
-        if change.result == "fail":
-            self._alert(
-                scan,
-                "high",
-                "bi_failed",
-                f"biological indicator failed for cycle {change.label}: recall every load on "
-                f"{sterilizer} since its last passing indicator (GET /api/v1/recalls/"
-                f"{change.label})",
-            )
-
-    def _check_bowie_dick(self, scan: Scan, session_id: str) -> None:
-        cycle = self._cycle(session_id)
-        sterilizer = cycle["sterilizer"]
-        registered = self._reference("sterilizers", sterilizer)
-        types = json.loads(registered["cycle_types"]) if registered else []
-        prevac = "prevac" in types or cycle["cycle_type"] == "prevac"
-        day = cycle["started_key"][:10]  # the UTC day of event time: keys begin with it
-        earlier = [
-            _facts(c, self.sessions.get(self.conn, c["session_id"]))
-            for c in self._day_before(sterilizer, day, cycle["started_key"])
-        ]
-        this = _facts(cycle, self.sessions.get(self.conn, session_id))
-        if rules.bowie_dick_missing(this, earlier, prevac):
-            self._alert(
-                scan,
-                "high",
-                "bowie_dick_missing",
-                f"load {session_id} on {sterilizer} is its first of {day} and no Bowie-Dick "
-                "test passed before it",
-            )
 
     def _day_before(self, sterilizer: str, day: str, before: str) -> list[Row]:
         """What the Bowie-Dick rule needs of the sterilizer's day before key ``before``, as
@@ -778,7 +801,7 @@ class _Pass:
             bi_result=bi["result"] if bi else None,
             bi_key=bi["event_key"] if bi else None,
         )
-        if _decided(cycle):
+        if rules.has_outcome(_state(cycle)):
             for item in self._load_contents(session_id):
                 self._take_outcome(item, cycle)
 
@@ -787,22 +810,16 @@ class _Pass:
         return registered is not None and bool(registered["implant"])
 
     def _take_outcome(self, item: str, cycle: Row) -> None:
-        """Rule 5: an item in a load, itself or inside a tray, takes the load's outcome. An
-        implant load's items stay quarantined until its BI passes: the outcome is still the
-        completion's fact, decided again when the BI is known, so a use since stands."""
-        if cycle["result"] is not None and cycle["completed_key"]:
-            passed = cycle["result"] == "pass"
-            early = bool(cycle["early_release_reason"])
-            held = rules.implant_held(cycle["implant"], cycle["bi_result"], early)
-            after = "sterile" if passed and not held else "quarantined"
-            self._set_status(item, after, None, cycle["completed_key"])
-            row = self.items.get(self.conn, item)
-            if passed and row is not None:
-                last = row["last_sterilized_at"]
-                if last is None or last < cycle["completed_at"]:
-                    self.items.update(row, last_sterilized_at=cycle["completed_at"])
-        if cycle["bi_result"] == "fail" and cycle["bi_key"]:
-            self._set_status(item, "quarantined", None, cycle["bi_key"])
+        """An item in a load, itself or inside a tray, takes the load's outcome
+        (``rules.contents_outcome``). Each status is the fact of the event that decided it
+        (the completion, a failed BI), set again when more is known, so a use since stands."""
+        for status, key in rules.contents_outcome(_state(cycle)):
+            self._set_status(item, status, None, key)
+        row = self.items.get(self.conn, item)
+        if cycle["result"] == "pass" and row is not None:
+            last = row["last_sterilized_at"]
+            if last is None or last < cycle["completed_at"]:
+                self.items.update(row, last_sterilized_at=cycle["completed_at"])
 
     # -- containment: a tray's assembled contents go where the tray goes ---------------------
 
@@ -835,7 +852,7 @@ class _Pass:
         row = self._last_session_before(before, "tray", "key", tray)
         return str(row["session_id"]) if row else None
 
-    def _join_later_loads(self, change: rules.AddItem) -> None:
+    def _join_later_loads(self, change: ch.AddItem) -> None:
         """An assembly that reaches the hub after its tray went into a load: the item
         joins each later load that this assembly was the tray's last before."""
         tray = self.items.get(self.conn, change.session_key)
@@ -904,7 +921,7 @@ class _Pass:
             },
         )
         history = self._assignments_from(asset, scan.key)
-        ends = rules.assignment_ends([(r["event_key"], r["started_at"]) for r in history])
+        ends = assignment_ends([(r["event_key"], r["started_at"]) for r in history])
         for row in history:
             self.assignments.update(row, ended_at=ends[row["event_key"]])
         record = self.assets.get(self.conn, asset)
@@ -912,7 +929,7 @@ class _Pass:
         if record["location_key"] is None or record["location_key"] < scan.key:
             self.assets.update(record, location=location, location_key=scan.key)
 
-    def _equipment(self, scan: Scan, change: rules.EquipmentEvent) -> None:
+    def _equipment(self, scan: Scan, change: ch.EquipmentEvent) -> None:
         self._ensure_asset(scan, change.asset)
         self.equipment_events.insert(
             self.conn,
@@ -926,9 +943,9 @@ class _Pass:
             },
         )
         events = self.equipment_events.where(self.conn, "asset", change.asset)
-        fold = rules.fold_equipment(
+        fold = fold_equipment(
             [
-                rules.EquipmentFact(r["event_key"], r["kind"], r["patient"], r["at"], r["by"])
+                EquipmentFact(r["event_key"], r["kind"], r["patient"], r["at"], r["by"])
                 for r in events
             ],
             self._asset_days(change.asset, "loan_period_days"),
@@ -953,11 +970,9 @@ class _Pass:
             record, status=fold.status, status_key=fold.status_key, patient=fold.patient
         )
 
-    def _inspect(self, scan: Scan, change: rules.Inspection) -> None:
+    def _inspect(self, scan: Scan, change: ch.Inspection) -> None:
         self._ensure_asset(scan, change.asset)
-        due = rules.next_inspection(
-            scan.at, self._asset_days(change.asset, "inspection_interval_days")
-        )
+        due = next_inspection(scan.at, self._asset_days(change.asset, "inspection_interval_days"))
         self.inspections.insert(
             self.conn,
             {
@@ -1004,21 +1019,18 @@ class _Pass:
         registered = self._reference(ref, code) is not None
         rows.insert(self.conn, {"key": code, "registered": registered, **values})
         if not registered:
-            self._alert(scan, "medium", "unregistered_code", f"{noun} {code} is not registered")
+            self._raise(scan, rules.unregistered(noun, code))
 
     def _check_registered(self, scan: Scan, ref: str, code: str) -> None:
         if self._reference(ref, code) is None:
-            noun = ref.removesuffix("s")
-            self._alert(scan, "medium", "unregistered_code", f"{noun} {code} is not registered")
+            self._raise(scan, rules.unregistered(ref.removesuffix("s"), code))
 
     def _set_status(self, item: str, status: str, location: str | None, key: str) -> None:
-        """Rule 4: the newest event sets the status; an older one arriving late does not.
-        The same event decided again with more known (a load's outcome once its BI is in)
-        sets it again, so the order facts arrive in does not matter."""
+        """Rule 4 (``rules.supersedes``): the newest event, or the same one decided again."""
         row = self.items.get(self.conn, item)
         if row is None:
             return
-        if row["status_key"] <= key:
+        if rules.supersedes(row["status_key"], key, again=True):
             self.items.update(row, status=status, status_key=key)
         if location is not None:
             self._lww(item, "location", location, key)
@@ -1027,23 +1039,22 @@ class _Pass:
         row = self.items.get(self.conn, item)
         if row is None:
             return
-        held = row[f"{column}_key"]
-        if held is None or held < key:
+        if rules.supersedes(row[f"{column}_key"], key):
             self.items.update(row, **{column: value, f"{column}_key": key})
 
-    def _raise(self, scan: Scan, alert: rules.Alert) -> None:
-        self._alert(scan, alert.severity, alert.kind, alert.detail)
-
-    def _alert(self, scan: Scan, severity: str, kind: str, detail: str) -> None:
+    def _raise(self, scan: Scan, alert: ch.Alert) -> None:
+        """The one writer of the rules' alerts, and their log line. A rebuild raises none."""
         if self.live:
-            log.warning("alert.raised", kind=kind, agent_id=scan.agent_id, detail=detail)
+            log.warning(
+                "alert.raised", kind=alert.kind, agent_id=scan.agent_id, detail=alert.detail
+            )
             self.alerts.append(
                 {
                     "created_at": self.now,
-                    "severity": severity,
-                    "kind": kind,
+                    "severity": alert.severity,
+                    "kind": alert.kind,
                     "agent_id": scan.agent_id,
-                    "detail": detail[:2000],
+                    "detail": alert.detail[:2000],
                 }
             )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from hub.reconcile.rules import Scan
+from hub.domain.facts import Scan
 from hub.store.audit_chain import append, encode_detail
 
 

@@ -1,6 +1,6 @@
 """``scantrail-hub rebuild``: derive every record again from the scan log, then swap.
 
-The records are a function of the applied scans (rules.py: per agent in seq order, any
+The records are a function of the applied scans (hub/domain/rules.py: per agent in seq order, any
 order across agents), so the projector run from zero into fresh tables, up to each
 agent's watermark, must give the live records. The fresh tables are compared with the
 live ones, the differences counted, the live tables replaced and every projection cursor
@@ -20,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub.reconcile import audit, rules
+from hub.domain.facts import DEFAULT_POLICY, Policy, utc
+from hub.reconcile import audit
 from hub.reconcile.apply import Range, Reconciler, Tables
 from hub.reconcile.projector import ADVISORY_LOCK, Projector, move_cursors
-from hub.reconcile.rules import utc
 from hub.store import records
 from hub.store.tables import agent_streams
 from protocol.barcodes import DEFAULT_RULES, DecodeRules
@@ -89,7 +89,7 @@ def replay(conn: Connection, reconciler: Reconciler) -> tuple[int, list[Range]]:
 def rebuild(
     engine: Engine,
     decode_rules: DecodeRules = DEFAULT_RULES,
-    policy: rules.Policy = rules.DEFAULT_POLICY,
+    policy: Policy = DEFAULT_POLICY,
 ) -> dict[str, TableReport]:
     meta, fresh = fresh_tables()
     live = Tables.live()

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub.reconcile.rules import utc
+from hub.domain.facts import utc
 from hub.store.db import Bulk
 
 Row = dict[str, Any]

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub.reconcile import rules
+from hub.domain import rules
 from hub.store.db import as_utc
 from hub.store.records import assets, cycles, equipment_logs, items, ref_cases, sessions
 

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub.reconcile.rules import UNRELEASED  # pure: the statuses that release nothing
+from hub.domain.rules import UNRELEASED  # pure: the statuses that release nothing
 from hub.store.records import (
     cycles,
     items,

@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from hub import refdata
-from hub.reconcile import rules
+from hub.domain import rules
+from hub.domain.changes import Change
+from hub.domain.facts import DEFAULT_POLICY, Policy, Scan, View, utc
 from hub.reconcile.rebuild import rebuild
 from hub.store import audit_chain, records
 from hub.store.recall import recall_set
@@ -250,10 +252,10 @@ def test_a_reconcile_bug_keeps_the_scans_alerts_and_a_rebuild_repairs_the_record
     high alert, and a rebuild after the fix derives their records."""
     decide = rules.decide
 
-    def broken(scan: rules.Scan, *views: rules.SessionView | None) -> list[rules.Change]:
+    def broken(scan: Scan, view: View, policy: Policy = DEFAULT_POLICY) -> list[Change]:
         if scan.agent_id == "pi-bad":
             raise RuntimeError("a bug in a rule")
-        return decide(scan, *views)
+        return decide(scan, view, policy)
 
     monkeypatch.setattr(rules, "decide", broken)
     good = ScriptedStation("pi-good", "sterilizer")
@@ -606,8 +608,8 @@ def test_asset_statuses_inspections_and_loans_follow_the_commands(
     assert (pump.status, pump.inspection_result) == ("out_of_service", "fail")
     (inspection,) = _rows(hub, records.inspections)
     assert inspection.inspector == "site:USR-ANA"
-    due = rules.utc(pump.inspection_due)
-    assert due == rules.utc(inspection.at) + timedelta(days=30)
+    due = utc(pump.inspection_due)
+    assert due == utc(inspection.at) + timedelta(days=30)
     assert hub.worker.check_overdue(due - timedelta(days=1)) == 0
     assert hub.worker.check_overdue(due + timedelta(days=1)) == 1
     assert hub.worker.check_overdue(due + timedelta(days=2)) == 0
@@ -631,10 +633,10 @@ def test_a_loan_past_its_models_loan_period_raises_one_alert(
     ward = ScriptedStation("pi-ward", "equipment_checkout")
     hub.deliver(ward.scan("CMD-INSPECT-PASS", "AST-P2", "USR-BEN", "PAT-7", "AST-P2"))
     (loan,) = _rows(hub, records.equipment_logs)
-    lent, due_back = rules.utc(loan.loaned_at), rules.utc(loan.due_back)
+    lent, due_back = utc(loan.loaned_at), utc(loan.due_back)
     assert (loan.lent_by, due_back) == ("site:USR-BEN", lent + timedelta(days=2))
     (pump,) = _rows(hub, records.assets)
-    assert rules.utc(pump.inspection_due) - rules.utc(pump.inspected_at) == timedelta(days=90)
+    assert utc(pump.inspection_due) - utc(pump.inspected_at) == timedelta(days=90)
     assert hub.worker.check_overdue(due_back - timedelta(hours=1)) == 0
     assert hub.worker.check_overdue(due_back + timedelta(hours=1)) == 1
     assert hub.worker.check_overdue(due_back + timedelta(hours=2)) == 0

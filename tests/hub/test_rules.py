@@ -6,19 +6,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from hub.reconcile.rules import (
-    Alert,
-    CycleFacts,
-    CycleField,
-    LoadFacts,
-    Policy,
-    Scan,
-    SessionView,
+from hub.domain.changes import Alert, CycleField
+from hub.domain.facts import CycleFacts, LoadFacts, Policy, Scan, SessionView, View
+from hub.domain.folds import checklist, gs1_date
+from hub.domain.rules import (
     bowie_dick_missing,
-    checklist,
     cycle_status,
     decide,
-    gs1_date,
     tray_short,
     unsafe_use,
 )
@@ -139,7 +133,7 @@ def test_the_second_person_rule_flags_a_release_by_the_loads_own_operator() -> N
             target="pass",
             operator=operator,
         )
-        return [c.kind for c in decide(scan, load, None, policy) if isinstance(c, Alert)]
+        return [c.kind for c in decide(scan, View(load), policy) if isinstance(c, Alert)]
 
     assert close("site:USR-ANA", on) == ["same_person_release"]
     assert close(None, on) == ["same_person_release"]
@@ -188,7 +182,9 @@ def _field_scan(action: str, target: str | None, kind: str | None = None) -> Sca
 def test_a_load_field_is_taken_whether_the_load_is_open_or_closed(status: str) -> None:
     """An exposure for an open load and one entered after it closed both set the field."""
     load = SessionView("load-1", "load", "site:STE-A1", status)
-    assert decide(_field_scan("exposure", "4"), load) == [CycleField("load-1", "exposure_min", "4")]
+    assert decide(_field_scan("exposure", "4"), View(load)) == [
+        CycleField("load-1", "exposure_min", "4")
+    ]
 
 
 def test_a_load_field_for_a_cancelled_load_or_no_load_is_an_impossible_sequence() -> None:
@@ -198,7 +194,7 @@ def test_a_load_field_for_a_cancelled_load_or_no_load_is_an_impossible_sequence(
         SessionView("tray-1", "tray", "site:TRY-1", "open"),
         None,
     ):
-        (alert,) = decide(_field_scan("exposure", "4"), session)
+        (alert,) = decide(_field_scan("exposure", "4"), View(session))
         assert isinstance(alert, Alert) and alert.kind == "impossible_sequence"
 
 
@@ -207,12 +203,12 @@ def test_a_releaser_is_a_badge_and_a_second_person_where_the_site_asks() -> None
     same_person_release under second-person release; a non-badge is refused."""
     load = SessionView("load-1", "load", "site:STE-A1", "closed", operator="site:USR-ANA")
     policy = Policy(second_person_release=True)
-    ben = decide(_field_scan("releaser", "USR-BEN", "staff"), load, policy=policy)
+    ben = decide(_field_scan("releaser", "USR-BEN", "staff"), View(load), policy)
     assert ben == [CycleField("load-1", "released_by", "site:USR-BEN")]
-    ana = decide(_field_scan("releaser", "USR-ANA", "staff"), load, policy=policy)
+    ana = decide(_field_scan("releaser", "USR-ANA", "staff"), View(load), policy)
     assert ana[0] == CycleField("load-1", "released_by", "site:USR-ANA")
     assert isinstance(ana[1], Alert) and ana[1].kind == "same_person_release"
-    (refused,) = decide(_field_scan("releaser", "INS-1", "instrument"), load)
+    (refused,) = decide(_field_scan("releaser", "INS-1", "instrument"), View(load))
     assert isinstance(refused, Alert) and refused.kind == "impossible_sequence"
 
 

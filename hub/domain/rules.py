@@ -1,4 +1,9 @@
-"""Reconcile rules: what one applied scan changes in the records. Pure: no I/O, no clock.
+"""The record rules: what one applied scan changes in the records. Pure: no I/O, no clock.
+
+``decide(scan, view)`` returns every change, alerts included, from the scan and the typed
+view (facts.py) the database edge read for it; the edge writes them (hub/reconcile/apply.py)
+and decides nothing. The few rules it applies while it writes (which fact is newer, what a
+load's contents take from it) are the functions at the end of this module.
 
 The ingest worker hands scans over per agent in seq order (the inbox only applies a
 contiguous range), so a session's scans always arrive in the order they were taken. Scans
@@ -47,72 +52,40 @@ Rules (DESIGN.md §5-6; docs/records.md says the same for people):
 
 from __future__ import annotations
 
-import calendar
-import json
-from collections import Counter
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
-
+from hub.domain.changes import (
+    AddItem,
+    Alert,
+    BiResult,
+    CancelSession,
+    Change,
+    ChecklistResult,
+    CloseSession,
+    CycleField,
+    EquipmentEvent,
+    Inspection,
+    MoveAssets,
+    OpenSession,
+)
+from hub.domain.facts import (
+    DEFAULT_POLICY,
+    CycleFacts,
+    CycleState,
+    DayFacts,
+    ItemFacts,
+    LoadFacts,
+    Policy,
+    Scan,
+    SessionView,
+    TrayFacts,
+    View,
+)
+from hub.domain.folds import ASSET_STATUSES, Checklist, checklist, gs1_date
 from protocol.vocabulary import STATION_STATE_ONLY, AssetStatus
-
-ASSET_STATUSES = frozenset(AssetStatus)
 
 # Conditions on return that take an instrument out of service until it is inspected.
 REPAIR_CONDITIONS = frozenset({"damaged", "broken", "repair", "dull", "missing_part"})
 UNRELEASED = frozenset({"open", "failed", "quarantined", "cancelled"})
 NEXT_CASE = "next_case"  # a case's close result when the station's next case replaced it
-
-
-def utc(at: datetime) -> datetime:
-    """SQLite hands timestamps back naive; they were stored as UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def event_key(at: datetime, agent_id: str, incarnation: str, seq: int) -> str:
-    """Sorts in event order, breaks ties the same way everywhere, names the cause scan."""
-    return f"{utc(at):%Y-%m-%dT%H:%M:%S.%f}Z|{agent_id}|{incarnation}|{seq:012d}"
-
-
-@dataclass(frozen=True)
-class Scan:
-    """One applied scan as reconcile sees it: the hub's own decoding plus the context."""
-
-    key: str  # event key: sorts in event order and names the cause scan
-    at: datetime  # event time
-    agent_id: str
-    kind: str | None  # the hub's decoding of raw: instrument, tray, asset, ...
-    code: str | None  # the decoded key
-    kept: bool
-    action: str | None = None
-    session_id: str | None = None
-    session_kind: str | None = None
-    target: str | None = None
-    condition: str | None = None
-    operator: str | None = None
-    station: str | None = None
-    lot: str | None = None  # GS1 (10), from the hub's own decoding
-    expiry: str | None = None  # GS1 (17), YYMMDD
-    blocked: bool = False  # the station refused a use from its reference snapshot
-
-
-@dataclass(frozen=True)
-class SessionView:
-    session_id: str
-    kind: str
-    key: str
-    status: str  # open|closed|cancelled
-    members: tuple[str, ...] = ()  # what the session collected, for a move's close
-    operator: str | None = None  # the badge logged in when it opened
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A site's choices among the rules (hub.toml ``[records]``)."""
-
-    second_person_release: bool = False  # the releaser must not be the load's operator
-
-
-DEFAULT_POLICY = Policy()
 
 # Actions that fill in a load's record (AAMI ST79), and the cycle column each fills.
 LOAD_FIELDS = {
@@ -123,93 +96,6 @@ LOAD_FIELDS = {
     "ci_result": "ci_result",
     "early_release": "early_release_reason",  # entered at the hub, with its reason
 }
-
-
-# -- changes: what the edge writes ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OpenSession:
-    session_id: str
-    kind: str
-    key: str
-
-
-@dataclass(frozen=True)
-class CloseSession:
-    session_id: str
-    kind: str
-    result: str | None
-
-
-@dataclass(frozen=True)
-class CancelSession:
-    session_id: str
-    kind: str
-
-
-@dataclass(frozen=True)
-class AddItem:
-    session_id: str
-    kind: str  # the session's kind
-    action: str  # add|use|return|loan
-    item: str
-    item_kind: str
-    session_key: str  # the tray, case, patient... the session is about
-    condition: str | None = None
-
-
-@dataclass(frozen=True)
-class CycleField:
-    session_id: str
-    name: str  # a cycles column: cycle_number, cycle_type, exposure_min, bi_lot, ...
-    value: str
-
-
-@dataclass(frozen=True)
-class BiResult:
-    label: str
-    result: str
-
-
-@dataclass(frozen=True)
-class MoveAssets:
-    assets: tuple[str, ...]
-    location: str
-
-
-@dataclass(frozen=True)
-class EquipmentEvent:
-    asset: str
-    kind: str  # loan|return|cleaned, or an AssetStatus set by command
-    patient: str | None
-
-
-@dataclass(frozen=True)
-class Inspection:
-    asset: str
-    result: str  # pass|fail
-
-
-@dataclass(frozen=True)
-class Alert:
-    severity: str
-    kind: str
-    detail: str
-
-
-Change = (
-    OpenSession
-    | CloseSession
-    | CancelSession
-    | AddItem
-    | CycleField
-    | BiResult
-    | MoveAssets
-    | EquipmentEvent
-    | Inspection
-    | Alert
-)
 
 _ITEM_KINDS = frozenset({"instrument", "tray", "product"})
 
@@ -224,23 +110,16 @@ def _blocked(scan: Scan) -> Alert:
     )
 
 
-def decide(
-    scan: Scan,
-    session: SessionView | None,
-    replaced: SessionView | None = None,
-    policy: Policy = DEFAULT_POLICY,
-) -> list[Change]:
-    """The record changes one kept scan makes, given the session it names (if any) and,
-    for a scan that opens a case, the case the station still had open (``replaced``)."""
+def decide(scan: Scan, view: View, policy: Policy = DEFAULT_POLICY) -> list[Change]:
+    """Every record change one applied scan makes, alerts included, given the facts of
+    ``view`` (which the edge read for this scan's action)."""
     if scan.blocked:
         return [_blocked(scan)]
     if not scan.kept or scan.action is None:
         return []
-    action = scan.action
+    action, session = scan.action, view.session
     if action == "bi_result":
-        if scan.target and scan.condition in ("pass", "fail"):
-            return [BiResult(scan.target, scan.condition)]
-        return [_impossible(scan, "a BI result names no cycle")]
+        return _bi_result(scan)
     if action in ("asset_status", "inspection") and scan.kind == "asset" and scan.code:
         return _asset_care(scan.code, action, scan.target)
     # Equipment returns and cleaning need no open patient (docs/stations.md).
@@ -248,16 +127,7 @@ def decide(
     if unattached and scan.kind == "asset" and scan.code and scan.session_kind in (None, "patient"):
         return [EquipmentEvent(scan.code, action, None)]
     if action == "open":
-        if scan.session_id is None or scan.session_kind is None or scan.code is None:
-            return [_impossible(scan, "a session opened with no id")]
-        key = scan.code.rpartition(".")[0] if scan.kind == "sterilizer" else scan.code
-        changes: list[Change] = []
-        if scan.session_kind == "case" and replaced is not None and replaced.status == "open":
-            changes.append(CloseSession(replaced.session_id, "case", NEXT_CASE))
-        changes.append(OpenSession(scan.session_id, scan.session_kind, key or scan.code))
-        if scan.session_kind == "move" and scan.kind == "asset":
-            changes.append(AddItem(scan.session_id, "move", "add", scan.code, "asset", scan.code))
-        return changes
+        return _open(scan, view.replaced)
     if action in STATION_STATE_ONLY:
         return []  # the context of later scans carries it
     if action in LOAD_FIELDS or action == "releaser":
@@ -268,12 +138,41 @@ def decide(
     if action == "cancel":
         return [CancelSession(session.session_id, session.kind)]
     if action == "close":
-        return _close(scan, session, policy)
+        return _close(scan, session, view, policy)
     if action == "bi_label" and session.kind == "load":
         return _bi_label(scan, session)
     if action in ("add", "use", "return", "loan") and scan.code and scan.kind:
-        return _add(scan, session, action, scan.code, scan.kind)
+        return _add(scan, session, action, scan.code, scan.kind, view.item)
     return [_impossible(scan, f"{action} makes no sense in a {session.kind}")]
+
+
+def _open(scan: Scan, replaced: SessionView | None) -> list[Change]:
+    """A session opens with its first scan; a case closes the case the station had open."""
+    if scan.session_id is None or scan.session_kind is None or scan.code is None:
+        return [_impossible(scan, "a session opened with no id")]
+    key = scan.code.rpartition(".")[0] if scan.kind == "sterilizer" else scan.code
+    changes: list[Change] = []
+    if scan.session_kind == "case" and replaced is not None and replaced.status == "open":
+        changes.append(CloseSession(replaced.session_id, "case", NEXT_CASE))
+    changes.append(OpenSession(scan.session_id, scan.session_kind, key or scan.code))
+    if scan.session_kind == "move" and scan.kind == "asset":
+        changes.append(AddItem(scan.session_id, "move", "add", scan.code, "asset", scan.code))
+    return changes
+
+
+def _bi_result(scan: Scan) -> list[Change]:
+    """A BI's result for cycle label ``<sterilizer>.<number>``; a failure starts a recall."""
+    label, result = scan.target, scan.condition
+    if not label or result not in ("pass", "fail"):
+        return [_impossible(scan, "a BI result names no cycle")]
+    if result == "pass":
+        return [BiResult(label, result)]
+    sterilizer = label.rpartition(".")[0]
+    detail = (
+        f"biological indicator failed for cycle {label}: recall every load on {sterilizer} "
+        f"since its last passing indicator (GET /api/v1/recalls/{label})"
+    )
+    return [BiResult(label, result), Alert("high", "bi_failed", detail)]
 
 
 def _load_field(scan: Scan, session: SessionView | None, policy: Policy) -> list[Change]:
@@ -314,12 +213,9 @@ def _asset_care(asset: str, action: str, value: str | None) -> list[Change]:
     return [Inspection(asset, value)]
 
 
-def next_inspection(at: datetime, interval_days: int | None) -> datetime | None:
-    """When the next inspection falls due after one at ``at``; None with no interval."""
-    return at + timedelta(days=interval_days) if interval_days else None
-
-
-def _add(scan: Scan, session: SessionView, action: str, code: str, kind: str) -> list[Change]:
+def _add(
+    scan: Scan, session: SessionView, action: str, code: str, kind: str, item: ItemFacts | None
+) -> list[Change]:
     allowed = {
         "load": ("add", _ITEM_KINDS),
         "tray": ("add", _ITEM_KINDS),
@@ -339,7 +235,23 @@ def _add(scan: Scan, session: SessionView, action: str, code: str, kind: str) ->
     )
     if session.kind == "patient":
         return [change, EquipmentEvent(code, "loan", session.key)]
+    if session.kind == "case":
+        return [change, *_point_of_use(action, code, session.key, item)]
     return [change]
+
+
+def _point_of_use(action: str, code: str, case: str, item: ItemFacts | None) -> list[Alert]:
+    """Rule 7: a use is checked against what the item was before it; a return with no use
+    in the case is logged, with a low alert."""
+    item = item or ItemFacts(None, None)
+    if action == "use":
+        found = unsafe_use(code, item.status, item.load)
+        return [found] if found else []
+    if item.used_in_case:
+        return []
+    return [
+        Alert("low", "return_without_use", f"{code} returned in case {case} with no use recorded")
+    ]
 
 
 def _bi_label(scan: Scan, session: SessionView) -> list[Change]:
@@ -358,39 +270,9 @@ def _bi_label(scan: Scan, session: SessionView) -> list[Change]:
     return changes
 
 
-def gs1_date(yymmdd: str) -> date | None:
-    """A GS1 date field (YYMMDD; day 00 is the month's last day), or None if not one.
-    Years are read as 20YY: a BI or an implant label never dates from the 1900s."""
-    if len(yymmdd) != 6 or not yymmdd.isdigit():
-        return None
-    year, month, day = 2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:])
-    if not 1 <= month <= 12:
-        return None
-    if day == 0:
-        day = calendar.monthrange(year, month)[1]
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _close(scan: Scan, session: SessionView, policy: Policy) -> list[Change]:
-    if session.kind == "load" and scan.target not in ("pass", "fail"):
-        return [_impossible(scan, "a load closed with no result")]
-    releaser = scan.operator
-    if (
-        session.kind == "load"
-        and scan.target == "pass"
-        and policy.second_person_release
-        and (releaser is None or releaser == session.operator)
-    ):
-        detail = (
-            f"load {session.session_id} released by {releaser or 'no badge'}, not a second person"
-        )
-        return [
-            CloseSession(session.session_id, "load", scan.target),
-            Alert("medium", "same_person_release", detail),
-        ]
+def _close(scan: Scan, session: SessionView, view: View, policy: Policy) -> list[Change]:
+    if session.kind == "load":
+        return _close_load(scan, session, view.day, policy)
     if session.kind == "move":
         if not scan.target:
             return [_impossible(scan, "a move closed with no location")]
@@ -398,14 +280,56 @@ def _close(scan: Scan, session: SessionView, policy: Policy) -> list[Change]:
             CloseSession(session.session_id, "move", scan.target),
             MoveAssets(session.members, scan.target),
         ]
-    return [CloseSession(session.session_id, session.kind, scan.target)]
+    changes: list[Change] = [CloseSession(session.session_id, session.kind, scan.target)]
+    if session.kind == "tray" and view.tray is not None:
+        changes += _checked(session.session_id, view.tray)
+    return changes
+
+
+def _close_load(
+    scan: Scan, session: SessionView, day: DayFacts | None, policy: Policy
+) -> list[Change]:
+    """Rule 5: a load closes with its result; with second-person release the releaser must
+    differ from the operator; a prevacuum sterilizer's first load of the day needs a passing
+    Bowie-Dick test before it."""
+    if scan.target not in ("pass", "fail"):
+        return [_impossible(scan, "a load closed with no result")]
+    changes: list[Change] = [CloseSession(session.session_id, "load", scan.target)]
+    releaser = scan.operator
+    if (
+        scan.target == "pass"
+        and policy.second_person_release
+        and (releaser is None or releaser == session.operator)
+    ):
+        detail = (
+            f"load {session.session_id} released by {releaser or 'no badge'}, not a second person"
+        )
+        changes.append(Alert("medium", "same_person_release", detail))
+    if day is not None and bowie_dick_missing(day.load, list(day.earlier), day.prevac):
+        detail = (
+            f"load {session.session_id} on {session.key} is its first of "
+            f"{day.load.started_key[:10]} and no Bowie-Dick test passed before it"
+        )
+        changes.append(Alert("high", "bowie_dick_missing", detail))
+    return changes
+
+
+def _checked(session_id: str, tray: TrayFacts) -> list[Change]:
+    """Rule 6: the tray's assembly against its count sheet; short raises an alert."""
+    result = checklist(list(tray.scanned), dict(tray.categories), dict(tray.recipe))
+    changes: list[Change] = [
+        ChecklistResult(session_id, tray.tray, result.count, result.missing, result.extra)
+    ]
+    if (short := tray_short(tray.tray, result)) is not None:
+        changes.append(short)
+    return changes
 
 
 def _impossible(scan: Scan, what: str) -> Alert:
     return Alert("medium", "impossible_sequence", f"{what} (scan {scan.key})")
 
 
-# -- folds: derived values, recomputed from everything known --------------------------------
+# -- the rules' own folds ----------------------------------------------------------------------
 
 
 def cycle_status(
@@ -440,18 +364,6 @@ BOWIE_DICK = frozenset({"bowie-dick", "bowie_dick", "bd"})
 TEST_CYCLES = BOWIE_DICK | {"leak", "leak-test", "leak_test"}
 
 
-@dataclass(frozen=True)
-class CycleFacts:
-    """What the Bowie-Dick rule needs of one cycle on a sterilizer's day."""
-
-    session_id: str
-    cycle_type: str | None
-    started_key: str
-    completed_key: str | None
-    result: str | None
-    cancelled: bool
-
-
 def bowie_dick_missing(load: CycleFacts, day: list[CycleFacts], prevac: bool) -> bool:
     """AAMI ST79: a prevacuum sterilizer runs a passing Bowie-Dick test each day before its
     first load. True when ``load`` is that first load (by event time, of the cycles in
@@ -475,15 +387,6 @@ def bowie_dick_missing(load: CycleFacts, day: list[CycleFacts], prevac: bool) ->
         and c.completed_key < load.started_key
         for c in day
     )
-
-
-@dataclass(frozen=True)
-class LoadFacts:
-    """The load an item was last put in before a use, as the use rule needs it."""
-
-    session_id: str
-    sterilizer: str
-    status: str
 
 
 def unsafe_use(item: str, status: str | None, load: LoadFacts | None) -> Alert | None:
@@ -522,110 +425,6 @@ def tray_not_ready(status: str | None, load_status: str | None) -> str | None:
     return None
 
 
-def recipe_of(text: str) -> dict[str, int]:
-    value = json.loads(text)
-    return {str(k): int(v) for k, v in value.items()}
-
-
-@dataclass(frozen=True)
-class Checklist:
-    count: int
-    missing: dict[str, int]
-    extra: list[str]
-
-    @property
-    def short(self) -> bool:
-        return bool(self.missing)
-
-
-def checklist(scanned: list[str], categories: dict[str, str], recipe: dict[str, int]) -> Checklist:
-    """Compare scanned instruments with a count sheet whose lines name an instrument code
-    or a category. A code line is filled by that code first; the rest fill category lines."""
-    need = Counter(recipe)
-    extra: list[str] = []
-    for code in sorted(scanned):
-        if need[code] > 0:
-            need[code] -= 1
-        elif need[categories.get(code, "")] > 0:
-            need[categories[code]] -= 1
-        else:
-            extra.append(code)
-    missing = {k: n for k, n in sorted(need.items()) if n > 0}
-    return Checklist(len(scanned), missing, extra)
-
-
-@dataclass(frozen=True)
-class Loan:
-    loan_key: str
-    patient: str | None
-    loaned_at: datetime
-    returned_at: datetime | None = None
-    cleaned_at: datetime | None = None
-    lent_by: str | None = None
-    due_back: datetime | None = None
-
-    @property
-    def status(self) -> str:
-        if self.cleaned_at is not None:
-            return "available"
-        return "on_loan" if self.returned_at is None else "needs_cleaning"
-
-
-@dataclass(frozen=True)
-class EquipmentFold:
-    loans: list[Loan] = field(default_factory=list)
-    status: str = "available"
-    patient: str | None = None
-    status_key: str | None = None
-
-
-@dataclass(frozen=True)
-class EquipmentFact:
-    """One equipment event of an asset, as stored."""
-
-    key: str  # event key
-    kind: str  # loan|return|cleaned, or an AssetStatus set by command
-    patient: str | None
-    at: datetime
-    by: str | None  # the badge logged in
-
-
-def fold_equipment(events: list[EquipmentFact], loan_days: int | None = None) -> EquipmentFold:
-    """An asset's loans and status from its events, in event order. A return or cleaning
-    with no loan before it still sets the status (it was lent before scantrail saw it); a
-    status set by command holds until the next event. A loan is due back ``loan_days``
-    after it began."""
-    loans: list[Loan] = []
-    status, patient, status_key = "available", None, None
-    for fact in sorted(events, key=lambda f: f.key):
-        status_key = fact.key
-        if fact.kind == "loan":
-            due = fact.at + timedelta(days=loan_days) if loan_days else None
-            loans.append(Loan(fact.key, fact.patient, fact.at, lent_by=fact.by, due_back=due))
-            status, patient = "on_loan", fact.patient
-        elif fact.kind == "return":
-            if loans and loans[-1].returned_at is None:
-                loans[-1] = replace(loans[-1], returned_at=fact.at)
-            status, patient = "needs_cleaning", None
-        elif fact.kind == "cleaned":
-            if loans and loans[-1].returned_at is not None and loans[-1].cleaned_at is None:
-                loans[-1] = replace(loans[-1], cleaned_at=fact.at)
-            status, patient = "available", None
-        elif fact.kind in ASSET_STATUSES:
-            status = fact.kind
-            patient = patient if fact.kind == "on_loan" else None
-    return EquipmentFold(loans, status, patient, status_key)
-
-
-def assignment_ends(starts: list[tuple[str, datetime]]) -> dict[str, datetime | None]:
-    """Each assignment (event key, started_at) ends when the next one in event order starts."""
-    ordered = sorted(starts)
-    return {
-        key: (ordered[i + 1][1] if i + 1 < len(ordered) else None)
-        for i, (key, _) in enumerate(ordered)
-    }
-
-
 def item_status_after(action: str, condition: str | None) -> str:
     """An item's status after a point-of-use or processing scan."""
     if action == "use":
@@ -633,3 +432,39 @@ def item_status_after(action: str, condition: str | None) -> str:
     if action == "return":
         return "repair" if condition in REPAIR_CONDITIONS else "dirty"
     return "processing"
+
+
+# -- rules the edge applies while it writes ---------------------------------------------------
+
+
+def supersedes(held: str | None, key: str, again: bool = False) -> bool:
+    """Rule 4: a fact with event key ``key`` replaces the one held (key ``held``) only if it
+    is newer, so a late scan fills in history and never overwrites a newer fact. With
+    ``again``, the same event decided again with more known (a load's outcome once its BI
+    is in) replaces itself, so the order facts arrive in does not matter."""
+    return held is None or held < key or (again and held == key)
+
+
+def contents_outcome(cycle: CycleState) -> list[tuple[str, str]]:
+    """Rule 5, containment: the statuses an item in a load (itself or inside a tray) takes
+    from the load, each with the event key that sets it. A completed load makes it sterile,
+    or quarantined when it failed or holds an implant whose BI has not passed (unless
+    released early); a failed BI quarantines it, whatever the completion said."""
+    statuses: list[tuple[str, str]] = []
+    if cycle.result is not None and cycle.completed_key:
+        passed = cycle.result == "pass"
+        held = implant_held(cycle.implant, cycle.bi_result, cycle.early_release)
+        statuses.append(("sterile" if passed and not held else "quarantined", cycle.completed_key))
+    if cycle.bi_result == "fail" and cycle.bi_key:
+        statuses.append(("quarantined", cycle.bi_key))
+    return statuses
+
+
+def has_outcome(cycle: CycleState) -> bool:
+    """The load's contents have an outcome to take: it completed, or its BI failed."""
+    return bool(contents_outcome(cycle))
+
+
+def unregistered(noun: str, code: str) -> Alert:
+    """A code scanned that no reference import registered: recorded, and flagged."""
+    return Alert("medium", "unregistered_code", f"{noun} {code} is not registered")
