@@ -32,9 +32,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -51,8 +50,9 @@ from hub.reconcile.apply import Reconciler, Tables
 from hub.reconcile.projector import Projector, Recent
 from hub.settings import FaultSettings, IngestSettings, RecordSettings
 from hub.store import due
+from hub.store.alerts import Alerts
 from hub.store.db import mapped
-from hub.store.tables import agent_streams, alerts, dead_letters
+from hub.store.tables import agent_streams, dead_letters
 from protocol import codec
 from protocol.messages import HubAck, ScanEvent
 from protocol.topics import Topic
@@ -67,28 +67,6 @@ BUSY_STEP_EVERY_S = 0.1
 QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
 
 T = TypeVar("T")
-
-
-@dataclass
-class _Alerts:
-    now: datetime
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, severity: str, kind: str, agent_id: str | None, detail: str) -> None:
-        log.warning("alert.raised", kind=kind, agent_id=agent_id, detail=detail)
-        self.rows.append(
-            {
-                "created_at": self.now,
-                "severity": severity,
-                "kind": kind,
-                "agent_id": agent_id,
-                "detail": detail,
-            }
-        )
-
-    def write(self, conn: Connection) -> None:
-        if self.rows:
-            conn.execute(alerts.insert(), self.rows)
 
 
 class IngestWorker:
@@ -239,7 +217,7 @@ class IngestWorker:
     def _transaction(self, work: Triage) -> dict[tuple[str, str], inbox.StreamProgress]:
         with mapped(), self._engine.begin() as conn:
             now = datetime.now(UTC)
-            raised = _Alerts(now)
+            raised = Alerts(now)
             self._dead_letters(conn, work.dead, raised, now)
             for agent_id, text in self._fleet.record_healths(conn, work.healths.values()):
                 raised.add("medium", "clock_skew", agent_id, text)
@@ -272,7 +250,7 @@ class IngestWorker:
         return {(p.agent_id, p.incarnation): p for p in stored.progress}
 
     def _dead_letters(
-        self, conn: Connection, dead: list[DeadLetter], raised: _Alerts, now: datetime
+        self, conn: Connection, dead: list[DeadLetter], raised: Alerts, now: datetime
     ) -> None:
         rows = []
         for letter in dead:
@@ -301,7 +279,7 @@ class IngestWorker:
         if rows:
             conn.execute(dead_letters.insert(), rows)
 
-    def _flag_unsynced(self, events: list[ScanEvent], raised: _Alerts) -> None:
+    def _flag_unsynced(self, events: list[ScanEvent], raised: Alerts) -> None:
         """Scans taken with the clock not synced keep their times (the hub cannot know the
         error unless heartbeats show a skew): flag them once per agent boot per process."""
         for event in events:
@@ -339,7 +317,7 @@ class IngestWorker:
         per hub process: a restarted hub reminds operators of gaps still open."""
         self._gaps_checked_at = time.monotonic()
         limit = now - timedelta(minutes=self._settings.gap_alert_min)
-        raised = _Alerts(now)
+        raised = Alerts(now)
         with mapped(), self._engine.begin() as conn:
             stale = conn.execute(
                 sa.select(agent_streams).where(
@@ -364,7 +342,7 @@ class IngestWorker:
     def check_readiness(self, now: datetime) -> int:
         """Alert once per case per hub process when a case starts within the readiness
         lead and a tray on its preference card is not sterile from a released load."""
-        raised = _Alerts(now)
+        raised = Alerts(now)
         with mapped(), self._engine.begin() as conn:
             for case in due.not_ready(conn, now, self._readiness_lead):
                 if case.key not in self._due_alerted:
@@ -376,7 +354,7 @@ class IngestWorker:
     def check_overdue(self, now: datetime) -> int:
         """Alert once per asset and due date per hub process when an inspection is overdue,
         and once per loan when it is out past its due-back time."""
-        raised = _Alerts(now)
+        raised = Alerts(now)
         with mapped(), self._engine.begin() as conn:
             for kind, found in (
                 ("inspection_overdue", due.overdue_inspections(conn, now)),

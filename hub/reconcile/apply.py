@@ -19,7 +19,6 @@ from typing import Any, NamedTuple, assert_never
 
 import orjson
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Connection
 
 from hub.domain import changes as ch
@@ -49,12 +48,11 @@ from hub.domain.folds import (
 from hub.reconcile import audit
 from hub.reconcile.rows import IN_CHUNK, Row, Rows
 from hub.store import records
-from hub.store.tables import alerts, scan_log
+from hub.store.alerts import Alerts
+from hub.store.tables import scan_log
 from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Result, decode
 from protocol.messages import ScanEvent
 from protocol.vocabulary import Outcome
-
-log = structlog.get_logger("hub.projector")
 
 # Which reference table registers a decoded kind.
 _REFERENCE_OF = {
@@ -307,7 +305,7 @@ class _Pass:
         self._cancelled: set[str] = set()  # sessions this pass cancelled
         self.last_assignment: dict[str, str | None] = {}  # newest stored key per asset
         self.loans: dict[str, list[Row]] = {}  # each asset's equipment log, folded again
-        self.alerts: list[Row] = []
+        self.alerts = Alerts(self.now)
         self.glns: dict[str, str | None] = {}  # GLN: the location registered with it
         self.trail = audit.Trail(conn) if live else None
 
@@ -1043,20 +1041,9 @@ class _Pass:
             self.items.update(row, **{column: value, f"{column}_key": key})
 
     def _raise(self, scan: Scan, alert: ch.Alert) -> None:
-        """The one writer of the rules' alerts, and their log line. A rebuild raises none."""
+        """Every alert the rules return goes through here. A rebuild raises none."""
         if self.live:
-            log.warning(
-                "alert.raised", kind=alert.kind, agent_id=scan.agent_id, detail=alert.detail
-            )
-            self.alerts.append(
-                {
-                    "created_at": self.now,
-                    "severity": alert.severity,
-                    "kind": alert.kind,
-                    "agent_id": scan.agent_id,
-                    "detail": alert.detail[:2000],
-                }
-            )
+            self.alerts.add(alert.severity, alert.kind, scan.agent_id, alert.detail)
 
     # -- write back ------------------------------------------------------------------------
 
@@ -1085,7 +1072,6 @@ class _Pass:
             folded = [loan for loans in self.loans.values() for loan in loans]
             if folded:
                 conn.execute(logs.insert(), folded)
-        if self.alerts:
-            conn.execute(alerts.insert(), self.alerts)
+        self.alerts.write(conn)
         if self.trail is not None:
             self.trail.flush()

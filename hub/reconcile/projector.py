@@ -37,8 +37,9 @@ from sqlalchemy.engine import Connection
 
 from hub.errors import DatabaseUnavailable
 from hub.reconcile.apply import Fresh, Range, Reconciler
+from hub.store.alerts import Alerts
 from hub.store.db import mapped
-from hub.store.tables import agent_streams, alerts, projection_queue
+from hub.store.tables import agent_streams, projection_queue
 from protocol.messages import ScanEvent
 
 log = structlog.get_logger("hub.projector")
@@ -224,13 +225,6 @@ def _set_aside_alert(conn: Connection, whole: Range, failed: list[tuple[int, str
         f"confirmed but not in the records ({failed[0][1]}). Fix the cause, then run "
         "scantrail-hub rebuild"
     )
-    log.error("alert.raised", kind="reconcile_failed", agent_id=whole.agent_id, detail=detail)
-    conn.execute(
-        alerts.insert().values(
-            created_at=datetime.now(UTC),
-            severity="high",
-            kind="reconcile_failed",
-            agent_id=whole.agent_id,
-            detail=detail,
-        )
-    )
+    raised = Alerts(datetime.now(UTC))
+    raised.add("high", "reconcile_failed", whole.agent_id, detail)
+    raised.write(conn)
