@@ -25,8 +25,9 @@ class Alerts:
         self.rows: list[dict[str, Any]] = []
 
     def add(self, severity: str, kind: str, agent_id: str | None, detail: str) -> None:
-        raise_at = log.error if severity == "high" else log.warning
-        raise_at("alert.raised", severity=severity, kind=kind, agent_id=agent_id, detail=detail)
+        # A warning, whatever the severity: an alert is news for a person, not a fault of
+        # the hub (a bench or a quiet deployment filters at error and still sees faults).
+        log.warning("alert.raised", severity=severity, kind=kind, agent_id=agent_id, detail=detail)
         self.rows.append(
             {
                 "created_at": self.now,

@@ -31,16 +31,16 @@ def logged(monkeypatch: pytest.MonkeyPatch) -> CapturingLogger:
 def test_an_alert_is_logged_and_stored_with_its_detail_bounded(
     hub: HubUnderTest, logged: CapturingLogger
 ) -> None:
-    """A high alert logs at error level, a low one at warning; both rows are stored, and a
-    detail longer than the bound is cut to it."""
+    """Each alert is one warning naming its severity and kind, and one stored row; a detail
+    longer than the bound is cut to it."""
     raised = Alerts(datetime(2026, 12, 6, tzinfo=UTC))
     raised.add("high", "unsafe_use", "pi-or", "site:INS-1 used from load-9")
     raised.add("low", "return_without_use", "pi-or", "x" * (MAX_DETAIL_CHARS + 500))
     with hub.engine.begin() as conn:
         raised.write(conn)
-    assert [(c.method_name, c.kwargs["kind"]) for c in logged.calls] == [
-        ("error", "unsafe_use"),
-        ("warning", "return_without_use"),
+    assert [(c.method_name, c.kwargs["severity"], c.kwargs["kind"]) for c in logged.calls] == [
+        ("warning", "high", "unsafe_use"),
+        ("warning", "low", "return_without_use"),
     ]
     with hub.engine.connect() as conn:
         rows = conn.execute(sa.select(alerts).order_by(alerts.c.id)).all()
