@@ -45,8 +45,10 @@ Rules (DESIGN.md §5-6; docs/records.md says the same for people):
 8. asset_move: ``open``/``add`` collect assets; ``close`` with a location target moves
    every one of them there (an Assignment each, at the close's event time).
 9. equipment_checkout: ``loan`` lends an asset to the open patient, ``return`` brings it
-   back (needs cleaning), ``cleaned`` makes it available. The equipment log of an asset is
-   folded from all its events in event order.
+   back (needs cleaning), ``cleaned`` makes it available. ``asset_status`` sets any asset
+   status by command (in use, maintenance, out of service, retired, ...); ``inspection``
+   records a pass or a fail, and a fail sets the asset out of service. The equipment log
+   of an asset is folded from all its events in event order.
 10. ``cancel`` marks the open session cancelled; what it collected stays as history.
 """
 
