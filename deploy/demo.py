@@ -147,6 +147,21 @@ def wait_until(check: object, what: str, timeout: float = 60) -> None:
     raise SystemExit(f"demo: {what} did not come up; see {VAR}/*.log")
 
 
+def hub_answers(hub: subprocess.Popen[bytes], url: str, token: str, timeout: float = 60) -> bool:
+    """True once this hub answers with the demo's token; False if it exited first (most
+    likely its port was taken)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if hub.poll() is not None:
+            return False
+        with contextlib.suppress(httpx.HTTPError):
+            answer = httpx.get(f"{url}/api/v1/agents", headers={"Authorization": f"Bearer {token}"})
+            if answer.status_code == 200:
+                return True
+        time.sleep(0.2)
+    raise SystemExit(f"demo: the hub did not come up; see {VAR}/hub.log")
+
+
 def stop() -> int:
     """`make demo-stop`: end every process a demo recorded, and nothing else."""
     if not PIDS.exists():
@@ -192,7 +207,9 @@ def main() -> int:
     VAR.mkdir(parents=True)
     procs: list[subprocess.Popen[bytes]] = []
 
-    def spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    def spawn(
+        name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with open(VAR / f"{name}.log", "ab") as log:
             procs.append(
                 subprocess.Popen(
@@ -200,6 +217,7 @@ def main() -> int:
                 )
             )
         PIDS.write_text("\n".join(str(p.pid) for p in [*procs]) + f"\n{os.getpid()}\n")
+        return procs[-1]
 
     hub_cli = [sys.executable, "-m", "hub"]
     broker_dir = VAR / "broker"
@@ -217,12 +235,16 @@ def main() -> int:
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     spawn("mosquitto", [mosquitto, "-c", str(broker_dir / "mosquitto.conf")])
     config = VAR / "hub.toml"
-    config.write_text(
-        f'database_url = "sqlite:///{VAR}/hub.db"\n'
-        f'[mqtt]\nport = {local_port}\nusername = "hub"\n'
-        'password_credential = "hub-mqtt-password"\n'
-        f'[api]\nhost = "127.0.0.1"\nport = {api_port}\n'
-    )
+
+    def configure(api_port: int) -> None:
+        config.write_text(
+            f'database_url = "sqlite:///{VAR}/hub.db"\n'
+            f'[mqtt]\nport = {local_port}\nusername = "hub"\n'
+            'password_credential = "hub-mqtt-password"\n'
+            f'[api]\nhost = "127.0.0.1"\nport = {api_port}\n'
+        )
+
+    configure(api_port)
     with_config = ["--config", str(config)]
     data = VAR / "reference"
     data.mkdir()
@@ -240,9 +262,27 @@ def main() -> int:
         check=True,
         capture_output=True,
     )
-    spawn("hub", [*hub_cli, "serve", *with_config], {"CREDENTIALS_DIRECTORY": str(broker_dir)})
-    url = f"http://127.0.0.1:{api_port}"
-    wait_until(lambda: httpx.get(f"{url}/healthz").status_code == 200, "the hub")
+    # A token only this demo's hub knows tells it apart from another process that took
+    # the port after free_port() looked (a second demo, say): then it tries another port.
+    made = subprocess.run(
+        [*hub_cli, "tokens", *with_config, "create", "--role", "viewer", "--name", "demo"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = made.stdout.split()[-1]
+    for attempt in range(3):
+        if attempt:
+            api_port = free_port()
+            configure(api_port)
+        url = f"http://127.0.0.1:{api_port}"
+        hub = spawn(
+            "hub", [*hub_cli, "serve", *with_config], {"CREDENTIALS_DIRECTORY": str(broker_dir)}
+        )
+        if hub_answers(hub, url, token):
+            break
+    else:
+        raise SystemExit(f"demo: the hub could not listen on a port; see {VAR}/hub.log")
 
     cable = Cable(tls_port)
     for agent_id, (name, mode) in STATIONS.items():
