@@ -14,9 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sqlite_copy import fresh, timed_copy
 
 WRITTEN = [  # what the projection writes; the scan log and fleet tables are ingest's
     "sessions",
@@ -35,33 +39,6 @@ WRITTEN = [  # what the projection writes; the scan log and fleet tables are ing
 ]
 
 
-def _fresh(source: sqlite3.Connection, path: Path, tables: list[str]) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    marks = ",".join("?" * len(tables))
-    for (sql,) in source.execute(
-        f"SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN ({marks})", tables
-    ):
-        db.execute(sql)
-    return db
-
-
-def _timed_copy(
-    source: sqlite3.Connection, target: sqlite3.Connection, table: str
-) -> tuple[int, float]:
-    rows = source.execute(f'SELECT * FROM "{table}"').fetchall()
-    if not rows:
-        return 0, 0.0
-    marks = ",".join("?" * len(rows[0]))
-    start = time.perf_counter()
-    for at in range(0, len(rows), 1000):
-        target.execute("BEGIN")
-        target.executemany(f'INSERT INTO "{table}" VALUES ({marks})', rows[at : at + 1000])
-        target.execute("COMMIT")
-    return len(rows), time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hub_db", type=Path)
@@ -74,10 +51,10 @@ def main() -> None:
         if t in WRITTEN
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        records = _fresh(source, Path(tmp) / "records.db", tables)
-        written = {t: _timed_copy(source, records, t) for t in tables}
-        log = _fresh(source, Path(tmp) / "log.db", ["scan_log"])
-        log_rows, log_s = _timed_copy(source, log, "scan_log")
+        records = fresh(source, Path(tmp) / "records.db", tables)
+        written = {t: timed_copy(source, records, t) for t in tables}
+        log = fresh(source, Path(tmp) / "log.db", ["scan_log"])
+        log_rows, log_s = timed_copy(source, log, "scan_log")
     rows = sum(n for n, _ in written.values())
     seconds = sum(s for _, s in written.values())
     print(
