@@ -13,7 +13,9 @@ Order of work (DESIGN.md §2-3):
    ``BUSY_STEP_EVERY_S``, so acks keep flowing (each step is a transaction and an fsync of
    its own: one after every batch cut the hub's sustained single-scan rate by a third in
    bench/e2e_bench.py). The records still progress, and catch up in whole steps once no
-   batch has come for ``QUIET_S``.
+   batch has come for ``QUIET_S``; such a step stops early (projector.py rule 3) as soon
+   as a message lands, so a drain's next message waits for about a hundred scans, not
+   the whole step.
 
 Failures, mapped at the edge (hub/store/db.py ``mapped``):
 - ``DatabaseUnavailable``: nothing is acked. The same batch is retried with backoff until
@@ -308,10 +310,16 @@ class IngestWorker:
         self._stepped_at = time.monotonic()
         full = self._settings.projection_step_scans
         with mapped(), self._engine.begin() as conn:
-            step = self._projector.step(conn, self._recent, max(1, full // 10) if busy else full)
+            if busy:
+                step = self._projector.step(conn, self._recent, max(1, full // 10))
+            else:  # a catch-up step: it stops early when a message lands
+                step = self._projector.step(conn, self._recent, full, yield_to=self._has_work)
         self.health.set_aside += step.set_aside
         self._lagging = step.projected > 0
         return step.projected
+
+    def _has_work(self) -> bool:
+        return not self._messages.empty()
 
     # -- housekeeping -----------------------------------------------------------------------------
 

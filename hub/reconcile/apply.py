@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, assert_never
@@ -243,41 +243,51 @@ class Reconciler:
         conn: Connection,
         ranges: Sequence[Range],
         fresh: Fresh | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> int:
-        """Reconcile the scans of ``ranges``, in the order given; return how many. ``fresh``
-        holds scans stored in this transaction, which need not be read back."""
+        """Reconcile the scans of ``ranges``, in the order given; return how many ranges it
+        applied. ``fresh`` holds scans stored in this transaction, which need not be read
+        back. ``stop`` is asked after each range but the last: when true the pass writes
+        what it applied and ends there."""
         fresh = fresh or {}
-        scans: list[Scan] = []
-        for agent_id, incarnation, after, upto in ranges:
-            held = [fresh.get((agent_id, incarnation, seq)) for seq in range(after + 1, upto + 1)]
-            if all(held):
-                scans.extend(self.scan_from_event(*h) for h in held if h is not None)
-                continue
-            c = scan_log.c
-            rows = conn.execute(
-                sa.select(
-                    c.agent_id,
-                    c.incarnation,
-                    c.seq,
-                    sa.func.coalesce(c.event_at, c.scanned_at).label("event_at"),
-                    c.raw,
-                    c.payload,
-                )
-                .where(
-                    scan_log.c.agent_id == agent_id,
-                    scan_log.c.incarnation == incarnation,
-                    scan_log.c.seq > after,
-                    scan_log.c.seq <= upto,
-                )
-                .order_by(scan_log.c.seq)
-            ).all()
-            scans.extend(self.scan_of(row) for row in rows)
+        groups = [self._scans(conn, whole, fresh) for whole in ranges]
         work = _Pass(conn, self.t, self.live, self.policy)
-        work.prefetch(scans)
-        for scan in scans:
-            work.apply(scan)
+        work.prefetch([scan for group in groups for scan in group])
+        applied = 0
+        for group in groups:
+            for scan in group:
+                work.apply(scan)
+            applied += 1
+            if stop is not None and applied < len(groups) and stop():
+                break
         work.flush()
-        return len(scans)
+        return applied
+
+    def _scans(self, conn: Connection, whole: Range, fresh: Fresh) -> list[Scan]:
+        """The scans of one range, as held from ingest or read back from the log."""
+        agent_id, incarnation, after, upto = whole
+        held = [fresh.get((agent_id, incarnation, seq)) for seq in range(after + 1, upto + 1)]
+        if all(held):
+            return [self.scan_from_event(*h) for h in held if h is not None]
+        c = scan_log.c
+        rows = conn.execute(
+            sa.select(
+                c.agent_id,
+                c.incarnation,
+                c.seq,
+                sa.func.coalesce(c.event_at, c.scanned_at).label("event_at"),
+                c.raw,
+                c.payload,
+            )
+            .where(
+                c.agent_id == agent_id,
+                c.incarnation == incarnation,
+                c.seq > after,
+                c.seq <= upto,
+            )
+            .order_by(c.seq)
+        ).all()
+        return [self.scan_of(row) for row in rows]
 
 
 class _Pass:

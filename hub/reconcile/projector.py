@@ -12,21 +12,24 @@ Rules (DESIGN.md §2):
    a rebuild or a replayed step never applies a scan twice. Streams that lag with nothing
    queued (after an upgrade) are projected stream by stream.
 3. A step is bounded (``budget``), so ingest, which runs between steps, waits for at most
-   one step; an entry larger than the budget is taken in parts.
-3. A step's records, alerts, audit entries and cursor moves commit together: a crash
+   one step; an entry larger than the budget is taken in parts. A catch-up step may also
+   stop early (``yield_to``): it then writes the scans it applied, a prefix of its
+   ranges, and moves the cursors to there, so a message that lands meanwhile waits
+   about a hundred scans, not the whole step.
+4. A step's records, alerts, audit entries and cursor moves commit together: a crash
    replays the step, never half of it.
-4. A step that raises for anything but an unavailable database is retried stream by
+5. A step that raises for anything but an unavailable database is retried stream by
    stream, then scan by scan. A scan that still fails is set aside: a high
    ``reconcile_failed`` alert names it, the cursor passes it, and ``scantrail-hub
    rebuild`` derives it once the fault is fixed. One bad scan never stops the line.
-5. One projector at a time: on PostgreSQL each step takes a transaction-level advisory
+6. One projector at a time: on PostgreSQL each step takes a transaction-level advisory
    lock and skips when another hub process holds it. SQLite has one writer.
-6. ``rebuild`` is this projector run from zero into fresh tables (rebuild.py).
+7. ``rebuild`` is this projector run from zero into fresh tables (rebuild.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +51,7 @@ log = structlog.get_logger("hub.projector")
 ADVISORY_LOCK = 0x7363616E7472616C
 MAX_ENTRIES_PER_STEP = 1000
 IN_CHUNK = 500
+YIELD_EVERY = 100  # scans between asking ``yield_to``: about 15 ms of rules
 RECENT_MAX = 10_000  # scans held in memory for the projector; beyond, it reads the log
 
 _MOVE_CURSOR = (
@@ -97,8 +101,15 @@ class Projector:
     def __init__(self, reconciler: Reconciler) -> None:
         self._reconciler = reconciler
 
-    def step(self, conn: Connection, recent: Recent | None, budget: int) -> Step:
-        """Project at most ``budget`` scans; the caller commits."""
+    def step(
+        self,
+        conn: Connection,
+        recent: Recent | None,
+        budget: int,
+        yield_to: Callable[[], bool] | None = None,
+    ) -> Step:
+        """Project at most ``budget`` scans, fewer when ``yield_to()`` turns true (rule 3);
+        the caller commits."""
         if conn.dialect.name == "postgresql":
             elected = conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(ADVISORY_LOCK)))
             if not elected.scalar():
@@ -109,48 +120,68 @@ class Projector:
             .order_by(q.id)
             .limit(MAX_ENTRIES_PER_STEP)
         ).all()
+        cursors = _cursors(conn, {(e[1], e[2]) for e in entries}) if entries else {}
         if entries:
-            ranges, done = _plan(entries, _cursors(conn, {(e[1], e[2]) for e in entries}), budget)
+            ranges, done = _plan(entries, dict(cursors), budget)
         else:
             ranges, done = _unqueued(conn, budget), []
         if not ranges and not done:
             return Step(0, 0)
+        if yield_to is not None:
+            ranges = [piece for whole in ranges for piece in _pieces(whole, YIELD_EVERY)]
         fresh = recent.take(ranges) if recent is not None else {}
-        set_aside = self.project(conn, ranges, fresh)
-        move_cursors(conn, ranges)
+        applied, set_aside = self.project(conn, ranges, fresh, yield_to)
+        if applied != ranges:  # stopped early: done are the entries the cursors now cover
+            cursors.update({(r.agent_id, r.incarnation): r.upto for r in applied})
+            done = [e[0] for e in entries if e[4] <= cursors.get((e[1], e[2]), 0)]
+        move_cursors(conn, applied)
         for at in range(0, len(done), IN_CHUNK):
             conn.execute(projection_queue.delete().where(q.id.in_(done[at : at + IN_CHUNK])))
-        return Step(sum(r.upto - r.after for r in ranges), set_aside)
+        return Step(sum(r.upto - r.after for r in applied), set_aside)
 
-    def project(self, conn: Connection, ranges: Sequence[Range], fresh: Fresh) -> int:
-        """Apply the rules to ``ranges``; return how many scans had to be set aside."""
-        if self._try(conn, ranges, fresh) is None:
-            return 0
+    def project(
+        self,
+        conn: Connection,
+        ranges: Sequence[Range],
+        fresh: Fresh,
+        stop: Callable[[], bool] | None = None,
+    ) -> tuple[list[Range], int]:
+        """Apply the rules to ``ranges``; return the ranges applied (a prefix of them when
+        ``stop`` ended the pass early) and how many scans had to be set aside."""
+        applied = self._try(conn, ranges, fresh, stop)
+        if isinstance(applied, int):
+            return list(ranges[:applied]), 0
         set_aside = 0
         for whole in ranges:
-            if self._try(conn, [whole], fresh) is None:
+            if isinstance(self._try(conn, [whole], fresh), int):
                 continue
             failed = [
                 (one.upto, error)
-                for one in _singles(whole)
-                if (error := self._try(conn, [one], fresh)) is not None
+                for one in _pieces(whole, 1)
+                if isinstance(error := self._try(conn, [one], fresh), str)
             ]
             set_aside += len(failed)
             if failed and self._reconciler.live:
                 _set_aside_alert(conn, whole, failed)
-        return set_aside
+        return list(ranges), set_aside
 
-    def _try(self, conn: Connection, ranges: Sequence[Range], fresh: Fresh) -> str | None:
-        """Apply ``ranges`` in a savepoint; None when it worked, else what went wrong."""
+    def _try(
+        self,
+        conn: Connection,
+        ranges: Sequence[Range],
+        fresh: Fresh,
+        stop: Callable[[], bool] | None = None,
+    ) -> int | str:
+        """Apply ``ranges`` in a savepoint; how many ranges it applied when it worked, else
+        what went wrong."""
         try:
             with mapped(), conn.begin_nested():
-                self._reconciler.apply(conn, ranges, fresh)
+                return self._reconciler.apply(conn, ranges, fresh, stop)
         except DatabaseUnavailable:
             raise  # only waiting helps: the caller retries the whole step
         except Exception as exc:  # bad data or a bug in a rule: isolate it, go on
             log.warning("projector.failed", ranges=len(ranges), error=type(exc).__name__)
             return f"{type(exc).__name__}: {exc}"[:300]
-        return None
 
 
 def move_cursors(conn: Connection, ranges: Sequence[Range]) -> None:
@@ -213,9 +244,9 @@ def _unqueued(conn: Connection, budget: int) -> list[Range]:
     ]
 
 
-def _singles(whole: Range) -> Iterator[Range]:
-    for seq in range(whole.after + 1, whole.upto + 1):
-        yield Range(whole.agent_id, whole.incarnation, seq - 1, seq)
+def _pieces(whole: Range, size: int) -> Iterator[Range]:
+    for after in range(whole.after, whole.upto, size):
+        yield whole._replace(after=after, upto=min(whole.upto, after + size))
 
 
 def _set_aside_alert(conn: Connection, whole: Range, failed: list[tuple[int, str]]) -> None:

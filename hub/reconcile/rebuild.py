@@ -82,7 +82,8 @@ def replay(conn: Connection, reconciler: Reconciler) -> tuple[int, list[Range]]:
         for start in range(0, confirmed, CHUNK):
             upto = min(start + CHUNK, confirmed)
             applied += upto - start
-            applied -= projector.project(conn, [Range(agent_id, incarnation, start, upto)], {})
+            _, set_aside = projector.project(conn, [Range(agent_id, incarnation, start, upto)], {})
+            applied -= set_aside
     return applied, [Range(a, i, 0, confirmed) for a, i, confirmed in streams]
 
 

@@ -49,6 +49,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")  # an acked scan must survive power loss
         cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

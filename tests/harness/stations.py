@@ -87,10 +87,11 @@ class HubUnderTest:
         migrate(self.engine)
         self.metrics = Metrics()  # the writer's counters, and the database's state
         self.metrics.watch(self.engine)
+        self.messages: queue.Queue[Message] = queue.Queue()  # what the writer has waiting
         self.worker = IngestWorker(
             self.engine,
             _NoBroker(),  # type: ignore[arg-type]
-            queue.Queue(),
+            self.messages,
             "scantrail",
             IngestSettings(projection_step_scans=step_scans),
             FaultSettings(),
@@ -107,3 +108,10 @@ class HubUnderTest:
     def project_all(self) -> None:
         while self.worker.project():
             pass
+
+    def project_with_a_message_waiting(self) -> int:
+        """One catch-up step while a message waits for the writer; the scans projected."""
+        self.messages.put(message([ScriptedStation("pi-late", "asset_move").scan("AST-X")[0]]))
+        projected = self.worker.project()
+        self.messages.get_nowait()
+        return projected

@@ -15,7 +15,8 @@ from hub import refdata
 from hub.domain import rules
 from hub.domain.changes import Change
 from hub.domain.facts import DEFAULT_POLICY, Policy, Scan, View, utc
-from hub.reconcile.rebuild import rebuild
+from hub.reconcile import projector
+from hub.reconcile.rebuild import rebuild, snapshot
 from hub.store import audit_chain, records
 from hub.store.recall import recall_set
 from hub.store.tables import agent_streams, alerts
@@ -229,6 +230,32 @@ def test_rebuild_equals_live_and_the_audit_chain_verifies(hub: HubUnderTest) -> 
         )
     broken = audit_chain.verify(hub.engine)
     assert (broken.ok, broken.first_bad_id) == (False, 3)
+
+
+def test_a_catch_up_step_yields_to_a_waiting_message_and_the_next_steps_finish_the_rest(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """With a message waiting, a catch-up step writes the first hundred scans and moves the
+    cursor only there; later steps apply the rest once, giving the records, alerts and
+    audit entries of a hub that projected them in one go."""
+    porter = ScriptedStation("pi-porter", "asset_move")
+    for n in range(125):
+        porter.scan(f"AST-{n % 9}", f"LOC-{n % 4}")
+    hub.deliver(porter.events, project=False)
+    assert hub.project_with_a_message_waiting() == projector.YIELD_EVERY
+    (stream,) = _rows(hub, agent_streams)
+    assert (stream.projected_seq, stream.confirmed_seq) == (projector.YIELD_EVERY, 250)
+    hub.project_all()
+    at_once = HubUnderTest(f"sqlite:///{tmp_path / 'at_once.db'}")
+    at_once.deliver(porter.events)
+    for table in records.RECORDS:
+        with hub.engine.connect() as ours, at_once.engine.connect() as theirs:
+            assert snapshot(ours, table) == snapshot(theirs, table), table.name
+    assert sorted(_alerts(hub, "unregistered_code")) == sorted(
+        _alerts(at_once, "unregistered_code")
+    )
+    assert audit_chain.verify(hub.engine).entries == audit_chain.verify(at_once.engine).entries
+    at_once.engine.dispose()
 
 
 def test_a_gap_open_too_long_raises_one_alert(hub: HubUnderTest) -> None:
