@@ -314,6 +314,7 @@ class IngestWorker:
                 step = self._projector.step(conn, self._recent, max(1, full // 10))
             else:  # a catch-up step: it stops early when a message lands
                 step = self._projector.step(conn, self._recent, full, yield_to=self._has_work)
+        self._projector.committed()
         self.health.set_aside += step.set_aside
         self._lagging = step.projected > 0
         return step.projected

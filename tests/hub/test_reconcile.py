@@ -232,6 +232,23 @@ def test_rebuild_equals_live_and_the_audit_chain_verifies(hub: HubUnderTest) -> 
     assert (broken.ok, broken.first_bad_id) == (False, 3)
 
 
+def test_an_unregistered_sterilizer_or_location_raises_one_alert_however_often_scanned(
+    hub: HubUnderTest,
+) -> None:
+    """Two loads on a sterilizer and three moves to a location nobody imported, each in a
+    pass of its own: one alert for each code, not one per load or move."""
+    ste = ScriptedStation("pi-ste", "sterilizer")
+    for cycle in (1, 2):
+        hub.deliver(ste.scan("STE-Z9", f"STE-Z9.{cycle}", "INS-1", "CMD-CYCLE-PASS"))
+    porter = ScriptedStation("pi-porter", "asset_move")
+    for _ in range(3):
+        hub.deliver(porter.scan("AST-1", "LOC-77"))
+    assert len(_rows(hub, records.cycles)) == 2 and len(_rows(hub, records.assignments)) == 3
+    details = _alerts(hub, "unregistered_code")
+    assert details.count("sterilizer site:STE-Z9 is not registered") == 1
+    assert details.count("location site:LOC-77 is not registered") == 1
+
+
 def test_a_catch_up_step_yields_to_a_waiting_message_and_the_next_steps_finish_the_rest(
     hub: HubUnderTest, tmp_path: Path
 ) -> None:
