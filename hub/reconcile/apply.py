@@ -1,9 +1,9 @@
 """The database edge of reconcile: read what the rules need, write what they decide.
 
-One pass per ingest transaction. A pass takes the newly contiguous seq ranges of that
-transaction (each agent's scans in seq order), reads the records they touch with a few
-``IN`` queries, applies ``rules.decide`` to every scan in memory, and writes the changed
-rows back in bulk (rows.py says why). A ``Reconciler`` writes to a ``Tables`` set, so
+One pass per projection step (projector.py). A pass takes the step's seq ranges (each
+agent's scans in seq order), reads the records they touch with a few ``IN`` queries,
+applies ``rules.decide`` to every scan in memory, and writes the changed rows back in bulk
+(rows.py says why). A ``Reconciler`` writes to a ``Tables`` set, so
 ``rebuild`` runs this very code into fresh tables.
 """
 
