@@ -52,9 +52,11 @@ class IngestSettings(_Section):
     )
     batch_wait_ms: float = Field(20.0, ge=0, description="Wait this long to fill a transaction.")
     projection_step_scans: int = Field(
-        1000,
+        5000,
         ge=1,
-        description="Scans per projection step at most; ingest runs between steps.",
+        description="Scans per catch-up projection step at most; ingest runs between steps, "
+        "and a waiting message ends a step early. While messages flow a step takes at most "
+        "100 scans.",
     )
     clock_skew_alert_s: float = Field(
         5.0, gt=0, description="Alert, and correct scan times, when an agent's clock is off more."

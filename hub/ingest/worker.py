@@ -9,13 +9,15 @@ Order of work (DESIGN.md §2-3):
 4. PUBACK each message (``manual_ack``) in the order received, then publish each touched
    agent's retained ``ack``. Nothing is acked before its scans are committed.
 5. One bounded projection step (projector.py). Ingest comes first: while messages flow,
-   steps are a tenth of ``projection_step_scans`` and run at most every
-   ``BUSY_STEP_EVERY_S``, so acks keep flowing (each step is a transaction and an fsync of
+   steps take at most ``BUSY_STEP_SCANS`` and run at most every ``BUSY_STEP_EVERY_S``,
+   so acks keep flowing (each step is a transaction and an fsync of
    its own: one after every batch cut the hub's sustained single-scan rate by a third in
-   bench/e2e_bench.py). The records still progress, and catch up in whole steps once no
-   batch has come for ``QUIET_S``; such a step stops early (projector.py rule 3) as soon
-   as a message lands, so a drain's next message waits for about a hundred scans, not
-   the whole step.
+   bench/e2e_bench.py). The records still progress, and catch up in whole steps of
+   ``projection_step_scans`` once no batch has come for ``QUIET_S``; such a step stops
+   early (projector.py rule 3) as soon as a message lands, so a drain's next message waits
+   for about a hundred scans, not the whole step. That is what lets a catch-up step be
+   large: 5,000 scans a step projected 103,000 interleaved scans 26-30% faster than 1,000
+   in-process (fewer commits, and rows changed by many scans are written once).
 
 Failures, mapped at the edge (hub/store/db.py ``mapped``):
 - ``DatabaseUnavailable``: nothing is acked. The same batch is retried with backoff until
@@ -67,6 +69,7 @@ GAP_CHECK_S = 30.0
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
 BUSY_STEP_EVERY_S = 0.1
+BUSY_STEP_SCANS = 100  # about 10 ms of rules: what an ack may wait for while messages flow
 QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
 
 T = TypeVar("T")
@@ -306,12 +309,12 @@ class IngestWorker:
 
     def project(self, busy: bool = False) -> int:
         """One bounded projection step in its own transaction; return the scans projected.
-        ``busy``: messages wait, so take a tenth of a step."""
+        ``busy``: messages wait, so take at most ``BUSY_STEP_SCANS``."""
         self._stepped_at = time.monotonic()
         full = self._settings.projection_step_scans
         with mapped(), self._engine.begin() as conn:
             if busy:
-                step = self._projector.step(conn, self._recent, max(1, full // 10))
+                step = self._projector.step(conn, self._recent, min(full, BUSY_STEP_SCANS))
             else:  # a catch-up step: it stops early when a message lands
                 step = self._projector.step(conn, self._recent, full, yield_to=self._has_work)
         self._projector.committed()
