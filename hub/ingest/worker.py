@@ -126,8 +126,7 @@ class IngestWorker:
             now = time.monotonic()
             if batch:
                 self._batch_at = now
-            waiting = not self._messages.empty()
-            if not waiting and now >= self._batch_at + QUIET_S:
+            if not self._has_work() and now >= self._batch_at + QUIET_S:
                 self._retrying(self.project)
             elif now >= self._stepped_at + BUSY_STEP_EVERY_S:
                 self._retrying(functools.partial(self.project, busy=True))

@@ -29,8 +29,7 @@ class Flagged:
         self._unsaved.update(details)
 
     def committed(self) -> None:
-        for detail in sorted(self._unsaved):
-            self._saved[detail] = None
+        self._saved.update(dict.fromkeys(self._unsaved))
         while len(self._saved) > self._limit:
             del self._saved[next(iter(self._saved))]
         self._unsaved.clear()

@@ -122,20 +122,18 @@ class Projector:
             .limit(MAX_ENTRIES_PER_STEP)
         ).all()
         cursors = _cursors(conn, {(e[1], e[2]) for e in entries}) if entries else {}
-        if entries:
-            ranges, done = _plan(entries, dict(cursors), budget)
-        else:
-            ranges, done = _unqueued(conn, budget), []
-        if not ranges and not done:
+        ranges = _plan(entries, dict(cursors), budget) if entries else _unqueued(conn, budget)
+        if not ranges and not entries:
             return Step(0, 0)
         if yield_to is not None:
             ranges = [piece for whole in ranges for piece in _pieces(whole, YIELD_EVERY)]
         fresh = recent.take(ranges) if recent is not None else {}
-        applied, set_aside = self.project(conn, ranges, fresh, yield_to)
-        if applied != ranges:  # stopped early: done are the entries the cursors now cover
-            cursors.update({(r.agent_id, r.incarnation): r.upto for r in applied})
-            done = [e[0] for e in entries if e[4] <= cursors.get((e[1], e[2]), 0)]
+        applied, set_aside = self.project(conn, ranges, fresh, yield_to) if ranges else ([], 0)
         move_cursors(conn, applied)
+        # Done: the entries the cursors now cover, whether this step applied them or an
+        # earlier one (or a rebuild) had.
+        cursors.update({(r.agent_id, r.incarnation): r.upto for r in applied})
+        done = [e[0] for e in entries if e[4] <= cursors.get((e[1], e[2]), 0)]
         for at in range(0, len(done), IN_CHUNK):
             conn.execute(projection_queue.delete().where(q.id.in_(done[at : at + IN_CHUNK])))
         return Step(sum(r.upto - r.after for r in applied), set_aside)
@@ -209,18 +207,14 @@ def _cursors(conn: Connection, streams: set[tuple[str, str]]) -> dict[tuple[str,
     return found
 
 
-def _plan(
-    entries: Sequence[Any], cursors: dict[tuple[str, str], int], budget: int
-) -> tuple[list[Range], list[int]]:
-    """The ranges to apply, in queue order, and the entries they finish."""
+def _plan(entries: Sequence[Any], cursors: dict[tuple[str, str], int], budget: int) -> list[Range]:
+    """The ranges to apply, in queue order, at most ``budget`` scans."""
     ranges: list[Range] = []
-    done: list[int] = []
-    for entry_id, agent_id, incarnation, after, upto in entries:
+    for _, agent_id, incarnation, after, upto in entries:
         key = (agent_id, incarnation)
         start = max(after, cursors.get(key, 0))
         if start >= upto:
-            done.append(entry_id)  # already projected (a rebuild, or an earlier part)
-            continue
+            continue  # already projected (a rebuild, or an earlier part)
         if budget <= 0:
             break
         end = min(upto, start + budget)
@@ -229,8 +223,7 @@ def _plan(
         budget -= end - start
         if end < upto:
             break  # the rest of this entry comes first in the next step
-        done.append(entry_id)
-    return ranges, done
+    return ranges
 
 
 def _unqueued(conn: Connection, budget: int) -> list[Range]:
