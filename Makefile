@@ -7,25 +7,36 @@ STAMP := $(VENV)/.installed
 .PHONY: test demo demo-stop deps lint bench clean
 
 $(STAMP): pyproject.toml
+	@echo "Installing scantrail and its Python dependencies into $(VENV) (about a minute)..."
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[agent,hub,dev]'
 	touch $(STAMP)
+
+# axe-core checks the pages' accessibility in tests/browser; for tests only, from the npm
+# registry at a pinned version (the hub serves nothing of it).
+AXE_VERSION := 4.14.1
+AXE := var/npm/axe-core/axe.min.js
+$(AXE):
+	mkdir -p var/npm
+	cd var/npm && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+	  && rm -rf axe-core package && tar xzf axe-core-$(AXE_VERSION).tgz && mv package axe-core
 
 # mosquitto, PostgreSQL and Chromium come from Debian's packages; tests start their own
 # instances (Playwright drives /usr/bin/chromium: `playwright install` cannot download here).
 deps:
 	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
 	   || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-	   || [ ! -x /usr/bin/chromium ]; then \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto postgresql chromium; \
+	   || [ ! -x /usr/bin/chromium ] || ! command -v npm >/dev/null 2>&1; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto postgresql chromium \
+	    $$(command -v npm >/dev/null 2>&1 || echo npm); \
 	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(STAMP) deps lint
+test: $(STAMP) deps lint $(AXE)
 	$(BIN)/pytest
 
 demo: $(STAMP) deps

@@ -34,7 +34,7 @@ def bootstrap(
     display: TextIO | None = None,
 ) -> AgentApp:
     """Build a ready-to-start agent. Opens the outbox (it must know its incarnation)."""
-    clock = clock or SystemClock()
+    clock = clock or SystemClock(trusted=settings.station.clock == "host")
     store = OutboxStore(settings.outbox_path, settings.outbox.max_bytes)
     store.open_or_recover()
     events: queue.Queue[Any] = queue.Queue()
@@ -84,7 +84,9 @@ def bootstrap(
             intake.submit_bad(frame.reason, frame.text, scanner_id)
 
     scanners = [_scanner(s, deliver, settings.reopen_max_s) for s in settings.scanners]
-    link = MqttLink(settings.mqtt, settings.agent_id, _offline(settings), events)
+    link = MqttLink(
+        settings.mqtt, settings.agent_id, _offline(settings), events, on_notice=reference.notice
+    )
     socket = SocketSource(settings.socket_path, submit, lambda: app.status())
     app = AgentApp(settings, store, intake, sender, link, socket, clock, reference, scanners)
     return app

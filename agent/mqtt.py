@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from agent.credentials import secret
 from agent.settings import MqttSettings
 from protocol import codec
 from protocol.messages import AgentStatus
-from protocol.topics import Topic
+from protocol.topics import REFERENCE_QOS, Topic, reference_topic
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,22 @@ class MqttLink:
     """Implements the sender's ``Transport`` port on a real broker."""
 
     def __init__(
-        self, settings: MqttSettings, agent_id: str, will: AgentStatus, events: queue.Queue[Any]
+        self,
+        settings: MqttSettings,
+        agent_id: str,
+        will: AgentStatus,
+        events: queue.Queue[Any],
+        on_notice: Callable[[bytes], None] | None = None,
     ) -> None:
+        """``on_notice`` takes the site's reference notice (it only sets a flag: paho's
+        thread must not wait on the hub's API)."""
         self._settings = settings
         self._agent_id = agent_id
         self._will = will
         self._events = events
+        self._on_notice = on_notice
         self._ack_topic = str(Topic(settings.topic_prefix, agent_id, "ack"))
+        self._notice_topic = reference_topic(settings.topic_prefix)
         self._client: mqtt.Client | None = None
 
     def start(self) -> None:
@@ -122,7 +132,10 @@ class MqttLink:
         if rc.is_failure:
             self._events.put(Disconnected(f"connect refused: {rc}", refused=True))
             return
-        client.subscribe(self._ack_topic, qos=1)
+        topics = [(self._ack_topic, 1)]
+        if self._on_notice is not None:
+            topics.append((self._notice_topic, REFERENCE_QOS))
+        client.subscribe(topics)
         self._events.put(Connected())
 
     def _on_disconnect(
@@ -138,3 +151,5 @@ class MqttLink:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic == self._ack_topic:
             self._events.put(AckReceived(bytes(message.payload)))
+        elif message.topic == self._notice_topic and self._on_notice is not None:
+            self._on_notice(bytes(message.payload))

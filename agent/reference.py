@@ -30,6 +30,9 @@ from agent.catalog import Catalog
 from agent.credentials import secret
 from agent.errors import AgentError
 from agent.settings import ReferenceSettings
+from protocol import codec
+from protocol.errors import ProtocolError
+from protocol.messages import ReferenceNotice
 from protocol.reference import ReferenceSnapshot
 
 log = structlog.get_logger("agent.reference")
@@ -93,12 +96,18 @@ def token_from(settings: ReferenceSettings) -> str | None:
     return secret(settings.token, settings.token_credential)
 
 
+NOTICE_RETRIES = 10
+NOTICE_RETRY_S = 1.0
+
+
 class ReferencePuller:
     def __init__(self, settings: ReferenceSettings, store: ReferenceStore) -> None:
         self._settings = settings
         self._store = store
         self._token = token_from(settings)
         self._stop = threading.Event()
+        self._wake = threading.Event()  # the hub's notice: pull now, not at the next poll
+        self._wanted: str | None = None  # the blocked set the newest notice named
         self._thread = threading.Thread(target=self._run, name="reference", daemon=True)
         self.last_error: str | None = None
         self._kept = store.load()
@@ -119,6 +128,7 @@ class ReferencePuller:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=self._settings.timeout_s * 4)
         self._store.close()
@@ -163,10 +173,32 @@ class ReferencePuller:
         self.last_error = None
         return True
 
+    def notice(self, payload: bytes) -> None:
+        """The hub's reference notice (paho's thread): wake the puller unless the snapshot
+        held already has this blocked set. A notice that does not parse still wakes it: a
+        pull costs a 304 at worst."""
+        try:
+            said = codec.decode(ReferenceNotice, payload)
+        except ProtocolError:
+            self._wake.set()
+            return
+        held = self._catalog.snapshot.blocked_version if self._catalog else None
+        if held != said.blocked_version:
+            log.info("reference.notice", blocked=said.blocked)
+            self._wanted = said.blocked_version
+            self._wake.set()
+
     def _run(self) -> None:
+        behind = 0  # pulls since a notice that have not brought its blocked set yet
         while not self._stop.is_set():
             self.poll()
-            self._stop.wait(self._settings.interval_s)
+            held = self._catalog.snapshot.blocked_version if self._catalog else None
+            behind = behind + 1 if self._wanted not in (None, held) else 0
+            # The hub may answer from a snapshot built a moment before the change: ask
+            # again soon, a few times, then leave it to the next notice or poll.
+            soon = 0 < behind < NOTICE_RETRIES
+            self._wake.wait(NOTICE_RETRY_S if soon else self._settings.interval_s)
+            self._wake.clear()
 
     def _ask(self) -> None:
         assert self._settings.url is not None
@@ -176,6 +208,7 @@ class ReferencePuller:
         try:
             response = httpx.get(
                 self._settings.url.rstrip("/") + PATH,
+                params={"blocked": self._wanted} if self._wanted else None,
                 headers=headers,
                 timeout=self._settings.timeout_s,
             )

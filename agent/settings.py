@@ -59,6 +59,12 @@ class StationSettings(_Section):
         900.0, ge=0, description="Log the operator out after this long without a scan; 0: never."
     )
     allow_mode_change: bool = Field(False, description="Accept CMD-MODE-* barcodes.")
+    clock: Literal["ntp", "host"] = Field(
+        "ntp",
+        description="ntp: scans are marked synced when the kernel or systemd-timesyncd says "
+        "the clock is synchronised. host: the clock is the hub's own host clock (an agent "
+        "beside the hub, as in the demo), always synced.",
+    )
 
 
 class GpioSettings(_Section):

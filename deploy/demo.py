@@ -302,6 +302,8 @@ def main() -> int:
             "CREDENTIALS_DIRECTORY": str(bundle / "credentials"),
             "SCANTRAIL_AGENT__DATA_DIR": str(VAR / agent_id),
             "SCANTRAIL_AGENT__REFERENCE__INTERVAL_S": "5",
+            # Every station runs on the hub's host: its clock is the hub's own.
+            "SCANTRAIL_AGENT__STATION__CLOCK": "host",
         }
         spawn(
             agent_id,

@@ -13,6 +13,7 @@ from hub.ingest.consumer import Consumer, bounded_queue
 from hub.ingest.replay import replayer
 from hub.ingest.worker import IngestWorker
 from hub.metrics import Metrics
+from hub.notice import BlockedNotice
 from hub.reconcile.apply import Reconciler, Tables
 from hub.settings import HubSettings
 from hub.store.db import create_engine, migrate
@@ -29,14 +30,17 @@ class Hub:
     consumer: Consumer
     worker: IngestWorker
     api: FastAPI
+    notice: BlockedNotice
 
     def start(self) -> None:
         migrate(self.engine)
         self.worker.start()
         self.consumer.start()
+        self.notice.start()
         log.info("hub.started", database=self.engine.url.render_as_string(hide_password=True))
 
     def stop(self) -> None:
+        self.notice.stop()
         self.consumer.stop()
         self.worker.stop()
         self.engine.dispose()
@@ -71,5 +75,7 @@ def bootstrap(settings: HubSettings) -> Hub:
             settings.api,
             IngestPorts(replayer(settings.mqtt.topic_prefix), manual.enter),
             metrics,
+            settings.site,
         ),
+        BlockedNotice(engine, consumer.publish, settings.mqtt.topic_prefix),
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -102,6 +103,31 @@ class ApiSettings(_Section):
     )
 
 
+class SiteSettings(_Section):
+    """How pages speak to the department (hub/web/wording.py)."""
+
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone pages show times in, e.g. Europe/Madrid. Default: the "
+        "host's (/etc/localtime). The API always speaks UTC.",
+    )
+    instructions: dict[str, str] = Field(
+        {},
+        description="The department's own next step per alert kind (e.g. bi_failed = "
+        '"Call the SPD lead on 4411, then…"), shown with each alert in place of the default.',
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (an IANA name)") from None
+        return value
+
+
 class FaultSettings(_Section):
     """Fault injection for the crash tests. Never set in production."""
 
@@ -124,6 +150,7 @@ class HubSettings(BaseSettings):
     api: ApiSettings = ApiSettings()
     faults: FaultSettings = FaultSettings()
     records: RecordSettings = RecordSettings()
+    site: SiteSettings = SiteSettings()
     decode: DecodeRules = Field(
         DecodeRules(),
         description="Barcode rules, the same [decode] section as the site's agents use.",

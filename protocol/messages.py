@@ -138,6 +138,17 @@ class AgentHealth(_Message):
     reference_age_s: Annotated[float, Field(ge=0)] | None = None
 
 
+class ReferenceNotice(_Message):
+    """Retained on ``{prefix}/v1/reference``: what stations must refuse changed (a load
+    failed, a BI failed, a quarantine was lifted). A station pulls its reference snapshot
+    at once on it; ``blocked_version`` names the blocked set, so a station that already
+    holds it need not pull again. Its timed poll stays as the fallback."""
+
+    blocked_version: Annotated[str, Field(min_length=1, max_length=64)]
+    blocked: Annotated[int, Field(ge=0)]
+    changed_at: UtcDatetime
+
+
 class HubAck(_Message):
     """Retained on ``…/ack``: the highest contiguous seq the hub durably applied."""
 

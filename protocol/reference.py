@@ -4,6 +4,8 @@ decoder makes them. Additive in v1: a field a station does not know is ignored."
 
 from __future__ import annotations
 
+import hashlib
+
 from pydantic import BaseModel, ConfigDict
 
 from protocol.barcodes.rules import DecodeRules
@@ -48,3 +50,11 @@ class ReferenceSnapshot(_Part):
     open_trays: dict[str, str] = {}  # item key -> the tray it is being assembled into
     staff: tuple[StaffRef, ...] = ()
     rules: DecodeRules | None = None  # the site's rules, as the hub decodes with them
+    # Names the blocked set, as the hub's reference notice does (``blocked_version``).
+    blocked_version: str | None = None
+
+
+def blocked_version(blocked: tuple[Blocked, ...]) -> str:
+    """A short digest of what stations must refuse and why: equal sets, equal versions."""
+    text = "\n".join(f"{b.key}\t{b.reason}" for b in sorted(blocked, key=lambda b: b.key))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

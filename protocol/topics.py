@@ -70,6 +70,17 @@ AGENT_READS: tuple[TopicKind, ...] = ("ack",)
 HUB_AGENT_ID = "hub"
 
 
+# One topic for the whole site, hub -> every station, QoS 1 and retained, so a station that
+# (re)connects reads the newest notice at once: what stations must refuse changed.
+REFERENCE_QOS = 1
+REFERENCE_RETAIN = True
+
+
+def reference_topic(prefix: str) -> str:
+    """``{prefix}/v1/reference``: its payload is a ``ReferenceNotice``."""
+    return f"{prefix}/v1/reference"
+
+
 def subscription(prefix: str, kind: TopicKind) -> str:
     """The wildcard filter the hub subscribes to for one kind."""
     return f"{prefix}/v1/agents/+/{kind}"

@@ -74,6 +74,9 @@ class Alert:
     severity: str
     kind: str
     detail: str
+    # The key of what it is about (an item, tray, case, asset, sterilizer or a load's cycle
+    # label), so a page links it and the condition's end can resolve it.
+    subject: str | None = None
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,7 @@ def _blocked(scan: Scan) -> Alert:
         "blocked_use",
         f"{scan.code or 'an item'} was scanned for use{where} and the station blocked it "
         "(its reference snapshot marked it quarantined or from an unreleased load)",
+        scan.code,
     )
 
 
@@ -172,9 +173,9 @@ def _bi_result(scan: Scan) -> list[Change]:
     sterilizer = label.rpartition(".")[0]
     detail = (
         f"biological indicator failed for cycle {label}: recall every load on {sterilizer} "
-        f"since its last passing indicator (GET /api/v1/recalls/{label})"
+        "since its last passing indicator"
     )
-    return [BiResult(label, result), Alert("high", "bi_failed", detail)]
+    return [BiResult(label, result), Alert("high", "bi_failed", detail, label)]
 
 
 def _load_field(scan: Scan, session: SessionView | None, policy: Policy) -> list[Change]:
@@ -197,7 +198,7 @@ def _load_field(scan: Scan, session: SessionView | None, policy: Policy) -> list
     changes: list[Change] = [CycleField(session.session_id, "released_by", scan.code)]
     if policy.second_person_release and scan.code == session.operator:
         detail = f"load {session.session_id} released by {scan.code}, not a second person"
-        changes.append(Alert("medium", "same_person_release", detail))
+        changes.append(Alert("medium", "same_person_release", detail, session.session_id))
     return changes
 
 
@@ -206,10 +207,10 @@ def _asset_care(asset: str, action: str, value: str | None) -> list[Change]:
     service until someone sets it back."""
     if action == "asset_status":
         if value not in ASSET_STATUSES:
-            return [Alert("medium", "impossible_sequence", f"{asset}: no status {value!r}")]
+            return [Alert("medium", "impossible_sequence", f"{asset}: no status {value!r}", asset)]
         return [EquipmentEvent(asset, value, None)]
     if value not in ("pass", "fail"):
-        return [Alert("medium", "impossible_sequence", f"{asset}: inspection {value!r}")]
+        return [Alert("medium", "impossible_sequence", f"{asset}: inspection {value!r}", asset)]
     if value == "fail":
         return [Inspection(asset, value), EquipmentEvent(asset, AssetStatus.OUT_OF_SERVICE, None)]
     return [Inspection(asset, value)]
@@ -252,7 +253,12 @@ def _point_of_use(action: str, code: str, case: str, item: ItemFacts | None) -> 
     if item.used_in_case:
         return []
     return [
-        Alert("low", "return_without_use", f"{code} returned in case {case} with no use recorded")
+        Alert(
+            "low",
+            "return_without_use",
+            f"{code} returned in case {case} with no use recorded",
+            code,
+        )
     ]
 
 
@@ -268,7 +274,7 @@ def _bi_label(scan: Scan, session: SessionView) -> list[Change]:
     ]
     if expiry < scan.at.date():
         detail = f"BI lot {scan.lot} expired on {expiry} and was used in load {session.session_id}"
-        changes.append(Alert("high", "bi_expired", detail))
+        changes.append(Alert("high", "bi_expired", detail, session.session_id))
     return changes
 
 
@@ -306,13 +312,13 @@ def _close_load(
         detail = (
             f"load {session.session_id} released by {releaser or 'no badge'}, not a second person"
         )
-        changes.append(Alert("medium", "same_person_release", detail))
+        changes.append(Alert("medium", "same_person_release", detail, session.session_id))
     if day is not None and bowie_dick_missing(day.load, list(day.earlier), day.prevac):
         detail = (
             f"load {session.session_id} on {session.key} is its first of "
             f"{day.load.started_key[:10]} and no Bowie-Dick test passed before it"
         )
-        changes.append(Alert("high", "bowie_dick_missing", detail))
+        changes.append(Alert("high", "bowie_dick_missing", detail, session.session_id))
     return changes
 
 
@@ -328,7 +334,7 @@ def _checked(session_id: str, tray: TrayFacts) -> list[Change]:
 
 
 def _impossible(scan: Scan, what: str) -> Alert:
-    return Alert("medium", "impossible_sequence", f"{what} (scan {scan.key})")
+    return Alert("medium", "impossible_sequence", f"{what} (scan {scan.key})", scan.code)
 
 
 # -- the rules' own folds ----------------------------------------------------------------------
@@ -401,9 +407,10 @@ def unsafe_use(item: str, status: str | None, load: LoadFacts | None) -> Alert |
             "unsafe_use",
             f"{item} used in the OR from load {load.session_id} on {load.sterilizer}, "
             f"which is {load.status}",
+            item,
         )
     if status == "quarantined":
-        return Alert("high", "unsafe_use", f"{item} used while quarantined")
+        return Alert("high", "unsafe_use", f"{item} used while quarantined", item)
     return None
 
 
@@ -412,7 +419,7 @@ def tray_short(tray: str, result: Checklist) -> Alert | None:
     if not result.short:
         return None
     missing = ", ".join(f"{n}× {code}" for code, n in result.missing.items())
-    return Alert("medium", "tray_short", f"tray {tray} closed short: {missing}")
+    return Alert("medium", "tray_short", f"tray {tray} closed short: {missing}", tray)
 
 
 def tray_not_ready(status: str | None, load_status: str | None) -> str | None:
@@ -469,4 +476,4 @@ def has_outcome(cycle: CycleState) -> bool:
 
 def unregistered(noun: str, code: str) -> Alert:
     """A code scanned that no reference import registered: recorded, and flagged."""
-    return Alert("medium", "unregistered_code", f"{noun} {code} is not registered")
+    return Alert("medium", "unregistered_code", f"{noun} {code} is not registered", code)

@@ -15,7 +15,7 @@ from hub.ingest.clocks import BootKey, Clocks, Estimate
 from hub.ingest.triage import Arrival
 from hub.store.db import upsert_many
 from hub.store.records import agent_clocks
-from hub.store.tables import agents
+from hub.store.tables import agent_events, agents
 from protocol.messages import AgentStatus
 
 
@@ -27,6 +27,24 @@ class Fleet:
     def record_statuses(
         self, conn: Connection, statuses: Iterable[AgentStatus], now: datetime
     ) -> None:
+        statuses = list(statuses)
+        if not statuses:
+            return
+        was = {
+            agent_id: state
+            for agent_id, state in conn.execute(
+                sa.select(agents.c.agent_id, agents.c.state).where(
+                    agents.c.agent_id.in_({s.agent_id for s in statuses})
+                )
+            )
+        }
+        changed = []
+        for status in statuses:
+            if was.get(status.agent_id) != status.state:
+                was[status.agent_id] = status.state
+                changed.append({"agent_id": status.agent_id, "at": now, "kind": status.state})
+        if changed:
+            conn.execute(agent_events.insert(), changed)
         rows = [
             {
                 "agent_id": s.agent_id,
@@ -46,9 +64,21 @@ class Fleet:
     ) -> list[tuple[str, str]]:
         """Store each heartbeat and its clock sample; return (agent, alert text) for each
         clock that has just gone beyond the threshold."""
-        alerts = []
+        alerts: list[tuple[str, str]] = []
         rows = []
         clocks = []
+        arrivals = list(arrivals)
+        if not arrivals:
+            return alerts
+        backlog_was = {
+            agent_id: backlog
+            for agent_id, backlog in conn.execute(
+                sa.select(agents.c.agent_id, agents.c.backlog).where(
+                    agents.c.agent_id.in_({a.health.agent_id for a in arrivals})
+                )
+            )
+        }
+        caught_up = []
         for arrival in arrivals:
             health, at = arrival.health, arrival.arrived_at
             key = (health.agent_id, health.boot_id or "")
@@ -73,6 +103,10 @@ class Fleet:
                     "skewed": estimate.skewed,
                 }
             )
+            if backlog_was.get(health.agent_id) and health.backlog == 0:
+                event = {"agent_id": health.agent_id, "at": at, "kind": "caught_up"}
+                caught_up.append({**event, "backlog": backlog_was[health.agent_id]})
+            backlog_was[health.agent_id] = health.backlog
             rows.append(
                 {
                     "agent_id": health.agent_id,
@@ -86,6 +120,9 @@ class Fleet:
             )
         upsert_many(conn, agent_clocks, ["agent_id", "boot_id"], clocks)
         upsert_many(conn, agents, ["agent_id"], rows)
+        caught_up = [e for e in caught_up if _back_online(conn, e["agent_id"])]
+        if caught_up:
+            conn.execute(agent_events.insert(), caught_up)
         return alerts
 
     def record_seen(self, conn: Connection, seen: dict[str, str], now: datetime) -> None:
@@ -117,3 +154,13 @@ class Fleet:
     def forget(self) -> None:
         """Drop cached estimates after a rolled-back transaction: the database is the truth."""
         self._estimates.clear()
+
+
+def _back_online(conn: Connection, agent_id: str) -> bool:
+    """The station's newest event is its return online: its backlog reaching zero now is
+    the end of an outage's catch-up, not a scan or two in flight between heartbeats."""
+    e = agent_events.c
+    newest = conn.execute(
+        sa.select(e.kind).where(e.agent_id == agent_id).order_by(e.id.desc()).limit(1)
+    ).scalar()
+    return newest == "online"

@@ -55,7 +55,7 @@ from hub.reconcile.apply import Reconciler, Tables
 from hub.reconcile.projector import Projector, Recent
 from hub.settings import FaultSettings, IngestSettings, RecordSettings
 from hub.store import due
-from hub.store.alerts import Alerts
+from hub.store.alerts import Alerts, open_of_kind, resolve
 from hub.store.db import mapped
 from hub.store.tables import agent_streams, dead_letters
 from protocol import codec
@@ -73,6 +73,13 @@ BUSY_STEP_SCANS = 100  # about 10 ms of rules: what an ack may wait for while me
 QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
 
 T = TypeVar("T")
+
+
+# Why an overdue alert ended when its asset is no longer overdue.
+RESOLVED_BY = {
+    "inspection_overdue": "the asset was inspected or retired",
+    "loan_overdue": "the equipment came back",
+}
 
 
 class IngestWorker:
@@ -108,7 +115,7 @@ class IngestWorker:
         self._gaps_alerted: set[tuple[str, str, str]] = set()
         self._readiness_lead = timedelta(minutes=(records or RecordSettings()).readiness_lead_min)
         self._due_alerted: set[str] = set()  # cases, and assets with their due date
-        self._unsynced_alerted: set[tuple[str, str]] = set()
+        self._unsynced_alerted: set[str] = set()
         self.health = WriterHealth()
 
     def start(self) -> None:
@@ -246,7 +253,7 @@ class IngestWorker:
                     "different content; the first version is kept",
                 )
             self._fleet.record_seen(conn, {agent: inc for agent, inc in work.scans}, now)
-            self._flag_unsynced([event for event, _ in stored.new], raised)
+            self._flag_unsynced(conn, [event for event, _ in stored.new], raised)
             raised.write(conn)
             self._crash_if("before_commit")
         self._recent.add(stored.new)  # committed: count what it stored and set aside
@@ -287,19 +294,31 @@ class IngestWorker:
         if rows:
             conn.execute(dead_letters.insert(), rows)
 
-    def _flag_unsynced(self, events: list[ScanEvent], raised: Alerts) -> None:
+    def _flag_unsynced(self, conn: Connection, events: list[ScanEvent], raised: Alerts) -> None:
         """Scans taken with the clock not synced keep their times (the hub cannot know the
-        error unless heartbeats show a skew): flag them once per agent boot per process."""
+        error unless heartbeats show a skew): one open alert per station, not one per boot
+        (a station that boots unsynced every morning is one condition), resolved by the
+        station's next scan taken with its clock synced."""
         for event in events:
-            key = (event.agent_id, event.boot_id)
-            if event.clock_synced or key in self._unsynced_alerted:
+            agent_id = event.agent_id
+            if event.clock_synced:
+                if agent_id in self._unsynced_alerted:
+                    self._unsynced_alerted.discard(agent_id)
+                    ids = [
+                        a.id for a in open_of_kind(conn, "clock_unsynced") if a.agent_id == agent_id
+                    ]
+                    resolve(conn, ids, "the station's clock synced again", raised.now)
                 continue
-            self._unsynced_alerted.add(key)
+            if agent_id in self._unsynced_alerted:
+                continue
+            self._unsynced_alerted.add(agent_id)
+            if any(a.agent_id == agent_id for a in open_of_kind(conn, "clock_unsynced")):
+                continue  # still open from before this hub started
             raised.add(
                 "low",
                 "clock_unsynced",
                 event.agent_id,
-                f"scans from seq {event.seq} (boot {event.boot_id}) were taken with the clock "
+                f"scans from seq {event.seq} on were taken with the clock "
                 "not synced: their event times may be off, and so may their order against "
                 "other stations' scans",
             )
@@ -351,6 +370,15 @@ class IngestWorker:
                     f"seqs {row.confirmed_seq + 1}..{row.max_seen_seq - 1} of incarnation "
                     f"{row.incarnation} missing since {row.gap_since}; later scans wait for them",
                 )
+            gapped = set(
+                conn.execute(
+                    sa.select(agent_streams.c.agent_id).where(
+                        agent_streams.c.gap_since.is_not(None)
+                    )
+                ).scalars()
+            )
+            filled = [a.id for a in open_of_kind(conn, "gap_open") if a.agent_id not in gapped]
+            resolve(conn, filled, "the missing scans arrived", now)
             raised.write(conn)
         return len(raised.rows)
 
@@ -359,10 +387,22 @@ class IngestWorker:
         lead and a tray on its preference card is not sterile from a released load."""
         raised = Alerts(now)
         with mapped(), self._engine.begin() as conn:
-            for case in due.not_ready(conn, now, self._readiness_lead):
+            not_ready = due.not_ready(conn, now, self._readiness_lead)
+            for case in not_ready:
                 if case.key not in self._due_alerted:
                     self._due_alerted.add(case.key)
-                    raised.add("high", "case_not_ready", None, case.detail)
+                    raised.add("high", "case_not_ready", None, case.detail, case.key)
+            still = {case.key for case in not_ready}
+            ended = [a for a in open_of_kind(conn, "case_not_ready") if a.subject not in still]
+            begun = due.begun(conn, [a.subject for a in ended if a.subject])
+            for reason, ids in (
+                ("the case began", [a.id for a in ended if a.subject in begun]),
+                (
+                    "every tray it needs is ready, or its start has passed",
+                    [a.id for a in ended if a.subject not in begun],
+                ),
+            ):
+                resolve(conn, ids, reason, now)
             raised.write(conn)
         return len(raised.rows)
 
@@ -378,7 +418,10 @@ class IngestWorker:
                 for what in found:
                     if what.key not in self._due_alerted:
                         self._due_alerted.add(what.key)
-                        raised.add("medium", kind, None, what.detail)
+                        raised.add("medium", kind, None, what.detail, what.facts["asset"])
+                still = {what.facts["asset"] for what in found}
+                ended = [a.id for a in open_of_kind(conn, kind) if a.subject not in still]
+                resolve(conn, ended, RESOLVED_BY[kind], now)
             raised.write(conn)
         return len(raised.rows)
 

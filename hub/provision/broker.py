@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hub.errors import ConfigError
 from hub.provision import ca
-from protocol.topics import AGENT_PUBLISHES, AGENT_READS, Topic, subscription
+from protocol.topics import AGENT_PUBLISHES, AGENT_READS, Topic, reference_topic, subscription
 
 HUB_USER = "hub"
 MOSQUITTO_PASSWD = "mosquitto_passwd"
@@ -71,15 +71,18 @@ def conf_text(
 
 
 def acl_text(prefix: str, agents: list[str]) -> str:
-    """The hub reads every agent's messages and writes their acks; each agent publishes
-    only under its own topics and reads only its own ack."""
+    """The hub reads every agent's messages and writes their acks and the site's reference
+    notice; each agent publishes only under its own topics and reads only its own ack and
+    the reference notice."""
     lines = ["# Written by scantrail-hub from the password file; do not edit.", f"user {HUB_USER}"]
     lines += [f"topic read {subscription(prefix, kind)}" for kind in AGENT_PUBLISHES]
     lines += [f"topic write {subscription(prefix, kind)}" for kind in AGENT_READS]
+    lines += [f"topic write {reference_topic(prefix)}"]
     for agent in sorted(agents):
         lines += ["", f"user {agent}"]
         lines += [f"topic write {Topic(prefix, agent, kind)}" for kind in AGENT_PUBLISHES]
         lines += [f"topic read {Topic(prefix, agent, kind)}" for kind in AGENT_READS]
+        lines += [f"topic read {reference_topic(prefix)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -1066,7 +1066,7 @@ class _Pass:
     def _raise(self, scan: Scan, alert: ch.Alert) -> None:
         """Every alert the rules return goes through here. A rebuild raises none."""
         if self.live:
-            self.alerts.add(alert.severity, alert.kind, scan.agent_id, alert.detail)
+            self.alerts.add(alert.severity, alert.kind, scan.agent_id, alert.detail, alert.subject)
 
     # -- write back ------------------------------------------------------------------------
 

@@ -128,3 +128,10 @@ def overdue_loans(conn: Connection, now: datetime) -> list[Due]:
         )
         for row in rows
     ]
+
+
+def begun(conn: Connection, cases: list[str]) -> set[str]:
+    """Which of ``cases`` a point-of-use station has opened."""
+    s = sessions.c
+    query = sa.select(s.key).where(s.kind == "case", s.key.in_(cases))
+    return set(conn.execute(query).scalars()) if cases else set()

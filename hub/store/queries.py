@@ -354,24 +354,30 @@ def history(conn: Connection, keys: list[str], after_id: int, limit: int) -> lis
         if entry["cause"]:
             agent_id, incarnation, seq = _scan_of(entry["cause"])
             streams.setdefault((agent_id, incarnation), set()).add(seq)
-    scans = {}
+    scans: dict[tuple[str, str, int], dict[str, Any]] = {}
     c = scan_log.c
     # One query per stream, on the log's unique (agent, incarnation, seq) index: a row-value
     # IN over all three made SQLite scan the whole log (86 ms a call at 200,000 scans).
     for (agent_id, incarnation), seqs in streams.items():
         found = conn.execute(
-            sa.select(c.seq, c.raw, c.payload).where(
+            sa.select(c.seq, c.raw, c.payload, c.scanned_at, c.event_at, c.received_at).where(
                 c.agent_id == agent_id, c.incarnation == incarnation, c.seq.in_(sorted(seqs))
             )
         )
-        for seq, raw, payload in found:
+        for seq, raw, payload, scanned_at, event_at, received_at in found:
             context = json.loads(payload).get("context") or {}
-            scans[(agent_id, incarnation, seq)] = (raw, context.get("station"))
+            scans[(agent_id, incarnation, seq)] = {
+                "raw": raw,
+                "station": context.get("station"),
+                "scanned_at": _iso(event_at or scanned_at),
+                "received_at": _iso(received_at),
+            }
+    unknown = {"raw": None, "station": None, "scanned_at": None, "received_at": None}
     for entry in entries:
         cause = _scan_of(entry["cause"]) if entry["cause"] else None
-        raw, station = scans.get(cause, (None, None)) if cause else (None, None)
         entry["detail"] = json.loads(entry["detail"])
-        entry.update(agent_id=cause[0] if cause else None, station=station, raw=raw)
+        scan = scans.get(cause, unknown) if cause else unknown
+        entry.update(agent_id=cause[0] if cause else None, **scan)
     return _named(conn, entries)
 
 

@@ -20,10 +20,18 @@ from hub.store.records import (
     sessions,
 )
 from protocol.barcodes import DecodeRules
-from protocol.reference import Blocked, InstrumentRef, ReferenceSnapshot, StaffRef, TrayRef
+from protocol.reference import (
+    Blocked,
+    InstrumentRef,
+    ReferenceSnapshot,
+    StaffRef,
+    TrayRef,
+    blocked_version,
+)
 
 
 def snapshot(conn: Connection, rules: DecodeRules, now: datetime) -> ReferenceSnapshot:
+    held = blocked(conn)
     return ReferenceSnapshot(
         built_at=now,
         instruments=tuple(
@@ -41,7 +49,8 @@ def snapshot(conn: Connection, rules: DecodeRules, now: datetime) -> ReferenceSn
             TrayRef(key=r.code, name=r.name, recipe=json.loads(r.recipe))
             for r in conn.execute(sa.select(ref_trays).order_by(ref_trays.c.code))
         ),
-        blocked=_blocked(conn),
+        blocked=held,
+        blocked_version=blocked_version(held),
         open_trays=_open_trays(conn),
         staff=tuple(
             StaffRef(key=r.code, name=r.name, role=r.role)
@@ -51,7 +60,7 @@ def snapshot(conn: Connection, rules: DecodeRules, now: datetime) -> ReferenceSn
     )
 
 
-def _blocked(conn: Connection) -> tuple[Blocked, ...]:
+def blocked(conn: Connection) -> tuple[Blocked, ...]:
     """Items quarantined, or whose last load has not released them, with the reason."""
     i, c = items.c, cycles.c
     rows = conn.execute(

@@ -110,7 +110,33 @@ alerts = sa.Table(
     sa.Column("acknowledged_at", Timestamp, nullable=True),
     sa.Column("acknowledged_by", sa.String(128), nullable=True),
     sa.Column("ack_note", sa.Text, nullable=True),
+    # What it is about (a key or a load's session id), and when and why the hub saw its
+    # condition end (hub/store/alerts.py ``resolve``). Open: neither acknowledged nor resolved.
+    sa.Column("subject", Code, nullable=True),
+    sa.Column("resolved_at", Timestamp, nullable=True),
+    sa.Column("resolved_reason", sa.Text, nullable=True),
 )
+# Open alerts of one kind, for the hub to resolve when their condition ends.
+sa.Index(
+    "ix_alerts_open",
+    alerts.c.kind,
+    alerts.c.agent_id,
+    sqlite_where=alerts.c.resolved_at.is_(None),
+    postgresql_where=alerts.c.resolved_at.is_(None),
+)
+
+# A station's connection history (hub/ingest/fleet.py): online, offline, stopped as its
+# status said, and caught_up when the backlog it reported came back to zero.
+agent_events = sa.Table(
+    "agent_events",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("agent_id", IdText, nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("backlog", sa.BigInteger, nullable=True),
+)
+sa.Index("ix_agent_events_agent", agent_events.c.agent_id, agent_events.c.id)
 
 # API tokens (hub/access/tokens.py): only the SHA-256 of a token is kept.
 api_tokens = sa.Table(

@@ -22,7 +22,7 @@ from hub import __version__
 from hub.access.roles import Permission
 from hub.health import WriterHealth
 from hub.metrics import CONTENT_TYPE, Metrics
-from hub.settings import ApiSettings
+from hub.settings import ApiSettings, SiteSettings
 from hub.store import queries, records, reference
 from hub.store.recall import load_contents, recall_set
 from hub.web import (
@@ -94,6 +94,7 @@ def create_app(
     api: ApiSettings | None = None,
     ingest: IngestPorts | None = None,
     metrics: Metrics | None = None,
+    site: SiteSettings | None = None,
 ) -> FastAPI:
     """``writer`` tells how the hub's writer thread is doing (the CLI's own app has none);
     ``decode_rules`` are the site's, handed to stations in the reference snapshot; ``api``
@@ -111,7 +112,12 @@ def create_app(
     )
     app.redoc_url = None
     templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
-    errors.install(app, login_path=signin.LOGIN)
+
+    def error_page(request: Request, status: int, title: str, message: str) -> Response:
+        context = {"title": title, "message": message}
+        return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+    errors.install(app, login_path=signin.LOGIN, page=error_page)
     api = api or ApiSettings()
     scrape = api.metrics_token.get_secret_value() if api.metrics_token else None
     permit = guard.permitter(engine, {Permission.READ_METRICS: scrape} if scrape else None)
@@ -156,7 +162,17 @@ def create_app(
 
     @app.get("/api/v1/docs", dependencies=[permit(Permission.READ_SCHEMA)], include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="scantrail API")
+        # Served from the hub (hub/web/static/vendor/swagger-ui/VERSION): a hospital network
+        # often has no way out, and a page must not load code from another host.
+        vendor = "/static/vendor/swagger-ui"
+        page = get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json",
+            title="scantrail API",
+            swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui.css",
+            swagger_favicon_url=f"{vendor}/favicon-32x32.png",
+        )
+        return HTMLResponse(bytes(page.body).replace(b"<html>", b'<html lang="en">', 1))
 
     @app.get(
         "/api/v1/status", dependencies=[permit(Permission.READ_FLEET)], response_model=models.Status
@@ -328,10 +344,18 @@ def create_app(
     )
     def reference_snapshot(
         if_none_match: Annotated[str | None, Header(max_length=256)] = None,
+        blocked: Annotated[
+            str | None,
+            Query(
+                max_length=64,
+                description="The blocked set's version from the hub's reference notice: a "
+                "snapshot older than it is built again.",
+            ),
+        ] = None,
     ) -> Response:
         """What a station needs for feedback offline: instruments, tray count sheets, what
         is blocked and why, trays being assembled, staff badges and the site's rules."""
-        served = snapshots.current()
+        served = snapshots.current(blocked)
         headers = {"ETag": served.etag, "Cache-Control": "no-cache"}
         if if_none_match is not None and served.etag in if_none_match.split(","):
             return Response(status_code=304, headers=headers)
@@ -373,7 +397,7 @@ def create_app(
 
     signin.add(app, engine, templates, api.session_hours)
     label_routes.add(app, engine, permit, templates)
-    pages.add(app, engine, permit, templates, decode_rules)
+    pages.add(app, engine, permit, templates, decode_rules, site or SiteSettings())
     # The pages' stylesheet and script: public, like the sign-in page that needs them.
     app.mount("/static", StaticFiles(directory=FilePath(__file__).parent / "static"), "static")
 

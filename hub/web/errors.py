@@ -3,6 +3,7 @@ the web edge raises on purpose. FastAPI's and Starlette's own errors are mapped 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -135,14 +136,28 @@ def body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def install(app: FastAPI, login_path: str) -> None:
+# What a person reads when a page or code is not there, or not theirs to see.
+_PAGE_TITLES = {404: "Not found", 403: "Not allowed", 405: "Not found", 422: "Not understood"}
+ErrorPage = Callable[[Request, int, str, str], Response]
+
+
+def install(app: FastAPI, login_path: str, page: ErrorPage | None = None) -> None:
     """Every error the app answers with takes the one body; a browser that is not signed
-    in is sent to ``login_path`` instead of a 401."""
+    in is sent to ``login_path`` instead of a 401, and one that asks for a page or code
+    that is not there gets ``page``: the navigation and what to try, not JSON."""
+
+    def for_person(request: Request, status: int, message: str) -> Response | None:
+        if page is None or status not in _PAGE_TITLES or not _browser(request):
+            return None
+        return page(request, status, _PAGE_TITLES[status], message)
 
     @app.exception_handler(ApiError)
     def api_error(request: Request, exc: ApiError) -> Response:
         if isinstance(exc, Unauthenticated) and _browser(request):
             return RedirectResponse(login_path, status_code=303)
+        shown = for_person(request, exc.status, exc.message)
+        if shown is not None:
+            return shown
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(
             body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers
@@ -150,6 +165,10 @@ def install(app: FastAPI, login_path: str) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            shown = for_person(request, 404, f"There is no page at {request.url.path[:200]}.")
+            if shown is not None:
+                return shown
         code = _CODES.get(exc.status_code, "error")
         return JSONResponse(
             body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers

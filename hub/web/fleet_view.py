@@ -81,3 +81,30 @@ def _bytes(count: int | None) -> str:
             return f"{size:.0f} {unit}"
         size /= 1000
     return f"{size:.1f} TB"
+
+
+def outages(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A station's connection history (oldest first, from ``agent_events``) as the outages a
+    person reads, newest first: when it went offline, when it came back and after how long,
+    and when the scans it kept meanwhile had all reached the hub (how many, how fast)."""
+    told: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for event in events:
+        kind, at = event["kind"], _when(event["at"])
+        if kind in ("offline", "stopped"):
+            current = {"kind": kind, "down_at": at, "up_at": None, "caught_up_at": None}
+            told.append(current)
+        elif kind == "online" and current is not None and current["up_at"] is None:
+            current["up_at"] = at
+            current["down_s"] = (at - current["down_at"]).total_seconds()
+        elif kind == "caught_up" and current is not None and current["up_at"] is not None:
+            if current["caught_up_at"] is not None:
+                continue  # only the first catch-up after coming back ends the outage
+            current["caught_up_at"] = at
+            current["backlog"] = event["backlog"]
+            current["catch_up_s"] = (at - current["up_at"]).total_seconds()
+    return told[::-1]
+
+
+def _when(at: datetime | str) -> datetime:
+    return datetime.fromisoformat(at) if isinstance(at, str) else at

@@ -110,6 +110,11 @@ class Alert(_Answer):
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     ack_note: str | None
+    subject: str | None = Field(None, description="The key (or load session) it is about.")
+    resolved_at: datetime | None = Field(
+        None, description="When the hub saw its condition end (a case began, a clock synced)."
+    )
+    resolved_reason: str | None = None
 
 
 class AlertPage(_Answer):
@@ -135,6 +140,8 @@ class HistoryEntry(_Entry):
     agent_id: str | None
     station: str | None
     raw: str | None
+    scanned_at: str | None = Field(None, description="When the cause scan was taken (UTC).")
+    received_at: str | None = Field(None, description="When it reached the hub (UTC).")
 
 
 class HistoryPage(_Answer):

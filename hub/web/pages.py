@@ -12,48 +12,48 @@ a browser without a session is sent to sign in (hub/web/errors.py).
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Connection, Engine
 
 from hub import __version__
 from hub.access.roles import Permission, Role, allows
-from hub.store import due, queries, reports, search
+from hub.settings import SiteSettings
+from hub.store import boards, department, due, queries, reports, search
 from hub.store.recall import load_contents, recall_set
-from hub.store.records import assets, cycles, items, usage_logs
-from hub.store.tables import alerts, dead_letters
-from hub.web import fleet_view, guard
+from hub.web import fleet_view, guard, story, wording
 from hub.web.errors import NotFound
+from hub.web.glossary import Glossary, Names
+from hub.web.wording import Clock, zone_named
 from protocol.barcodes import as_key
 from protocol.barcodes.rules import DecodeRules
 
-LOAD_FIELDS = (
-    "sterilizer",
-    "cycle_number",
-    "cycle_type",
-    "status",
-    "result",
-    "started_at",
-    "completed_at",
-    "exposure_min",
-    "temperature_c",
-    "ci_result",
-    "bi_result",
-    "bi_lot",
-    "bi_expiry",
-    "implant",
-    "operator",
-    "released_by",
-    "early_release_reason",
-)
 MAX_ARG = 200
-Reader = Callable[[Request, Connection], dict[str, Any]]
+READY_WITHIN = timedelta(hours=24)
+REPORT_COLUMNS = (
+    "period",
+    "trays assembled",
+    "closed short",
+    "loads per sterilizer",
+    "loads failed",
+    "BI passed",
+    "BI failed",
+    "turnaround median",
+    "turnaround p90",
+    "cases flagged not ready",
+    "missing items",
+    "blocked uses",
+    "unsafe uses",
+)  # the tray board's "for a case in the next 24 h"
 
 
 def arg(request: Request, name: str, choices: tuple[str, ...] | None = None) -> str:
@@ -65,8 +65,19 @@ def arg(request: Request, name: str, choices: tuple[str, ...] | None = None) -> 
 
 
 def add(
-    app: FastAPI, engine: Engine, permit: Any, templates: Jinja2Templates, rules: DecodeRules
+    app: FastAPI,
+    engine: Engine,
+    permit: Any,
+    templates: Jinja2Templates,
+    rules: DecodeRules,
+    site: SiteSettings,
 ) -> None:
+    clock = Clock(zone_named(site.timezone))
+    catalogue = Names()
+
+    def guides(kind: str) -> wording.AlertGuide:
+        return wording.guide(kind, site.instructions)
+
     def screen(
         path: str,
         name: str,
@@ -76,34 +87,33 @@ def add(
         read: Reader,
     ) -> None:
         """Serve ``read``'s context as ``name``.html at ``path``, and as _``name``.html (its
-        live part, refreshed on stream events of the ``live`` kinds) under /parts."""
+        live part, refreshed on stream events of the ``live`` kinds) under /parts. Both
+        render inside the read's connection: the page's glossary names loads as it goes."""
         access = [permit(permission)]
 
-        def context(request: Request) -> dict[str, Any]:
+        def render(request: Request, template: str, common: dict[str, Any]) -> HTMLResponse:
             with engine.connect() as conn:
-                return read(request, conn)
+                g = Glossary(conn, catalogue.current(conn), clock, guides)
+                context = {"g": g, "can": _can(guard.holder_of(request).role), **common}
+                context.update(read(request, Ask(conn, g, clock)))
+                return templates.TemplateResponse(request, template, context)
 
         def whole(request: Request) -> HTMLResponse:
             holder = guard.holder_of(request)
             common = {
                 "title": title if isinstance(title, str) else title(request),
                 "csrf": guard.csrf_token(request),
-                "who": f"{holder.actor} ({holder.role.value})",
+                "who": holder.actor,
+                "who_role": holder.role.value,
                 "version": __version__,
                 "live": live,
                 "part_url": "/parts" + request.url.path,
                 "part": f"_{name}.html",
-                "can": _can(holder.role),
             }
-            return templates.TemplateResponse(
-                request, f"{name}.html", {**common, **context(request)}
-            )
+            return render(request, f"{name}.html", common)
 
         def part(request: Request) -> HTMLResponse:
-            can = _can(guard.holder_of(request).role)
-            return templates.TemplateResponse(
-                request, f"_{name}.html", {"can": can, **context(request)}
-            )
+            return render(request, f"_{name}.html", {})
 
         for route, endpoint in ((path, whole), ("/parts" + path, part)):
             app.add_api_route(
@@ -117,141 +127,242 @@ def add(
 
     # -- fleet and dead letters -------------------------------------------------------------
 
-    def fleet(request: Request, conn: Connection) -> dict[str, Any]:
+    def fleet(request: Request, ask: Ask) -> dict[str, Any]:
         now = datetime.now(UTC)
         return {
-            "agents": fleet_view.rows(queries.fleet(conn), now),
-            "projection": queries.projection(conn, now),
+            "agents": fleet_view.rows(queries.fleet(ask.conn), now),
+            "projection": queries.projection(ask.conn, now),
         }
 
-    def letters(request: Request, conn: Connection) -> dict[str, Any]:
-        d = dead_letters.c
-        rows = conn.execute(sa.select(dead_letters).order_by(d.id.desc()).limit(200))
-        return {"letters": [dict(row._mapping) for row in rows]}
+    def station(request: Request, ask: Ask) -> dict[str, Any]:
+        agent_id = request.path_params["agent_id"][:128]
+        now = datetime.now(UTC)
+        found = [
+            a for a in fleet_view.rows(queries.fleet(ask.conn), now) if a["agent_id"] == agent_id
+        ]
+        if not found:
+            raise NotFound(f"no station {agent_id!r} has reported to the hub")
+        return {
+            "agent": found[0],
+            "outages": fleet_view.outages(boards.station_events(ask.conn, agent_id)),
+            "alerts": boards.station_alerts(ask.conn, agent_id),
+        }
+
+    def letters(request: Request, ask: Ask) -> dict[str, Any]:
+        return {"letters": boards.newest_dead_letters(ask.conn)}
 
     # -- alerts -----------------------------------------------------------------------------
 
-    def alert_list(request: Request, conn: Connection) -> dict[str, Any]:
-        severity = arg(request, "severity", ("low", "medium", "high"))
-        kind, open_only = arg(request, "kind"), bool(arg(request, "open"))
-        a = alerts.c
-        query = sa.select(alerts).order_by(a.id.desc()).limit(200)
-        if severity:
-            query = query.where(a.severity == severity)
-        if kind:
-            query = query.where(a.kind == kind)
-        if open_only:
-            query = query.where(a.acknowledged_at.is_(None))
+    def alert_list(request: Request, ask: Ask) -> dict[str, Any]:
+        seen = boards.alert_kinds(ask.conn)
+        known = sorted({*wording.ALERT_GUIDES, *seen}, key=lambda k: guides(k).title)
+        where = boards.AlertFilter(
+            severity=arg(request, "severity", ("low", "medium", "high")),
+            kind=arg(request, "kind", tuple(known)),
+            open_only=bool(arg(request, "open")),
+        )
+        found = boards.newest_alerts(ask.conn, where)
+        ask.g.prefetch_loads([])
         return {
-            "alerts": [dict(row._mapping) for row in conn.execute(query)],
-            "kinds": list(conn.execute(sa.select(a.kind).distinct().order_by(a.kind)).scalars()),
-            "severity": severity,
-            "kind": kind,
-            "open_only": open_only,
+            "alerts": found,
+            "kinds": [(k, guides(k).title) for k in known],
+            "where": where,
         }
 
     # -- search and timelines ----------------------------------------------------------------
 
-    def found(request: Request, conn: Connection) -> dict[str, Any]:
+    def found(request: Request, ask: Ask) -> dict[str, Any]:
         q = arg(request, "q")
-        return {"q": q, "found": search.find(conn, q, rules) if q else []}
+        return {"q": q, "found": search.find(ask.conn, q, rules) if q else []}
 
-    def timeline(request: Request, conn: Connection) -> dict[str, Any]:
-        key = request.path_params["key"][:512]
-        return {
-            "key": key,
-            "entries": queries.history(conn, sorted({key, as_key(key, rules)}), 0, 500),
-        }
+    def timeline(request: Request, ask: Ask) -> dict[str, Any]:
+        typed = request.path_params["key"][:512]
+        key = as_key(typed, rules)
+        told = history_of(ask, typed, key)
+        return {"key": key, "lines": told["lines"], "uses": told["uses"]}
+
+    def history_of(ask: Ask, typed: str, key: str) -> dict[str, Any]:
+        """Everything that touched ``key``: its audit entries and those of the sessions
+        opened for it (a tray's assemblies, a case's opening and end), the items a case
+        used, and every alert naming it. NotFound when the hub knows nothing of it."""
+        spellings = {typed, key, *boards.sessions_about(ask.conn, key)}
+        load = queries.load_by_label(ask.conn, key)
+        if load is not None:
+            spellings.add(load["session_id"])
+        entries = queries.history(ask.conn, sorted(spellings), 0, 500)
+        found_alerts = boards.alerts_naming(ask.conn, key)
+        cases = boards.case_sessions(ask.conn, key)
+        uses = [u for uses in boards.case_uses(ask.conn, cases).values() for u in uses]
+        if not (
+            entries or found_alerts or uses or ask.g.name(key) or key in ask.g.catalogue.things
+        ):
+            raise NotFound(f"no instrument, tray, asset, load or case {typed!r} is known here")
+        return {"lines": story.lines(ask.g, entries, found_alerts), "uses": uses}
+
+    def history_csv(request: Request) -> Response:
+        typed = request.path_params["key"][:512]
+        key = as_key(typed, rules)
+        with engine.connect() as conn:
+            g = Glossary(conn, catalogue.current(conn), clock, guides)
+            told = history_of(Ask(conn, g, clock), typed, key)
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(["when", "what", "by", "station", "arrived", "scan"])
+            for line in told["lines"]:
+                writer.writerow([wording.csv_cell(cell) for cell in line.csv_row(g)])
+        name = re.sub(r"[^\w.-]", "_", wording.printed(key)) or "history"
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="history-{name}.csv"'},
+        )
+
+    app.add_api_route(
+        "/history/{key}/csv",
+        history_csv,
+        methods=["GET"],
+        dependencies=[permit(Permission.READ_RECORDS)],
+        include_in_schema=False,
+    )
 
     # -- loads ------------------------------------------------------------------------------
 
-    def load_list(request: Request, conn: Connection) -> dict[str, Any]:
-        """Loads of one day (today by default), of one sterilizer or all, newest first."""
+    def load_list(request: Request, ask: Ask) -> dict[str, Any]:
+        """Loads of one day in the site's zone (today by default), of one sterilizer or all,
+        newest first."""
         try:
             day = date.fromisoformat(arg(request, "day")) if arg(request, "day") else None
         except ValueError:
             day = None
-        day = day or datetime.now(UTC).date()
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        c = cycles.c
-        query = (
-            sa.select(cycles)
-            .where(c.started_at >= start, c.started_at < start + timedelta(days=1))
-            .order_by(c.started_key.desc())
-        )
+        day = day or clock.today()
+        start = clock.day_start(day)
         sterilizer = arg(request, "sterilizer")
-        if sterilizer:
-            query = query.where(c.sterilizer == as_key(sterilizer, rules))
-        sterilizers = list(
-            conn.execute(sa.select(c.sterilizer).distinct().order_by(c.sterilizer)).scalars()
-        )
+        registered = [k for k, (kind, _) in ask.g.catalogue.things.items() if kind == "sterilizer"]
         return {
-            "loads": [dict(row._mapping) for row in conn.execute(query)],
-            "day": day.isoformat(),
-            "sterilizer": sterilizer,
-            "sterilizers": sterilizers,
+            "loads": boards.loads_between(
+                ask.conn,
+                start,
+                clock.day_start(day + timedelta(days=1)),
+                as_key(sterilizer, rules) if sterilizer else None,
+            ),
+            "day": day,
+            "sterilizer": as_key(sterilizer, rules) if sterilizer else "",
+            "sterilizers": boards.sterilizers(ask.conn, registered),
         }
 
-    def load_record(request: Request, conn: Connection) -> dict[str, Any]:
+    def load_record(request: Request, ask: Ask) -> dict[str, Any]:
         label = request.path_params["label"][:512]
         key = as_key(label, rules)
-        load = queries.load_by_label(conn, key)
+        load = queries.load_by_label(ask.conn, key)
         if load is None:
             raise NotFound(f"no load labelled {label!r} has reached the hub")
         return {
             "label": label,
+            "label_key": key,
             "load": load,
-            "fields": LOAD_FIELDS,
-            "contents": load_contents(conn, load["session_id"]),
-            "recall": recall_set(conn, key) if load.get("bi_result") == "fail" else None,
+            "contents": load_contents(ask.conn, load["session_id"]),
+            "recall": recall_set(ask.conn, key) if load.get("bi_result") == "fail" else None,
         }
 
     # -- trays, cases, assets ------------------------------------------------------------------
 
-    def trays(request: Request, conn: Connection) -> dict[str, Any]:
+    def trays(request: Request, ask: Ask) -> dict[str, Any]:
         period: reports.Period = "week" if arg(request, "period") == "week" else "day"
         now = datetime.now(UTC)
         since = now - timedelta(days=28 if period == "week" else 7)
-        board = [
-            dict(row._mapping)
-            for row in conn.execute(
-                sa.select(items).where(items.c.kind == "tray").order_by(items.c.key)
-            )
-        ]
-        lead = timedelta(hours=24)
-        ready = {t["tray"]: t for case in due.readiness(conn, now, lead) for t in case["trays"]}
+        board = boards.tray_board(ask.conn, ask.g.catalogue.trays)
+        ready = {
+            t["tray"]: t
+            for case in due.readiness(ask.conn, now, READY_WITHIN)
+            for t in case["trays"]
+        }
         for tray in board:
             tray["not_ready"] = ready[tray["key"]]["not_ready"] if tray["key"] in ready else None
-        periods = reports.missing_items(conn, since, now, period)
+        ask.g.prefetch_loads([t["last_cycle"] for t in board])
+        periods = reports.missing_items(ask.conn, since, now, period)
         return {"board": board, "periods": periods[::-1], "period": period}
 
-    def cases(request: Request, conn: Connection) -> dict[str, Any]:
+    def cases(request: Request, ask: Ask) -> dict[str, Any]:
         now = datetime.now(UTC)
         hours = 8
-        upcoming = due.readiness(conn, now, timedelta(hours=hours))
-        listed = queries.case_page(conn, "", 200)
-        u = usage_logs.c
-        used: dict[str, list[str]] = {}
-        sessions = [c["session_id"] for c in listed if c["session_id"]]
-        for session_id, item in conn.execute(
-            sa.select(u.session_id, u.item).where(u.session_id.in_(sessions)).order_by(u.item)
-        ):
-            used.setdefault(session_id, []).append(item)
+        upcoming = due.readiness(ask.conn, now, timedelta(hours=hours))
+        listed = queries.case_page(ask.conn, "", 200)
+        used = boards.case_uses(ask.conn, [c["session_id"] for c in listed if c["session_id"]])
         for case in listed:
             case["used"] = used.get(case["session_id"], [])
+        ask.g.prefetch_loads([u["load"] for uses in used.values() for u in uses])
         return {"upcoming": upcoming, "hours": hours, "cases": listed}
 
-    def asset_list(request: Request, conn: Connection) -> dict[str, Any]:
+    def department_report(request: Request, ask: Ask) -> dict[str, Any]:
+        period: department.Period = "week" if arg(request, "period") == "week" else "day"
+        since, until = department.window(datetime.now(UTC), period)
+        rows = department.report(ask.conn, since, until, period, clock.zone)
+        return {"period": period, "rows": rows}
+
+    def department_csv(request: Request) -> Response:
+        with engine.connect() as conn:
+            g = Glossary(conn, catalogue.current(conn), clock, guides)
+            told = department_report(request, Ask(conn, g, clock))
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(REPORT_COLUMNS)
+        for row in told["rows"]:
+            cells = [
+                g.period(row["period"]),
+                row["trays_assembled"],
+                row["trays_short"],
+                "; ".join(f"{g.printed(k)} {n}" for k, n in row["loads"].items()),
+                row["loads_failed"],
+                row["bi_pass"],
+                row["bi_fail"],
+                g.duration(row["turnaround_median_s"]),
+                g.duration(row["turnaround_p90_s"]),
+                row["not_ready"],
+                "; ".join(f"{n}× {g.printed(k)}" for k, n in row["missing"].items()),
+                row["blocked_uses"],
+                row["unsafe_uses"],
+            ]
+            writer.writerow([wording.csv_cell(str(cell)) for cell in cells])
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="department-report.csv"'},
+        )
+
+    app.add_api_route(
+        "/reports/csv",
+        department_csv,
+        methods=["GET"],
+        dependencies=[permit(Permission.READ_RECORDS)],
+        include_in_schema=False,
+    )
+
+    def asset_list(request: Request, ask: Ask) -> dict[str, Any]:
         now = datetime.now(UTC)
-        rows = conn.execute(sa.select(assets).order_by(assets.c.key).limit(500))
         return {
-            "assets": [dict(row._mapping) for row in rows],
-            "inspections": [d.facts for d in due.overdue_inspections(conn, now)],
-            "loans": [d.facts for d in due.overdue_loans(conn, now)],
+            "assets": boards.asset_rows(ask.conn),
+            "inspections": [d.facts for d in due.overdue_inspections(ask.conn, now)],
+            "loans": [d.facts for d in due.overdue_loans(ask.conn, now)],
         }
 
     read_records = Permission.READ_RECORDS
     screen("/", "fleet", "Fleet", Permission.READ_FLEET, "agent,lag", fleet)
+
+    def station_title(request: Request) -> str:
+        return f"Station {catalogue_station(request.path_params['agent_id'][:128])}"
+
+    def catalogue_station(agent_id: str) -> str:
+        with engine.connect() as conn:
+            return catalogue.current(conn).stations.get(agent_id) or agent_id
+
+    screen(
+        "/stations/{agent_id}",
+        "station",
+        station_title,
+        Permission.READ_FLEET,
+        "agent,alert",
+        station,
+    )
     screen(
         "/dead-letters",
         "dead_letters",
@@ -262,14 +373,30 @@ def add(
     )
     screen("/alerts", "alerts", "Alerts", read_records, "alert", alert_list)
     screen("/search", "search", "Search", read_records, "record", found)
-    history_title = lambda r: f"History of {r.path_params['key']}"  # noqa: E731
+
+    def history_title(request: Request) -> str:
+        return f"History of {wording.printed(as_key(request.path_params['key'][:512], rules))}"
+
     screen("/history/{key}", "history", history_title, read_records, "record", timeline)
     screen("/loads", "loads", "Loads", read_records, "record", load_list)
-    load_title = lambda r: f"Load {r.path_params['label']}"  # noqa: E731
+    load_title = lambda r: f"Load {wording.printed(as_key(r.path_params['label'][:512], rules))}"  # noqa: E731
     screen("/loads/{label}", "load", load_title, read_records, "record", load_record)
     screen("/trays", "trays", "Trays", read_records, "record", trays)
     screen("/cases", "cases", "Cases", read_records, "record", cases)
     screen("/assets", "assets", "Assets", read_records, "record", asset_list)
+    screen("/reports", "report", "Department report", read_records, "record", department_report)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a screen's read gets: the page's connection, its glossary and the site's clock."""
+
+    conn: Connection
+    g: Glossary
+    clock: Clock
+
+
+Reader = Callable[[Request, Ask], dict[str, Any]]
 
 
 def _can(role: Role) -> dict[str, bool]:

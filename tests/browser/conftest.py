@@ -1,19 +1,22 @@
 """A real headless Chromium (Debian's, at /usr/bin/chromium) driven by Playwright, and a
-served hub with a broker and an agent behind it. No test skips when Chromium is missing:
+served hub with a broker and four stations behind it. No test skips when Chromium is missing:
 it fails, naming what to install."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from deploy.demo_hospital import reference, tray_contents
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.processes import AgentProcess, HubProcess
 from tests.harness.waiting import wait_for
@@ -31,6 +34,7 @@ FLAGS = [
 expect.set_options(timeout=30_000)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
 PASSWORD = "correct horse battery"
+TRAY_2_BUT_ONE = tuple(tray_contents(2)[:-1])  # closed short of its last instrument
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +49,13 @@ def browser() -> Iterator[Browser]:
 
 
 class Site:
-    """A served hub that a sterilizer station has scanned a failed load into."""
+    """A served hub with a small hospital's reference data, and stations that played a
+    shift into it: a tray closed short, a load whose BI failed, an instrument of that load
+    used in a case, and a porter's move."""
 
-    def __init__(self, hub: HubProcess, agent: AgentProcess, broker_port: int) -> None:
+    def __init__(self, hub: HubProcess, agents: dict[str, AgentProcess], broker_port: int) -> None:
         self.hub = hub
-        self.agent = agent
+        self.agents = agents
         self.broker_port = broker_port
 
     def person(self, username: str, role: str) -> str:
@@ -67,6 +73,16 @@ class Site:
         return username
 
 
+# (station, its mode, what it scans) in the order the shift happens.
+SHIFT = (
+    ("pi-tray", "tray_assembly", ("USR-0101", "TRY-0002", *TRAY_2_BUT_ONE, "CMD-COMPLETE")),
+    ("pi-ste", "sterilizer", ("USR-0102", "STE-01", "STE-01.77", "TRY-0002", "INS-1041")),
+    ("pi-ste", "sterilizer", ("CMD-CYCLE-PASS", "STE-01.77", "CMD-BI-FAIL")),
+    ("pi-or", "point_of_use", ("USR-0103", "CASE-101", "INS-1041", "CMD-DONE")),
+    ("pi-porter", "asset_move", ("USR-0104", "AST-001", "LOC-OR-1")),
+)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     work = tmp_path_factory.mktemp("site")
@@ -74,24 +90,34 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     broker.workdir.mkdir()
     broker.start()
     hub = HubProcess(work / "hub", f"sqlite:///{work / 'hub.db'}", broker.port)
-    agent = AgentProcess(work / "agent", "pi-ste", broker.port, mode="sterilizer")
+    modes = {agent_id: mode for agent_id, mode, _ in SHIFT}
+    agents = {
+        agent_id: AgentProcess(work / agent_id, agent_id, broker.port, mode=mode)
+        for agent_id, mode in modes.items()
+    }
     hub.start()
-    agent.start()
     try:
-        # A load that passed its cycle, then failed its BI: a recall, and alerts to see.
-        for text in ("USR-1", "STE-A1", "STE-A1.77", "INS-1", "TRY-7", "CMD-CYCLE-PASS"):
-            assert agent.scan(text)["kept"], text
-        for text in ("STE-A1.77", "CMD-BI-FAIL"):
-            assert agent.scan(text)["kept"], text
+        for kind, rows in reference(datetime.now(UTC)).items():
+            path = work / f"{kind}.json"
+            path.write_text(json.dumps(rows))
+            made = hub.cli("import", kind, str(path))
+            assert made.returncode == 0, made.stderr
+        for agent in agents.values():
+            agent.start()
+        for agent_id, _, scans in SHIFT:
+            for text in scans:
+                assert agents[agent_id].scan(text)["kept"], (agent_id, text)
 
-        def failed() -> None:
+        def played() -> None:
             loads = hub.records("cycles")
             assert loads and loads[0]["bi_result"] == "fail", loads
+            assert hub.records("usage") and hub.records("assignments")
 
-        wait_for(failed, timeout=60)
-        yield Site(hub, agent, broker.port)
+        wait_for(played, timeout=60)
+        yield Site(hub, agents, broker.port)
     finally:
-        agent.stop()
+        for agent in agents.values():
+            agent.stop()
         hub.stop()
         broker.kill()
 

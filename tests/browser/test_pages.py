@@ -19,6 +19,7 @@ def test_a_person_signs_in_and_sees_the_fleet(page: Page, site: Site) -> None:
     sign_in(page, site, site.person("olga", "operator"))
     expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
     expect(page.locator('tr[data-agent="pi-ste"]')).to_contain_text("online")
+    expect(page.locator('tr[data-agent="pi-ste"]')).to_contain_text("bench-pi-ste")
 
 
 def test_a_killed_agent_shows_offline_without_a_reload(page: Page, site: Site) -> None:
@@ -49,7 +50,7 @@ def test_an_operator_acknowledges_an_alert_with_a_note(page: Page, site: Site) -
     form.get_by_label("Note").fill("Checked with the sterilizer log")
     form.get_by_role("button", name="Acknowledge").click()
     row = page.locator(f'tr[data-alert="{alert_id}"]')
-    expect(row).to_contain_text("by user:olga")
+    expect(row).to_contain_text("acknowledged by olga")
     expect(row).to_contain_text("Checked with the sterilizer log")
 
 
@@ -72,26 +73,32 @@ def test_a_viewer_cannot_acknowledge(page: Page, site: Site) -> None:
 
 
 def test_search_finds_an_instrument_and_shows_its_timeline(page: Page, site: Site) -> None:
-    """Searching INS-1 finds it; its page is a timeline naming the station of each scan."""
+    """Searching INS-1041 finds it by code beside its name; its page tells its story: the
+    load it went through and its failed BI, its use in a case, and the alert about it."""
     sign_in(page, site, site.person("olga", "operator"))
     page.goto(f"{site.hub.base_url}/search")
-    page.get_by_label("Instrument, tray or asset: code or name").fill("INS-1")
+    page.get_by_label("Instrument, tray or asset: code or name").fill("INS-1041")
     page.get_by_role("button", name="Search").click()
-    page.get_by_role("link", name="INS-1").click()
-    expect(page.get_by_role("heading", name="History of site:INS-1")).to_be_visible()
-    entries = page.locator("ol.timeline li")
-    expect(entries.first).to_contain_text("at bench-pi-ste")
-    assert entries.count() >= 1
+    expect(page.locator("table")).to_contain_text("INS-1041 Scalpel handles no. 41")
+    page.get_by_role("link", name="INS-1041", exact=True).click()
+    expect(page.get_by_role("heading", name="History of INS-1041")).to_be_visible()
+    story = page.locator("ol.timeline")
+    expect(story).to_contain_text("went into load STE-01.77")
+    expect(story).to_contain_text("BI failed")
+    expect(story).to_contain_text("used in case CASE-101")
+    expect(story).to_contain_text("at bench-pi-ste")
+    expect(story).to_contain_text("alert: Instrument used from an unsafe load")
 
 
 def test_a_failed_load_shows_its_recall_trace(page: Page, site: Site) -> None:
     """The failed BI's load page shows the recall trace: the instrument and the tray, with
     where each is now."""
     sign_in(page, site, site.person("olga", "operator"))
-    page.goto(f"{site.hub.base_url}/loads/STE-A1.77")
+    page.goto(f"{site.hub.base_url}/loads/STE-01.77")
     trace = page.locator("section.recall")
     expect(
         trace.get_by_role("heading", name="Recall trace: biological indicator failed")
     ).to_be_visible()
-    expect(trace).to_contain_text("site:INS-1")
-    expect(trace).to_contain_text("site:TRY-7")
+    expect(trace).to_contain_text("INS-1041 Scalpel handles no. 41")
+    expect(trace).to_contain_text("TRY-0002 Minor procedures")
+    expect(trace).to_contain_text("CASE-101")

@@ -152,14 +152,14 @@ def test_a_gravity_load_and_a_load_closed_without_day_facts_raise_no_bowie_dick_
     assert _alerts(_close_load(None)) == []
 
 
-def test_a_failed_bi_records_the_result_and_raises_a_high_alert_naming_the_recall() -> None:
-    """A failed BI starts a recall: its alert names the recall route of its cycle label."""
+def test_a_failed_bi_records_the_result_and_raises_a_high_alert_naming_the_load() -> None:
+    """A failed BI starts a recall: its alert names its cycle label, the recall's key."""
     scan = _scan("bi_result", target="site:STE-A1.7", condition="fail", session_id=None)
     changes = decide(scan, View())
     assert changes[0] == BiResult("site:STE-A1.7", "fail")
     (alert,) = changes[1:]
     assert isinstance(alert, Alert) and (alert.severity, alert.kind) == ("high", "bi_failed")
-    assert "/api/v1/recalls/site:STE-A1.7" in alert.detail
+    assert "cycle site:STE-A1.7:" in alert.detail
     passed = replace(scan, condition="pass")
     assert decide(passed, View()) == [BiResult("site:STE-A1.7", "pass")]
 

@@ -40,19 +40,20 @@ def _scanned(hub: HubUnderTest) -> str:
 
 def test_each_page_shows_what_it_is_for(hub: HubUnderTest) -> None:
     """Loads by day, the tray board with its missing items, cases, assets, search and a
-    timeline each show the scanned facts; each page's part is served alone too."""
+    timeline each show the scanned facts, codes as printed and linked, names beside them
+    and statuses as words; each page's part is served alone too."""
     day = _scanned(hub)
     viewer = Client.as_role(create_app(hub.engine), hub.engine, Role.VIEWER)
     expected = {
-        f"/loads?day={day}": ["site:STE-A1.5"],
-        "/loads/STE-A1.5": ["Contents", "site:TRY-7"],
-        "/trays": ["site:TRY-7", "site:INS-2 ×1"],
-        "/trays?period=week": ["trays closed short"],
-        "/cases": ["site:CASE-88", "done", ">site:INS-1</a>"],
-        "/assets": ["site:AST-1", "site:LOC-OR1"],
+        f"/loads?day={day}": ['href="/loads/STE-A1.5">STE-A1.5</a>', "released"],
+        "/loads/STE-A1.5": ["Contents", '">TRY-7</a> Lap'],
+        "/trays": ['">TRY-7</a> Lap', "closed short (missing 1× ", '">INS-2</a>'],
+        "/trays?period=week": ["tray closed short"],
+        "/cases": ['">CASE-88</a>', "done", 'href="/history/INS-1">INS-1</a>'],
+        "/assets": ['">AST-1</a>', "LOC-OR1"],
         "/search?q=try-7": [">TRY-7</a>", "Lap"],
-        "/history/TRY-7": ["at pi-ste"],
-        "/alerts?severity=medium": ["unregistered_code"],
+        "/history/TRY-7": ["at pi-ste", "went into load", "assembled short"],
+        "/alerts?severity=medium": ["Unregistered code scanned", "Add the code"],
     }
     for path, texts in expected.items():
         page = viewer.get(path, headers=BROWSER)

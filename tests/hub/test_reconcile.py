@@ -317,17 +317,22 @@ def test_a_reconcile_bug_keeps_the_scans_alerts_and_a_rebuild_repairs_the_record
     assert [a.location for a in _rows(hub, records.assets)] == ["site:LOC-1"]
 
 
-def test_scans_taken_with_an_unsynced_clock_are_flagged_once_per_boot(hub: HubUnderTest) -> None:
+def test_scans_taken_with_an_unsynced_clock_are_flagged_once_per_station(
+    hub: HubUnderTest,
+) -> None:
     """A batch of scans whose agent clock was not synced raises one low alert for that
-    boot; more such scans from the same boot raise no second one."""
+    station; more such scans, from the same boot or the next, raise no second one."""
     porter = ScriptedStation("pi-drift", "asset_move")
     events = [e.model_copy(update={"clock_synced": False}) for e in porter.scan("AST-1", "LOC-1")]
     hub.deliver(events)
-    later = [e.model_copy(update={"clock_synced": False}) for e in porter.scan("AST-2", "LOC-2")]
+    later = [
+        e.model_copy(update={"clock_synced": False, "boot_id": "boot-2"})
+        for e in porter.scan("AST-2", "LOC-2")
+    ]
     hub.deliver(later)
     (alert,) = _rows(hub, alerts, kind="clock_unsynced")
     assert (alert.severity, alert.agent_id) == ("low", "pi-drift")
-    assert "seq 1 (boot boot-1)" in alert.detail
+    assert "scans from seq 1 on" in alert.detail
     assert len(_rows(hub, records.assignments)) == 2
 
 
