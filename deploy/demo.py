@@ -4,8 +4,8 @@ mosquitto with TLS, one login per station and the ACL (made by `scantrail-hub ca
 the hub on SQLite, a small hospital's reference data, and four provisioned stations
 (sterilizer, tray bench, OR, porter) that replay a shift: a tray closed short, a failed
 biological indicator and its recall, a quarantined instrument caught at the OR, and a
-porter's Pi that loses the network for two minutes and catches up. Then the porter keeps
-moving equipment until Ctrl-C or `make demo-stop`.
+porter's Pi that loses the network for two minutes and catches up. The terminal tells the
+story a line per scan; then the stations go quiet until Ctrl-C or `make demo-stop`.
 
 Only loopback is used. Everything it starts is written to var/demo/pids for demo-stop.
 """
@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -24,9 +23,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 
@@ -49,32 +49,69 @@ STATIONS = {
 PORTER = "pi-porter-01"
 
 
-def shift() -> Iterator[tuple[str, str]]:
-    """(station, barcode) in the order a morning's shift scans them."""
-    for code in ["USR-0101", tray(1), *tray_contents(1), "CMD-COMPLETE"]:
-        yield "pi-tray-01", code
-    for code in ["USR-0102", "STE-01", "STE-01.500", "CMD-TYPE-BOWIE-DICK", "CMD-CYCLE-PASS"]:
-        yield "pi-steril-01", code  # the day's air-removal test first
-    for code in [tray(2), *tray_contents(2)[:-1], "CMD-COMPLETE"]:
-        yield "pi-tray-01", code  # closed short of its last instrument
-    for code in [tray(3), *tray_contents(3), "CMD-COMPLETE"]:
-        yield "pi-tray-01", code
-    load = ["CMD-TYPE-PREVAC", "CMD-EXPOSURE-4", "CMD-TEMP-134", "CMD-CI-PASS"]
-    for code in ["STE-01", "STE-01.501", *load, tray(1), tray(2), "CMD-CYCLE-PASS"]:
-        yield "pi-steril-01", code
-    for code in ["STE-01", "STE-01.502", *load, tray(3), "CMD-CYCLE-PASS"]:
-        yield "pi-steril-01", code
-    yield from (("pi-steril-01", c) for c in ("STE-01.501", "CMD-BI-PASS"))
-    yield from (("pi-porter-01", c) for c in ("USR-0104", "AST-001", "AST-002", "LOC-ROOM-01"))
-    yield from (("pi-steril-01", c) for c in ("STE-01.502", "CMD-BI-FAIL"))  # the recall
-    for code in ["USR-0103", "CASE-100", tray(1), tray_contents(1)[0], "CMD-DONE"]:
-        yield "pi-or-01", code
-    # An instrument from the failed load, on its own, at the next case: caught.
-    for code in ["CASE-101", tray_contents(3)[0], "CMD-DONE"]:
-        yield "pi-or-01", code
-    yield PORTER, "offline"  # its network goes for two minutes; it keeps scanning
-    for code in ["AST-003", "LOC-ROOM-02", "AST-004", "AST-005", "LOC-OR-1"]:
-        yield PORTER, code
+@dataclass(frozen=True)
+class Step:
+    """One step of the story: a heading for the terminal, then (station, barcode) scans."""
+
+    heading: str
+    scans: tuple[tuple[str, str], ...] = ()
+    first: Literal["", "await_quarantine", "unplug_porter"] = ""  # done before the scans
+
+
+def at(station: str, *codes: str) -> tuple[tuple[str, str], ...]:
+    return tuple((station, code) for code in codes)
+
+
+def story() -> list[Step]:
+    """A morning's shift, in the order it is scanned."""
+    load = ("CMD-TYPE-PREVAC", "CMD-EXPOSURE-4", "CMD-TEMP-134", "CMD-CI-PASS")
+    return [
+        Step(
+            "Tray bench 1 assembles Basic laparotomy",
+            at("pi-tray-01", "USR-0101", tray(1), *tray_contents(1), "CMD-COMPLETE"),
+        ),
+        Step(
+            "Sterilizer 1 runs the day's Bowie-Dick test",
+            at("pi-steril-01", "USR-0102", "STE-01", "STE-01.500", "CMD-TYPE-BOWIE-DICK")
+            + at("pi-steril-01", "CMD-CYCLE-PASS"),
+        ),
+        Step(
+            "Minor procedures is closed short: its last retractor is missing",
+            at("pi-tray-01", tray(2), *tray_contents(2)[:-1], "CMD-COMPLETE"),
+        ),
+        Step(
+            "Hernia set is assembled",
+            at("pi-tray-01", tray(3), *tray_contents(3), "CMD-COMPLETE"),
+        ),
+        Step(
+            "Loads STE-01.501 and STE-01.502 run and pass their cycles",
+            at("pi-steril-01", "STE-01", "STE-01.501", *load, tray(1), tray(2), "CMD-CYCLE-PASS")
+            + at("pi-steril-01", "STE-01", "STE-01.502", *load, tray(3), "CMD-CYCLE-PASS"),
+        ),
+        Step(
+            "The porter moves two pumps to Ward room 1; STE-01.501's indicator passes",
+            at("pi-porter-01", "USR-0104", "AST-001", "AST-002", "LOC-ROOM-01")
+            + at("pi-steril-01", "STE-01.501", "CMD-BI-PASS"),
+        ),
+        Step(
+            "STE-01.502's biological indicator fails: the load is quarantined and recalled",
+            at("pi-steril-01", "STE-01.502", "CMD-BI-FAIL"),
+        ),
+        Step("OR 1 learns of the quarantine from the hub's notice", first="await_quarantine"),
+        Step(
+            "CASE-100 in OR 1 uses Basic laparotomy",
+            at("pi-or-01", "USR-0103", "CASE-100", tray(1), tray_contents(1)[0], "CMD-DONE"),
+        ),
+        Step(
+            "CASE-101: a scalpel handle from the quarantined load is scanned, and stopped",
+            at("pi-or-01", "CASE-101", tray_contents(3)[0], "CMD-DONE"),
+        ),
+        Step(
+            f"The porter's Pi loses the network for {OFFLINE_S:.0f} s; the porter keeps scanning",
+            at("pi-porter-01", "AST-003", "LOC-ROOM-02", "AST-004", "AST-005", "LOC-OR-1"),
+            first="unplug_porter",
+        ),
+    ]
 
 
 class Cable:
@@ -124,6 +161,17 @@ class Cable:
             for end in (source, sink):
                 with contextlib.suppress(OSError):
                     end.close()
+
+
+def catalogue_names(now: datetime) -> dict[str, str]:
+    """What the terminal prints beside a code: its name in the hospital's reference data."""
+    data = reference(now)
+    found = {
+        row["code"]: row["name"] for kind, rows in data.items() for row in rows if "name" in row
+    }
+    found.update({row["code"]: row["procedure"] for row in data["cases"]})
+    found.update({row["code"]: row["model"] for row in data["assets"]})
+    return found
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -301,7 +349,6 @@ def main() -> int:
         env = {
             "CREDENTIALS_DIRECTORY": str(bundle / "credentials"),
             "SCANTRAIL_AGENT__DATA_DIR": str(VAR / agent_id),
-            "SCANTRAIL_AGENT__REFERENCE__INTERVAL_S": "5",
             # Every station runs on the hub's host: its clock is the hub's own.
             "SCANTRAIL_AGENT__STATION__CLOCK": "host",
         }
@@ -327,43 +374,62 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     started = time.monotonic()
-    rng = random.Random()
+    names = catalogue_names(datetime.now(UTC))
 
     def scan(agent_id: str, code: str) -> None:
         """As a scanner would: through the agent's control socket (`scantrail-agent scan`)."""
         message = {"op": "scan", "text": code, "scanner_id": "demo"}
         answer = request(VAR / agent_id / "agent.sock", message)
-        print(f"{agent_id:>14} scanned {code:<14} -> {json.dumps(answer)}", flush=True)
+        said = answer.get("message") or answer.get("outcome", "")
+        where = STATIONS[agent_id][0]
+        print(f"  {where:<13} · {code} {names.get(code, '')}".rstrip() + f" → {said}", flush=True)
+
+    def status(agent_id: str) -> dict[str, Any]:
+        return request(VAR / agent_id / "agent.sock", {"op": "status"})
 
     def running() -> bool:
         return not stopping and (args.seconds is None or time.monotonic() - started < args.seconds)
 
-    offline_until = None
+    def until(check: Any, limit_s: float) -> float | None:
+        """Seconds until ``check()`` held, or None if it did not within the limit."""
+        begun = time.monotonic()
+        while running() and time.monotonic() - begun < limit_s:
+            with contextlib.suppress(OSError, KeyError):
+                if check():
+                    return time.monotonic() - begun
+            time.sleep(0.1)
+        return None
+
     try:
-        for agent_id, code in shift():
+        steps = story()
+        for number, step in enumerate(steps, 1):
             if not running():
                 break
-            if offline_until is not None and time.monotonic() >= offline_until:
-                cable.plug()
-                print(f"{PORTER:>14} back on the network: it catches up", flush=True)
-                offline_until = None
-            if code == "offline":
+            print(f"\n{number}. {step.heading}", flush=True)
+            if step.first == "await_quarantine":
+                took = until(lambda: status("pi-or-01")["reference"]["blocked"] > 0, 30)
+                print(
+                    f"  OR 1 holds the quarantine after {took:.1f} s"
+                    if took is not None
+                    else "  OR 1 has not heard of it yet: its next poll will bring it"
+                )
+            if step.first == "unplug_porter":
                 cable.unplug()
-                offline_until = time.monotonic() + OFFLINE_S
-                print(f"{PORTER:>14} lost the network for {OFFLINE_S:.0f} s", flush=True)
-                continue
-            scan(agent_id, code)
-            time.sleep(rng.uniform(0.05, 0.3))
-        assets = [f"AST-{n:03d}" for n in range(1, 21)]
-        rooms = [f"LOC-ROOM-{n:02d}" for n in range(1, 11)]
+            for agent_id, code in step.scans:
+                scan(agent_id, code)
+                time.sleep(0.2)
+        if running():
+            until(lambda: False, OFFLINE_S)  # the porter's two minutes away
+            cable.plug()
+            print(f"\n{len(steps) + 1}. The porter's Pi is back: it sends what it kept", flush=True)
+            took = until(lambda: status(PORTER)["backlog"] == 0, 120)
+            if took is not None:
+                print(f"  caught up in {took:.1f} s: every kept scan reached the hub", flush=True)
+            print(
+                f"\nThe story is told. Read it at {url}/ (the stations are quiet now).", flush=True
+            )
         while running():
-            if offline_until is not None and time.monotonic() >= offline_until:
-                cable.plug()
-                print(f"{PORTER:>14} back on the network: it catches up", flush=True)
-                offline_until = None
-            scan(PORTER, rng.choice(assets))
-            scan(PORTER, rng.choice(rooms))
-            time.sleep(rng.uniform(2, 5))
+            time.sleep(0.5)
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:

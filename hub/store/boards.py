@@ -17,6 +17,7 @@ from hub.domain import stages
 from hub.store.db import as_utc, utc_values
 from hub.store.records import (
     assets,
+    assignments,
     cycles,
     items,
     session_items,
@@ -249,3 +250,28 @@ def station_alerts(conn: Connection, agent_id: str) -> list[dict[str, Any]]:
     a = alerts.c
     query = sa.select(alerts).where(a.agent_id == agent_id).order_by(a.id.desc()).limit(50)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def asset_moves(conn: Connection, key: str) -> list[dict[str, Any]]:
+    """An asset's moves as history entries, oldest first, each naming where it came from:
+    the audit trail files a move under its destination, not under each asset it moved."""
+    a = assignments.c
+    rows = conn.execute(
+        sa.select(a.location, a.started_at, a.moved_by, a.event_key)
+        .where(a.asset == key)
+        .order_by(a.event_key)
+    ).all()
+    moves = []
+    came_from = None
+    for row in rows:
+        moves.append(
+            {
+                "at": utc_values({"at": row.started_at})["at"],
+                "actor": row.moved_by,
+                "action": "moved",
+                "cause": row.event_key,
+                "detail": {"from": came_from, "to": row.location},
+            }
+        )
+        came_from = row.location
+    return moves

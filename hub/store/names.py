@@ -55,15 +55,9 @@ def catalogue(conn: Connection) -> Catalogue:
     for code, model, maker, category in conn.execute(
         sa.select(a.code, a.model, a.manufacturer, a.category)
     ):
-        name = " ".join(
-            p
-            for p in (
-                category and category.capitalize(),
-                model and f"({maker + ' ' if maker else ''}{model})",
-            )
-            if p
-        )
-        things[code] = ("asset", name or "")
+        # "Patient monitor PM-9 (Acme Medical)": the model says what it is; else its category.
+        said = model or (category.capitalize() if category else "")
+        things[code] = ("asset", f"{said} ({maker})" if said and maker else said)
     loc = r.ref_locations.c
     places = {
         code: Place(name, level, parent)

@@ -349,6 +349,14 @@ def history(conn: Connection, keys: list[str], after_id: int, limit: int) -> lis
         .limit(limit)
     )
     entries = [_plain(row._mapping) for row in conn.execute(query)]
+    for entry in entries:
+        entry["detail"] = json.loads(entry["detail"])
+    return _named(conn, with_scans(conn, entries))
+
+
+def with_scans(conn: Connection, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each entry with the scan its ``cause`` (an event key) names, in place: its agent,
+    station, raw text, when it was scanned and when it reached the hub."""
     streams: dict[tuple[str, str], set[int]] = {}
     for entry in entries:
         if entry["cause"]:
@@ -375,10 +383,9 @@ def history(conn: Connection, keys: list[str], after_id: int, limit: int) -> lis
     unknown = {"raw": None, "station": None, "scanned_at": None, "received_at": None}
     for entry in entries:
         cause = _scan_of(entry["cause"]) if entry["cause"] else None
-        entry["detail"] = json.loads(entry["detail"])
         scan = scans.get(cause, unknown) if cause else unknown
         entry.update(agent_id=cause[0] if cause else None, **scan)
-    return _named(conn, entries)
+    return entries
 
 
 def _scan_of(cause: str) -> tuple[str, str, int]:

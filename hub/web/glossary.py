@@ -113,6 +113,8 @@ class Glossary:
             return f"{person} ({role})" if role else person
         if badge.startswith(("user:", "token:")):
             return badge.split(":", 1)[1]
+        if badge.startswith("cli:"):
+            return f"the {badge.split(':', 1)[1]} command"
         return printed(badge)
 
     def place(self, key: str | None) -> str:

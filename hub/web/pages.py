@@ -190,6 +190,7 @@ def add(
         if load is not None:
             spellings.add(load["session_id"])
         entries = queries.history(ask.conn, sorted(spellings), 0, 500)
+        entries += queries.with_scans(ask.conn, boards.asset_moves(ask.conn, key))
         found_alerts = boards.alerts_naming(ask.conn, key)
         cases = boards.case_sessions(ask.conn, key)
         uses = [u for uses in boards.case_uses(ask.conn, cases).values() for u in uses]

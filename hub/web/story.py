@@ -55,8 +55,16 @@ class Line:
 
 
 def lines(g: Glossary, entries: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> list[Line]:
-    told = [_line(g, e) for e in entries] + [_alert_line(g, a) for a in alerts]
+    told = [_line(g, e) for e in entries if not _untold(e)]
+    told += [_alert_line(g, a) for a in alerts]
     return sorted(told, key=lambda line: _sort_key(g, line.at))
+
+
+def _untold(entry: dict[str, Any]) -> bool:
+    """A porter's move session says nothing its "moved from → to" line does not."""
+    return entry["action"] in ("OpenSession", "CloseSession", "AddItem") and (
+        (entry.get("detail") or {}).get("kind") == "move"
+    )
 
 
 def _sort_key(g: Glossary, at: datetime | str | None) -> datetime:
@@ -125,6 +133,10 @@ def _what(g: Glossary, action: str, d: dict[str, Any]) -> Markup:
             )
         case "MoveAssets":
             return Markup("moved to {}").format(g.place(d.get("location")))
+        case "moved":
+            if d.get("from"):
+                return Markup("moved from {} to {}").format(g.place(d["from"]), g.place(d["to"]))
+            return Markup("moved to {}").format(g.place(d.get("to")))
         case "EquipmentEvent":
             patient = d.get("patient")
             return Markup("{}{}").format(
@@ -135,6 +147,10 @@ def _what(g: Glossary, action: str, d: dict[str, Any]) -> Markup:
             return Markup("inspected: {}").format(wording.word(d.get("result")))
         case "acknowledge":
             return Markup("alert acknowledged: “{}”").format(d.get("note") or "")
+        case "reference.put":
+            return Markup("registered in the catalogue")
+        case "reference.delete":
+            return Markup("removed from the catalogue")
     return Markup("{}").format(action.replace("_", " ").replace(".", ": "))
 
 
@@ -142,7 +158,9 @@ def _alert_line(g: Glossary, alert: dict[str, Any]) -> Line:
     guide = g.guide(alert["kind"])
     return Line(
         at=alert["created_at"],
-        what=Markup("<strong>alert: {}</strong>: {}").format(guide.title, g.prose(alert["detail"])),
+        what=Markup('<strong class="severity-{}">Alert: {}</strong>. {}').format(
+            alert["severity"], guide.title, g.prose(alert["detail"])
+        ),
         by="",
         where=g.station(alert.get("agent_id")),
         late="",

@@ -34,11 +34,12 @@ def _gone(pid: int) -> bool:
 
 
 def test_the_demo_tells_its_story_and_demo_stop_ends_it() -> None:
-    """The demo prints where to look and how to sign in; its hospital's codes are all
-    registered (no unregistered-code alert) and the story's alerts appear: tray_short,
-    bi_failed, and the quarantined instrument caught at the OR; the porter's Pi loses the
-    network; `demo.py --stop` ends every
-    process the demo started, and the demo itself."""
+    """The demo prints where to look and how to sign in, then its story a line per scan;
+    its hospital's codes are all registered (no unregistered-code alert), its clocks are
+    the host's (no clock alert), and the story's alerts appear: tray_short, bi_failed, and
+    the quarantined instrument stopped by the OR's station (blocked_use, no unsafe_use);
+    the porter's Pi loses the network; `demo.py --stop` ends every process the demo
+    started, and the demo itself."""
     out = VAR.parent / "demo-test.log"
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as log:
@@ -59,14 +60,16 @@ def test_the_demo_tells_its_story_and_demo_stop_ends_it() -> None:
 
         def story() -> None:
             seen = _alerts()
-            assert {"tray_short", "bi_failed"} <= seen
-            # The quarantined instrument is caught at the OR: by the station from its
-            # snapshot (blocked_use), or by the hub if the snapshot was not yet fresh.
-            assert seen & {"blocked_use", "unsafe_use"}
-            assert "lost the network" in out.read_text()
+            # The quarantined instrument is stopped at the OR by the station itself: the
+            # story waits for the hub's notice to reach it before the case.
+            assert {"tray_short", "bi_failed", "blocked_use"} <= seen
+            told = out.read_text()
+            assert "INS-1041 Scalpel handles no. 41 → STOP: do not use INS-1041" in told
+            assert "loses the network" in told
 
         wait_for(story, timeout=300, interval=1)
-        assert "unregistered_code" not in _alerts()
+        assert not _alerts() & {"unregistered_code", "unsafe_use", "clock_unsynced"}
+        assert "OR 1 holds the quarantine after" in out.read_text()
         stopped = subprocess.run(
             [sys.executable, str(ROOT / "deploy" / "demo.py"), "--stop"],
             capture_output=True,
