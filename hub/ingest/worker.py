@@ -388,12 +388,14 @@ class IngestWorker:
         raised = Alerts(now)
         with mapped(), self._engine.begin() as conn:
             not_ready = due.not_ready(conn, now, self._readiness_lead)
+            held = open_of_kind(conn, "case_not_ready")
+            already = {a.subject for a in held}  # still open, from before a restart too
             for case in not_ready:
-                if case.key not in self._due_alerted:
+                if case.key not in self._due_alerted and case.key not in already:
                     self._due_alerted.add(case.key)
                     raised.add("high", "case_not_ready", None, case.detail, case.key)
             still = {case.key for case in not_ready}
-            ended = [a for a in open_of_kind(conn, "case_not_ready") if a.subject not in still]
+            ended = [a for a in held if a.subject not in still]
             begun = due.begun(conn, [a.subject for a in ended if a.subject])
             for reason, ids in (
                 ("the case began", [a.id for a in ended if a.subject in begun]),
@@ -415,12 +417,15 @@ class IngestWorker:
                 ("inspection_overdue", due.overdue_inspections(conn, now)),
                 ("loan_overdue", due.overdue_loans(conn, now)),
             ):
+                held = open_of_kind(conn, kind)
+                already = {a.subject for a in held}  # still open, from before a restart too
                 for what in found:
-                    if what.key not in self._due_alerted:
+                    asset = what.facts["asset"]
+                    if what.key not in self._due_alerted and asset not in already:
                         self._due_alerted.add(what.key)
-                        raised.add("medium", kind, None, what.detail, what.facts["asset"])
+                        raised.add("medium", kind, None, what.detail, asset)
                 still = {what.facts["asset"] for what in found}
-                ended = [a.id for a in open_of_kind(conn, kind) if a.subject not in still]
+                ended = [a.id for a in held if a.subject not in still]
                 resolve(conn, ended, RESOLVED_BY[kind], now)
             raised.write(conn)
         return len(raised.rows)

@@ -24,8 +24,9 @@ def _alerts(hub: HubUnderTest, kind: str) -> list[Any]:
 def test_a_case_not_ready_is_resolved_when_the_case_begins(
     hub: HubUnderTest, tmp_path: Path
 ) -> None:
-    """CASE-88 starts soon with a tray never scanned: one open alert about CASE-88; once
-    the OR opens the case, the next check resolves it, saying the case began."""
+    """CASE-88 starts soon with a tray never scanned: one open alert about CASE-88, which a
+    restarted hub does not raise again; once the OR opens the case, the next check
+    resolves it, saying the case began."""
     now = datetime.now(UTC)
     case = {"code": "CASE-88", "scheduled_start": (now + timedelta(minutes=30)).isoformat()}
     path = tmp_path / "cases.json"
@@ -34,6 +35,9 @@ def test_a_case_not_ready_is_resolved_when_the_case_begins(
     assert hub.worker.check_readiness(now) == 1
     (open_,) = _alerts(hub, "case_not_ready")
     assert open_.subject == "site:CASE-88" and open_.resolved_at is None
+    restarted = HubUnderTest(hub.engine.url.render_as_string(hide_password=False))
+    assert restarted.worker.check_readiness(now) == 0  # still open: not raised again
+    restarted.engine.dispose()
     room = ScriptedStation("pi-or", "point_of_use")
     hub.deliver(room.scan("USR-2", "CASE-88"))
     hub.worker.check_readiness(now)
