@@ -38,6 +38,19 @@ class Catalog:
         self._instruments = {i.key: i for i in snapshot.instruments}
         self._recipes = {t.key: t.recipe for t in snapshot.trays}
         self._blocked = {b.key: b.reason for b in snapshot.blocked}
+        self._people = {s.key: s.name for s in snapshot.staff}
+        self._names = {
+            **{i.key: i.name for i in snapshot.instruments},
+            **{t.key: t.name for t in snapshot.trays},
+        }
+
+    def shown(self, key: str, code: str) -> str:
+        """How the screen shows a scanned code: a badge as the person's name, an instrument
+        or tray as its code beside its name, anything else as the code."""
+        if key in self._people:
+            return self._people[key]
+        name = self._names.get(key)
+        return f"{code} {name}" if name else code
 
     def at_use(self, item: str) -> Advice:
         reason = self._blocked.get(item)

@@ -129,6 +129,16 @@ def _advise(
     return step, advice.warnings
 
 
+def _named(step: _Step, key: str, catalog: Catalog) -> _Step:
+    """The scanned code on the screen as the department says it ("INS-1041 Scalpel handles
+    no. 41", "Hello, Ana Ruiz"), where the snapshot knows its name."""
+    code = _label(key)
+    shown = catalog.shown(key, code)
+    if shown == code or code not in step.message:
+        return step
+    return replace(step, message=step.message.replace(code, shown, 1))
+
+
 @dataclass(frozen=True)
 class Station:
     name: str
@@ -197,6 +207,8 @@ class Station:
         advised: tuple[str, ...] = ()
         if catalog is not None and step.outcome is Outcome.KEPT:
             step, advised = _advise(step, state, result, catalog)
+        if catalog is not None:
+            step = _named(step, result.key, catalog)
         after = state
         if step.state is not None:
             after = replace(step.state, boot_id=now.boot_id, active_ns=now.monotonic_ns)

@@ -382,7 +382,9 @@ def main() -> int:
         answer = request(VAR / agent_id / "agent.sock", message)
         said = answer.get("message") or answer.get("outcome", "")
         where = STATIONS[agent_id][0]
-        print(f"  {where:<13} · {code} {names.get(code, '')}".rstrip() + f" → {said}", flush=True)
+        name = names.get(code, "")
+        scanned = code if not name or name in said else f"{code} {name}"
+        print(f"  {where:<13} · {scanned} → {said}", flush=True)
 
     def status(agent_id: str) -> dict[str, Any]:
         return request(VAR / agent_id / "agent.sock", {"op": "status"})

@@ -11,7 +11,7 @@ from agent.catalog import Catalog
 from agent.session import Instant
 from agent.station import Station, Verdict
 from protocol.barcodes import DEFAULT_RULES
-from protocol.reference import Blocked, InstrumentRef, ReferenceSnapshot, TrayRef
+from protocol.reference import Blocked, InstrumentRef, ReferenceSnapshot, StaffRef, TrayRef
 from protocol.vocabulary import Outcome
 
 SNAPSHOT = ReferenceSnapshot(
@@ -84,3 +84,16 @@ def test_without_a_snapshot_the_station_decides_as_before() -> None:
     verdict = tray.scan("INS-3")
     assert verdict.outcome is Outcome.KEPT and verdict.reading is not None
     assert verdict.reading.warnings == ()
+
+
+def test_the_screen_names_what_the_snapshot_knows() -> None:
+    """With a snapshot, a badge greets the person by name and a tray or instrument shows
+    beside its name; a code the snapshot does not know shows as printed."""
+    staffed = SNAPSHOT.model_copy(
+        update={"staff": (StaffRef(key="site:USR-1", name="Ana Ruiz", role="SPD tech"),)}
+    )
+    desk = Desk("tray_assembly", Catalog(staffed))
+    assert desk.scan("USR-1").message == "Hello, Ana Ruiz"
+    assert desk.scan("TRY-7").message == "Tray TRY-7 Basic set"
+    assert desk.scan("INS-1").message.startswith("INS-1 Mayo scissors — 1 in tray")
+    assert desk.scan("INS-77").message.startswith("INS-77 — 2 in tray")

@@ -87,7 +87,7 @@ def test_search_finds_an_instrument_and_shows_its_timeline(page: Page, site: Sit
     expect(story).to_contain_text("BI failed")
     expect(story).to_contain_text("used in case CASE-101")
     expect(story).to_contain_text("at bench-pi-ste")
-    expect(story).to_contain_text("alert: Instrument used from an unsafe load")
+    expect(story).to_contain_text("Alert: Instrument used from an unsafe load")
 
 
 def test_a_failed_load_shows_its_recall_trace(page: Page, site: Site) -> None:

@@ -64,7 +64,7 @@ def test_the_demo_tells_its_story_and_demo_stop_ends_it() -> None:
             # story waits for the hub's notice to reach it before the case.
             assert {"tray_short", "bi_failed", "blocked_use"} <= seen
             told = out.read_text()
-            assert "INS-1041 Scalpel handles no. 41 → STOP: do not use INS-1041" in told
+            assert "OR 1          · INS-1041 → STOP: do not use INS-1041 Scalpel" in told
             assert "loses the network" in told
 
         wait_for(story, timeout=300, interval=1)
