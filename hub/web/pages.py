@@ -125,6 +125,33 @@ def add(
                 include_in_schema=False,
             )
 
+    def download(path: str, read: Callable[[Request, Ask], Table]) -> None:
+        """Serve ``read``'s (file name, header, rows) as CSV at ``path``, each cell escaped
+        so a spreadsheet shows it as text and never runs it (wording.csv_cell)."""
+
+        def endpoint(request: Request) -> Response:
+            with engine.connect() as conn:
+                g = Glossary(conn, catalogue.current(conn), clock, guides)
+                filename, header, rows = read(request, Ask(conn, g, clock))
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(header)
+            writer.writerows([wording.csv_cell(str(cell)) for cell in row] for row in rows)
+            disposition = f'attachment; filename="{filename}"'
+            return Response(
+                out.getvalue(),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": disposition},
+            )
+
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=["GET"],
+            dependencies=[permit(Permission.READ_RECORDS)],
+            include_in_schema=False,
+        )
+
     # -- fleet and dead letters -------------------------------------------------------------
 
     def fleet(request: Request, ask: Ask) -> dict[str, Any]:
@@ -200,31 +227,15 @@ def add(
             raise NotFound(f"no instrument, tray, asset, load or case {typed!r} is known here")
         return {"lines": story.lines(ask.g, entries, found_alerts), "uses": uses}
 
-    def history_csv(request: Request) -> Response:
+    def history_table(request: Request, ask: Ask) -> Table:
         typed = request.path_params["key"][:512]
         key = as_key(typed, rules)
-        with engine.connect() as conn:
-            g = Glossary(conn, catalogue.current(conn), clock, guides)
-            told = history_of(Ask(conn, g, clock), typed, key)
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(["when", "what", "by", "station", "arrived", "scan"])
-            for line in told["lines"]:
-                writer.writerow([wording.csv_cell(cell) for cell in line.csv_row(g)])
+        told = history_of(ask, typed, key)
         name = re.sub(r"[^\w.-]", "_", wording.printed(key)) or "history"
-        return Response(
-            out.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="history-{name}.csv"'},
-        )
+        header = ["when", "what", "by", "station", "arrived", "scan"]
+        return f"history-{name}.csv", header, [line.csv_row(ask.g) for line in told["lines"]]
 
-    app.add_api_route(
-        "/history/{key}/csv",
-        history_csv,
-        methods=["GET"],
-        dependencies=[permit(Permission.READ_RECORDS)],
-        include_in_schema=False,
-    )
+    download("/history/{key}/csv", history_table)
 
     # -- loads ------------------------------------------------------------------------------
 
@@ -300,15 +311,10 @@ def add(
         rows = department.report(ask.conn, since, until, period, clock.zone)
         return {"period": period, "rows": rows}
 
-    def department_csv(request: Request) -> Response:
-        with engine.connect() as conn:
-            g = Glossary(conn, catalogue.current(conn), clock, guides)
-            told = department_report(request, Ask(conn, g, clock))
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(REPORT_COLUMNS)
-        for row in told["rows"]:
-            cells = [
+    def report_table(request: Request, ask: Ask) -> Table:
+        g = ask.g
+        rows = [
+            [
                 g.period(row["period"]),
                 row["trays_assembled"],
                 row["trays_short"],
@@ -323,20 +329,11 @@ def add(
                 row["blocked_uses"],
                 row["unsafe_uses"],
             ]
-            writer.writerow([wording.csv_cell(str(cell)) for cell in cells])
-        return Response(
-            out.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="department-report.csv"'},
-        )
+            for row in department_report(request, ask)["rows"]
+        ]
+        return "department-report.csv", list(REPORT_COLUMNS), rows
 
-    app.add_api_route(
-        "/reports/csv",
-        department_csv,
-        methods=["GET"],
-        dependencies=[permit(Permission.READ_RECORDS)],
-        include_in_schema=False,
-    )
+    download("/reports/csv", report_table)
 
     def asset_list(request: Request, ask: Ask) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -398,6 +395,7 @@ class Ask:
 
 
 Reader = Callable[[Request, Ask], dict[str, Any]]
+Table = tuple[str, list[str], list[list[Any]]]  # a CSV download: file name, header, rows
 
 
 def _can(role: Role) -> dict[str, bool]:

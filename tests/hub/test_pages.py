@@ -4,6 +4,8 @@ change is offered only to a role that may make it."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -86,3 +88,32 @@ def test_changes_are_offered_only_to_roles_that_may_make_them(hub: HubUnderTest)
     assert odd.status_code == 200
     missing = viewer.get("/loads/STE-Z9.1", headers=BROWSER)
     assert missing.status_code == 404
+
+
+def test_a_history_and_the_report_download_as_csv_that_never_runs_a_formula(
+    hub: HubUnderTest,
+) -> None:
+    """TRY-7's history and the department report come as CSV with a header row and the
+    page's sentences; a station named like a formula is escaped in its cell."""
+    day = _scanned(hub)
+    odd = ScriptedStation("pi-odd", "tray_assembly")
+    hub.deliver(
+        [
+            e.model_copy(
+                update={"context": e.context.model_copy(update={"station": "=HYPERLINK(1)"})}
+            )
+            for e in odd.scan("USR-9", "TRY-7", "INS-2", "CMD-COMPLETE")
+        ]
+    )
+    viewer = Client.as_role(create_app(hub.engine), hub.engine, Role.VIEWER)
+    history = viewer.get("/history/TRY-7/csv")
+    assert history.status_code == 200 and history.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(history.text)))
+    assert rows[0] == ["when", "what", "by", "station", "arrived", "scan"]
+    assert any("assembled short" in row[1] for row in rows[1:])
+    assert "'=HYPERLINK(1)" in {row[3] for row in rows[1:]}
+    assert not any(cell.startswith("=") for row in rows for cell in row)
+    report = viewer.get("/reports/csv")
+    assert report.status_code == 200
+    (header, *periods) = list(csv.reader(io.StringIO(report.text)))
+    assert header[:3] == ["period", "trays assembled", "closed short"] and periods, day
