@@ -112,6 +112,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             loads = hub.records("cycles")
             assert loads and loads[0]["bi_result"] == "fail", loads
             assert hub.records("usage") and hub.records("assignments")
+            assert hub.alerts("unsafe_use") and hub.alerts("tray_short")
 
         wait_for(played, timeout=60)
         yield Site(hub, agents, broker.port)
