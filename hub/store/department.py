@@ -1,6 +1,6 @@
 """The department report for leads, by day or week in the site's time zone: trays
 assembled, loads per sterilizer, BI results, turnaround from end of use to sterile again,
-cases flagged not ready, missing items, and blocked and unsafe uses.
+trays not ready at 07:00 for the day's cases, missing items, and blocked and unsafe uses.
 
 Read from the records and the alerts; each figure says where it comes from (docs/screens.md).
 """
@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hub.domain.rules import UNRELEASED
 from hub.store.db import as_utc
 from hub.store.records import (
     bi_results,
     cycles,
+    ref_cases,
     session_items,
     sessions,
     tray_checklists,
@@ -50,6 +52,7 @@ def _empty() -> dict[str, Any]:
         "bi_fail": 0,
         "turnaround_s": [],
         "not_ready": 0,
+        "not_ready_trays": Counter(),
         "blocked_uses": 0,
         "unsafe_uses": 0,
     }
@@ -90,11 +93,7 @@ def report(
     for result, when in conn.execute(sa.select(b.result, b.at).where(b.at >= since, b.at < until)):
         at(when)[f"bi_{result}"] += 1
     a = alerts.c
-    counted = {
-        "case_not_ready": "not_ready",
-        "blocked_use": "blocked_uses",
-        "unsafe_use": "unsafe_uses",
-    }
+    counted = {"blocked_use": "blocked_uses", "unsafe_use": "unsafe_uses"}
     for kind, created_at in conn.execute(
         sa.select(a.kind, a.created_at).where(
             a.kind.in_(counted), a.created_at >= since, a.created_at < until
@@ -103,6 +102,10 @@ def report(
         at(created_at)[counted[kind]] += 1
     for used_at, seconds in _turnarounds(conn, since, until):
         at(used_at)["turnaround_s"].append(seconds)
+    for seven, tray in _not_ready_at(conn, since, until, zone):
+        row = at(seven)
+        row["not_ready"] += 1
+        row["not_ready_trays"][tray] += 1
     return [_figures(name, row) for name, row in sorted(periods.items(), reverse=True)]
 
 
@@ -145,6 +148,61 @@ def _turnarounds(
     return found
 
 
+READY_BY = time(7, 0)  # when the day's first cases need their trays on the shelf
+
+
+def _not_ready_at(
+    conn: Connection, since: datetime, until: datetime, zone: tzinfo
+) -> list[tuple[datetime, str]]:
+    """(07:00 of the day, tray) for each tray a case scheduled that day needs that was not
+    ready at 07:00 in the site's zone: ready means the newest load it went into before
+    07:00 had ended with a passing cycle, that load is not failed, quarantined or cancelled
+    (as the hub knows it now: a BI that failed later still counts against it), and the
+    tray was not used again between that load's end and 07:00."""
+    rc, si, s, c, u = ref_cases.c, session_items.c, sessions.c, cycles.c, usage_logs.c
+    cases = conn.execute(
+        sa.select(rc.scheduled_start, rc.trays).where(
+            rc.scheduled_start >= since, rc.scheduled_start < until, rc.trays.is_not(None)
+        )
+    ).all()
+    needed: list[tuple[datetime, str]] = []
+    for start, trays in cases:
+        day = as_utc(start).astimezone(zone).date()
+        seven = datetime.combine(day, READY_BY, tzinfo=zone)
+        needed += [(seven, tray) for tray in json.loads(trays)]
+    wanted = sorted({tray for _, tray in needed})
+    if not wanted:
+        return []
+    loads: dict[str, list[tuple[datetime, datetime | None, bool]]] = defaultdict(list)
+    for tray, added_at, completed_at, result, status in conn.execute(
+        sa.select(si.item, si.at, c.completed_at, c.result, c.status)
+        .select_from(
+            session_items.join(sessions, s.session_id == si.session_id).join(
+                cycles, c.session_id == si.session_id
+            )
+        )
+        .where(si.item.in_(wanted), si.action == "add")
+    ):
+        good = result == "pass" and status not in UNRELEASED
+        loads[tray].append((as_utc(added_at), as_utc(completed_at) if completed_at else None, good))
+    uses: dict[str, list[datetime]] = defaultdict(list)
+    for tray, used_at in conn.execute(
+        sa.select(u.item, u.used_at).where(u.item.in_(wanted), u.used_at.is_not(None))
+    ):
+        uses[tray].append(as_utc(used_at))
+    late = []
+    for seven, tray in needed:
+        before = [load for load in loads[tray] if load[0] < seven]
+        if not before:
+            late.append((seven, tray))
+            continue
+        _, ended, good = max(before)
+        used_since = ended is not None and any(ended < use < seven for use in uses[tray])
+        if ended is None or ended >= seven or not good or used_since:
+            late.append((seven, tray))
+    return late
+
+
 def _figures(name: str, row: dict[str, Any]) -> dict[str, Any]:
     times = sorted(row["turnaround_s"])
     return {
@@ -160,6 +218,7 @@ def _figures(name: str, row: dict[str, Any]) -> dict[str, Any]:
         "turnaround_median_s": statistics.median(times) if times else None,
         "turnaround_p90_s": times[min(len(times) - 1, int(0.9 * len(times)))] if times else None,
         "not_ready": row["not_ready"],
+        "not_ready_trays": dict(row["not_ready_trays"].most_common()),
         "blocked_uses": row["blocked_uses"],
         "unsafe_uses": row["unsafe_uses"],
     }

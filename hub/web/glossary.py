@@ -99,10 +99,6 @@ class Glossary:
         label = self.name(key)
         return Markup("{} {}").format(code, label) if label else code
 
-    def case(self, key: str | None) -> Markup:
-        """``CASE-100`` linked to its history, beside its procedure."""
-        return self.thing(key)
-
     def person(self, badge: str | None) -> str:
         """``Olga Ruiz (SPD technician)``; an unregistered badge as printed; a signed-in
         user (``user:olga``) by username."""
@@ -171,10 +167,6 @@ class Glossary:
         if session_id not in self._loads:
             self.prefetch_loads([session_id])
         return self._loads.get(session_id)
-
-    def load_label(self, session_id: str | None) -> str:
-        found = self._load(session_id)
-        return printed(found.label) if found else ""
 
     def load(self, session_id: str | None) -> Markup:
         """A load by its cycle label (``STE-01.502``), linked to its record."""

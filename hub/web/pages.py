@@ -38,7 +38,7 @@ from protocol.barcodes import as_key
 from protocol.barcodes.rules import DecodeRules
 
 MAX_ARG = 200
-READY_WITHIN = timedelta(hours=24)
+READY_WITHIN = timedelta(hours=24)  # the tray board's "for a case in the next 24 h"
 REPORT_COLUMNS = (
     "period",
     "trays assembled",
@@ -49,11 +49,11 @@ REPORT_COLUMNS = (
     "BI failed",
     "turnaround median",
     "turnaround p90",
-    "cases flagged not ready",
+    "trays not ready at 07:00",
     "missing items",
     "blocked uses",
     "unsafe uses",
-)  # the tray board's "for a case in the next 24 h"
+)
 
 
 def arg(request: Request, name: str, choices: tuple[str, ...] | None = None) -> str:
@@ -78,6 +78,10 @@ def add(
     def guides(kind: str) -> wording.AlertGuide:
         return wording.guide(kind, site.instructions)
 
+    def asking(conn: Connection) -> Ask:
+        """What a page's read gets, for one rendered page on ``conn``."""
+        return Ask(conn, Glossary(conn, catalogue.current(conn), clock, guides), clock)
+
     def screen(
         path: str,
         name: str,
@@ -93,9 +97,9 @@ def add(
 
         def render(request: Request, template: str, common: dict[str, Any]) -> HTMLResponse:
             with engine.connect() as conn:
-                g = Glossary(conn, catalogue.current(conn), clock, guides)
-                context = {"g": g, "can": _can(guard.holder_of(request).role), **common}
-                context.update(read(request, Ask(conn, g, clock)))
+                ask = asking(conn)
+                context = {"g": ask.g, "can": _can(guard.holder_of(request).role), **common}
+                context.update(read(request, ask))
                 return templates.TemplateResponse(request, template, context)
 
         def whole(request: Request) -> HTMLResponse:
@@ -131,8 +135,7 @@ def add(
 
         def endpoint(request: Request) -> Response:
             with engine.connect() as conn:
-                g = Glossary(conn, catalogue.current(conn), clock, guides)
-                filename, header, rows = read(request, Ask(conn, g, clock))
+                filename, header, rows = read(request, asking(conn))
             out = io.StringIO()
             writer = csv.writer(out)
             writer.writerow(header)
@@ -188,10 +191,8 @@ def add(
             kind=arg(request, "kind", tuple(known)),
             open_only=bool(arg(request, "open")),
         )
-        found = boards.newest_alerts(ask.conn, where)
-        ask.g.prefetch_loads([])
         return {
-            "alerts": found,
+            "alerts": boards.newest_alerts(ask.conn, where),
             "kinds": [(k, guides(k).title) for k in known],
             "where": where,
         }

@@ -34,6 +34,7 @@ SCREENS = {
     "assets": "/assets",
     "report": "/reports",
     "dead-letters": "/dead-letters",
+    "labels": "/labels",
     "history-instrument": "/history/INS-1041",
     "history-tray": "/history/TRY-0002",
     "history-case": "/history/CASE-101",

@@ -4,9 +4,12 @@ sterilizer, BI results, turnaround from end of use to sterile, and unsafe uses."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from hub import refdata
 from hub.store import department
 from tests.harness.stations import HubUnderTest, ScriptedStation
 
@@ -34,6 +37,29 @@ def test_a_day_counts_what_was_processed_and_how_long_a_tray_took_to_come_back(
     assert day["period"] == "2026-12-01"
     assert (day["trays_assembled"], day["loads"], day["bi_fail"]) == (1, {"site:STE-A1": 2}, 1)
     assert day["turnarounds"] == 1
+    assert day["not_ready"] == 0  # no case was scheduled
     assert (
         timedelta(hours=1.9) < timedelta(seconds=day["turnaround_median_s"]) < timedelta(hours=2.2)
     )
+
+
+def test_a_tray_not_back_on_the_shelf_by_seven_counts_against_its_day(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """Two cases on 2 Dec need TRY-7 and TRY-8: TRY-7 came out of a passing load at 06:00,
+    TRY-8's load ended at 07:30; only TRY-8 was not ready at 07:00."""
+    cases = [
+        {"code": "CASE-1", "scheduled_start": "2026-12-02T08:00:00+00:00", "trays": ["TRY-7"]},
+        {"code": "CASE-2", "scheduled_start": "2026-12-02T09:00:00+00:00", "trays": ["TRY-8"]},
+    ]
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    refdata.load(hub.engine, "cases", tmp_path / "cases.json")
+    early = ScriptedStation("pi-ste", "sterilizer", datetime(2026, 12, 2, 5, 55, tzinfo=UTC))
+    late = ScriptedStation("pi-ste2", "sterilizer", datetime(2026, 12, 2, 7, 28, tzinfo=UTC))
+    early.scan("STE-A1", "STE-A1.7", "TRY-7", "CMD-CYCLE-PASS")
+    late.scan("STE-A2", "STE-A2.8", "TRY-8", "CMD-CYCLE-PASS")
+    hub.deliver(early.events, late.events)
+    with hub.engine.connect() as conn:
+        (day,) = department.report(conn, START, START + timedelta(days=2), "day", ZoneInfo("UTC"))
+    assert day["period"] == "2026-12-02"
+    assert (day["not_ready"], day["not_ready_trays"]) == (1, {"site:TRY-8": 1})
