@@ -7,6 +7,7 @@ clocks and the boot id so the hub can correct times later; seq orders scans, not
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
 import uuid
 from datetime import UTC, datetime
@@ -25,23 +26,35 @@ class Clock(Protocol):
 
 class SystemClock:
     """The real clocks. Reads the boot id once: it cannot change while we run. ``trusted``:
-    the wall clock is the hub host's own, so it is synced by definition."""
+    the wall clock is the hub host's own, so it is synced by definition. Whether NTP has
+    synced is asked at most once a second: it changes rarely, and a drain takes thousands
+    of scans a second."""
 
     def __init__(self, trusted: bool = False) -> None:
         self._boot_id: str | None = None
         self._trusted = trusted
+        self._synced = False
+        self._synced_checked_ns: int | None = None
 
     def now(self) -> Instant:
         if self._boot_id is None:
             self._boot_id = _read_boot_id()
+        mono = time.monotonic_ns()
         return Instant(
             wall=datetime.now(UTC),
-            monotonic_ns=time.monotonic_ns(),
+            monotonic_ns=mono,
             boot_id=self._boot_id,
-            synced=self._trusted or TIMESYNC_MARKER.exists() or kernel_synced(),
+            synced=self._trusted or self._ntp_synced(mono),
         )
 
+    def _ntp_synced(self, mono: int) -> bool:
+        if self._synced_checked_ns is None or mono - self._synced_checked_ns > SYNC_RECHECK_NS:
+            self._synced = TIMESYNC_MARKER.exists() or kernel_synced()
+            self._synced_checked_ns = mono
+        return self._synced
 
+
+SYNC_RECHECK_NS = 10**9
 TIME_ERROR = 5  # adjtimex(2): the kernel's clock is not synchronised (STA_UNSYNC)
 TIMEX_BYTES = 512  # struct timex is 208 bytes on 64-bit Linux; zeroed, modes = 0 only reads
 
@@ -51,11 +64,15 @@ def kernel_synced() -> bool:
     set by chrony, ntpd and timesyncd alike (timesyncd's marker file is only its own).
     Python has no adjtimex, so it is called through libc; a failure says "not synced"."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        state = int(libc.adjtimex(ctypes.create_string_buffer(TIMEX_BYTES)))
+        state = int(_libc().adjtimex(ctypes.create_string_buffer(TIMEX_BYTES)))
     except (OSError, AttributeError):
         return False
     return 0 <= state != TIME_ERROR
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _read_boot_id() -> str:

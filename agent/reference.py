@@ -182,17 +182,17 @@ class ReferencePuller:
         except ProtocolError:
             self._wake.set()
             return
-        held = self._catalog.snapshot.blocked_version if self._catalog else None
-        if held != said.blocked_version:
-            log.info("reference.notice", blocked=said.blocked)
-            self._wanted = said.blocked_version
+        held = self._catalog.snapshot.unsafe_version if self._catalog else None
+        if held != said.unsafe_version:
+            log.info("reference.notice", unsafe=said.unsafe)
+            self._wanted = said.unsafe_version
             self._wake.set()
 
     def _run(self) -> None:
         behind = 0  # pulls since a notice that have not brought its blocked set yet
         while not self._stop.is_set():
             self.poll()
-            held = self._catalog.snapshot.blocked_version if self._catalog else None
+            held = self._catalog.snapshot.unsafe_version if self._catalog else None
             behind = behind + 1 if self._wanted not in (None, held) else 0
             # The hub may answer from a snapshot built a moment before the change: ask
             # again soon, a few times, then leave it to the next notice or poll.
@@ -208,7 +208,7 @@ class ReferencePuller:
         try:
             response = httpx.get(
                 self._settings.url.rstrip("/") + PATH,
-                params={"blocked": self._wanted} if self._wanted else None,
+                params={"unsafe": self._wanted} if self._wanted else None,
                 headers=headers,
                 timeout=self._settings.timeout_s,
             )

@@ -33,6 +33,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_hospital import reference, tray, tray_contents
 
+from agent.errors import ControlError
 from agent.sources.socket_source import request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -379,7 +380,12 @@ def main() -> int:
     def scan(agent_id: str, code: str) -> None:
         """As a scanner would: through the agent's control socket (`scantrail-agent scan`)."""
         message = {"op": "scan", "text": code, "scanner_id": "demo"}
-        answer = request(VAR / agent_id / "agent.sock", message)
+        try:
+            answer = request(VAR / agent_id / "agent.sock", message)
+        except ControlError as exc:
+            if not stopping:  # demo-stop ends the stations while the story is told
+                print(f"  {STATIONS[agent_id][0]:<13} · {code} → not scanned: {exc}", flush=True)
+            return
         said = answer.get("message") or answer.get("outcome", "")
         where = STATIONS[agent_id][0]
         name = names.get(code, "")
@@ -396,7 +402,7 @@ def main() -> int:
         """Seconds until ``check()`` held, or None if it did not within the limit."""
         begun = time.monotonic()
         while running() and time.monotonic() - begun < limit_s:
-            with contextlib.suppress(OSError, KeyError):
+            with contextlib.suppress(OSError, KeyError, ControlError):
                 if check():
                     return time.monotonic() - begun
             time.sleep(0.1)

@@ -1,12 +1,14 @@
-"""The site's reference notice: when what stations must refuse changes (a load failed, a
-BI failed, an implant load is held, a quarantine is lifted), the hub says so on one
-retained topic (protocol.topics.reference_topic), and each station pulls its snapshot at
-once instead of at its next poll. A quarantine then reaches the OR in about a second.
+"""The site's reference notice: when which items are unsafe changes (a load failed, a BI
+failed, an implant load is held, a quarantine is lifted), the hub says so on one retained
+topic (protocol.topics.reference_topic), and each station pulls its snapshot at once
+instead of at its next poll. A quarantine then reaches the OR in about a second. Items in
+a load still running are left to the poll: they are in the sterilizer, and they change
+with every scan there, which would have every station pull every half second.
 
-The blocked set can only change when the hub records something: a projection step or a
+The unsafe set can only change when the hub records something: a projection step or a
 reference write appends to the audit trail. So the notifier reads the audit trail's newest
-id twice a second (the primary key's end, one index read) and computes the blocked set
-only when that moved. It publishes again every ``REPUBLISH_S`` whatever happened, so a
+id twice a second (the primary key's end, one index read) and reads the unsafe items
+(plain rows) only when that moved. It publishes again every ``REPUBLISH_S`` whatever happened, so a
 broker that lost its store (its retained messages with it) has the notice back soon.
 """
 
@@ -23,10 +25,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.store import records
-from hub.store.reference import blocked
+from hub.store.reference import unsafe
 from protocol import codec
 from protocol.messages import ReferenceNotice
-from protocol.reference import blocked_version
+from protocol.reference import unsafe_version
 from protocol.topics import REFERENCE_QOS, REFERENCE_RETAIN, reference_topic
 
 log = structlog.get_logger("hub.notice")
@@ -72,17 +74,17 @@ class BlockedNotice:
             newest = conn.execute(sa.select(sa.func.max(records.audit_log.c.id))).scalar()
             if newest == self._seen_audit and not stale:
                 return False
-            held = blocked(conn)
+            held = unsafe(conn)
         self._seen_audit = newest
-        version = blocked_version(held)
+        version = unsafe_version(held)
         if version == self._version and not stale:
             return False
         notice = ReferenceNotice(
-            blocked_version=version, blocked=len(held), changed_at=datetime.now(UTC)
+            unsafe_version=version, unsafe=len(held), changed_at=datetime.now(UTC)
         )
         self._publish(self._topic, codec.encode(notice), REFERENCE_QOS, REFERENCE_RETAIN)
         if version != self._version:
-            log.info("notice.published", blocked=len(held), version=version)
+            log.info("notice.published", unsafe=len(held), version=version)
         self._version = version
         self._published_mono = now
         return True

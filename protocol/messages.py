@@ -139,13 +139,14 @@ class AgentHealth(_Message):
 
 
 class ReferenceNotice(_Message):
-    """Retained on ``{prefix}/v1/reference``: what stations must refuse changed (a load
-    failed, a BI failed, a quarantine was lifted). A station pulls its reference snapshot
-    at once on it; ``blocked_version`` names the blocked set, so a station that already
-    holds it need not pull again. Its timed poll stays as the fallback."""
+    """Retained on ``{prefix}/v1/reference``: which items are unsafe changed (a load
+    failed, a BI failed, an implant load is held, a quarantine was lifted). A station
+    pulls its reference snapshot at once on it; ``unsafe_version`` names the set of unsafe
+    items (protocol.reference.unsafe_version), so a station that already holds it need not
+    pull again. Its timed poll stays as the fallback."""
 
-    blocked_version: Annotated[str, Field(min_length=1, max_length=64)]
-    blocked: Annotated[int, Field(ge=0)]
+    unsafe_version: Annotated[str, Field(min_length=1, max_length=64)]
+    unsafe: Annotated[int, Field(ge=0)]
     changed_at: UtcDatetime
 
 

@@ -5,6 +5,7 @@ decoder makes them. Additive in v1: a field a station does not know is ignored."
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -50,11 +51,14 @@ class ReferenceSnapshot(_Part):
     open_trays: dict[str, str] = {}  # item key -> the tray it is being assembled into
     staff: tuple[StaffRef, ...] = ()
     rules: DecodeRules | None = None  # the site's rules, as the hub decodes with them
-    # Names the blocked set, as the hub's reference notice does (``blocked_version``).
-    blocked_version: str | None = None
+    # Names the unsafe part of ``blocked`` as the hub's reference notice does.
+    unsafe_version: str | None = None
 
 
-def blocked_version(blocked: tuple[Blocked, ...]) -> str:
-    """A short digest of what stations must refuse and why: equal sets, equal versions."""
-    text = "\n".join(f"{b.key}\t{b.reason}" for b in sorted(blocked, key=lambda b: b.key))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+def unsafe_version(entries: Iterable[str]) -> str:
+    """A short digest of the items no station may let through because they are unsafe
+    (quarantined, or from a failed, quarantined or cancelled load), one entry per item
+    naming it and why: equal sets, equal versions. Items in a load still running are
+    blocked too, but they are in the sterilizer, not at the OR: they change every scan at
+    the sterilizer and are left to the timed poll."""
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:32]

@@ -71,7 +71,7 @@ HUB_AGENT_ID = "hub"
 
 
 # One topic for the whole site, hub -> every station, QoS 1 and retained, so a station that
-# (re)connects reads the newest notice at once: what stations must refuse changed.
+# (re)connects reads the newest notice at once: which items are unsafe changed.
 REFERENCE_QOS = 1
 REFERENCE_RETAIN = True
 

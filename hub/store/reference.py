@@ -26,12 +26,11 @@ from protocol.reference import (
     ReferenceSnapshot,
     StaffRef,
     TrayRef,
-    blocked_version,
+    unsafe_version,
 )
 
 
 def snapshot(conn: Connection, rules: DecodeRules, now: datetime) -> ReferenceSnapshot:
-    held = blocked(conn)
     return ReferenceSnapshot(
         built_at=now,
         instruments=tuple(
@@ -49,8 +48,8 @@ def snapshot(conn: Connection, rules: DecodeRules, now: datetime) -> ReferenceSn
             TrayRef(key=r.code, name=r.name, recipe=json.loads(r.recipe))
             for r in conn.execute(sa.select(ref_trays).order_by(ref_trays.c.code))
         ),
-        blocked=held,
-        blocked_version=blocked_version(held),
+        blocked=blocked(conn),
+        unsafe_version=unsafe_version(unsafe(conn)),
         open_trays=_open_trays(conn),
         staff=tuple(
             StaffRef(key=r.code, name=r.name, role=r.role)
@@ -58,6 +57,22 @@ def snapshot(conn: Connection, rules: DecodeRules, now: datetime) -> ReferenceSn
         ),
         rules=rules,
     )
+
+
+UNSAFE_LOADS = ("failed", "quarantined", "cancelled")
+
+
+def unsafe(conn: Connection) -> list[str]:
+    """One entry per unsafe item (quarantined, or whose last load failed, is quarantined or
+    was cancelled): its key and why, as ``unsafe_version`` digests them. Plain rows, no
+    models: the reference notice reads this twice a second while records change."""
+    i, c = items.c, cycles.c
+    rows = conn.execute(
+        sa.select(i.key, i.status, c.status)
+        .select_from(items.outerjoin(cycles, c.session_id == i.last_cycle))
+        .where(sa.or_(i.status == "quarantined", c.status.in_(UNSAFE_LOADS)))
+    )
+    return [f"{key}\t{status}\t{load_status}" for key, status, load_status in rows]
 
 
 def blocked(conn: Connection) -> tuple[Blocked, ...]:

@@ -344,18 +344,18 @@ def create_app(
     )
     def reference_snapshot(
         if_none_match: Annotated[str | None, Header(max_length=256)] = None,
-        blocked: Annotated[
+        unsafe: Annotated[
             str | None,
             Query(
                 max_length=64,
-                description="The blocked set's version from the hub's reference notice: a "
+                description="The unsafe items' version from the hub's reference notice: a "
                 "snapshot older than it is built again.",
             ),
         ] = None,
     ) -> Response:
         """What a station needs for feedback offline: instruments, tray count sheets, what
         is blocked and why, trays being assembled, staff badges and the site's rules."""
-        served = snapshots.current(blocked)
+        served = snapshots.current(unsafe)
         headers = {"ETag": served.etag, "Cache-Control": "no-cache"}
         if if_none_match is not None and served.etag in if_none_match.split(","):
             return Response(status_code=304, headers=headers)

@@ -17,7 +17,7 @@ from protocol.reference import ReferenceSnapshot
 class Served:
     etag: str  # quoted, as the header carries it
     body: bytes
-    blocked_version: str | None
+    unsafe_version: str | None
 
 
 MIN_AGE_S = 0.2
@@ -31,17 +31,17 @@ class SnapshotCache:
         self._served: Served | None = None
         self._built_mono = 0.0
 
-    def current(self, blocked_version: str | None = None) -> Served:
+    def current(self, unsafe_version: str | None = None) -> Served:
         """The snapshot, built again when older than ``max_age_s`` or, for a station that
-        heard the hub's notice of a newer blocked set (``blocked_version``), older than that
-        set; at most every ``MIN_AGE_S`` either way, so a made-up version cannot make the
-        hub build on every request."""
+        heard the hub's notice of a newer set of unsafe items (``unsafe_version``), older
+        than that set; at most every ``MIN_AGE_S`` either way, so a made-up version cannot
+        make the hub build on every request."""
         with self._lock:  # one build at a time; the others wait for it and share it
             age = time.monotonic() - self._built_mono
             behind = (
-                blocked_version is not None
+                unsafe_version is not None
                 and self._served is not None
-                and self._served.blocked_version != blocked_version
+                and self._served.unsafe_version != unsafe_version
                 and age > MIN_AGE_S
             )
             if self._served is None or age > self._max_age_s or behind:
@@ -55,4 +55,4 @@ class SnapshotCache:
         etag = '"' + hashlib.sha256(contents).hexdigest()[:32] + '"'
         if self._served is not None and self._served.etag == etag:
             return self._served  # keep built_at as when these contents were first seen
-        return Served(etag, snapshot.model_dump_json().encode(), snapshot.blocked_version)
+        return Served(etag, snapshot.model_dump_json().encode(), snapshot.unsafe_version)

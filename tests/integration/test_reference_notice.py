@@ -1,5 +1,5 @@
 """A quarantine reaches the OR without waiting for the station's poll: the hub publishes
-the retained reference notice when the blocked set changes, and the station pulls at once
+the retained reference notice when the set of unsafe items changes, and the station pulls at once
 (agent -> mosquitto -> hub, hub -> mosquitto -> agent, agent -> hub API)."""
 
 from __future__ import annotations
