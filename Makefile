@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo demo-stop deps lint bench clean
+.PHONY: test chaos demo demo-stop deps lint bench clean
 
 $(STAMP): pyproject.toml
 	@echo "Installing scantrail and its Python dependencies into $(VENV) (about a minute)..."
@@ -38,6 +38,10 @@ lint: $(STAMP)
 
 test: $(STAMP) deps lint $(AXE)
 	$(BIN)/pytest
+
+# The long runs (an offline day of 100,000 scans); make test runs a short one of each.
+chaos: $(STAMP) deps
+	$(BIN)/pytest -m long
 
 demo: $(STAMP) deps
 	$(BIN)/python deploy/demo.py
