@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from fastapi import FastAPI
@@ -15,6 +15,8 @@ from hub.ingest.worker import IngestWorker
 from hub.metrics import Metrics
 from hub.notice import BlockedNotice
 from hub.reconcile.apply import Reconciler, Tables
+from hub.reconcile.checks import TimedChecks
+from hub.reconcile.worker import ProjectionWorker
 from hub.settings import HubSettings
 from hub.store.db import create_engine, migrate
 from hub.web.app import create_app
@@ -29,11 +31,14 @@ class Hub:
     engine: Engine
     consumer: Consumer
     worker: IngestWorker
+    projection: ProjectionWorker
     api: FastAPI
     notice: BlockedNotice
 
     def start(self) -> None:
         migrate(self.engine)
+        if self.worker.apart:
+            self.projection.start()
         self.worker.start()
         self.consumer.start()
         self.notice.start()
@@ -43,6 +48,7 @@ class Hub:
         self.notice.stop()
         self.consumer.stop()
         self.worker.stop()
+        self.projection.stop()
         self.engine.dispose()
 
 
@@ -52,6 +58,13 @@ def bootstrap(settings: HubSettings) -> Hub:
     metrics.watch(engine)
     messages = bounded_queue(settings.mqtt)
     consumer = Consumer(settings.mqtt, messages)
+    projection = ProjectionWorker(
+        engine,
+        Reconciler(Tables.live(), decode_rules=settings.decode, policy=settings.records.policy()),
+        settings.ingest,
+        TimedChecks(engine, settings.ingest, settings.records),
+        metrics,
+    )
     worker = IngestWorker(
         engine,
         consumer,
@@ -59,18 +72,21 @@ def bootstrap(settings: HubSettings) -> Hub:
         settings.mqtt.topic_prefix,
         settings.ingest,
         settings.faults,
-        Reconciler(Tables.live(), decode_rules=settings.decode, policy=settings.records.policy()),
-        settings.records,
-        metrics,
+        projection,
+        # PostgreSQL takes concurrent writers: projection apart, so acks never wait for
+        # it. SQLite takes one: the ingest thread alternates (docs/delivery.md).
+        apart=engine.dialect.name == "postgresql",
+        metrics=metrics,
     )
     return Hub(
         settings,
         engine,
         consumer,
         worker,
+        projection,
         create_app(
             engine,
-            lambda: worker.health,
+            lambda: replace(worker.health, set_aside=projection.set_aside),
             settings.decode,
             settings.api,
             IngestPorts(replayer(settings.mqtt.topic_prefix), manual.enter),

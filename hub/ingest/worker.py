@@ -1,4 +1,4 @@
-"""The hub's one writer thread: ingest batches, commit, ack; project between them.
+"""The hub's ingest thread: take batches, commit, ack; on SQLite, project between them.
 
 Order of work (DESIGN.md §2-3):
 1. Take what the consumer queued, up to ``batch_max_messages`` or ``batch_wait_ms``.
@@ -8,7 +8,9 @@ Order of work (DESIGN.md §2-3):
    bulk, each watermark moved once, each agent's fleet row once. COMMIT.
 4. PUBACK each message (``manual_ack``) in the order received, then publish each touched
    agent's retained ``ack``. Nothing is acked before its scans are committed.
-5. One bounded projection step (projector.py). Ingest comes first: while messages flow,
+5. Projection (reconcile/worker.py). On PostgreSQL it runs apart, in its own thread and
+   connection: ingest only wakes it, and an ack never waits for a projection step. On
+   SQLite, the one writer takes one bounded step here. Ingest comes first: while messages flow,
    steps take at most ``BUSY_STEP_SCANS`` and run at most every ``BUSY_STEP_EVERY_S``,
    so acks keep flowing (each step is a transaction and an fsync of
    its own: one after every batch cut the hub's sustained single-scan rate by a third in
@@ -17,7 +19,8 @@ Order of work (DESIGN.md §2-3):
    early (projector.py rule 3) as soon as a message lands, so a drain's next message waits
    for about a hundred scans, not the whole step. That is what lets a catch-up step be
    large: 5,000 scans a step projected 103,000 interleaved scans 26-30% faster than 1,000
-   in-process (fewer commits, and rows changed by many scans are written once).
+   in-process (fewer commits, and rows changed by many scans are written once). The
+   timed checks (reconcile/checks.py) run here too on SQLite, every 30 s.
 
 Failures, mapped at the edge (hub/store/db.py ``mapped``):
 - ``DatabaseUnavailable``: nothing is acked. The same batch is retried with backoff until
@@ -32,15 +35,11 @@ from __future__ import annotations
 import functools
 import os
 import queue
-import random
 import signal
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from datetime import UTC, datetime
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
@@ -51,13 +50,12 @@ from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
 from hub.metrics import Metrics
-from hub.reconcile.apply import Reconciler, Tables
-from hub.reconcile.projector import Projector, Recent
-from hub.settings import FaultSettings, IngestSettings, RecordSettings
-from hub.store import due
+from hub.reconcile.worker import ProjectionWorker
+from hub.settings import FaultSettings, IngestSettings
 from hub.store.alerts import Alerts, open_of_kind, resolve
 from hub.store.db import mapped
-from hub.store.tables import agent_streams, dead_letters
+from hub.store.retry import Patience
+from hub.store.tables import dead_letters
 from protocol import codec
 from protocol.messages import HubAck, ScanEvent
 from protocol.topics import Topic
@@ -65,22 +63,9 @@ from protocol.topics import Topic
 log = structlog.get_logger("hub.worker")
 
 MAX_DEAD_LETTER_CHARS = 64 * 1024
-GAP_CHECK_S = 30.0
-RETRY_FIRST_S = 0.5
-RETRY_MAX_S = 10.0
 BUSY_STEP_EVERY_S = 0.1
 BUSY_STEP_SCANS = 100  # about 10 ms of rules: what an ack may wait for while messages flow
 QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
-
-T = TypeVar("T")
-
-
-# Why an overdue alert ended when its asset is no longer overdue.
-RESOLVED_BY = {
-    "inspection_overdue": "the asset was inspected or retired",
-    "loan_overdue": "the equipment came back",
-}
-
 
 class IngestWorker:
     def __init__(
@@ -91,10 +76,12 @@ class IngestWorker:
         topic_prefix: str,
         settings: IngestSettings,
         faults: FaultSettings,
-        reconciler: Reconciler | None = None,
-        records: RecordSettings | None = None,
+        projection: ProjectionWorker,
+        apart: bool = False,
         metrics: Metrics | None = None,
     ) -> None:
+        """``apart``: the projection runs in its own thread (PostgreSQL); otherwise this
+        thread projects between batches (SQLite)."""
         self._engine = engine
         self._metrics = metrics or Metrics()
         self._consumer = consumer
@@ -106,17 +93,14 @@ class IngestWorker:
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._batches = 0
         self._fleet = Fleet(settings.clock_skew_alert_s)
-        self._projector = Projector(reconciler or Reconciler(Tables.live()))
-        self._recent = Recent()
+        self.projection = projection
+        self.apart = apart
         self._lagging = False
         self._stepped_at = 0.0
         self._batch_at = 0.0
-        self._gaps_checked_at = 0.0
-        self._gaps_alerted: set[tuple[str, str, str]] = set()
-        self._readiness_lead = timedelta(minutes=(records or RecordSettings()).readiness_lead_min)
-        self._due_alerted: set[str] = set()  # cases, and assets with their due date
         self._unsynced_alerted: set[str] = set()
         self.health = WriterHealth()
+        self._patience = Patience(self._stopping, self._down, self._up)
 
     def start(self) -> None:
         self._thread.start()
@@ -129,40 +113,33 @@ class IngestWorker:
         while not self._stopping.is_set():
             batch = self._collect()
             if batch:
-                self._retrying(functools.partial(self.process, batch))
-            now = time.monotonic()
-            if batch:
-                self._batch_at = now
-            if not self._has_work() and now >= self._batch_at + QUIET_S:
-                self._retrying(self.project)
-            elif now >= self._stepped_at + BUSY_STEP_EVERY_S:
-                self._retrying(functools.partial(self.project, busy=True))
-            if time.monotonic() >= self._gaps_checked_at + GAP_CHECK_S:
-                self._retrying(lambda: self.check_gaps(datetime.now(UTC)))
-                self._retrying(lambda: self.check_readiness(datetime.now(UTC)))
-                self._retrying(lambda: self.check_overdue(datetime.now(UTC)))
-
-    def _retrying(self, work: Callable[[], T]) -> T | None:
-        """Run ``work`` until the database takes it, backing off while it is unavailable."""
-        delay = RETRY_FIRST_S
-        while not self._stopping.is_set():
-            try:
-                result = work()
-            except DatabaseUnavailable as exc:
-                self._metrics.database_errors.labels("unavailable").inc()
-                if self.health.database == "ok":
-                    log.error("database.unavailable", error=str(exc))
-                    self.health = WriterHealth("unavailable", str(exc), datetime.now(UTC))
-                self._fleet.forget()
-                self._recent.clear()
-                self._stopping.wait(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, RETRY_MAX_S)
+                self._patience.run(functools.partial(self.process, batch))
+                self._batch_at = time.monotonic()
+            if self.apart:
                 continue
-            if self.health.database != "ok":
-                log.info("database.available")
-                self.health = WriterHealth(set_aside=self.health.set_aside)
-            return result
-        return None
+            now = time.monotonic()
+            if not self._has_work() and now >= self._batch_at + QUIET_S:
+                self._patience.run(self.project)
+            elif now >= self._stepped_at + BUSY_STEP_EVERY_S:
+                self._patience.run(functools.partial(self.project, busy=True))
+            if self.projection.checks.due():
+                self._patience.run(self._check)
+
+    def _check(self) -> int:
+        return self.projection.checks.run(datetime.now(UTC))
+
+    def _down(self, exc: DatabaseUnavailable) -> None:
+        self._metrics.database_errors.labels("unavailable").inc()
+        if self.health.database == "ok":
+            log.error("database.unavailable", error=str(exc))
+            self.health = WriterHealth("unavailable", str(exc), datetime.now(UTC))
+        self._fleet.forget()
+        self.projection.recent.clear()
+
+    def _up(self) -> None:
+        if self.health.database != "ok":
+            log.info("database.available")
+            self.health = WriterHealth()
 
     def _collect(self) -> list[Message]:
         # While the records lag, do not sit waiting for messages: project instead.
@@ -256,12 +233,13 @@ class IngestWorker:
             self._flag_unsynced(conn, [event for event, _ in stored.new], raised)
             raised.write(conn)
             self._crash_if("before_commit")
-        self._recent.add(stored.new)  # committed: count what it stored and set aside
+        self.projection.recent.add(stored.new)  # committed: hand the scans over
         self._metrics.scans.inc(len(stored.new))
         for letter in work.dead:
             self._metrics.dead_letters.labels(letter.reason).inc()
         if stored.new:
-            self._lagging = True
+            self._lagging = not self.apart
+            self.projection.wake()
         return {(p.agent_id, p.incarnation): p for p in stored.progress}
 
     def _dead_letters(
@@ -326,109 +304,21 @@ class IngestWorker:
     # -- projection -----------------------------------------------------------------------------
 
     def project(self, busy: bool = False) -> int:
-        """One bounded projection step in its own transaction; return the scans projected.
-        ``busy``: messages wait, so take at most ``BUSY_STEP_SCANS``."""
+        """One bounded projection step in this thread (SQLite); the scans projected.
+        ``busy``: messages wait, so take at most ``BUSY_STEP_SCANS``; otherwise a catch-up
+        step, which stops early when a message lands."""
         self._stepped_at = time.monotonic()
-        full = self._settings.projection_step_scans
-        with mapped(), self._engine.begin() as conn:
-            if busy:
-                step = self._projector.step(conn, self._recent, min(full, BUSY_STEP_SCANS))
-            else:  # a catch-up step: it stops early when a message lands
-                step = self._projector.step(conn, self._recent, full, yield_to=self._has_work)
-        self._projector.committed()
-        self.health.set_aside += step.set_aside
-        self._lagging = step.projected > 0
-        return step.projected
+        if busy:
+            projected = self.projection.step(BUSY_STEP_SCANS)
+        else:
+            projected = self.projection.step(yield_to=self._has_work)
+        self._lagging = projected > 0
+        return projected
 
     def _has_work(self) -> bool:
         return not self._messages.empty()
 
     # -- housekeeping -----------------------------------------------------------------------------
-
-    def check_gaps(self, now: datetime) -> int:
-        """Alert once for each seq gap open longer than ``gap_alert_min`` (the agent did not
-        fill it: its store may have lost rows, or its resends are refused). Once per gap
-        per hub process: a restarted hub reminds operators of gaps still open."""
-        self._gaps_checked_at = time.monotonic()
-        limit = now - timedelta(minutes=self._settings.gap_alert_min)
-        raised = Alerts(now)
-        with mapped(), self._engine.begin() as conn:
-            stale = conn.execute(
-                sa.select(agent_streams).where(
-                    agent_streams.c.gap_since.is_not(None), agent_streams.c.gap_since < limit
-                )
-            ).all()
-            for row in stale:
-                key = (row.agent_id, row.incarnation, str(row.gap_since))
-                if key in self._gaps_alerted:
-                    continue
-                self._gaps_alerted.add(key)
-                raised.add(
-                    "medium",
-                    "gap_open",
-                    row.agent_id,
-                    f"seqs {row.confirmed_seq + 1}..{row.max_seen_seq - 1} of incarnation "
-                    f"{row.incarnation} missing since {row.gap_since}; later scans wait for them",
-                )
-            gapped = set(
-                conn.execute(
-                    sa.select(agent_streams.c.agent_id).where(
-                        agent_streams.c.gap_since.is_not(None)
-                    )
-                ).scalars()
-            )
-            filled = [a.id for a in open_of_kind(conn, "gap_open") if a.agent_id not in gapped]
-            resolve(conn, filled, "the missing scans arrived", now)
-            raised.write(conn)
-        return len(raised.rows)
-
-    def check_readiness(self, now: datetime) -> int:
-        """Alert once per case per hub process when a case starts within the readiness
-        lead and a tray on its preference card is not sterile from a released load."""
-        raised = Alerts(now)
-        with mapped(), self._engine.begin() as conn:
-            not_ready = due.not_ready(conn, now, self._readiness_lead)
-            held = open_of_kind(conn, "case_not_ready")
-            already = {a.subject for a in held}  # still open, from before a restart too
-            for case in not_ready:
-                if case.key not in self._due_alerted and case.key not in already:
-                    self._due_alerted.add(case.key)
-                    raised.add("high", "case_not_ready", None, case.detail, case.key)
-            still = {case.key for case in not_ready}
-            ended = [a for a in held if a.subject not in still]
-            begun = due.begun(conn, [a.subject for a in ended if a.subject])
-            for reason, ids in (
-                ("the case began", [a.id for a in ended if a.subject in begun]),
-                (
-                    "every tray it needs is ready, or its start has passed",
-                    [a.id for a in ended if a.subject not in begun],
-                ),
-            ):
-                resolve(conn, ids, reason, now)
-            raised.write(conn)
-        return len(raised.rows)
-
-    def check_overdue(self, now: datetime) -> int:
-        """Alert once per asset and due date per hub process when an inspection is overdue,
-        and once per loan when it is out past its due-back time."""
-        raised = Alerts(now)
-        with mapped(), self._engine.begin() as conn:
-            for kind, found in (
-                ("inspection_overdue", due.overdue_inspections(conn, now)),
-                ("loan_overdue", due.overdue_loans(conn, now)),
-            ):
-                held = open_of_kind(conn, kind)
-                already = {a.subject for a in held}  # still open, from before a restart too
-                for what in found:
-                    asset = what.facts["asset"]
-                    if what.key not in self._due_alerted and asset not in already:
-                        self._due_alerted.add(what.key)
-                        raised.add("medium", kind, None, what.detail, asset)
-                still = {what.facts["asset"] for what in found}
-                ended = [a.id for a in held if a.subject not in still]
-                resolve(conn, ended, RESOLVED_BY[kind], now)
-            raised.write(conn)
-        return len(raised.rows)
 
     def _crash_if(self, point: str) -> None:
         if self._faults.crash_point == point and self._batches >= self._faults.crash_after_batches:

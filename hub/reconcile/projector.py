@@ -29,6 +29,7 @@ Rules (DESIGN.md §2):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,29 +67,34 @@ _MOVE_CURSOR = (
 
 class Recent:
     """Scans ingest has just stored, so the projector need not read them back. Bounded:
-    past ``RECENT_MAX`` new scans are not held and the projector reads them from the log."""
+    past ``RECENT_MAX`` new scans are not held and the projector reads them from the log.
+    Ingest adds and the projector takes, in different threads on PostgreSQL: one lock."""
 
     def __init__(self, limit: int = RECENT_MAX) -> None:
         self._limit = limit
         self._held: dict[tuple[str, str, int], tuple[ScanEvent, datetime]] = {}
+        self._lock = threading.Lock()
 
     def add(self, stored: Sequence[tuple[ScanEvent, datetime]]) -> None:
-        for event, at in stored:
-            if len(self._held) >= self._limit:
-                return
-            self._held[(event.agent_id, event.incarnation, event.seq)] = (event, at)
+        with self._lock:
+            for event, at in stored:
+                if len(self._held) >= self._limit:
+                    return
+                self._held[(event.agent_id, event.incarnation, event.seq)] = (event, at)
 
     def take(self, ranges: Sequence[Range]) -> Fresh:
         fresh: Fresh = {}
-        for agent_id, incarnation, after, upto in ranges:
-            for seq in range(after + 1, upto + 1):
-                held = self._held.pop((agent_id, incarnation, seq), None)
-                if held is not None:
-                    fresh[(agent_id, incarnation, seq)] = held
+        with self._lock:
+            for agent_id, incarnation, after, upto in ranges:
+                for seq in range(after + 1, upto + 1):
+                    held = self._held.pop((agent_id, incarnation, seq), None)
+                    if held is not None:
+                        fresh[(agent_id, incarnation, seq)] = held
         return fresh
 
     def clear(self) -> None:
-        self._held.clear()
+        with self._lock:
+            self._held.clear()
 
 
 @dataclass(frozen=True)
@@ -188,9 +194,12 @@ class Projector:
 
 
 def move_cursors(conn: Connection, ranges: Sequence[Range]) -> None:
-    """Set each stream's cursor to the end of its last range."""
+    """Set each stream's cursor to the end of its last range. In key order, the order
+    ingest locks the same rows in (inbox.py rule 4): the two never deadlock on PostgreSQL."""
     ends = {(r.agent_id, r.incarnation): r.upto for r in ranges}
-    moves = [{"k_agent": a, "k_incarnation": i, "upto": upto} for (a, i), upto in ends.items()]
+    moves = [
+        {"k_agent": a, "k_incarnation": i, "upto": upto} for (a, i), upto in sorted(ends.items())
+    ]
     if moves:
         conn.execute(_MOVE_CURSOR, moves)
 

@@ -4,10 +4,14 @@ one before it, so editing or deleting any entry breaks every hash after it.
 hash = sha256(prev_hash + "\\n" + canonical JSON of the entry's fields). The first entry's
 prev_hash is 64 zeros. Entries are appended in the order the hub applied the changes.
 
-Two writers append: the projector (hub/reconcile/audit.py) and the API's writes. ``append``
-reads the newest entry FOR UPDATE, which serialises writers on PostgreSQL; on SQLite the
-caller must already hold the write lock (it has written in this transaction), so no other
-writer can append between reading the newest hash and inserting after it.
+Two writers append: the projector (hub/reconcile/audit.py) and the API's writes, in
+different threads or hub processes. On PostgreSQL ``append`` first takes a
+transaction-level advisory lock, then reads the newest entry: a writer that waited for
+the lock reads what the one before it committed. (``SELECT … FOR UPDATE`` of the newest
+row does not serialise them: a writer that waited re-reads that same row, now no longer
+the newest, and the chain would fork.) On SQLite the caller must already hold the write
+lock (it has written in this transaction), so no other writer can append between reading
+the newest hash and inserting after it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from hub.store.db import Bulk, as_utc
 from hub.store.records import audit_log
 
 GENESIS = "0" * 64
+AUDIT_LOCK = 0x7363616E61756474  # "scanaudt": any fixed 64-bit number names the lock
 FIELDS = ("actor", "action", "entity", "entity_key", "cause", "detail")
 _INSERT = Bulk.insert(audit_log, tuple(c.name for c in audit_log.columns if c.name != "id"))
 # Built once: json.dumps with options builds a new encoder on every call.
@@ -47,10 +52,10 @@ def append(conn: Connection, entries: list[dict[str, Any]]) -> None:
     newest entry and insert them."""
     if not entries:
         return
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK)))
     prev = (
-        conn.execute(
-            sa.select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1).with_for_update()
-        ).scalar()
+        conn.execute(sa.select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)).scalar()
         or GENESIS
     )
     rows = []

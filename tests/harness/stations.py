@@ -13,6 +13,9 @@ from agent.station import Station
 from hub.ingest.triage import Message
 from hub.ingest.worker import IngestWorker
 from hub.metrics import Metrics
+from hub.reconcile.apply import Reconciler, Tables
+from hub.reconcile.checks import TimedChecks
+from hub.reconcile.worker import ProjectionWorker
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.db import create_engine, migrate
 from protocol import codec
@@ -88,13 +91,20 @@ class HubUnderTest:
         self.metrics = Metrics()  # the writer's counters, and the database's state
         self.metrics.watch(self.engine)
         self.messages: queue.Queue[Message] = queue.Queue()  # what the writer has waiting
+        settings = IngestSettings(projection_step_scans=step_scans)
+        self.checks = TimedChecks(self.engine, settings)
+        # Steps run in the test's thread, when it asks: the SQLite shape on either database.
+        self.projection = ProjectionWorker(
+            self.engine, Reconciler(Tables.live()), settings, self.checks, self.metrics
+        )
         self.worker = IngestWorker(
             self.engine,
             _NoBroker(),  # type: ignore[arg-type]
             self.messages,
             "scantrail",
-            IngestSettings(projection_step_scans=step_scans),
+            settings,
             FaultSettings(),
+            self.projection,
             metrics=self.metrics,
         )
 

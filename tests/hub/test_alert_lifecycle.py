@@ -32,15 +32,15 @@ def test_a_case_not_ready_is_resolved_when_the_case_begins(
     path = tmp_path / "cases.json"
     path.write_text(json.dumps([{**case, "trays": ["TRY-8"]}]))
     refdata.load(hub.engine, "cases", path)
-    assert hub.worker.check_readiness(now) == 1
+    assert hub.checks.check_readiness(now) == 1
     (open_,) = _alerts(hub, "case_not_ready")
     assert open_.subject == "site:CASE-88" and open_.resolved_at is None
     restarted = HubUnderTest(hub.engine.url.render_as_string(hide_password=False))
-    assert restarted.worker.check_readiness(now) == 0  # still open: not raised again
+    assert restarted.checks.check_readiness(now) == 0  # still open: not raised again
     restarted.engine.dispose()
     room = ScriptedStation("pi-or", "point_of_use")
     hub.deliver(room.scan("USR-2", "CASE-88"))
-    hub.worker.check_readiness(now)
+    hub.checks.check_readiness(now)
     (ended,) = _alerts(hub, "case_not_ready")
     assert ended.resolved_at is not None and ended.resolved_reason == "the case began"
 
@@ -73,8 +73,8 @@ def test_a_gap_alert_is_resolved_when_the_missing_scans_arrive(hub: HubUnderTest
     events = porter.scan("AST-1", "AST-2", "LOC-1")
     hub.deliver(events[2:])
     later = datetime.now(UTC) + timedelta(minutes=11)
-    assert hub.worker.check_gaps(later) == 1
+    assert hub.checks.check_gaps(later) == 1
     hub.deliver(events[:2])
-    hub.worker.check_gaps(later)
+    hub.checks.check_gaps(later)
     (alert,) = _alerts(hub, "gap_open")
     assert alert.resolved_reason == "the missing scans arrived"

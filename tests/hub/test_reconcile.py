@@ -281,9 +281,9 @@ def test_a_gap_open_too_long_raises_one_alert(hub: HubUnderTest) -> None:
     events = porter.scan("AST-1", "AST-2", "LOC-1")
     hub.deliver(events[2:])
     later = datetime.now(UTC) + timedelta(minutes=11)
-    assert hub.worker.check_gaps(datetime.now(UTC)) == 0
-    assert hub.worker.check_gaps(later) == 1
-    assert hub.worker.check_gaps(later) == 0
+    assert hub.checks.check_gaps(datetime.now(UTC)) == 0
+    assert hub.checks.check_gaps(later) == 1
+    assert hub.checks.check_gaps(later) == 0
     (alert,) = _rows(hub, alerts, kind="gap_open")
     assert "seqs 1..2" in alert.detail
 
@@ -608,12 +608,12 @@ def test_a_case_about_to_start_with_a_tray_not_ready_raises_one_alert(
     bench, spd = _tray_through_a_load("CMD-CYCLE-PASS")
     bench.scan("TRY-8", "INS-5", "CMD-COMPLETE")
     hub.deliver(bench.events, spd.events)
-    assert hub.worker.check_readiness(now) == 1
+    assert hub.checks.check_readiness(now) == 1
     (alert,) = _rows(hub, alerts, kind="case_not_ready")
     assert alert.severity == "high"
     assert "site:CASE-88" in alert.detail and "LOC-OR3" in alert.detail
     assert "tray site:TRY-8 is in_service" in alert.detail and "TRY-7" not in alert.detail
-    assert hub.worker.check_readiness(now) == 0
+    assert hub.checks.check_readiness(now) == 0
 
 
 def test_a_case_whose_trays_are_ready_or_that_has_begun_raises_no_alert(
@@ -635,7 +635,7 @@ def test_a_case_whose_trays_are_ready_or_that_has_begun_raises_no_alert(
     bench, spd = _tray_through_a_load("CMD-CYCLE-PASS")
     orr = ScriptedStation("pi-or", "point_of_use", spd.at)
     hub.deliver(bench.events, spd.events, orr.scan("CASE-2"))
-    assert hub.worker.check_readiness(now) == 0
+    assert hub.checks.check_readiness(now) == 0
 
 
 def test_asset_statuses_inspections_and_loans_follow_the_commands(
@@ -659,9 +659,9 @@ def test_asset_statuses_inspections_and_loans_follow_the_commands(
     assert inspection.inspector == "site:USR-ANA"
     due = utc(pump.inspection_due)
     assert due == utc(inspection.at) + timedelta(days=30)
-    assert hub.worker.check_overdue(due - timedelta(days=1)) == 0
-    assert hub.worker.check_overdue(due + timedelta(days=1)) == 1
-    assert hub.worker.check_overdue(due + timedelta(days=2)) == 0
+    assert hub.checks.check_overdue(due - timedelta(days=1)) == 0
+    assert hub.checks.check_overdue(due + timedelta(days=1)) == 1
+    assert hub.checks.check_overdue(due + timedelta(days=2)) == 0
     (alert,) = _rows(hub, alerts, kind="inspection_overdue")
     assert "site:AST-P1" in alert.detail
     assert rebuild(hub.engine)["assets"].differ == 0
@@ -686,8 +686,8 @@ def test_a_loan_past_its_models_loan_period_raises_one_alert(
     assert (loan.lent_by, due_back) == ("site:USR-BEN", lent + timedelta(days=2))
     (pump,) = _rows(hub, records.assets)
     assert utc(pump.inspection_due) - utc(pump.inspected_at) == timedelta(days=90)
-    assert hub.worker.check_overdue(due_back - timedelta(hours=1)) == 0
-    assert hub.worker.check_overdue(due_back + timedelta(hours=1)) == 1
-    assert hub.worker.check_overdue(due_back + timedelta(hours=2)) == 0
+    assert hub.checks.check_overdue(due_back - timedelta(hours=1)) == 0
+    assert hub.checks.check_overdue(due_back + timedelta(hours=1)) == 1
+    assert hub.checks.check_overdue(due_back + timedelta(hours=2)) == 0
     (alert,) = _rows(hub, alerts, kind="loan_overdue")
     assert "site:AST-P2" in alert.detail and "site:USR-BEN" in alert.detail

@@ -1,0 +1,121 @@
+"""The projection stage as a worker any hub process can run (DESIGN.md §2-3).
+
+It follows the scan log by its cursors (projector.py) and runs the timed checks
+(checks.py). Two shapes, chosen by the composition root (docs/delivery.md):
+
+- **SQLite, one writer.** SQLite takes one writer at a time, so the ingest worker calls
+  ``step`` between its batches: small steps while messages flow, whole steps once they
+  stop, each ending early when a message lands (ingest/worker.py).
+- **PostgreSQL, apart.** ``start`` runs the worker in its own thread on its own
+  connection. Ingest only stores, commits and acks, then ``wake``s it; an ack never waits
+  for a projection step. Steps are whole (``projection_step_scans``) and end when the
+  queue is empty. With several hubs each runs one, and the projector's advisory lock lets
+  one of them project at a time (projector.py rule 6).
+
+A step that finds the database unavailable is retried with backoff; what ingest stored
+meanwhile waits in the queue, and the records catch up once it is back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.engine import Engine
+
+from hub.errors import DatabaseUnavailable
+from hub.metrics import Metrics
+from hub.reconcile.apply import Reconciler
+from hub.reconcile.checks import TimedChecks
+from hub.reconcile.projector import Projector, Recent
+from hub.settings import IngestSettings
+from hub.store.db import mapped
+from hub.store.retry import Patience
+
+log = structlog.get_logger("hub.projection")
+
+IDLE_S = 0.25  # a hub that did not ingest the scans (another hub did) finds them this late
+
+
+class ProjectionWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        reconciler: Reconciler,
+        settings: IngestSettings,
+        checks: TimedChecks,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._engine = engine
+        self._projector = Projector(reconciler)
+        self._settings = settings
+        self.checks = checks
+        self._metrics = metrics or Metrics()
+        self.recent = Recent()  # what this process's ingest stored, handed over in memory
+        self.set_aside = 0  # scans the projector could not apply, since start
+        self._stopping = threading.Event()
+        self._woken = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="projector", daemon=True)
+        self._patience = Patience(self._stopping, self._down, self._up)
+        self._unavailable = False
+
+    # -- its own thread (PostgreSQL) -----------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._woken.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=15)
+
+    def wake(self) -> None:
+        """Ingest committed new scans."""
+        self._woken.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._woken.wait(IDLE_S)
+            self._woken.clear()
+            while not self._stopping.is_set():
+                projected = self._patience.run(self._whole_step)
+                if not projected:
+                    break
+            self.check_if_due()
+
+    # -- one step, in the caller's thread ------------------------------------------------------
+
+    def step(self, budget: int | None = None, yield_to: Callable[[], bool] | None = None) -> int:
+        """One projection step of at most ``budget`` scans (default: a whole step) in its
+        own transaction; the scans it projected. ``yield_to``: end the step early when it
+        turns true (a message waits for the one writer)."""
+        whole = self._settings.projection_step_scans
+        with mapped(), self._engine.begin() as conn:
+            step = self._projector.step(
+                conn, self.recent, min(whole, budget or whole), yield_to=yield_to
+            )
+        self._projector.committed()
+        self.set_aside += step.set_aside
+        return step.projected
+
+    def _whole_step(self) -> int:
+        return self.step()
+
+    def check_if_due(self) -> None:
+        if self.checks.due():
+            self._patience.run(lambda: self.checks.run(datetime.now(UTC)))
+
+    def _down(self, exc: DatabaseUnavailable) -> None:
+        self._metrics.database_errors.labels("unavailable").inc()
+        if not self._unavailable:
+            log.error("projection.database_unavailable", error=str(exc))
+        self._unavailable = True
+        self.recent.clear()
+
+    def _up(self) -> None:
+        if self._unavailable:
+            log.info("projection.database_available")
+        self._unavailable = False
