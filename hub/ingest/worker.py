@@ -67,6 +67,7 @@ BUSY_STEP_EVERY_S = 0.1
 BUSY_STEP_SCANS = 100  # about 10 ms of rules: what an ack may wait for while messages flow
 QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
 
+
 class IngestWorker:
     def __init__(
         self,
