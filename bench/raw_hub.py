@@ -1,11 +1,12 @@
 """The raw baseline for bench/e2e_bench.py, run as its own process: the least a hub must do.
 
 A plain paho subscriber (MQTT v5, ``manual_ack``) that takes the agents' scan messages,
-inserts their events into SQLite (WAL, ``synchronous=FULL``), commits every 20 ms, then
-PUBACKs and publishes the same retained ack the hub publishes (highest contiguous seq).
-No validation, no dedupe beyond the primary key, no fleet state, no records.
+inserts their events into the database, commits every 20 ms, then PUBACKs and publishes
+the same retained ack the hub publishes (highest contiguous seq). No validation, no dedupe
+beyond the primary key, no fleet state, no records.
 
-    python bench/raw_hub.py PORT DB_PATH
+    python bench/raw_hub.py PORT DB_PATH           # SQLite: WAL, synchronous=FULL
+    python bench/raw_hub.py PORT postgresql://...  # PostgreSQL through psycopg, as the hub
 """
 
 from __future__ import annotations
@@ -24,15 +25,44 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 COMMIT_EVERY_S = 0.02
 
 
+TABLE = (
+    "CREATE TABLE IF NOT EXISTS scans (agent TEXT, incarnation TEXT, seq INTEGER, "
+    "payload TEXT, PRIMARY KEY (agent, incarnation, seq))"
+)
+
+
+class _Sqlite:
+    def __init__(self, path: str) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute(TABLE)
+
+    def insert(self, rows: list[tuple[str, str, int, str]]) -> None:
+        self.db.execute("BEGIN")
+        self.db.executemany("INSERT OR IGNORE INTO scans VALUES (?, ?, ?, ?)", rows)
+        self.db.execute("COMMIT")
+
+
+class _Postgres:
+    def __init__(self, url: str) -> None:
+        import psycopg  # only this baseline needs it
+
+        self.db = psycopg.connect(url)
+        self.db.execute(TABLE)
+        self.db.commit()
+
+    def insert(self, rows: list[tuple[str, str, int, str]]) -> None:
+        with self.db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO scans VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", rows
+            )
+        self.db.commit()
+
+
 def main() -> None:
-    port, path = int(sys.argv[1]), sys.argv[2]
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS scans (agent TEXT, incarnation TEXT, seq INTEGER, "
-        "payload TEXT, PRIMARY KEY (agent, incarnation, seq))"
-    )
+    port, where = int(sys.argv[1]), sys.argv[2]
+    db = _Postgres(where) if where.startswith("postgresql://") else _Sqlite(where)
     inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
@@ -70,9 +100,7 @@ def main() -> None:
             for event in body["events"]:
                 rows.append((key[0], key[1], event["seq"], json.dumps(event)))
                 held.setdefault(key, set()).add(event["seq"])
-        db.execute("BEGIN")
-        db.executemany("INSERT OR IGNORE INTO scans VALUES (?, ?, ?, ?)", rows)
-        db.execute("COMMIT")
+        db.insert(rows)
         for msg in batch:
             client.ack(msg.mid, msg.qos)
         for key in touched:

@@ -2,8 +2,8 @@
 
 Two kinds:
 - counters the hub moves as it works: scans ingested, dead letters by reason, database
-  errors by kind, and API request latencies by route. They count in this process since
-  it started, as Prometheus counters do.
+  errors by kind, database calls by stage, and API request latencies by route. They count
+  in this process since it started, as Prometheus counters do.
 - gauges read from the database when scraped: the projection lag, each agent's backlog,
   unconfirmed seqs and silence, open alerts by severity. Read at scrape time, so every
   hub process sharing a database reports the same state, and nothing is cached.
@@ -14,7 +14,9 @@ several apps in one process never collide.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +29,20 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.store import queries
 from hub.store.tables import alerts
+
+_stage = threading.local()  # what the current thread is doing, for ``database_calls``
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Count the database calls made inside as the ``name`` stage's."""
+    was = getattr(_stage, "name", "other")
+    _stage.name = name
+    try:
+        yield
+    finally:
+        _stage.name = was
+
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -49,6 +65,13 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.database_calls = Counter(
+            "scantrail_database_calls",
+            "Calls to the database (BEGIN, each statement or executemany, COMMIT, ROLLBACK), "
+            "by the stage that made them: ingest, projection or other (pages, API, notice).",
+            ["stage"],
+            registry=self.registry,
+        )
         self.requests = Histogram(
             "scantrail_http_request_duration_seconds",
             "API and dashboard requests, by method, route and status.",
@@ -57,8 +80,17 @@ class Metrics:
         )
 
     def watch(self, engine: Engine) -> None:
-        """Read the database's state at each scrape."""
+        """Read the database's state at each scrape, and count the calls made to it."""
         self.registry.register(_State(engine))
+        calls = self.database_calls
+
+        def call(*_: Any) -> None:
+            calls.labels(getattr(_stage, "name", "other")).inc()
+
+        # One round trip each, near enough: psycopg sends an executemany's rows in one
+        # pipeline, and on PostgreSQL BEGIN is sent before the first statement.
+        for event in ("begin", "commit", "rollback", "before_cursor_execute"):
+            sa.event.listen(engine, event, call)
 
     def render(self) -> bytes:
         rendered: bytes = generate_latest(self.registry)

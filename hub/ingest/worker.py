@@ -49,7 +49,7 @@ from hub.ingest import inbox
 from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
-from hub.metrics import Metrics
+from hub.metrics import Metrics, stage
 from hub.reconcile.worker import ProjectionWorker
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.alerts import Alerts, open_of_kind, resolve
@@ -208,7 +208,7 @@ class IngestWorker:
             return {}
 
     def _transaction(self, work: Triage) -> dict[tuple[str, str], inbox.StreamProgress]:
-        with mapped(), self._engine.begin() as conn:
+        with stage("ingest"), mapped(), self._engine.begin() as conn:
             now = datetime.now(UTC)
             raised = Alerts(now)
             self._dead_letters(conn, work.dead, raised, now)

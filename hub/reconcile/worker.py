@@ -26,7 +26,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from hub.errors import DatabaseUnavailable
-from hub.metrics import Metrics
+from hub.metrics import Metrics, stage
 from hub.reconcile.apply import Reconciler
 from hub.reconcile.checks import TimedChecks
 from hub.reconcile.projector import Projector, Recent
@@ -93,7 +93,7 @@ class ProjectionWorker:
         own transaction; the scans it projected. ``yield_to``: end the step early when it
         turns true (a message waits for the one writer)."""
         whole = self._settings.projection_step_scans
-        with mapped(), self._engine.begin() as conn:
+        with stage("projection"), mapped(), self._engine.begin() as conn:
             step = self._projector.step(
                 conn, self.recent, min(whole, budget or whole), yield_to=yield_to
             )

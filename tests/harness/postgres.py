@@ -34,6 +34,7 @@ class Postgres:
         self.sockets = workdir / "sockets"
         self.port = free_port()
         self._as_root = os.geteuid() == 0
+        self.options = ""  # more server options (``-c name=value``), before ``start``
 
     def _run(self, *cmd: str) -> None:
         argv = ["runuser", "-u", "postgres", "--", *cmd] if self._as_root else list(cmd)
@@ -56,7 +57,7 @@ class Postgres:
         """Start the cluster made by ``start`` after a ``stop``, on the same port."""
         options = (
             f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
-            "-c shared_buffers=64MB -c max_connections=100"
+            f"-c shared_buffers=64MB -c max_connections=100 {self.options}"
         )
         self._run(
             _bin("pg_ctl"),
