@@ -58,18 +58,8 @@ _INSERT_SCANS = Bulk.insert(
 
 _ENQUEUE = Bulk.insert(projection_queue, ("agent_id", "incarnation", "after_seq", "upto_seq"))
 
-_UPDATE_STREAM = (
-    agent_streams.update()
-    .where(
-        agent_streams.c.agent_id == sa.bindparam("k_agent"),
-        agent_streams.c.incarnation == sa.bindparam("k_incarnation"),
-    )
-    .values(
-        confirmed_seq=sa.bindparam("confirmed_seq"),
-        max_seen_seq=sa.bindparam("max_seen_seq"),
-        gap_since=sa.bindparam("gap_since"),
-        updated_at=sa.bindparam("updated_at"),
-    )
+_UPDATE_STREAM = Bulk.update(
+    agent_streams, ("confirmed_seq", "max_seen_seq", "gap_since", "updated_at")
 )
 
 
@@ -166,17 +156,15 @@ def store(
         out.progress.append(progress)
         gap = progress.max_seen_seq > progress.confirmed_seq
         updates.append(
-            {
-                "k_agent": key[0],
-                "k_incarnation": key[1],
-                "confirmed_seq": progress.confirmed_seq,
-                "max_seen_seq": progress.max_seen_seq,
-                "gap_since": (streams[key].gap_since or received_at) if gap else None,
-                "updated_at": received_at,
-            }
+            (
+                progress.confirmed_seq,
+                progress.max_seen_seq,
+                (streams[key].gap_since or received_at) if gap else None,
+                received_at,
+                *key,
+            )
         )
-    if updates:
-        conn.execute(_UPDATE_STREAM, updates)
+    _UPDATE_STREAM(conn, updates)
     _ENQUEUE(conn, queue_order(out.progress, arrival or {}))
     return out
 

@@ -55,6 +55,8 @@ IN_CHUNK = 500
 YIELD_EVERY = 100  # scans between asking ``yield_to``: about 15 ms of rules
 RECENT_MAX = 10_000  # scans held in memory for the projector; beyond, it reads the log
 
+# Run row by row (executemany), in key order: one UPDATE over an unnest of the keys would
+# lock the rows in whatever order its plan reads them.
 _MOVE_CURSOR = (
     agent_streams.update()
     .where(
