@@ -64,6 +64,7 @@ def bootstrap(settings: HubSettings) -> Hub:
         settings.ingest,
         TimedChecks(engine, settings.ingest, settings.records),
         metrics,
+        ingest_flooded=lambda: worker.flooded(),
     )
     worker = IngestWorker(
         engine,

@@ -10,17 +10,19 @@ Order of work (DESIGN.md §2-3):
    agent's retained ``ack``. Nothing is acked before its scans are committed.
 5. Projection (reconcile/worker.py). On PostgreSQL it runs apart, in its own thread and
    connection: ingest only wakes it, and an ack never waits for a projection step. On
-   SQLite, the one writer takes one bounded step here. Ingest comes first: while messages flow,
-   steps take at most ``BUSY_STEP_SCANS`` and run at most every ``BUSY_STEP_EVERY_S``,
-   so acks keep flowing (each step is a transaction and an fsync of
-   its own: one after every batch cut the hub's sustained single-scan rate by a third in
-   bench/e2e_bench.py). The records still progress, and catch up in whole steps of
-   ``projection_step_scans`` once no batch has come for ``QUIET_S``; such a step stops
-   early (projector.py rule 3) as soon as a message lands, so a drain's next message waits
-   for about a hundred scans, not the whole step. That is what lets a catch-up step be
-   large: 5,000 scans a step projected 103,000 interleaved scans 26-30% faster than 1,000
-   in-process (fewer commits, and rows changed by many scans are written once). The
-   timed checks (reconcile/checks.py) run here too on SQLite, every 30 s.
+   SQLite, the one writer takes one bounded step here. Ingest comes first: while messages
+   flow, steps take at most ``BUSY_STEP_SCANS``, run at most every ``BUSY_STEP_EVERY_S``,
+   and take at most a third of the writer's time (``BUSY_SHARE``), so acks keep flowing
+   (each step is a transaction and an fsync of its own: one after every batch cut the
+   hub's sustained single-scan rate by a third in bench/e2e_bench.py; and with steps
+   every 100 ms whatever they cost, the projector set the ack rate of a flood). The records
+   still progress, and catch up in whole steps of ``projection_step_scans`` once no batch
+   has come for ``QUIET_S``; such a step stops early (projector.py rule 3) as soon as a
+   message lands, so a drain's next message waits for about a hundred scans, not the whole
+   step. That is what lets a catch-up step be large: 5,000 scans a step projected 103,000
+   interleaved scans 26-30% faster than 1,000 in-process (fewer commits, and rows changed
+   by many scans are written once). The timed checks (reconcile/checks.py) run here too
+   on SQLite, every 30 s.
 
 Failures, mapped at the edge (hub/store/db.py ``mapped``):
 - ``DatabaseUnavailable``: nothing is acked. The same batch is retried with backoff until
@@ -65,6 +67,7 @@ log = structlog.get_logger("hub.worker")
 MAX_DEAD_LETTER_CHARS = 64 * 1024
 BUSY_STEP_EVERY_S = 0.1
 BUSY_STEP_SCANS = 100  # about 10 ms of rules: what an ack may wait for while messages flow
+BUSY_SHARE = 3  # while messages flow, the next step waits twice as long as this one took
 QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
 
 
@@ -97,7 +100,7 @@ class IngestWorker:
         self.projection = projection
         self.apart = apart
         self._lagging = False
-        self._stepped_at = 0.0
+        self._next_busy_step = 0.0
         self._batch_at = 0.0
         self._unsynced_alerted: set[str] = set()
         self.health = WriterHealth()
@@ -121,7 +124,7 @@ class IngestWorker:
             now = time.monotonic()
             if not self._has_work() and now >= self._batch_at + QUIET_S:
                 self._patience.run(self.project)
-            elif now >= self._stepped_at + BUSY_STEP_EVERY_S:
+            elif now >= self._next_busy_step:
                 self._patience.run(functools.partial(self.project, busy=True))
             if self.projection.checks.due():
                 self._patience.run(self._check)
@@ -144,7 +147,7 @@ class IngestWorker:
 
     def _collect(self) -> list[Message]:
         # While the records lag, do not sit waiting for messages: project instead.
-        due = min(self._batch_at + QUIET_S, self._stepped_at + BUSY_STEP_EVERY_S)
+        due = min(self._batch_at + QUIET_S, self._next_busy_step)
         try:
             first = self._messages.get(
                 timeout=max(0.0, due - time.monotonic()) if self._lagging else 0.2
@@ -308,16 +311,22 @@ class IngestWorker:
         """One bounded projection step in this thread (SQLite); the scans projected.
         ``busy``: messages wait, so take at most ``BUSY_STEP_SCANS``; otherwise a catch-up
         step, which stops early when a message lands."""
-        self._stepped_at = time.monotonic()
+        started = time.monotonic()
         if busy:
             projected = self.projection.step(BUSY_STEP_SCANS)
         else:
             projected = self.projection.step(yield_to=self._has_work)
+        took = time.monotonic() - started
+        self._next_busy_step = started + max(BUSY_STEP_EVERY_S, BUSY_SHARE * took)
         self._lagging = projected > 0
         return projected
 
     def _has_work(self) -> bool:
         return not self._messages.empty()
+
+    def flooded(self) -> bool:
+        """More messages wait than half a batch: the agents send faster than ingest takes."""
+        return self._messages.qsize() >= self._settings.batch_max_messages // 2
 
     # -- housekeeping -----------------------------------------------------------------------------
 

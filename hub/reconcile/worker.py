@@ -43,6 +43,11 @@ IDLE_S = 0.25  # a hub that did not ingest the scans (another hub did) finds the
 # head) is about the same for 5 scans as for 50: stepping on every ingest commit (50 a
 # second at 200 stations) spent the CPU that acks need on that cost alone.
 PACE_S = 0.1
+# While ingest is flooded, a step is followed by a pause twice its length: the projector
+# takes at most a third of the time, and the acks (the GIL, the CPU) the rest. The
+# records lag through a flood and catch up after it, in whole steps. Not whenever a message
+# waits: at 200 stations one nearly always does, and the records then lagged 0.9 s.
+BUSY_SHARE = 3
 
 
 class ProjectionWorker:
@@ -53,8 +58,12 @@ class ProjectionWorker:
         settings: IngestSettings,
         checks: TimedChecks,
         metrics: Metrics | None = None,
+        ingest_flooded: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``ingest_flooded``: this process's ingest has more waiting than it can take at
+        once (ingest/worker.py ``flooded``); used apart only."""
         self._engine = engine
+        self._ingest_flooded = ingest_flooded
         self._projector = Projector(reconciler)
         self._settings = settings
         self.checks = checks
@@ -83,16 +92,21 @@ class ProjectionWorker:
         self._woken.set()
 
     def _run(self) -> None:
-        stepped_at = 0.0
+        next_step = 0.0
         while not self._stopping.is_set():
             self._woken.wait(IDLE_S)
-            self._stopping.wait(stepped_at + PACE_S - time.monotonic())
+            self._stopping.wait(next_step - time.monotonic())
             self._woken.clear()
-            stepped_at = time.monotonic()
             while not self._stopping.is_set():  # whole steps while a backlog lasts
+                started = time.monotonic()
                 projected = self._patience.run(self._whole_step)
+                took = time.monotonic() - started
+                next_step = started + max(
+                    PACE_S, BUSY_SHARE * took if self._ingest_flooded() else 0
+                )
                 if (projected or 0) < self._settings.projection_step_scans:
                     break
+                self._stopping.wait(next_step - time.monotonic())
             self.check_if_due()
 
     # -- one step, in the caller's thread ------------------------------------------------------
