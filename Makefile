@@ -52,7 +52,8 @@ demo-stop: $(STAMP)
 bench: $(STAMP) deps
 	$(BIN)/python bench/decode_bench.py
 	$(BIN)/python bench/agent_bench.py
-	$(BIN)/python bench/e2e_bench.py
+	$(BIN)/python bench/e2e_bench.py --stations 200,500
+	$(BIN)/python bench/e2e_bench.py --database postgresql --stations 200,500
 	$(BIN)/python bench/recall_bench.py
 	$(BIN)/python bench/api_bench.py
 

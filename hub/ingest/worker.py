@@ -11,8 +11,8 @@ Order of work (DESIGN.md §2-3):
 5. Projection (reconcile/worker.py). On PostgreSQL it runs apart, in its own thread and
    connection: ingest only wakes it, and an ack never waits for a projection step. On
    SQLite, the one writer takes one bounded step here. Ingest comes first: while messages
-   flow, steps take at most ``BUSY_STEP_SCANS``, run at most every ``BUSY_STEP_EVERY_S``,
-   and take at most a third of the writer's time (``BUSY_SHARE``), so acks keep flowing
+   flow, steps take at most ``BUSY_STEP_SCANS``, and ``next_step_at`` (reconcile/worker.py)
+   paces them, at most every 100 ms and a third of the writer's time, so acks keep flowing
    (each step is a transaction and an fsync of its own: one after every batch cut the
    hub's sustained single-scan rate by a third in bench/e2e_bench.py; and with steps
    every 100 ms whatever they cost, the projector set the ack rate of a flood). The records
@@ -52,7 +52,7 @@ from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
 from hub.metrics import Metrics, stage
-from hub.reconcile.worker import ProjectionWorker
+from hub.reconcile.worker import ProjectionWorker, next_step_at
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.alerts import Alerts, open_of_kind, resolve
 from hub.store.db import mapped
@@ -65,9 +65,7 @@ from protocol.topics import Topic
 log = structlog.get_logger("hub.worker")
 
 MAX_DEAD_LETTER_CHARS = 64 * 1024
-BUSY_STEP_EVERY_S = 0.1
 BUSY_STEP_SCANS = 100  # about 10 ms of rules: what an ack may wait for while messages flow
-BUSY_SHARE = 3  # while messages flow, the next step waits twice as long as this one took
 QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
 
 
@@ -316,8 +314,7 @@ class IngestWorker:
             projected = self.projection.step(BUSY_STEP_SCANS)
         else:
             projected = self.projection.step(yield_to=self._has_work)
-        took = time.monotonic() - started
-        self._next_busy_step = started + max(BUSY_STEP_EVERY_S, BUSY_SHARE * took)
+        self._next_busy_step = next_step_at(started, time.monotonic() - started, busy)
         self._lagging = projected > 0
         return projected
 

@@ -101,9 +101,7 @@ class ProjectionWorker:
                 started = time.monotonic()
                 projected = self._patience.run(self._whole_step)
                 took = time.monotonic() - started
-                next_step = started + max(
-                    PACE_S, BUSY_SHARE * took if self._ingest_flooded() else 0
-                )
+                next_step = next_step_at(started, took, self._ingest_flooded())
                 if (projected or 0) < self._settings.projection_step_scans:
                     break
                 self._stopping.wait(next_step - time.monotonic())
@@ -142,3 +140,10 @@ class ProjectionWorker:
         if self._unavailable:
             log.info("projection.database_available")
         self._unavailable = False
+
+
+def next_step_at(started: float, took: float, flooded: bool) -> float:
+    """When the next projection step may start, after one that started at ``started`` and
+    took ``took`` seconds: ``PACE_S`` later, and while ingest is flooded not before a pause
+    twice the step's length (``BUSY_SHARE``). Both shapes pace their steps by this."""
+    return started + max(PACE_S, BUSY_SHARE * took if flooded else 0.0)
