@@ -475,20 +475,20 @@ def run_target(
     url = db.url(name)
     raw: subprocess.Popen[bytes] | None = None
     hub: HubProcess | None = None
-    if name == "hub":
-        extra = {"api": {"metrics_token": METRICS_TOKEN}}
-        hub = HubProcess(root / "hub", url, broker.port, extra=extra)
-        hub.start()
-    else:
-        raw = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "raw_hub.py"), str(broker.port), url],
-            stdout=subprocess.PIPE,
-        )
-        assert raw.stdout is not None and raw.stdout.readline().strip() == b"ready"
-    meter = Meter(hub, db) if hub is not None else None
     out: dict[str, Any] = {"steady": {}}
     load: Load | None = None
-    try:
+    try:  # the broker (and whatever started) is stopped even when a start fails
+        if name == "hub":
+            extra = {"api": {"metrics_token": METRICS_TOKEN}}
+            hub = HubProcess(root / "hub", url, broker.port, extra=extra)
+            hub.start()
+        else:
+            raw = subprocess.Popen(
+                [sys.executable, str(ROOT / "bench" / "raw_hub.py"), str(broker.port), url],
+                stdout=subprocess.PIPE,
+            )
+            assert raw.stdout is not None and raw.stdout.readline().strip() == b"ready"
+        meter = Meter(hub, db) if hub is not None else None
         for stations in args.stations:
             load = Load(broker.port)  # one per count: its figures are that count's alone
             prefix = f"s{stations}-"

@@ -12,7 +12,8 @@ Order of work (DESIGN.md §2-3):
    connection: ingest only wakes it, and an ack never waits for a projection step. On
    SQLite, the one writer takes one bounded step here. Ingest comes first: while messages
    flow, steps take at most ``BUSY_STEP_SCANS``, and ``next_step_at`` (reconcile/worker.py)
-   paces them, at most every 100 ms and a third of the writer's time, so acks keep flowing
+   paces them, at most every 100 ms and, while ingest is flooded, a third of the
+   writer's time, so acks keep flowing
    (each step is a transaction and an fsync of its own: one after every batch cut the
    hub's sustained single-scan rate by a third in bench/e2e_bench.py; and with steps
    every 100 ms whatever they cost, the projector set the ack rate of a flood). The records
@@ -314,7 +315,8 @@ class IngestWorker:
             projected = self.projection.step(BUSY_STEP_SCANS)
         else:
             projected = self.projection.step(yield_to=self._has_work)
-        self._next_busy_step = next_step_at(started, time.monotonic() - started, busy)
+        took = time.monotonic() - started
+        self._next_busy_step = next_step_at(started, took, self.flooded())
         self._lagging = projected > 0
         return projected
 
