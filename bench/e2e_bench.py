@@ -58,6 +58,7 @@ from agent.intake import Intake  # noqa: E402
 from agent.outbox import OutboxReader, OutboxStore  # noqa: E402
 from agent.station import Station  # noqa: E402
 from bench.databases import Cursors, PostgresBench, SqliteBench, open_bench  # noqa: E402
+from bench.traffic import MODES, station_texts  # noqa: E402
 from protocol import codec  # noqa: E402
 from protocol.barcodes import DEFAULT_RULES  # noqa: E402
 from protocol.messages import EventBatch, ScanEvent  # noqa: E402
@@ -66,7 +67,6 @@ from tests.harness.processes import AgentProcess, HubProcess  # noqa: E402
 from tests.harness.stations import ScriptedStation  # noqa: E402
 from tests.harness.waiting import wait_for  # noqa: E402
 
-MODES = ["sterilizer", "tray_assembly", "point_of_use", "asset_move", "equipment_checkout"]
 AGENTS = 200  # the sustained phase's agents
 METRICS_TOKEN = "bench-scrape-token-" + "0" * 16  # 32 characters at least
 WINDOW = 400
@@ -79,28 +79,6 @@ def _pct(values: list[float], q: float) -> float:
 
 
 # -- traffic -------------------------------------------------------------------------------------
-
-
-def station_texts(rng: random.Random, mode: str, n: int, tag: str) -> list[str]:
-    """What a person at a station of ``mode`` scans, session after session."""
-    out: list[str] = []
-    while len(out) < n:
-        ins = [f"INS-{tag}-{i}" for i in rng.sample(range(300), 12)]
-        if mode == "sterilizer":
-            out += ["STE-A1", f"STE-A1.{tag}{len(out)}", *ins, "CMD-CYCLE-PASS"]
-        elif mode == "tray_assembly":
-            out += [f"TRY-{tag}-{rng.randint(0, 50)}", *ins, "CMD-COMPLETE"]
-        elif mode == "point_of_use":
-            out += [f"CASE-{tag}-{len(out)}", *ins[:6], "CMD-RETURN", *ins[:6]]
-        elif mode == "asset_move":
-            out += [
-                *(f"AST-{tag}-{i}" for i in rng.sample(range(100), 3)),
-                f"LOC-{rng.randint(0, 40)}",
-            ]
-        else:
-            walker = f"AST-W{tag}-{rng.randint(0, 20)}"
-            out += [f"PAT-{rng.randint(0, 999)}", walker, "CMD-DONE", walker, "CMD-CLEANED", walker]
-    return out[:n]
 
 
 def single_scan_messages(prefix: str, agents: int, each: int, seed: int) -> list[list[bytes]]:

@@ -26,9 +26,11 @@ uuid.uuid4 = lambda: uuid.UUID(int=_ids.getrandbits(128))
 
 import sqlalchemy as sa  # noqa: E402
 
+# This script's own folder (sys.path[0]), not the tree under test: the traffic is the same.
+from traffic import MODES, station_texts  # noqa: E402
+
 from tests.harness.stations import HubUnderTest, ScriptedStation  # noqa: E402
 
-MODES = ["sterilizer", "tray_assembly", "point_of_use", "asset_move", "equipment_checkout"]
 SKIP_TABLES = {
     "scan_log",
     "agent_streams",
@@ -41,35 +43,12 @@ SKIP_TABLES = {
 SKIP_COLUMNS = {"id", "received_at", "created_at", "hash", "prev_hash", "at", "updated_at"}
 
 
-def texts(rng: random.Random, mode: str, n: int, tag: str) -> list[str]:
-    """What a person at a station of ``mode`` scans (as bench/e2e_bench.py, kept here so
-    the older tree's imports are not needed)."""
-    out: list[str] = []
-    while len(out) < n:
-        ins = [f"INS-{tag}-{i}" for i in rng.sample(range(300), 12)]
-        if mode == "sterilizer":
-            out += ["STE-A1", f"STE-A1.{tag}{len(out)}", *ins, "CMD-CYCLE-PASS"]
-        elif mode == "tray_assembly":
-            out += [f"TRY-{tag}-{rng.randint(0, 50)}", *ins, "CMD-COMPLETE"]
-        elif mode == "point_of_use":
-            out += [f"CASE-{tag}-{len(out)}", *ins[:6], "CMD-RETURN", *ins[:6]]
-        elif mode == "asset_move":
-            out += [
-                *(f"AST-{tag}-{i}" for i in rng.sample(range(100), 3)),
-                f"LOC-{rng.randint(0, 40)}",
-            ]
-        else:
-            walker = f"AST-W{tag}-{rng.randint(0, 20)}"
-            out += [f"PAT-{rng.randint(0, 999)}", walker, "CMD-DONE", walker, "CMD-CLEANED", walker]
-    return out[:n]
-
-
 def main() -> None:
     url, out = sys.argv[1], sys.argv[2]
     hub = HubUnderTest(url)
     rng = random.Random(3)
     stations = [ScriptedStation(f"pi-{n}", MODES[n % len(MODES)]) for n in range(10)]
-    scripts = [texts(rng, MODES[n % len(MODES)], 300, str(n % 4)) for n in range(10)]
+    scripts = [station_texts(rng, MODES[n % len(MODES)], 300, str(n % 4)) for n in range(10)]
     for at in range(0, 300, 15):
         hub.deliver(
             *(
