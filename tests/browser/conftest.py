@@ -107,6 +107,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         for agent_id, _, scans in SHIFT:
             for text in scans:
                 assert agents[agent_id].scan(text)["kept"], (agent_id, text)
+            # Stations reach the hub independently: the OR's use must not overtake the
+            # failed BI, or the BI's recall catches it instead of an unsafe_use alert.
+            wait_for(lambda agent=agents[agent_id]: _confirmed(agent), timeout=60)
 
         def played() -> None:
             loads = hub.records("cycles")
@@ -114,13 +117,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             assert hub.records("usage") and hub.records("assignments")
             assert hub.alerts("unsafe_use") and hub.alerts("tray_short")
 
-        wait_for(played, timeout=60)
+        wait_for(played, timeout=120)
         yield Site(hub, agents, broker.port)
     finally:
         for agent in agents.values():
             agent.stop()
         hub.stop()
         broker.kill()
+
+
+def _confirmed(agent: AgentProcess) -> None:
+    assert agent.status()["backlog"] == 0, agent.status()
 
 
 def sign_in(page: Page, site: Site, username: str) -> None:
