@@ -77,6 +77,9 @@ class Alert:
     # The key of what it is about (an item, tray, case, asset, sterilizer or a load's cycle
     # label), so a page links it and the condition's end can resolve it.
     subject: str | None = None
+    # Raised once while an alert of this kind and condition is open (hub/store/alerts.py);
+    # None: every occurrence is news.
+    condition: str | None = None
 
 
 @dataclass(frozen=True)

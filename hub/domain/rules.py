@@ -475,5 +475,8 @@ def has_outcome(cycle: CycleState) -> bool:
 
 
 def unregistered(noun: str, code: str) -> Alert:
-    """A code scanned that no reference import registered: recorded, and flagged."""
-    return Alert("medium", "unregistered_code", f"{noun} {code} is not registered", code)
+    """A code scanned that no reference import registered: recorded, and flagged once per
+    code while its alert is open, not on every load or move."""
+    return Alert(
+        "medium", "unregistered_code", f"{noun} {code} is not registered", code, f"{noun}:{code}"
+    )

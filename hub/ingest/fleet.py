@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from hub.ingest.clocks import BootKey, Clocks, Estimate
 from hub.ingest.triage import Arrival
-from hub.store.db import upsert_many
+from hub.store.db import insert_into, upsert_many
 from hub.store.records import agent_clocks
 from hub.store.tables import agent_events, agents
 from protocol.messages import AgentStatus
@@ -125,13 +125,36 @@ class Fleet:
             conn.execute(agent_events.insert(), caught_up)
         return alerts
 
-    def record_seen(self, conn: Connection, seen: dict[str, str], now: datetime) -> None:
-        """Agents whose scans arrived: ``seen`` maps each to its incarnation."""
+    def record_seen(
+        self, conn: Connection, seen: dict[str, str], synced: dict[str, bool], now: datetime
+    ) -> None:
+        """Agents whose scans arrived: ``seen`` maps each to its incarnation, ``synced`` to
+        whether its newest new scan was taken with its clock synced (kept as it was for an
+        agent that sent only scans the hub had)."""
         rows = [
-            {"agent_id": agent_id, "incarnation": incarnation, "last_seen_at": now}
+            {
+                "agent_id": agent_id,
+                "incarnation": incarnation,
+                "last_seen_at": now,
+                "clock_synced": synced.get(agent_id),
+            }
             for agent_id, incarnation in seen.items()
         ]
-        upsert_many(conn, agents, ["agent_id"], rows)
+        if not rows:
+            return
+        stmt = insert_into(conn, agents)
+        kept = sa.func.coalesce(stmt.excluded.clock_synced, agents.c.clock_synced)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["agent_id"],
+                set_={
+                    "incarnation": stmt.excluded.incarnation,
+                    "last_seen_at": stmt.excluded.last_seen_at,
+                    "clock_synced": kept,
+                },
+            ),
+            rows,
+        )
 
     def correction_s(self, conn: Connection, agent_id: str, boot_id: str) -> float:
         """What scans of this boot are corrected by: the offset only when it is skewed, so

@@ -55,7 +55,7 @@ from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
 from hub.metrics import Metrics, stage
 from hub.reconcile.worker import ProjectionWorker, next_step_at
 from hub.settings import FaultSettings, IngestSettings
-from hub.store.alerts import Alerts, open_of_kind, resolve
+from hub.store.alerts import Alerts
 from hub.store.db import mapped
 from hub.store.retry import Patience
 from hub.store.tables import dead_letters
@@ -101,7 +101,6 @@ class IngestWorker:
         self._lagging = False
         self._next_busy_step = 0.0
         self._batch_at = 0.0
-        self._unsynced_alerted: set[str] = set()
         self.health = WriterHealth()
         self._patience = Patience(self._stopping, self._down, self._up)
 
@@ -136,7 +135,6 @@ class IngestWorker:
         if self.health.database == "ok":
             log.error("database.unavailable", error=str(exc))
             self.health = WriterHealth("unavailable", str(exc), datetime.now(UTC))
-        self._fleet.forget()
         self.projection.recent.clear()
 
     def _up(self) -> None:
@@ -210,6 +208,13 @@ class IngestWorker:
             return {}
 
     def _transaction(self, work: Triage) -> dict[tuple[str, str], inbox.StreamProgress]:
+        try:
+            return self._store(work)
+        except Exception:
+            self._fleet.forget()  # estimates read or set in the rolled-back transaction
+            raise
+
+    def _store(self, work: Triage) -> dict[tuple[str, str], inbox.StreamProgress]:
         with stage("ingest"), mapped(), self._engine.begin() as conn:
             now = datetime.now(UTC)
             raised = Alerts(now)
@@ -232,8 +237,9 @@ class IngestWorker:
                     f"seq {event.seq} of incarnation {event.incarnation} arrived again with "
                     "different content; the first version is kept",
                 )
-            self._fleet.record_seen(conn, {agent: inc for agent, inc in work.scans}, now)
-            self._flag_unsynced(conn, [event for event, _ in stored.new], raised)
+            synced = self._flag_unsynced([event for event, _ in stored.new], raised)
+            seen = {agent: inc for agent, inc in work.scans}
+            self._fleet.record_seen(conn, seen, synced, now)
             raised.write(conn)
             self._crash_if("before_commit")
         self.projection.recent.add(stored.new)  # committed: hand the scans over
@@ -275,34 +281,27 @@ class IngestWorker:
         if rows:
             conn.execute(dead_letters.insert(), rows)
 
-    def _flag_unsynced(self, conn: Connection, events: list[ScanEvent], raised: Alerts) -> None:
+    def _flag_unsynced(self, events: list[ScanEvent], raised: Alerts) -> dict[str, bool]:
         """Scans taken with the clock not synced keep their times (the hub cannot know the
         error unless heartbeats show a skew): one open alert per station, not one per boot
-        (a station that boots unsynced every morning is one condition), resolved by the
-        station's next scan taken with its clock synced."""
+        (a station that boots unsynced every morning is one condition). Returns whether
+        each station's newest scan was synced: the timed checks resolve the alert by it."""
+        newest: dict[str, ScanEvent] = {}
+        raised_for: set[str] = set()  # this transaction's, once each
         for event in events:
-            agent_id = event.agent_id
-            if event.clock_synced:
-                if agent_id in self._unsynced_alerted:
-                    self._unsynced_alerted.discard(agent_id)
-                    ids = [
-                        a.id for a in open_of_kind(conn, "clock_unsynced") if a.agent_id == agent_id
-                    ]
-                    resolve(conn, ids, "the station's clock synced again", raised.now)
-                continue
-            if agent_id in self._unsynced_alerted:
-                continue
-            self._unsynced_alerted.add(agent_id)
-            if any(a.agent_id == agent_id for a in open_of_kind(conn, "clock_unsynced")):
-                continue  # still open from before this hub started
-            raised.add(
-                "low",
-                "clock_unsynced",
-                event.agent_id,
-                f"scans from seq {event.seq} on were taken with the clock "
-                "not synced: their event times may be off, and so may their order against "
-                "other stations' scans",
-            )
+            if not event.clock_synced and event.agent_id not in raised_for:
+                raised_for.add(event.agent_id)
+                raised.add(
+                    "low",
+                    "clock_unsynced",
+                    event.agent_id,
+                    f"scans from seq {event.seq} on were taken with the clock "
+                    "not synced: their event times may be off, and so may their order against "
+                    "other stations' scans",
+                    condition=event.agent_id,
+                )
+            newest[event.agent_id] = event
+        return {agent_id: event.clock_synced for agent_id, event in newest.items()}
 
     # -- projection -----------------------------------------------------------------------------
 

@@ -46,7 +46,6 @@ from hub.domain.folds import (
     recipe_of,
 )
 from hub.reconcile import audit
-from hub.reconcile.flagged import Flagged
 from hub.reconcile.rows import IN_CHUNK, Row, Rows
 from hub.store import records
 from hub.store.alerts import Alerts
@@ -182,7 +181,6 @@ class Reconciler:
         self._decode: functools._lru_cache_wrapper[Result] = functools.lru_cache(65536)(
             functools.partial(decode, rules=decode_rules)
         )
-        self.flagged = Flagged()
 
     def scan_of(self, row: Any) -> Scan:
         """A scan_log row as the rules see it."""
@@ -253,7 +251,7 @@ class Reconciler:
         what it applied and ends there."""
         fresh = fresh or {}
         groups = [self._scans(conn, whole, fresh) for whole in ranges]
-        work = _Pass(conn, self.t, self.live, self.policy, self.flagged)
+        work = _Pass(conn, self.t, self.live, self.policy)
         work.prefetch([scan for group in groups for scan in group])
         applied = 0
         for group in groups:
@@ -263,7 +261,6 @@ class Reconciler:
             if stop is not None and applied < len(groups) and stop():
                 break
         work.flush()
-        self.flagged.add(work.flagged_now)
         return applied
 
     def _scans(self, conn: Connection, whole: Range, fresh: Fresh) -> list[Scan]:
@@ -296,9 +293,7 @@ class Reconciler:
 class _Pass:
     """One transaction's worth of reconciling: the records it touches, held in memory."""
 
-    def __init__(
-        self, conn: Connection, tables: Tables, live: bool, policy: Policy, flagged: Flagged
-    ) -> None:
+    def __init__(self, conn: Connection, tables: Tables, live: bool, policy: Policy) -> None:
         self.conn = conn
         self.t = tables
         self.live = live
@@ -323,8 +318,6 @@ class _Pass:
         self.alerts = Alerts(self.now)
         self.glns: dict[str, str | None] = {}  # GLN: the location registered with it
         self.trail = audit.Trail(conn) if live else None
-        self.flagged = flagged
-        self.flagged_now: set[str] = set()  # unregistered codes this pass alerted on
 
     # -- reads, in bulk --------------------------------------------------------------------
 
@@ -1037,14 +1030,9 @@ class _Pass:
             self._raise(scan, rules.unregistered(noun, code))
 
     def _check_registered(self, scan: Scan, ref: str, code: str) -> None:
-        """A code with no record of its own (a sterilizer, case or location): alerted once
-        (flagged.py), not on every load or move."""
-        if self._reference(ref, code) is not None:
-            return
-        alert = rules.unregistered(ref.removesuffix("s"), code)
-        if alert.detail not in self.flagged_now and not self.flagged.seen(alert.detail):
-            self.flagged_now.add(alert.detail)
-            self._raise(scan, alert)
+        """A code with no record of its own (a sterilizer, case or location)."""
+        if self._reference(ref, code) is None:
+            self._raise(scan, rules.unregistered(ref.removesuffix("s"), code))
 
     def _set_status(self, item: str, status: str, location: str | None, key: str) -> None:
         """Rule 4 (``rules.supersedes``): the newest event, or the same one decided again."""
@@ -1066,7 +1054,14 @@ class _Pass:
     def _raise(self, scan: Scan, alert: ch.Alert) -> None:
         """Every alert the rules return goes through here. A rebuild raises none."""
         if self.live:
-            self.alerts.add(alert.severity, alert.kind, scan.agent_id, alert.detail, alert.subject)
+            self.alerts.add(
+                alert.severity,
+                alert.kind,
+                scan.agent_id,
+                alert.detail,
+                alert.subject,
+                alert.condition,
+            )
 
     # -- write back ------------------------------------------------------------------------
 

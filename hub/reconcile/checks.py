@@ -2,12 +2,13 @@
 
 - a seq gap an agent has left open longer than ``gap_alert_min``;
 - a case starting within the readiness lead with a tray not sterile from a released load;
-- an inspection overdue, a loan out past its due-back time.
+- an inspection overdue, a loan out past its due-back time;
+- and a station's clock synced again, which ends its ``clock_unsynced``.
 
-Each raises its alert once and resolves it when the condition ends (docs/records.md, "An
-alert's life"). They run every ``EVERY_S`` on the hub that projects: on SQLite the one
-writer, between batches; on PostgreSQL the projection worker, so with several hubs only
-the elected one runs them.
+Each raises its alert once per condition (hub/store/alerts.py) and resolves it when the
+condition ends (docs/records.md, "An alert's life"). They run every ``EVERY_S`` on the hub
+that projects: on SQLite the one writer, between batches; on PostgreSQL the projection
+worker, so with several hubs only the elected one runs them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hub.settings import IngestSettings, RecordSettings
 from hub.store import due
 from hub.store.alerts import Alerts, open_of_kind, resolve
 from hub.store.db import mapped
-from hub.store.tables import agent_streams
+from hub.store.tables import agent_streams, agents
 
 EVERY_S = 30.0
 
@@ -41,8 +42,6 @@ class TimedChecks:
         self._settings = settings
         self._readiness_lead = timedelta(minutes=(records or RecordSettings()).readiness_lead_min)
         self._checked_at = 0.0
-        self._gaps_alerted: set[tuple[str, str, str]] = set()
-        self._due_alerted: set[str] = set()  # cases, and assets with their due date
 
     def due(self) -> bool:
         return time.monotonic() >= self._checked_at + EVERY_S
@@ -50,12 +49,12 @@ class TimedChecks:
     def run(self, now: datetime) -> int:
         """Every check once; the alerts raised."""
         self._checked_at = time.monotonic()
+        self.check_clocks(now)
         return self.check_gaps(now) + self.check_readiness(now) + self.check_overdue(now)
 
     def check_gaps(self, now: datetime) -> int:
         """Alert once for each seq gap open longer than ``gap_alert_min`` (the agent did not
-        fill it: its store may have lost rows, or its resends are refused). Once per gap
-        per hub process: a restarted hub reminds operators of gaps still open."""
+        fill it: its store may have lost rows, or its resends are refused)."""
         limit = now - timedelta(minutes=self._settings.gap_alert_min)
         raised = Alerts(now)
         with mapped(), self._engine.begin() as conn:
@@ -65,16 +64,13 @@ class TimedChecks:
                 )
             ).all()
             for row in stale:
-                key = (row.agent_id, row.incarnation, str(row.gap_since))
-                if key in self._gaps_alerted:
-                    continue
-                self._gaps_alerted.add(key)
                 raised.add(
                     "medium",
                     "gap_open",
                     row.agent_id,
                     f"seqs {row.confirmed_seq + 1}..{row.max_seen_seq - 1} of incarnation "
                     f"{row.incarnation} missing since {row.gap_since}; later scans wait for them",
+                    condition=f"{row.agent_id}:{row.incarnation}:{row.gap_since}",
                 )
             gapped = set(
                 conn.execute(
@@ -85,23 +81,18 @@ class TimedChecks:
             )
             filled = [a.id for a in open_of_kind(conn, "gap_open") if a.agent_id not in gapped]
             resolve(conn, filled, "the missing scans arrived", now)
-            raised.write(conn)
-        return len(raised.rows)
+            return raised.write(conn)
 
     def check_readiness(self, now: datetime) -> int:
-        """Alert once per case per hub process when a case starts within the readiness
-        lead and a tray on its preference card is not sterile from a released load."""
+        """Alert once per case when it starts within the readiness lead and a tray on its
+        preference card is not sterile from a released load."""
         raised = Alerts(now)
         with mapped(), self._engine.begin() as conn:
             not_ready = due.not_ready(conn, now, self._readiness_lead)
-            held = open_of_kind(conn, "case_not_ready")
-            already = {a.subject for a in held}  # still open, from before a restart too
             for case in not_ready:
-                if case.key not in self._due_alerted and case.key not in already:
-                    self._due_alerted.add(case.key)
-                    raised.add("high", "case_not_ready", None, case.detail, case.key)
+                raised.add("high", "case_not_ready", None, case.detail, case.key, case.key)
             still = {case.key for case in not_ready}
-            ended = [a for a in held if a.subject not in still]
+            ended = [a for a in open_of_kind(conn, "case_not_ready") if a.subject not in still]
             begun = due.begun(conn, [a.subject for a in ended if a.subject])
             for reason, ids in (
                 ("the case began", [a.id for a in ended if a.subject in begun]),
@@ -111,27 +102,32 @@ class TimedChecks:
                 ),
             ):
                 resolve(conn, ids, reason, now)
-            raised.write(conn)
-        return len(raised.rows)
+            return raised.write(conn)
 
     def check_overdue(self, now: datetime) -> int:
-        """Alert once per asset and due date per hub process when an inspection is overdue,
-        and once per loan when it is out past its due-back time."""
+        """Alert once per asset and due date when an inspection is overdue, and once per
+        loan when it is out past its due-back time."""
         raised = Alerts(now)
         with mapped(), self._engine.begin() as conn:
             for kind, found in (
                 ("inspection_overdue", due.overdue_inspections(conn, now)),
                 ("loan_overdue", due.overdue_loans(conn, now)),
             ):
-                held = open_of_kind(conn, kind)
-                already = {a.subject for a in held}  # still open, from before a restart too
                 for what in found:
-                    asset = what.facts["asset"]
-                    if what.key not in self._due_alerted and asset not in already:
-                        self._due_alerted.add(what.key)
-                        raised.add("medium", kind, None, what.detail, asset)
+                    raised.add("medium", kind, None, what.detail, what.facts["asset"], what.key)
                 still = {what.facts["asset"] for what in found}
-                ended = [a.id for a in held if a.subject not in still]
+                ended = [a.id for a in open_of_kind(conn, kind) if a.subject not in still]
                 resolve(conn, ended, RESOLVED_BY[kind], now)
-            raised.write(conn)
-        return len(raised.rows)
+            return raised.write(conn)
+
+    def check_clocks(self, now: datetime) -> None:
+        """Resolve a station's ``clock_unsynced`` once its newest scan was taken with its
+        clock synced (ingest raises it, hub/ingest/worker.py)."""
+        with mapped(), self._engine.begin() as conn:
+            synced = set(
+                conn.execute(
+                    sa.select(agents.c.agent_id).where(agents.c.clock_synced.is_(True))
+                ).scalars()
+            )
+            ids = [a.id for a in open_of_kind(conn, "clock_unsynced") if a.agent_id in synced]
+            resolve(conn, ids, "the station's clock synced again", now)

@@ -117,8 +117,7 @@ class Projector:
         yield_to: Callable[[], bool] | None = None,
     ) -> Step:
         """Project at most ``budget`` scans, fewer when ``yield_to()`` turns true (rule 3);
-        the caller commits, then calls ``committed``."""
-        self._reconciler.flagged.rolled_back()  # an earlier step that did not commit
+        the caller commits."""
         if conn.dialect.name == "postgresql":
             elected = conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(ADVISORY_LOCK)))
             if not elected.scalar():
@@ -145,10 +144,6 @@ class Projector:
         for at in range(0, len(done), IN_CHUNK):
             conn.execute(projection_queue.delete().where(q.id.in_(done[at : at + IN_CHUNK])))
         return Step(sum(r.upto - r.after for r in applied), set_aside)
-
-    def committed(self) -> None:
-        """The caller committed the step: what it alerted on stays alerted."""
-        self._reconciler.flagged.committed()
 
     def project(
         self,

@@ -118,7 +118,6 @@ class ProjectionWorker:
             step = self._projector.step(
                 conn, self.recent, min(whole, budget or whole), yield_to=yield_to
             )
-        self._projector.committed()
         self.set_aside += step.set_aside
         return step.projected
 

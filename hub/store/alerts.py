@@ -13,16 +13,23 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
+from hub.store.db import insert_into
 from hub.store.tables import alerts
 from protocol.messages import MAX_RAW_CHARS
 
 log = structlog.get_logger("hub.alerts")
 
 MAX_DETAIL_CHARS = 2000  # a detail names codes and scans; a spoofed one must not fill the disk
+MAX_CONDITION_CHARS = 512  # alerts.condition
 
 
 class Alerts:
-    """One transaction's alerts, stored by ``write`` in the same transaction."""
+    """One transaction's alerts, stored by ``write`` in the same transaction.
+
+    An alert given a ``condition`` (its key: kind and what it is about) is raised once while
+    that condition's alert is open. The database holds that promise (a unique index over
+    open alerts' conditions, INSERT … ON CONFLICT DO NOTHING), so a transaction that rolled
+    back, a restarted hub or another hub's writer neither loses nor repeats it."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now  # one transaction, one time
@@ -35,10 +42,8 @@ class Alerts:
         agent_id: str | None,
         detail: str,
         subject: str | None = None,
+        condition: str | None = None,
     ) -> None:
-        # A warning, whatever the severity: an alert is news for a person, not a fault of
-        # the hub (a bench or a quiet deployment filters at error and still sees faults).
-        log.warning("alert.raised", severity=severity, kind=kind, agent_id=agent_id, detail=detail)
         self.rows.append(
             {
                 "created_at": self.now,
@@ -47,12 +52,37 @@ class Alerts:
                 "agent_id": agent_id,
                 "detail": detail[:MAX_DETAIL_CHARS],
                 "subject": subject[:MAX_RAW_CHARS] if subject else None,
+                "condition": f"{kind}:{condition}"[:MAX_CONDITION_CHARS] if condition else None,
             }
         )
 
-    def write(self, conn: Connection) -> None:
-        if self.rows:
-            conn.execute(alerts.insert(), self.rows)
+    def write(self, conn: Connection) -> int:
+        """Store the alerts; how many were new (an open alert's condition raises none)."""
+        plain = [row for row in self.rows if row["condition"] is None]
+        if plain:
+            conn.execute(alerts.insert(), plain)
+        stored = list(plain)
+        once = (
+            insert_into(conn, alerts)
+            .on_conflict_do_nothing(
+                index_elements=[alerts.c.condition], index_where=alerts.c.resolved_at.is_(None)
+            )
+            .returning(alerts.c.id)
+        )
+        for row in self.rows:
+            if row["condition"] is not None and conn.execute(once, row).first() is not None:
+                stored.append(row)
+        for row in stored:
+            # A warning, whatever the severity: an alert is news for a person, not a fault
+            # of the hub (a bench or a quiet deployment filters at error and still sees faults).
+            log.warning(
+                "alert.raised",
+                severity=row["severity"],
+                kind=row["kind"],
+                agent_id=row["agent_id"],
+                detail=row["detail"],
+            )
+        return len(stored)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,9 @@ agents = sa.Table(
     sa.Column("oldest_unconfirmed_age_s", sa.Float, nullable=True),
     sa.Column("health", sa.Text, nullable=True),
     sa.Column("health_at", Timestamp, nullable=True),
+    # Whether its newest scan was taken with its clock synced (the checks resolve
+    # ``clock_unsynced`` by it).
+    sa.Column("clock_synced", sa.Boolean, nullable=True),
 )
 
 # Ranges of scans that became contiguous, in the order they did (one row per stream per
@@ -115,6 +118,16 @@ alerts = sa.Table(
     sa.Column("subject", Code, nullable=True),
     sa.Column("resolved_at", Timestamp, nullable=True),
     sa.Column("resolved_reason", sa.Text, nullable=True),
+    # The key of the condition an alert is raised once for (hub/store/alerts.py), unique
+    # among open alerts: alert-once lives here, not in a hub's memory.
+    sa.Column("condition", sa.String(512), nullable=True),
+)
+sa.Index(
+    "uq_alerts_open_condition",
+    alerts.c.condition,
+    unique=True,
+    sqlite_where=alerts.c.resolved_at.is_(None),
+    postgresql_where=alerts.c.resolved_at.is_(None),
 )
 # Open alerts of one kind, for the hub to resolve when their condition ends.
 sa.Index(
