@@ -65,6 +65,7 @@ def bootstrap(settings: HubSettings) -> Hub:
         TimedChecks(engine, settings.ingest, settings.records),
         metrics,
         ingest_flooded=lambda: worker.flooded(),
+        faults=settings.faults,
     )
     worker = IngestWorker(
         engine,

@@ -131,10 +131,14 @@ class SiteSettings(_Section):
 class FaultSettings(_Section):
     """Fault injection for the crash tests. Never set in production."""
 
-    crash_point: Literal["before_commit", "after_commit"] | None = Field(
-        None, description="SIGKILL this process at this point of an ingest transaction."
+    crash_point: Literal["before_commit", "after_commit", "mid_projection"] | None = Field(
+        None,
+        description="SIGKILL this process at this point of an ingest transaction, or of a "
+        "projection step that applied scans, before it commits.",
     )
-    crash_after_batches: int = Field(1, ge=1, description="...on this transaction (1 = first).")
+    crash_after_batches: int = Field(
+        1, ge=1, description="...on this transaction or step (1 = first)."
+    )
 
 
 class HubSettings(BaseSettings):

@@ -36,17 +36,17 @@ Failures, mapped at the edge (hub/store/db.py ``mapped``):
 from __future__ import annotations
 
 import functools
-import os
 import queue
-import signal
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
 from hub.errors import BadData, DatabaseUnavailable
+from hub.faults import crash_if
 from hub.health import WriterHealth
 from hub.ingest import inbox
 from hub.ingest.consumer import Consumer
@@ -56,7 +56,7 @@ from hub.metrics import Metrics, stage
 from hub.reconcile.worker import ProjectionWorker, next_step_at
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.alerts import Alerts
-from hub.store.db import mapped
+from hub.store.db import mapped, storable
 from hub.store.retry import Patience
 from hub.store.tables import dead_letters
 from protocol import codec
@@ -204,7 +204,15 @@ class IngestWorker:
             reason = "bad_data" if isinstance(exc, BadData) else "internal_error"
             detail = f"{type(exc).__name__}: {exc}"[:2000]
             dead = DeadLetter(message, reason, detail, agent_of(message, self._prefix))
-            self._transaction(Triage(dead=[dead]))
+            try:
+                self._transaction(Triage(dead=[dead]))
+            except BadData as refused:
+                # Not even as a dead letter: keep that it came and why, without its bytes,
+                # rather than let the writer thread die on it.
+                log.error("ingest.dead_letter_refused", topic=message.topic, error=str(refused))
+                bare = replace(message, payload=b"")
+                why = f"{detail}; its payload could not be stored ({refused})"
+                self._transaction(Triage(dead=[replace(dead, message=bare, detail=why)]))
             return {}
 
     def _transaction(self, work: Triage) -> dict[tuple[str, str], inbox.StreamProgress]:
@@ -266,12 +274,14 @@ class IngestWorker:
             rows.append(
                 {
                     "received_at": message.arrived_at,
-                    "topic": message.topic[:1024],
+                    "topic": storable(message.topic[:1024]),
                     "agent_id": letter.agent_id,
                     "reason": letter.reason,
-                    "detail": letter.detail,
-                    "payload": message.payload[:MAX_DEAD_LETTER_CHARS].decode(
-                        "utf-8", errors="backslashreplace"
+                    "detail": storable(letter.detail),
+                    "payload": storable(
+                        message.payload[:MAX_DEAD_LETTER_CHARS].decode(
+                            "utf-8", errors="backslashreplace"
+                        )
                     ),
                     "payload_bytes": len(message.payload),
                 }
@@ -329,6 +339,4 @@ class IngestWorker:
     # -- housekeeping -----------------------------------------------------------------------------
 
     def _crash_if(self, point: str) -> None:
-        if self._faults.crash_point == point and self._batches >= self._faults.crash_after_batches:
-            log.warning("fault.crash", point=point)
-            os.kill(os.getpid(), signal.SIGKILL)
+        crash_if(self._faults, point, self._batches)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
-from hub.store.db import insert_into
+from hub.store.db import insert_into, storable
 from hub.store.tables import alerts
 from protocol.messages import MAX_RAW_CHARS
 
@@ -50,8 +50,8 @@ class Alerts:
                 "severity": severity,
                 "kind": kind,
                 "agent_id": agent_id,
-                "detail": detail[:MAX_DETAIL_CHARS],
-                "subject": subject[:MAX_RAW_CHARS] if subject else None,
+                "detail": storable(detail[:MAX_DETAIL_CHARS]),
+                "subject": storable(subject[:MAX_RAW_CHARS]) if subject else None,
                 "condition": f"{kind}:{condition}"[:MAX_CONDITION_CHARS] if condition else None,
             }
         )

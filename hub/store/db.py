@@ -227,6 +227,13 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(orig).__name__}: {str(orig).strip().splitlines()[0] if str(orig) else ''}"[:500]
 
 
+def storable(text: str) -> str:
+    """Text as both databases store it: PostgreSQL refuses NUL in a text column (SQLite
+    keeps it), so it is written out as ``\\x00``, as undecodable bytes are. For what a
+    sender controls and the hub keeps to show (a dead letter's payload, an alert's detail)."""
+    return text.replace("\x00", "\\x00")
+
+
 def insert_into(conn: Connection, table: sa.Table) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
     if conn.dialect.name == "postgresql":

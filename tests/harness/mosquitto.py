@@ -14,8 +14,13 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 class Mosquitto:
-    def __init__(self, workdir: Path, persistence: bool = True) -> None:
+    def __init__(
+        self, workdir: Path, persistence: bool = True, listen_also: str | None = None
+    ) -> None:
+        """``listen_also``: an address of a link to a network namespace a test made (the
+        chaos matrix's station); the port is the same."""
         self.workdir = workdir
+        self.listen_also = listen_also
         self.port = free_port()
         self.persistence = persistence
         self.store = workdir / "store"
@@ -29,6 +34,7 @@ class Mosquitto:
         config = self.workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
+            f"listener {self.port} {self.listen_also}" if self.listen_also else "",
             "allow_anonymous true",
             "user root" if os.geteuid() == 0 else "",
             f"persistence {'true' if self.persistence else 'false'}",

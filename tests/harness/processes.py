@@ -43,11 +43,14 @@ class _Process:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}  # extra environment, e.g. NOTIFY_SOCKET
+        self.prefix: list[str] = []  # run under this, e.g. ``ip netns exec NAME``
 
     def _spawn(self) -> None:
         log = open(self.workdir / "process.log", "ab")  # noqa: SIM115 - lives with the process
         env = {**os.environ, **self.env}
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            [*self.prefix, *self.argv], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
         log.close()
 
     def _until(self, ready: Callable[[], None], timeout: float) -> None:
@@ -92,6 +95,7 @@ class AgentProcess(_Process):
         mode: str = "asset_move",
         allow_mode_change: bool = False,
         extra: dict[str, dict[str, Any]] | None = None,
+        host: str = "127.0.0.1",
         **delivery: Any,
     ) -> None:
         super().__init__(workdir)
@@ -101,7 +105,7 @@ class AgentProcess(_Process):
             {"agent_id": agent_id, "data_dir": workdir / "data"},
             {
                 "mqtt": {
-                    "host": "127.0.0.1",
+                    "host": host,
                     "port": broker_port,
                     "reconnect_max_s": 2,
                     "keepalive_s": keepalive_s,

@@ -1,0 +1,165 @@
+"""The faults, each injected for real while the station scans, and healed before the
+function returns. A fault that cannot be brought about fails loudly (a crash point never
+reached, a command refused): a row that injected nothing must not read as a pass."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chaos.site import KEEPALIVE_S, Site
+from protocol import codec
+from protocol.messages import EventBatch, ScanEvent
+from tests.harness import mqtt_client
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    kind: str  # processes, network, storage, input
+    inject: Callable[[Site, random.Random], None]
+    rounds: int  # under `make chaos`; the suite runs one round of each kind's first
+    network: bool = False  # the station needs a namespace of its own
+    databases: tuple[str, ...] = ("sqlite", "postgresql")
+
+
+def agent_kill(site: Site, rng: random.Random) -> None:
+    time.sleep(rng.uniform(0.05, 0.6))
+    site.agent.kill()
+    site.pause()
+    site.agent.start()
+
+
+def agent_frozen(site: Site, rng: random.Random) -> None:
+    """SIGSTOP past the broker's keepalive (it drops the station), then SIGCONT."""
+    time.sleep(rng.uniform(0.05, 0.5))
+    site.freeze_agent(True)
+    time.sleep(KEEPALIVE_S * 2 + rng.uniform(0, 1))
+    site.freeze_agent(False)
+
+
+def _hub_crash(point: str) -> Callable[[Site, random.Random], None]:
+    def inject(site: Site, rng: random.Random) -> None:
+        """kill -9 the hub at a random moment, start one that kills itself at ``point``
+        after a few batches or steps, then a sound one."""
+        time.sleep(rng.uniform(0.05, 0.5))
+        site.hub.kill()
+        crashing = site.replace_hub(crash_point=point, crash_after_batches=rng.randint(1, 4))
+        code = crashing.wait_exit(timeout=120)
+        if code != -9:
+            raise RuntimeError(f"the hub did not crash at {point} (exit {code})")
+        site.replace_hub()
+
+    return inject
+
+
+def broker_restart(site: Site, rng: random.Random) -> None:
+    time.sleep(rng.uniform(0.05, 0.5))
+    site.broker.stop()
+    time.sleep(rng.uniform(0.2, 2))
+    site.broker.start()
+
+
+def broker_store_lost(site: Site, rng: random.Random) -> None:
+    """kill -9 and an empty store: whatever it PUBACKed and had not passed on is gone."""
+    time.sleep(rng.uniform(0.05, 0.5))
+    site.broker.kill()
+    site.broker.wipe_store()
+    site.broker.start()
+
+
+def database_restart(site: Site, rng: random.Random) -> None:
+    """PostgreSQL stopped at once (``-m immediate``, as a crash) mid-drain, and back."""
+    assert site.postgres is not None
+    time.sleep(rng.uniform(0.05, 0.5))
+    site.postgres.stop()
+    time.sleep(rng.uniform(0.5, 3))
+    site.postgres.start_again()
+
+
+def link_down(site: Site, rng: random.Random) -> None:
+    assert site.link is not None
+    time.sleep(rng.uniform(0.05, 0.5))
+    site.link.down()
+    time.sleep(rng.uniform(1, 5))
+    site.link.up()
+
+
+def blackhole(site: Site, rng: random.Random) -> None:
+    assert site.link is not None
+    time.sleep(rng.uniform(0.05, 0.5))
+    site.link.blackhole()
+    time.sleep(KEEPALIVE_S * 2 + rng.uniform(0, 3))
+    site.link.clear()
+
+
+def flapping(site: Site, rng: random.Random) -> None:
+    """Down and up every 1–5 s, five times."""
+    assert site.link is not None
+    for _ in range(5):
+        site.link.down()
+        time.sleep(rng.uniform(1, 5))
+        site.link.up()
+        time.sleep(rng.uniform(1, 5))
+
+
+def squeezed(site: Site, rng: random.Random) -> None:
+    assert site.link is not None
+    site.link.squeeze("64kbit")
+    time.sleep(rng.uniform(5, 10))
+    site.link.clear()
+
+
+def long_partition(site: Site, rng: random.Random) -> None:
+    """The backlog of 30 minutes at a scan a second (1,800 scans) kept while the link is
+    down, then drained."""
+    assert site.link is not None
+    site.pause()
+    site.link.down()
+    site.scan_many(1800)
+    site.link.up()
+
+
+def garbage(site: Site, rng: random.Random) -> None:
+    """While the station scans: random bytes, payloads from another agent id on this
+    station's topic, and a scan the hub confirmed replayed with other content."""
+    topic = f"scantrail/v1/agents/{site.agent.agent_id}/scans"
+    client = mqtt_client.connect(site.broker.port)
+    try:
+        for n in range(200):
+            payload = rng.randbytes(rng.randint(0, 2048))
+            client.publish(topic if n % 2 else f"scantrail/v1/agents/x{n}/scans", payload, qos=1)
+        for scan in site.hub.all_scans(site.agent.agent_id)[:20]:
+            event = ScanEvent.model_validate(scan["event"])
+            forged = event.model_copy(update={"raw": "AST-FORGED"})
+            elsewhere = event.model_copy(update={"agent_id": "pi-someone-else"})
+            for sent in (forged, elsewhere):
+                batch = EventBatch(
+                    agent_id=sent.agent_id, incarnation=sent.incarnation, events=(sent,)
+                )
+                client.publish(topic, codec.encode(batch), qos=1).wait_for_publish(timeout=10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+FAULTS = (
+    Fault("agent kill -9 mid-burst", "processes", agent_kill, 100),
+    Fault("agent SIGSTOP past its keepalive", "processes", agent_frozen, 5),
+    Fault("hub kill -9 before commit", "processes", _hub_crash("before_commit"), 8),
+    Fault("hub kill -9 after commit, before ack", "processes", _hub_crash("after_commit"), 8),
+    Fault("hub kill -9 during a projection step", "processes", _hub_crash("mid_projection"), 8),
+    Fault("broker restart", "processes", broker_restart, 8),
+    Fault("broker kill -9, store deleted", "processes", broker_store_lost, 8),
+    Fault("link down", "network", link_down, 5, network=True),
+    Fault("blackhole (packets dropped)", "network", blackhole, 3, network=True),
+    Fault("flapping every 1-5 s", "network", flapping, 1, network=True),
+    Fault("squeezed to 64 kbit/s", "network", squeezed, 2, network=True),
+    Fault("long partition (1,800 scans)", "network", long_partition, 1, network=True),
+    Fault(
+        "PostgreSQL stopped mid-drain", "storage", database_restart, 5, databases=("postgresql",)
+    ),
+    Fault("garbage, spoofed and replayed payloads", "input", garbage, 3),
+)

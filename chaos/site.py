@@ -1,0 +1,119 @@
+"""What a fault acts on: a real mosquitto, a hub on SQLite or PostgreSQL, and one station
+scanning a burst, each its own process. The station may run in a network namespace of
+its own (network.py), so a fault can cut or squeeze its link to the broker alone."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ControlError
+from chaos.network import Link
+from tests.harness.mosquitto import Mosquitto
+from tests.harness.postgres import Postgres
+from tests.harness.processes import AgentProcess, HubProcess
+
+AGENT = "pi-chaos"
+KEEPALIVE_S = 5  # the least an agent takes; the broker drops a silent one after 1.5 of these
+
+
+def text(n: int) -> str:
+    """The n-th scan: two assets then a place, so each move closes and the records change."""
+    return f"LOC-{n % 7}" if n % 3 == 2 else f"AST-{n}"
+
+
+class Burst:
+    """A station's operator scanning as fast as the station answers, in a thread, until
+    told to pause or the station stops answering (a scan it never answered may still have
+    been kept: the oracle reads the station's own store)."""
+
+    def __init__(self, agent: AgentProcess, counter: itertools.count[int]) -> None:
+        self._agent = agent
+        self._counter = counter
+        self._pause = threading.Event()
+        self.answered = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._pause.is_set():
+            try:
+                self._agent.scan(text(next(self._counter)))
+            except (ControlError, OSError):
+                return
+            self.answered += 1
+
+    def stop(self) -> None:
+        self._pause.set()
+        self._thread.join(timeout=60)
+
+
+class Site:
+    def __init__(
+        self,
+        work: Path,
+        database_url: str,
+        postgres: Postgres | None = None,
+        link: Link | None = None,
+    ) -> None:
+        self.work = work
+        self.database_url = database_url
+        self.postgres = postgres
+        self.link = link
+        self.broker = Mosquitto(work / "mosquitto", listen_also=link.host_ip if link else None)
+        self.broker.workdir.mkdir(parents=True, exist_ok=True)
+        self._hubs = itertools.count(1)
+        self._counter = itertools.count()
+        self.hub = self._hub()
+        host = link.host_ip if link else "127.0.0.1"
+        self.agent = AgentProcess(
+            work / "agent", AGENT, self.broker.port, keepalive_s=KEEPALIVE_S, host=host
+        )
+        if link:
+            self.agent.prefix = link.prefix()
+        self.burst: Burst | None = None
+
+    def _hub(self, **faults: Any) -> HubProcess:
+        n = next(self._hubs)
+        return HubProcess(self.work / f"hub{n}", self.database_url, self.broker.port, **faults)
+
+    def start(self) -> None:
+        self.broker.start()
+        self.hub.start()
+        self.agent.start()
+
+    def stop(self) -> None:
+        self.pause()
+        self.agent.stop()
+        self.hub.stop()
+        self.broker.kill()
+
+    def scan(self) -> None:
+        """Start (or go on) scanning."""
+        if self.burst is None:
+            self.burst = Burst(self.agent, self._counter)
+
+    def pause(self) -> None:
+        if self.burst is not None:
+            self.burst.stop()
+            self.burst = None
+
+    def replace_hub(self, **faults: Any) -> HubProcess:
+        """A new hub process on the same database and broker (after the old one died). One
+        armed to crash may crash before it answers: it is not waited for."""
+        self.hub = self._hub(**faults)
+        self.hub.start(wait=not faults)
+        return self.hub
+
+    def freeze_agent(self, frozen: bool) -> None:
+        assert self.agent.proc is not None
+        os.kill(self.agent.proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def scan_many(self, count: int) -> None:
+        """``count`` scans, one after another, in this thread."""
+        for _ in range(count):
+            self.agent.scan(text(next(self._counter)))
