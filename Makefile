@@ -22,14 +22,16 @@ $(AXE):
 	cd var/npm && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
 	  && rm -rf axe-core package && tar xzf axe-core-$(AXE_VERSION).tgz && mv package axe-core
 
-# mosquitto, PostgreSQL and Chromium come from Debian's packages; tests start their own
-# instances (Playwright drives /usr/bin/chromium: `playwright install` cannot download here).
+# mosquitto, PostgreSQL, Chromium and nftables (the fault matrix's blackhole) come from
+# Debian's packages; tests start their own instances (Playwright drives /usr/bin/chromium:
+# `playwright install` cannot download here).
 deps:
 	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
 	   || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-	   || [ ! -x /usr/bin/chromium ] || ! command -v npm >/dev/null 2>&1; then \
+	   || [ ! -x /usr/bin/chromium ] || ! command -v npm >/dev/null 2>&1 \
+	   || ! command -v nft >/dev/null 2>&1; then \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto postgresql chromium \
-	    $$(command -v npm >/dev/null 2>&1 || echo npm); \
+	    nftables $$(command -v npm >/dev/null 2>&1 || echo npm); \
 	fi
 
 lint: $(STAMP)
@@ -39,8 +41,10 @@ lint: $(STAMP)
 test: $(STAMP) deps lint $(AXE)
 	$(BIN)/pytest
 
-# The long runs (an offline day of 100,000 scans); make test runs a short one of each.
+# The fault matrix (docs/reliability.md, which it rewrites) and the long runs (an offline
+# day of 100,000 scans); make test runs a short subset of each.
 chaos: $(STAMP) deps
+	$(BIN)/python -m chaos.matrix --write
 	$(BIN)/pytest -m long
 
 demo: $(STAMP) deps

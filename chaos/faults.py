@@ -8,11 +8,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from chaos.site import KEEPALIVE_S, Site
 from protocol import codec
 from protocol.messages import EventBatch, ScanEvent
 from tests.harness import mqtt_client
+from tests.harness.waiting import wait_for
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,9 @@ class Fault:
     name: str
     kind: str  # processes, network, storage, input
     inject: Callable[[Site, random.Random], None]
-    rounds: int  # under `make chaos`; the suite runs one round of each kind's first
+    rounds: int  # under `make chaos` (tests/integration/test_chaos.py runs a few)
     network: bool = False  # the station needs a namespace of its own
+    disk: str | None = None  # "agent" or "hub": its data on a small disk that can fill
     databases: tuple[str, ...] = ("sqlite", "postgresql")
 
 
@@ -122,6 +125,35 @@ def long_partition(site: Site, rng: random.Random) -> None:
     site.link.up()
 
 
+def agent_disk_full(site: Site, rng: random.Random) -> None:
+    """The station's disk fills: it refuses new scans, saying so, and keeps the ones it
+    had; once space returns it keeps scans again."""
+    assert site.disk is not None
+    time.sleep(rng.uniform(0.2, 1))
+    site.disk.fill()
+    wait_for(lambda: _store_full(site, True), timeout=120, interval=0.2)
+    time.sleep(rng.uniform(0.5, 3))
+    site.disk.free()
+    wait_for(lambda: _store_full(site, False), timeout=120, interval=0.2)
+
+
+def _store_full(site: Site, full: bool) -> None:
+    if not full:
+        site.scan_many(1)  # the station finds out space came back when it next keeps one
+    status = site.agent.status()
+    assert status["store_full"] is full, status
+
+
+def hub_disk_full(site: Site, rng: random.Random) -> None:
+    """The hub's SQLite file's disk fills for 1–5 s: nothing is acked meanwhile, and
+    intake resumes once there is space."""
+    assert site.disk is not None
+    time.sleep(rng.uniform(0.2, 1))
+    site.disk.fill()
+    time.sleep(rng.uniform(1, 5))
+    site.disk.free()
+
+
 def garbage(site: Site, rng: random.Random) -> None:
     """While the station scans: random bytes, payloads from another agent id on this
     station's topic, and a scan the hub confirmed replayed with other content."""
@@ -131,7 +163,7 @@ def garbage(site: Site, rng: random.Random) -> None:
         for n in range(200):
             payload = rng.randbytes(rng.randint(0, 2048))
             client.publish(topic if n % 2 else f"scantrail/v1/agents/x{n}/scans", payload, qos=1)
-        for scan in site.hub.all_scans(site.agent.agent_id)[:20]:
+        for scan in wait_for(lambda: _some_confirmed(site), timeout=120):
             event = ScanEvent.model_validate(scan["event"])
             forged = event.model_copy(update={"raw": "AST-FORGED"})
             elsewhere = event.model_copy(update={"agent_id": "pi-someone-else"})
@@ -145,19 +177,28 @@ def garbage(site: Site, rng: random.Random) -> None:
         client.loop_stop()
 
 
+def _some_confirmed(site: Site) -> list[dict[str, Any]]:
+    """Scans the hub stored, to replay (with other content, or as another agent)."""
+    scans = site.hub.all_scans(site.agent.agent_id)[:20]
+    assert len(scans) >= 5, "the hub has not stored five of the station's scans yet"
+    return scans
+
+
 FAULTS = (
     Fault("agent kill -9 mid-burst", "processes", agent_kill, 100),
     Fault("agent SIGSTOP past its keepalive", "processes", agent_frozen, 5),
-    Fault("hub kill -9 before commit", "processes", _hub_crash("before_commit"), 8),
-    Fault("hub kill -9 after commit, before ack", "processes", _hub_crash("after_commit"), 8),
-    Fault("hub kill -9 during a projection step", "processes", _hub_crash("mid_projection"), 8),
-    Fault("broker restart", "processes", broker_restart, 8),
-    Fault("broker kill -9, store deleted", "processes", broker_store_lost, 8),
+    Fault("hub kill -9 before commit", "processes", _hub_crash("before_commit"), 4),
+    Fault("hub kill -9 after commit, before ack", "processes", _hub_crash("after_commit"), 4),
+    Fault("hub kill -9 during a projection step", "processes", _hub_crash("mid_projection"), 4),
+    Fault("broker restart", "processes", broker_restart, 5),
+    Fault("broker kill -9, store deleted", "processes", broker_store_lost, 5),
     Fault("link down", "network", link_down, 5, network=True),
     Fault("blackhole (packets dropped)", "network", blackhole, 3, network=True),
     Fault("flapping every 1-5 s", "network", flapping, 1, network=True),
     Fault("squeezed to 64 kbit/s", "network", squeezed, 2, network=True),
     Fault("long partition (1,800 scans)", "network", long_partition, 1, network=True),
+    Fault("agent disk full", "storage", agent_disk_full, 3, disk="agent"),
+    Fault("hub disk full", "storage", hub_disk_full, 3, disk="hub", databases=("sqlite",)),
     Fault(
         "PostgreSQL stopped mid-drain", "storage", database_restart, 5, databases=("postgresql",)
     ),

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaos.disk import SmallDisk
 from chaos.faults import FAULTS, Fault
 from chaos.network import Link
 from chaos.oracle import Delivery, delivery, records_differ, station_kept
@@ -78,15 +79,19 @@ def run_row(
 ) -> Row:
     row = Row(fault, database, rounds, seed)
     rng = random.Random(seed)
+    disk = None
+    if fault.disk:
+        disk = SmallDisk(work / "agent" / "data" if fault.disk == "agent" else work / "hubdisk")
+        disk.mount()
     if database == "postgresql":
         assert postgres is not None, "a PostgreSQL row needs the cluster"
         url = postgres.create_database()
     else:
-        url = f"sqlite:///{work / 'hub.db'}"
+        url = f"sqlite:///{(disk.path if fault.disk == 'hub' and disk else work) / 'hub.db'}"
     link = Link() if fault.network else None
     if link:
         link.make()
-    site = Site(work, url, postgres if database == "postgresql" else None, link)
+    site = Site(work, url, postgres if database == "postgresql" else None, link, disk)
     try:
         site.start()
         for _ in range(rounds):
@@ -109,6 +114,8 @@ def run_row(
         site.stop()
         if link:
             link.remove()
+        if disk:
+            disk.unmount()
     return row
 
 

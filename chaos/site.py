@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ControlError
+from chaos.disk import SmallDisk
 from chaos.network import Link
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.postgres import Postgres
@@ -59,11 +60,13 @@ class Site:
         database_url: str,
         postgres: Postgres | None = None,
         link: Link | None = None,
+        disk: SmallDisk | None = None,
     ) -> None:
         self.work = work
         self.database_url = database_url
         self.postgres = postgres
         self.link = link
+        self.disk = disk
         self.broker = Mosquitto(work / "mosquitto", listen_also=link.host_ip if link else None)
         self.broker.workdir.mkdir(parents=True, exist_ok=True)
         self._hubs = itertools.count(1)

@@ -25,7 +25,8 @@ SHORT = [
     ("blackhole (packets dropped)", "sqlite", 1),
     ("link down", "postgresql", 1),
     ("PostgreSQL stopped mid-drain", "postgresql", 1),
-    ("garbage, spoofed and replayed payloads", "sqlite", 1),
+    ("agent disk full", "sqlite", 1),
+    ("garbage, spoofed and replayed payloads", "postgresql", 1),
 ]
 
 

@@ -59,9 +59,10 @@ def _assert_exactly_once(scans: list[dict[str, object]]) -> None:
 def test_agent_kill_9_loses_no_kept_scan(
     tmp_path: Path, broker: Mosquitto, database_url: str
 ) -> None:
-    """kill -9 at random moments mid-burst (100 rounds; 20 more against PostgreSQL): every kept
-    scan arrives exactly once, and the move session opened by the first scan survives them all."""
-    rounds = 100 if database_url.startswith("sqlite") else 20
+    """kill -9 at random moments mid-burst (20 rounds; the fault matrix runs 100, `make
+    chaos`): every kept scan arrives exactly once, and the move session opened by the first
+    scan survives them all."""
+    rounds = 20
     rng = random.Random(20261121)
     hub = HubProcess(tmp_path / "hub", database_url, broker.port)
     agent = AgentProcess(tmp_path / "agent", "pi-kill", broker.port)
@@ -74,7 +75,7 @@ def test_agent_kill_9_loses_no_kept_scan(
             time.sleep(rng.uniform(0.05, 0.6))  # a random moment to kill at, not a wait
             agent.kill()
             streamer.join(timeout=30)
-        assert len(kept) > 100, "the rounds must have kept a meaningful number of scans"
+        assert len(kept) > 20, "the rounds must have kept a meaningful number of scans"
         agent.start()
         scans = _wait_delivered(hub, "pi-kill", kept)
         _assert_exactly_once(scans)
