@@ -44,8 +44,8 @@ test: $(STAMP) deps lint $(AXE)
 # The fault matrix (docs/reliability.md, which it rewrites) and the long runs (an offline
 # day of 100,000 scans); make test runs a short subset of each.
 chaos: $(STAMP) deps
-	$(BIN)/python -m chaos.matrix --write
-	$(BIN)/pytest -m long
+	status=0; $(BIN)/python -m chaos.matrix --write || status=$$?; \
+	  $(BIN)/pytest -m long && exit $$status
 
 demo: $(STAMP) deps
 	$(BIN)/python deploy/demo.py

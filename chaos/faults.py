@@ -154,6 +154,40 @@ def hub_disk_full(site: Site, rng: random.Random) -> None:
     site.disk.free()
 
 
+def restored_copy(site: Site, rng: random.Random) -> None:
+    """The station's outbox restored from a copy of its file and WAL taken while it kept
+    scans (a backup restored, a card image rolled back): kill -9, the copy put back, start.
+    What the station had kept by the kill still counts as confirmed."""
+    data = site.agent.workdir / "data"
+    files = ("outbox.db", "outbox.db-wal")
+    time.sleep(rng.uniform(0.3, 1))
+    copy = {name: (data / name).read_bytes() for name in files if (data / name).exists()}
+    time.sleep(rng.uniform(0.3, 1))
+    site.agent.kill()
+    site.pause()
+    site.remember_kept()
+    for name in (*files, "outbox.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    for name, content in copy.items():
+        (data / name).write_bytes(content)
+    site.agent.start()
+
+
+def corrupt_page(site: Site, rng: random.Random) -> None:
+    """kill -9, then one page in the middle of the outbox's file overwritten with noise (a
+    failing SD card), then start. What the station had kept still counts as confirmed."""
+    time.sleep(rng.uniform(0.5, 1.5))
+    site.agent.kill()
+    site.pause()
+    site.remember_kept()
+    path = site.outbox
+    pages = path.stat().st_size // 4096
+    with open(path, "r+b") as outbox:
+        outbox.seek(4096 * rng.randint(1, max(1, pages - 1)))
+        outbox.write(rng.randbytes(4096))
+    site.agent.start()
+
+
 def garbage(site: Site, rng: random.Random) -> None:
     """While the station scans: random bytes, payloads from another agent id on this
     station's topic, and a scan the hub confirmed replayed with other content."""
@@ -198,6 +232,8 @@ FAULTS = (
     Fault("squeezed to 64 kbit/s", "network", squeezed, 2, network=True),
     Fault("long partition (1,800 scans)", "network", long_partition, 1, network=True),
     Fault("agent disk full", "storage", agent_disk_full, 3, disk="agent"),
+    Fault("outbox restored from a copy taken mid-write", "storage", restored_copy, 1),
+    Fault("a corrupt outbox page", "storage", corrupt_page, 1),
     Fault("hub disk full", "storage", hub_disk_full, 3, disk="hub", databases=("sqlite",)),
     Fault(
         "PostgreSQL stopped mid-drain", "storage", database_restart, 5, databases=("postgresql",)

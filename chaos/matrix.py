@@ -104,7 +104,7 @@ def run_row(
             wait_for(lambda: _recovered(site), timeout=RECOVER_WITHIN_S, interval=0.2)
             row.recover_s.append(time.monotonic() - healed)
         wait_for(lambda: _projected(site), timeout=RECOVER_WITHIN_S, interval=0.5)
-        kept = station_kept(site.agent.workdir / "data" / "outbox.db")
+        kept = {**site.kept_before, **station_kept(site.outbox)}
         row.delivered = delivery(kept, site.hub.all_scans(site.agent.agent_id))
         site.hub.stop()
         row.differ = records_differ(url)

@@ -14,6 +14,7 @@ from typing import Any
 from agent.errors import ControlError
 from chaos.disk import SmallDisk
 from chaos.network import Link
+from chaos.oracle import Kept, station_kept
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.postgres import Postgres
 from tests.harness.processes import AgentProcess, HubProcess
@@ -79,6 +80,14 @@ class Site:
         if link:
             self.agent.prefix = link.prefix()
         self.burst: Burst | None = None
+        self.kept_before: dict[str, Kept] = {}  # what the station had kept, before a restore
+
+    def remember_kept(self) -> None:
+        self.kept_before.update(station_kept(self.outbox))
+
+    @property
+    def outbox(self) -> Path:
+        return self.agent.workdir / "data" / "outbox.db"
 
     def _hub(self, **faults: Any) -> HubProcess:
         n = next(self._hubs)
