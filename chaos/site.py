@@ -37,7 +37,6 @@ class Burst:
         self._agent = agent
         self._counter = counter
         self._pause = threading.Event()
-        self.answered = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -47,7 +46,6 @@ class Burst:
                 self._agent.scan(text(next(self._counter)))
             except (ControlError, OSError):
                 return
-            self.answered += 1
 
     def stop(self) -> None:
         self._pause.set()
