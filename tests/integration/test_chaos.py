@@ -26,6 +26,7 @@ SHORT = [
     ("link down", "postgresql", 1),
     ("PostgreSQL stopped mid-drain", "postgresql", 1),
     ("agent disk full", "sqlite", 1),
+    ("hub disk full", "sqlite", 1),
     ("garbage, spoofed and replayed payloads", "postgresql", 1),
 ]
 
