@@ -87,7 +87,8 @@ def run_row(
         assert postgres is not None, "a PostgreSQL row needs the cluster"
         url = postgres.create_database()
     else:
-        url = f"sqlite:///{(disk.path if fault.disk == 'hub' and disk else work) / 'hub.db'}"
+        folder = disk.path if disk and fault.disk == "hub" else work
+        url = f"sqlite:///{folder / 'hub.db'}"
     link = Link() if fault.network else None
     if link:
         link.make()
