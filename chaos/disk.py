@@ -51,12 +51,10 @@ class SmallDisk:
             try:
                 # All at once, less a little the process may take meanwhile (it then fails
                 # for want of space), then whatever is left a block at a time.
-                os.posix_fallocate(
-                    filler.fileno(),
-                    filler.tell(),
-                    max(0, free.f_bavail - 16) * free.f_frsize,
-                )
-                filler.seek(0, os.SEEK_END)
+                if free.f_bavail > 16:  # fallocate refuses a length of 0 (EINVAL)
+                    size = (free.f_bavail - 16) * free.f_frsize
+                    os.posix_fallocate(filler.fileno(), filler.tell(), size)
+                    filler.seek(0, os.SEEK_END)
                 while True:
                     filler.write(b"\0" * 4096)
             except OSError as exc:
