@@ -51,6 +51,8 @@ class AgentApp:
         log.info(
             "agent.started", agent_id=self.settings.agent_id, incarnation=self.store.incarnation
         )
+        if self.store.recovered_from is not None:
+            log.error("outbox.recovered", **_recovered(self.store) or {})
         interval = systemd.watchdog_interval_s()
         if interval is not None:
             self._watchdog = Watchdog(interval, lambda: self.intake.responsive(interval / 2))
@@ -121,6 +123,7 @@ class AgentApp:
             **describe_station(self.intake.current_state()),
             "scanners": [s.state() for s in self.scanners],
             "reference": self.reference.status(),
+            "recovered": _recovered(self.store),
         }
 
     def _alarms(self, sender: SenderState) -> set[str]:
@@ -167,6 +170,14 @@ def describe_station(state: StationState) -> dict[str, Any]:
             "items": len(session.items),
         },
     }
+
+
+def _recovered(store: OutboxStore) -> dict[str, Any] | None:
+    """A corrupt outbox set aside at start: where it is, and what came over from it."""
+    salvage = store.recovered_from
+    if salvage is None:
+        return None
+    return {"aside": str(salvage.aside), "kept": salvage.kept, "unreadable": salvage.unreadable}
 
 
 def _age(stats: OutboxStats) -> float | None:

@@ -25,6 +25,7 @@ from agent.station import Station
 from protocol.messages import AgentStatus
 
 NS_PER_DAY = 86_400 * 10**9
+RENUMBER_TIMEOUT_S = 120  # one transaction over the whole backlog, behind queued scans
 
 
 def bootstrap(
@@ -57,6 +58,7 @@ def bootstrap(
         settings=settings.delivery,
         reader_factory=lambda: OutboxReader(store.path),
         confirm=lambda seq: intake.confirm(seq),
+        renumber=lambda: intake.renumber().result(timeout=RENUMBER_TIMEOUT_S),
         online_status=lambda: app.status_message("online"),
         health=lambda state: app.health_message(state),
         events=events,

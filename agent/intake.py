@@ -43,7 +43,7 @@ class Intake:
         station: Station,
         clock: Clock,
         sink: FeedbackSink,
-        on_kept: Callable[[int], None],
+        on_kept: Callable[[str, int], None],
         retention_ns: int,
         catalog: Callable[[], Catalog | None] = lambda: None,
     ) -> None:
@@ -95,6 +95,15 @@ class Intake:
 
     def confirm(self, confirmed_seq: int) -> Future[None]:
         return self._call(lambda: self._store.confirm(confirmed_seq, self._retention_ns))
+
+    def renumber(self) -> Future[tuple[str, int]]:
+        """A new incarnation holding every unconfirmed scan (outbox.py): its id, last seq."""
+
+        def renumber() -> tuple[str, int]:
+            self._store.renumber()
+            return self._store.incarnation, self._store.last_seq
+
+        return self._call(renumber)
 
     def _call(self, fn: Callable[[], Any]) -> Future[Any]:
         future: Future[Any] = Future()
@@ -183,7 +192,7 @@ class Intake:
             self._sink.show(feedback)
             read.future.set_result(feedback)
         if last_seq is not None:
-            self._on_kept(last_seq)
+            self._on_kept(self._store.incarnation, last_seq)
 
     def _refuse_all(
         self, decided: list[tuple[_Read, Verdict, UUID]], outcome: Outcome, message: str

@@ -6,6 +6,12 @@ Only the intake thread writes (``OutboxStore``); other threads read through thei
 
 Confirmation is a watermark (``meta.confirmed_seq``), not a per-row flag: the hub
 confirms the highest contiguous seq, so one number says which rows may be pruned.
+
+A numbering that is spent starts again under a new incarnation, with what the store holds
+(``renumber``): when the hub holds seqs this file never kept or holds them with other
+content (the file was restored from an old copy), and when a corrupt file is set aside
+(``open_or_recover`` keeps every row it can still read). Each scan keeps its event id,
+which the hub applies once whatever its numbering (hub/ingest/inbox.py rule 4).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import NamedTuple
 import sqlite_utils
 
 from agent.errors import StoreCorrupt, StoreError, StoreFull
+from protocol.messages import ScanEvent
 
 SCHEMA_VERSION = "1"
 
@@ -41,6 +48,22 @@ CREATE TABLE IF NOT EXISTS session_items (
 
 
 _INSERT = "INSERT INTO outbox (seq, event_id, payload, created_ns) VALUES (?, ?, ?, ?)"
+SALVAGE_CHUNK = 500  # rows read at once from a corrupt file; a chunk that fails, one by one
+
+
+class Row(NamedTuple):
+    event_id: str
+    payload: str
+    created_ns: int
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """What was read back from a corrupt outbox set aside."""
+
+    aside: Path
+    kept: int  # rows taken into the new incarnation
+    unreadable: int  # rows above the watermark that could not be read, or not as a scan
 
 
 @dataclass(frozen=True)
@@ -90,7 +113,7 @@ class OutboxStore:
         self.incarnation = ""
         self.last_seq = 0
         self.confirmed_seq = 0
-        self.recovered_from: Path | None = None
+        self.recovered_from: Salvage | None = None
         self._page_size = 0
 
     @property
@@ -128,7 +151,8 @@ class OutboxStore:
         self.last_seq = int(row[0]) if row else 0
 
     def open_or_recover(self) -> None:
-        """Open; if the file is corrupt, move it aside and start a new incarnation.
+        """Open; if the file is corrupt, move it aside and start a new incarnation with every
+        row above its watermark that can still be read.
 
         Never crash-loops: a corrupt outbox is kept for forensics, the agent keeps scanning,
         and ``recovered_from`` raises an alarm until an operator deals with it.
@@ -141,8 +165,53 @@ class OutboxStore:
                 part = self._path.with_name(self._path.name + suffix)
                 if part.exists():
                     part.rename(aside.with_name(aside.name + suffix))
-            self.recovered_from = aside
             self.open()
+            rows, unreadable = _readable(aside)
+            kept = self._take_in(rows)
+            self.recovered_from = Salvage(aside, kept, unreadable + len(rows) - kept)
+
+    def renumber(self) -> int:
+        """Start a new incarnation holding every row above the watermark, numbered from 1,
+        in one transaction; return how many. Rows at or below it are confirmed: dropped."""
+        db = self._require()
+        rows = [
+            Row(*row)
+            for row in db.execute(
+                "SELECT event_id, payload, created_ns FROM outbox WHERE seq > ? ORDER BY seq",
+                (self.confirmed_seq,),
+            ).fetchall()
+        ]
+        return self._take_in(rows, fresh_incarnation=True)
+
+    def _take_in(self, rows: list[Row], fresh_incarnation: bool = False) -> int:
+        """Append rows kept under another numbering: each payload says its new incarnation
+        and seq. A payload that is not a scan any more is left out: how many were taken."""
+        db = self._require()
+        incarnation = uuid.uuid4().hex if fresh_incarnation else self.incarnation
+        entries = []
+        start = 1 if fresh_incarnation else self.last_seq + 1
+        for seq, (scan, created_ns) in enumerate(_scans(rows), start=start):
+            event = scan.model_copy(update={"incarnation": incarnation, "seq": seq})
+            payload = event.model_dump_json(exclude_none=True)
+            entries.append((seq, str(event.event_id), payload, created_ns))
+        try:
+            with db.conn:
+                if fresh_incarnation:  # the old numbering goes in the same transaction
+                    db.conn.execute("DELETE FROM outbox")
+                    db.conn.execute("UPDATE sqlite_sequence SET seq = 0 WHERE name = 'outbox'")
+                db.conn.executemany(_INSERT, entries)
+                if fresh_incarnation:
+                    db.conn.executemany(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                        [("incarnation", incarnation), ("confirmed_seq", "0")],
+                    )
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not keep renumbered scans: {exc}") from exc
+        self.incarnation = incarnation
+        if fresh_incarnation:
+            self.confirmed_seq = 0
+        self.last_seq = start - 1 + len(entries)
+        return len(entries)
 
     def close(self) -> None:
         if self._db is not None:
@@ -268,3 +337,71 @@ class OutboxReader:
             oldest_unconfirmed_ns=int(oldest[0]) if oldest else None,
             size_bytes=int(pages * page_size),
         )
+
+
+def _scans(rows: list[Row]) -> list[tuple[ScanEvent, int]]:
+    """Each row's scan, with when it was kept (its age stays true under a new number)."""
+    events = []
+    for row in rows:
+        try:
+            events.append((ScanEvent.model_validate_json(row.payload), row.created_ns))
+        except ValueError:
+            continue  # garbled on the card: counted by the caller as not taken
+    return events
+
+
+def _readable(path: Path) -> tuple[list[Row], int]:
+    """The rows above the watermark of a corrupt outbox that can still be read, and how many
+    above it could not be. A damaged page costs the rows on it, not the file: chunks of
+    rows are read by seq, and a chunk that fails is read again one row at a time."""
+    conn = _open_damaged(path)
+    if conn is None:
+        return [], 0
+    try:
+        confirmed = _number(conn, "SELECT value FROM meta WHERE key = 'confirmed_seq'")
+        last = max(
+            _number(conn, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"),
+            _number(conn, "SELECT max(seq) FROM outbox"),
+        )
+        rows: list[Row] = []
+        query = "SELECT event_id, payload, created_ns FROM outbox WHERE seq BETWEEN ? AND ?"
+        for start in range(confirmed + 1, last + 1, SALVAGE_CHUNK):
+            end = min(start + SALVAGE_CHUNK - 1, last)
+            try:
+                rows.extend([Row(*row) for row in conn.execute(query, (start, end))])
+                continue
+            except sqlite3.Error:
+                pass
+            for seq in range(start, end + 1):
+                try:
+                    rows.extend([Row(*row) for row in conn.execute(query, (seq, seq))])
+                except sqlite3.Error:
+                    continue
+        return rows, max(0, last - confirmed - len(rows))
+    finally:
+        conn.close()
+
+
+def _open_damaged(path: Path) -> sqlite3.Connection | None:
+    """Read-only if SQLite can (a WAL needs its -shm for that), else read-write: the file
+    is set aside, and its rows are worth more than its bytes."""
+    for mode in ("ro", "rw"):
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True)
+        except sqlite3.Error:
+            continue
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error:
+            conn.close()
+    return None
+
+
+def _number(conn: sqlite3.Connection, query: str) -> int:
+    """One number read from a damaged file; 0 when it cannot be read."""
+    try:
+        row = conn.execute(query).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+    except (sqlite3.Error, ValueError):
+        return 0

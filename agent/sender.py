@@ -19,6 +19,13 @@ Delivery rules (DESIGN.md §3):
    repaired at once. The same gap is asked for again only after the hub went quiet for a
    resend delay, or at most once per ``resend_max_s`` while its acks keep coming. An ack
    without ``resend_to`` (an older hub) rewinds to ``resend_from`` and goes back N.
+6. An ack confirms only seqs this sender published in this run: a retained ack is the
+   hub's word about what it holds under this numbering, not about what this file holds.
+   When the hub holds seqs this file never kept (``confirmed_seq`` beyond the last seq)
+   or holds one with other content than was sent (``conflict_seq`` above the watermark),
+   the file was restored from an old copy: its seqs are spent. The outbox then starts a
+   new incarnation with every unconfirmed scan (outbox.py ``renumber``), and the hub
+   applies each event id once. Confirming such an ack instead would lose those scans.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ class Transport(Protocol):
 
 @dataclass(frozen=True)
 class _Kept:
+    incarnation: str
     seq: int
 
 
@@ -83,6 +91,7 @@ class Sender:
         settings: DeliverySettings,
         reader_factory: Callable[[], OutboxReader],
         confirm: Callable[[int], Any],
+        renumber: Callable[[], tuple[str, int]],
         online_status: Callable[[], AgentStatus],
         health: Callable[[SenderState], AgentHealth],
         events: queue.Queue[Any],
@@ -92,6 +101,7 @@ class Sender:
         self._settings = settings
         self._reader_factory = reader_factory
         self._confirm = confirm
+        self._renumber = renumber
         self._online_status = online_status
         self._health = health
         self._events = events
@@ -102,6 +112,7 @@ class Sender:
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
         self.state = SenderState()
         self._last_seq = 0
+        self._published_seq = 0  # the highest seq published in this run (rule 6)
         self._inflight: dict[int, int] = {}  # mid -> last seq of that batch
         self._ahead: list[PendingRow] = []  # rows read ahead, from next_seq on
         self._tokens = float(settings.batch_size)
@@ -126,8 +137,8 @@ class Sender:
         self._events.put(_Stop())
         self._thread.join(timeout=10)
 
-    def notify_kept(self, seq: int) -> None:
-        self._events.put(_Kept(seq))
+    def notify_kept(self, incarnation: str, seq: int) -> None:
+        self._events.put(_Kept(incarnation, seq))
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -175,7 +186,8 @@ class Sender:
     def _handle(self, item: Any) -> None:
         state = self.state
         if isinstance(item, _Kept):
-            self._last_seq = max(self._last_seq, item.seq)
+            if item.incarnation == self._incarnation:  # else kept before a renumbering
+                self._last_seq = max(self._last_seq, item.seq)
         elif isinstance(item, Connected):
             log.info("mqtt.connected")
             state.connected = True
@@ -223,15 +235,15 @@ class Sender:
         # duplicates: going back N now would only bury it deeper. Gaps come as resend_from.
         silent_for = now - self._progress_at
         self._progress_at = now
-        if ack.confirmed_seq > self._last_seq:
-            # The hub has seqs this store never kept: our storage lost committed rows.
-            state.alarms.add("hub_ahead_of_store")
-            log.error("ack.ahead_of_store", confirmed=ack.confirmed_seq, last_seq=self._last_seq)
-        if ack.confirmed_seq > state.confirmed_seq:
-            state.confirmed_seq = ack.confirmed_seq
-            self._confirm(ack.confirmed_seq)
+        if ack.confirmed_seq > self._last_seq or (ack.conflict_seq or 0) > state.confirmed_seq:
+            self._start_again(ack)
+            return
+        confirmed = min(ack.confirmed_seq, self._published_seq)
+        if confirmed > state.confirmed_seq:
+            state.confirmed_seq = confirmed
+            self._confirm(confirmed)
             self._resend_delay = self._settings.resend_after_s
-            state.next_seq = max(state.next_seq, ack.confirmed_seq + 1)
+            state.next_seq = max(state.next_seq, confirmed + 1)
         start = ack.resend_from
         if start is None or start <= state.confirmed_seq or start >= state.next_seq:
             return  # no gap, or one the sender has not reached yet
@@ -251,6 +263,33 @@ class Sender:
         resume = max(state.next_seq, self._gap[1] if self._gap else 0)
         self._rewind(start)
         self._gap = (end, resume)
+
+    def _start_again(self, ack: HubAck) -> None:
+        """This file's numbering is spent (rule 6): go on under a new incarnation."""
+        log.error(
+            "ack.numbering_spent",
+            confirmed=ack.confirmed_seq,
+            conflict_seq=ack.conflict_seq,
+            last_seq=self._last_seq,
+            incarnation=self._incarnation,
+        )
+        try:
+            self._incarnation, self._last_seq = self._renumber()
+        except Exception:  # a full disk, say: the next ack asks again; nothing is confirmed
+            log.exception("outbox.renumber_failed")
+            self.state.alarms.add("outbox_renumber_failed")
+            return
+        self.state.alarms.discard("outbox_renumber_failed")
+        log.warning("outbox.renumbered", incarnation=self._incarnation, last_seq=self._last_seq)
+        state = self.state
+        state.alarms.add("outbox_renumbered")
+        state.confirmed_seq = state.broker_acked_seq = self._published_seq = 0
+        state.next_seq = 1
+        self._inflight.clear()
+        self._ahead = []
+        self._gap = None
+        self._asked_gap_end = 0
+        self._resend_delay = self._settings.resend_after_s
 
     def _rewind(self, seq: int) -> None:
         if seq <= self._last_seq and seq < self.state.next_seq:
@@ -305,6 +344,8 @@ class Sender:
             if mid is None:
                 return  # paho's queue is full; try again on the next tick
             self._inflight[mid] = rows[-1].seq
+            self._published_seq = max(self._published_seq, rows[-1].seq)
+            self._last_seq = max(self._last_seq, rows[-1].seq)  # read before its _Kept came
             state.next_seq = rows[-1].seq + 1
             state.events_sent += len(rows)
             self._tokens -= len(rows)

@@ -155,6 +155,11 @@ def ours_drain(path: Path, port: int, n: int, window: int) -> float:
         batch_size=100, window=window, drain_rate=1e9, health_interval_s=3600
     )
     status = AgentStatus(agent_id="bench", state="online", version="bench")
+
+    def renumber() -> tuple[str, int]:
+        store.renumber()
+        return store.incarnation, store.last_seq
+
     sender = Sender(
         "bench",
         store.incarnation,
@@ -162,6 +167,7 @@ def ours_drain(path: Path, port: int, n: int, window: int) -> float:
         settings,
         lambda: OutboxReader(path),
         lambda seq: None,
+        renumber,
         lambda: status,
         lambda s: AgentHealth(
             agent_id="bench",

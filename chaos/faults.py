@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chaos.oracle import station_kept
 from chaos.site import KEEPALIVE_S, Site
 from protocol import codec
 from protocol.messages import EventBatch, ScanEvent
@@ -157,7 +158,8 @@ def hub_disk_full(site: Site, rng: random.Random) -> None:
 def restored_copy(site: Site, rng: random.Random) -> None:
     """The station's outbox restored from a copy of its file and WAL taken while it kept
     scans (a backup restored, a card image rolled back): kill -9, the copy put back, start.
-    What the station had kept by the kill still counts as confirmed."""
+    What the station had kept by the kill still counts as confirmed; what it kept after
+    the copy and had not sent by the kill is gone with the storage (counted apart)."""
     data = site.agent.workdir / "data"
     files = ("outbox.db", "outbox.db-wal")
     time.sleep(rng.uniform(0.3, 1))
@@ -170,12 +172,15 @@ def restored_copy(site: Site, rng: random.Random) -> None:
         (data / name).unlink(missing_ok=True)
     for name, content in copy.items():
         (data / name).write_bytes(content)
+    site.storage_lost |= set(site.kept_before) - set(station_kept(site.outbox))
     site.agent.start()
 
 
 def corrupt_page(site: Site, rng: random.Random) -> None:
     """kill -9, then one page in the middle of the outbox's file overwritten with noise (a
-    failing SD card), then start. What the station had kept still counts as confirmed."""
+    failing SD card), then start. What the station had kept still counts as confirmed; the
+    rows on that page that the hub did not have are gone with it, and the station must say
+    how many it could not read."""
     time.sleep(rng.uniform(0.5, 1.5))
     site.agent.kill()
     site.pause()
@@ -186,6 +191,10 @@ def corrupt_page(site: Site, rng: random.Random) -> None:
         outbox.seek(4096 * rng.randint(1, max(1, pages - 1)))
         outbox.write(rng.randbytes(4096))
     site.agent.start()
+    recovered = site.agent.status()["recovered"]
+    if recovered is not None:
+        site.storage_lost |= set(site.kept_before) - set(station_kept(site.outbox))
+        site.storage_lost_named = (site.storage_lost_named or 0) + recovered["unreadable"]
 
 
 def garbage(site: Site, rng: random.Random) -> None:

@@ -106,7 +106,9 @@ def run_row(
             row.recover_s.append(time.monotonic() - healed)
         wait_for(lambda: _projected(site), timeout=RECOVER_WITHIN_S, interval=0.5)
         kept = {**site.kept_before, **station_kept(site.outbox)}
-        row.delivered = delivery(kept, site.hub.all_scans(site.agent.agent_id))
+        at_hub = site.hub.all_scans(site.agent.agent_id)
+        lost = frozenset(site.storage_lost)
+        row.delivered = delivery(kept, at_hub, lost, site.storage_lost_named)
         site.hub.stop()
         row.differ = records_differ(url)
     except (AssertionError, RuntimeError, OSError) as exc:
@@ -123,9 +125,9 @@ def run_row(
 def table(rows: list[Row]) -> str:
     lines = [
         "| fault | class | database | rounds | seed | scans confirmed by the station | lost "
-        "| applied twice | not kept, or altered | records equal to a fault-free run "
-        "| time to recover (median, worst) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| gone with the station's storage | applied twice | not kept, or altered "
+        "| records equal to a fault-free run | time to recover (median, worst) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         d = row.delivered
@@ -140,7 +142,8 @@ def table(rows: list[Row]) -> str:
             equal = f"**not run to the end: {row.failure}**"
         lines.append(
             f"| {row.fault.name} | {row.fault.kind} | {row.database} | {row.rounds} | {row.seed} "
-            f"| {d.confirmed if d else '-'} | {d.lost if d else '-'} | {d.doubled if d else '-'} "
+            f"| {d.confirmed if d else '-'} | {d.lost if d else '-'} | {d.gone if d else '-'} "
+            f"| {d.doubled if d else '-'} "
             f"| {d.unexpected + d.altered if d else '-'} | {equal} | {recover} |"
         )
     return "\n".join(lines)

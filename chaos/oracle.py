@@ -1,8 +1,11 @@
 """What the matrix checks after a fault (Jepsen's queue checker, Vector's Conservation and
-Liveness): every scan the station kept (its own outbox, read from its file) is in the
-hub's scan log exactly once, with its seq and its content; the hub has nothing the station
-did not keep; the records equal those a fault-free projection of the same scans makes
-(``rebuild`` compares them, table by table); and intake resumed by itself."""
+Liveness): every scan the station kept (its own outbox, read from its file) is applied by
+the hub exactly once, with its content, and under the seq the station gave it when the
+incarnation is the same (a station that renumbered what it holds re-sends it under a new
+incarnation; the hub keeps a scan it held already as a duplicate, never applied); the
+hub has nothing the station did not keep; the records equal those a fault-free projection
+of the same scans makes (``rebuild`` compares them, table by table); and intake resumed by
+itself."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from hub.store.db import create_engine
 
 @dataclass(frozen=True)
 class Kept:
+    incarnation: str
     seq: int
     event_id: str
     raw: str
@@ -28,34 +32,54 @@ def station_kept(outbox: Path) -> dict[str, Kept]:
     """The station's kept scans by event id (read-only: the station may still run)."""
     with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True) as conn:
         rows = conn.execute("SELECT seq, event_id, payload FROM outbox").fetchall()
-    return {
-        event_id: Kept(seq, event_id, json.loads(payload)["raw"]) for seq, event_id, payload in rows
-    }
+    kept = {}
+    for seq, event_id, payload in rows:
+        event = json.loads(payload)
+        kept[event_id] = Kept(event["incarnation"], seq, event_id, event["raw"])
+    return kept
 
 
 @dataclass(frozen=True)
 class Delivery:
     confirmed: int  # scans the station kept
     lost: int  # kept, not at the hub
+    gone: int  # kept, then gone with the station's storage before the hub had them
     doubled: int  # at the hub more than once
     unexpected: int  # at the hub, never kept by the station
-    altered: int  # at the hub under another seq or with other content
+    altered: int  # at the hub with other content, or under another seq of its incarnation
 
     @property
     def whole(self) -> bool:
         return not (self.lost or self.doubled or self.unexpected or self.altered)
 
 
-def delivery(kept: dict[str, Kept], at_hub: list[dict[str, Any]]) -> Delivery:
-    counts = Counter(scan["event"]["event_id"] for scan in at_hub)
+def delivery(
+    kept: dict[str, Kept],
+    at_hub: list[dict[str, Any]],
+    storage_lost: frozenset[str] = frozenset(),
+    named: int | None = None,
+) -> Delivery:
+    """``storage_lost``: scans the station's storage lost (a copy restored without them, a
+    damaged page); those the hub did not have are ``gone``, not ``lost``. ``named``: how
+    many the station said it could not read; more gone than that count as lost."""
+    applied = [scan for scan in at_hub if not scan["duplicate"]]
+    counts = Counter(scan["event"]["event_id"] for scan in applied)
     altered = 0
-    for scan in at_hub:
+    for scan in applied:
         mine = kept.get(scan["event"]["event_id"])
-        if mine is not None and (mine.seq, mine.raw) != (scan["seq"], scan["raw"]):
+        if mine is None:
+            continue
+        renumbered = mine.incarnation != scan["incarnation"]
+        if mine.raw != scan["raw"] or (not renumbered and mine.seq != scan["seq"]):
             altered += 1
+    missing = {event_id for event_id in kept if event_id not in counts}
+    gone = len(missing & storage_lost)
+    if named is not None:
+        gone = min(gone, named)
     return Delivery(
         confirmed=len(kept),
-        lost=sum(1 for event_id in kept if event_id not in counts),
+        lost=len(missing) - gone,
+        gone=gone,
         doubled=sum(n - 1 for n in counts.values() if n > 1),
         unexpected=sum(1 for event_id in counts if event_id not in kept),
         altered=altered,

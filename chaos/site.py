@@ -79,6 +79,11 @@ class Site:
             self.agent.prefix = link.prefix()
         self.burst: Burst | None = None
         self.kept_before: dict[str, Kept] = {}  # what the station had kept, before a restore
+        # Kept by the station, then gone with its storage: after the copy it was restored
+        # from, or on a page that went bad. Unless the hub had them by then, no software
+        # brings these back; the oracle counts them apart from the lost (oracle.py).
+        self.storage_lost: set[str] = set()
+        self.storage_lost_named: int | None = None  # how many the station said it could not read
 
     def remember_kept(self) -> None:
         self.kept_before.update(station_kept(self.outbox))

@@ -161,4 +161,8 @@ class HubAck(_Message):
     # A reader that does not know it resends everything from resend_from, which is correct
     # but slow.
     resend_to: Annotated[int, Field(ge=1)] | None = None
+    # v1 additive: a seq the hub holds with other content than this incarnation sent. The
+    # agent's numbering collided with the hub's (an outbox restored from an old copy), so
+    # it re-sends what it holds under a new incarnation; the hub applies each event id once.
+    conflict_seq: Annotated[int, Field(ge=1)] | None = None
     hub_time: UtcDatetime

@@ -12,7 +12,14 @@ Rules:
    their messages arrived, so across agents the projector sees scans in the order the
    hub received them (projector.py). A scan held above a gap joins with the message that
    filled the gap: it could not be applied before.
-4. Each stream's row is locked (``FOR UPDATE`` on PostgreSQL) before its scans are
+4. A scan whose event id the hub already holds under another key (a station that
+   renumbered what it holds, agent/outbox.py ``renumber``) is stored with ``duplicate``
+   set: its stream has no gap, and the projector never applies it. The event id is the
+   hub's idempotency key (DESIGN.md §3); the key is the stream's order.
+5. A conflict names its seq in the stream's progress (``conflict_seq``), and the ack
+   carries it: the station's numbering collided with what the hub holds, so it re-sends
+   what it holds under a new incarnation, and rule 4 keeps each scan applied once.
+6. Each stream's row is locked (``FOR UPDATE`` on PostgreSQL) before its scans are
    checked and written, so several hub processes sharing a subscription serialise on one
    agent and never move its watermark past a scan another of them has not committed.
 
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -52,6 +59,7 @@ _INSERT_SCANS = Bulk.insert(
         "raw",
         "payload",
         "content_hash",
+        "duplicate",
     ),
     ignore=True,
 )
@@ -71,6 +79,7 @@ class StreamProgress:
     max_seen_seq: int
     previous_confirmed_seq: int
     next_stored_seq: int | None = None  # the first stored seq above the gap, if any
+    conflict_seq: int | None = None  # the first seq that came with other content (rule 5)
 
     @property
     def resend_from(self) -> int | None:
@@ -89,6 +98,7 @@ class Stored:
     new: list[tuple[ScanEvent, datetime]] = field(default_factory=list)  # with event time
     conflicts: list[ScanEvent] = field(default_factory=list)
     duplicates: int = 0
+    held_elsewhere: int = 0  # known by event id under another key (rule 4)
 
 
 @dataclass
@@ -111,48 +121,60 @@ def store(
     keys = sorted(scans)  # one lock order for every hub process: no deadlocks
     streams = _lock(conn, keys, received_at)
     out = Stored()
-    rows = []
+    fresh: list[ScanEvent] = []
+    conflict_at: dict[StreamKey, int] = {}
     for key in keys:
-        agent_id, incarnation = key
         stream = streams[key]
         events = scans[key]
         maybe_known = [seq for seq in events if seq <= stream.max_seen]
         known = _hashes(conn, key, maybe_known) if maybe_known else {}
         for seq in sorted(events):
             event = events[seq]
-            payload = event.model_dump_json()
-            digest = hashlib.sha256(payload.encode()).hexdigest()
             held = known.get(seq)
-            if held is not None:
-                if held != digest:
-                    out.conflicts.append(event)
-                else:
-                    out.duplicates += 1
-                continue
-            at = event.scanned_at + timedelta(seconds=correction_s(agent_id, event.boot_id))
+            if held is None:
+                fresh.append(event)
+            elif held != _digest(event):
+                out.conflicts.append(event)
+                conflict_at.setdefault(key, seq)
+            else:
+                out.duplicates += 1
+    elsewhere = _held_ids(conn, [str(event.event_id) for event in fresh])
+    rows = []
+    for event in fresh:
+        agent_id, event_id = event.agent_id, str(event.event_id)
+        duplicate = event_id in elsewhere
+        elsewhere.add(event_id)  # twice in this transaction: the second is the duplicate
+        at = event.scanned_at + timedelta(seconds=correction_s(agent_id, event.boot_id))
+        if duplicate:
+            out.held_elsewhere += 1
+        else:
             out.new.append((event, at))
-            rows.append(
-                (
-                    agent_id,
-                    incarnation,
-                    seq,
-                    str(event.event_id),
-                    event.scanned_at,
-                    at,
-                    received_at,
-                    event.raw,
-                    payload,
-                    digest,
-                )
+        payload = event.model_dump_json()
+        rows.append(
+            (
+                agent_id,
+                event.incarnation,
+                event.seq,
+                event_id,
+                event.scanned_at,
+                at,
+                received_at,
+                event.raw,
+                payload,
+                _digest(event, payload),
+                duplicate,
             )
+        )
     # The stream locks make a clash impossible; DO NOTHING keeps a lost race harmless.
     _INSERT_SCANS(conn, rows)
     new_by_stream: dict[StreamKey, list[int]] = {}
-    for event, _ in out.new:
+    for event in fresh:
         new_by_stream.setdefault((event.agent_id, event.incarnation), []).append(event.seq)
     updates = []
     for key in keys:
         progress = _advance(conn, key, streams[key], new_by_stream.get(key, []))
+        if key in conflict_at:
+            progress = replace(progress, conflict_seq=conflict_at[key])
         out.progress.append(progress)
         gap = progress.max_seen_seq > progress.confirmed_seq
         updates.append(
@@ -237,6 +259,21 @@ def _select_for_update(conn: Connection, keys: list[StreamKey]) -> dict[StreamKe
         for agent_id, incarnation, confirmed, max_seen, gap_since in conn.execute(query):
             found[(agent_id, incarnation)] = _Stream(confirmed, max_seen, gap_since)
     return found
+
+
+def _digest(event: ScanEvent, payload: str | None = None) -> str:
+    """The content hash a scan is stored with: of its payload as the hub writes it."""
+    return hashlib.sha256((payload or event.model_dump_json()).encode()).hexdigest()
+
+
+def _held_ids(conn: Connection, event_ids: list[str]) -> set[str]:
+    """Which of these event ids the scan log holds already, under any key (rule 4)."""
+    held: set[str] = set()
+    c = scan_log.c
+    for at in range(0, len(event_ids), KEYS_PER_QUERY):
+        chunk = event_ids[at : at + KEYS_PER_QUERY]
+        held.update(conn.execute(sa.select(c.event_id).where(c.event_id.in_(chunk))).scalars())
+    return held
 
 
 def _hashes(conn: Connection, key: StreamKey, seqs: list[int]) -> dict[int, str]:

@@ -190,6 +190,7 @@ class IngestWorker:
                 confirmed_seq=stream.confirmed_seq,
                 resend_from=stream.resend_from,
                 resend_to=stream.resend_to,
+                conflict_seq=stream.conflict_seq,
                 hub_time=datetime.now(UTC),
             )
             topic = str(Topic(self._prefix, stream.agent_id, "ack"))
@@ -237,14 +238,9 @@ class IngestWorker:
                 lambda agent, boot: self._fleet.correction_s(conn, agent, boot),
                 work.arrival,
             )
-            for event in [*work.conflicts, *stored.conflicts]:
-                raised.add(
-                    "high",
-                    "seq_conflict",
-                    event.agent_id,
-                    f"seq {event.seq} of incarnation {event.incarnation} arrived again with "
-                    "different content; the first version is kept",
-                )
+            self._flag_conflicts([*work.conflicts, *stored.conflicts], raised)
+            if stored.held_elsewhere:
+                log.info("ingest.held_elsewhere", scans=stored.held_elsewhere)
             synced = self._flag_unsynced([event for event, _ in stored.new], raised)
             seen = {agent: inc for agent, inc in work.scans}
             self._fleet.record_seen(conn, seen, synced, now)
@@ -290,6 +286,24 @@ class IngestWorker:
                 raised.add("high", "spoofed_sender", letter.agent_id, letter.detail)
         if rows:
             conn.execute(dead_letters.insert(), rows)
+
+    @staticmethod
+    def _flag_conflicts(events: list[ScanEvent], raised: Alerts) -> None:
+        """One open alert per stream whose seqs came again with other content."""
+        first: dict[tuple[str, str], ScanEvent] = {}
+        for event in events:
+            first.setdefault((event.agent_id, event.incarnation), event)
+        for (agent_id, incarnation), event in first.items():
+            raised.add(
+                "high",
+                "seq_conflict",
+                agent_id,
+                f"seq {event.seq} of incarnation {incarnation} arrived again with different "
+                "content; the first version is kept. If the station's storage was restored "
+                "or replaced, it re-sends its scans under a new numbering by itself; if not, "
+                "someone may be sending as this station: check its credentials",
+                condition=f"{agent_id}:{incarnation}",
+            )
 
     def _flag_unsynced(self, events: list[ScanEvent], raised: Alerts) -> dict[str, bool]:
         """Scans taken with the clock not synced keep their times (the hub cannot know the

@@ -284,6 +284,7 @@ class Reconciler:
                 c.incarnation == incarnation,
                 c.seq > after,
                 c.seq <= upto,
+                c.duplicate.is_(False),  # applied already under its first key
             )
             .order_by(c.seq)
         ).all()

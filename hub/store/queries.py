@@ -33,6 +33,7 @@ def scans(
             "incarnation": row.incarnation,
             "seq": row.seq,
             "event_id": row.event_id,
+            "duplicate": row.duplicate,
             "scanned_at": _iso(row.scanned_at),
             "received_at": _iso(row.received_at),
             "raw": row.raw,

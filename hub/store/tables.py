@@ -34,8 +34,12 @@ scan_log = sa.Table(
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
+    # Held already under another numbering (same event id): kept so its stream has no gap,
+    # never projected (hub/ingest/inbox.py rule 4).
+    sa.Column("duplicate", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("agent_id", "incarnation", "seq", name="uq_scan_log_key"),
 )
+sa.Index("ix_scan_log_event_id", scan_log.c.event_id)
 
 agent_streams = sa.Table(
     "agent_streams",

@@ -182,6 +182,10 @@ WORDS: dict[str, str] = {
     "offline": "offline",
     "stopped": "stopped",
     "broker_offline": "broker offline",
+    # a station's storage (agent/outbox.py): what happened, and what the station did
+    "outbox_renumbered": "storage restored or replaced: scans re-sent under a new numbering",
+    "outbox_renumber_failed": "storage restored or replaced, scans not re-sent yet: check disk",
+    "store_corrupt_recovered": "storage was corrupt: set aside, readable scans re-sent",
     # severities
     "high": "high",
     "medium": "medium",

@@ -51,6 +51,11 @@ def _start(
     events: queue.Queue[Any] = queue.Queue()
     broker = FakeBroker(events, refuse)
     status = AgentStatus(agent_id="pi-1", state="online", version="test")
+
+    def renumber() -> tuple[str, int]:
+        store.renumber()
+        return store.incarnation, store.last_seq
+
     sender = Sender(
         "pi-1",
         store.incarnation,
@@ -58,6 +63,7 @@ def _start(
         settings,
         lambda: OutboxReader(path),
         lambda seq: None,
+        renumber,
         lambda: status,
         lambda state: AgentHealth(
             agent_id="pi-1",

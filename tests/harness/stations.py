@@ -77,7 +77,8 @@ class _NoBroker:
 
 
 def message(events: list[ScanEvent]) -> Message:
-    batch = EventBatch(agent_id=events[0].agent_id, incarnation="inc1", events=tuple(events))
+    first = events[0]
+    batch = EventBatch(agent_id=first.agent_id, incarnation=first.incarnation, events=tuple(events))
     topic = f"scantrail/v1/agents/{batch.agent_id}/scans"
     return Message(topic, codec.encode(batch), 0, 1, 0, datetime.now(UTC))
 
