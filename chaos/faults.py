@@ -21,11 +21,12 @@ from tests.harness.waiting import wait_for
 @dataclass(frozen=True)
 class Fault:
     name: str
-    kind: str  # processes, network, storage, input
+    kind: str  # processes, network, storage, scanners, input
     inject: Callable[[Site, random.Random], None]
     rounds: int  # under `make chaos` (tests/integration/test_chaos.py runs a few)
     network: bool = False  # the station needs a namespace of its own
     disk: str | None = None  # "agent" or "hub": its data on a small disk that can fill
+    scanner: bool = False  # the station reads a serial scanner on a pseudo-terminal too
     databases: tuple[str, ...] = ("sqlite", "postgresql")
 
 
@@ -197,6 +198,41 @@ def corrupt_page(site: Site, rng: random.Random) -> None:
         site.storage_lost_named = (site.storage_lost_named or 0) + recovered["unreadable"]
 
 
+def serial_scanner(site: Site, rng: random.Random) -> None:
+    """While the operator scans at the station, its serial scanner reads lines of noise
+    between codes, then a code cut off by pulling the cable, then the cable back. Each
+    good code is kept whole, the cut one is not kept at all, and the scanner reads again."""
+    assert site.port is not None
+    wanted = []
+    for _ in range(rng.randint(5, 15)):
+        site.port.write(rng.randbytes(rng.randint(1, 200)) + b"\r")
+        wanted.append(f"AST-SERIAL-{site.next_scan()}")
+        site.port.write(wanted[-1].encode() + b"\r")
+    site.port.write(b"AST-CUT-OFF")
+    time.sleep(rng.uniform(0.1, 0.5))
+    site.port.unplug()
+    wait_for(lambda: _scanner_connected(site, False), timeout=60)
+    time.sleep(rng.uniform(0.1, 1))
+    site.port.plug()
+    wait_for(lambda: _scanner_connected(site, True), timeout=60)
+    wanted.append(f"AST-SERIAL-{site.next_scan()}")
+    site.port.write(wanted[-1].encode() + b"\r")
+    wait_for(lambda: _kept_whole(site, wanted), timeout=120)
+
+
+def _scanner_connected(site: Site, connected: bool) -> None:
+    (scanner,) = site.agent.status()["scanners"]
+    assert scanner["connected"] is connected, scanner
+
+
+def _kept_whole(site: Site, wanted: list[str]) -> None:
+    raws = [kept.raw for kept in station_kept(site.outbox).values()]
+    missing = [code for code in wanted if raws.count(code) != 1]
+    assert not missing, f"the station did not keep, once each: {missing}"
+    cut = [raw for raw in raws if "CUT-OFF" in raw]
+    assert not cut, f"a code cut off by the unplug was kept: {cut}"
+
+
 def garbage(site: Site, rng: random.Random) -> None:
     """While the station scans: random bytes, payloads from another agent id on this
     station's topic, and a scan the hub confirmed replayed with other content."""
@@ -244,6 +280,13 @@ FAULTS = (
     Fault("outbox restored from a copy taken mid-write", "storage", restored_copy, 1),
     Fault("a corrupt outbox page", "storage", corrupt_page, 1),
     Fault("hub disk full", "storage", hub_disk_full, 3, disk="hub", databases=("sqlite",)),
+    Fault(
+        "serial scanner: noise, a code cut off by unplugging",
+        "scanners",
+        serial_scanner,
+        3,
+        scanner=True,
+    ),
     Fault(
         "PostgreSQL stopped mid-drain", "storage", database_restart, 5, databases=("postgresql",)
     ),

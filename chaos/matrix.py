@@ -92,7 +92,8 @@ def run_row(
     link = Link() if fault.network else None
     if link:
         link.make()
-    site = Site(work, url, postgres if database == "postgresql" else None, link, disk)
+    pg = postgres if database == "postgresql" else None
+    site = Site(work, url, pg, link, disk, scanner=fault.scanner)
     try:
         site.start()
         for _ in range(rounds):

@@ -16,6 +16,7 @@ from chaos.disk import SmallDisk
 from chaos.network import Link
 from chaos.oracle import Kept, station_kept
 from tests.harness.mosquitto import Mosquitto
+from tests.harness.ports import FakeScannerPort
 from tests.harness.postgres import Postgres
 from tests.harness.processes import AgentProcess, HubProcess
 
@@ -60,6 +61,7 @@ class Site:
         postgres: Postgres | None = None,
         link: Link | None = None,
         disk: SmallDisk | None = None,
+        scanner: bool = False,
     ) -> None:
         self.work = work
         self.database_url = database_url
@@ -72,8 +74,17 @@ class Site:
         self._counter = itertools.count()
         self.hub = self._hub()
         host = link.host_ip if link else "127.0.0.1"
+        self.port = FakeScannerPort(work / "usb-scanner-if00") if scanner else None
+        scanners = (
+            [{"type": "serial", "id": "serial-1", "path": self.port.link}] if self.port else []
+        )
         self.agent = AgentProcess(
-            work / "agent", AGENT, self.broker.port, keepalive_s=KEEPALIVE_S, host=host
+            work / "agent",
+            AGENT,
+            self.broker.port,
+            keepalive_s=KEEPALIVE_S,
+            host=host,
+            scanners=scanners,
         )
         if link:
             self.agent.prefix = link.prefix()
@@ -106,6 +117,8 @@ class Site:
         self.agent.stop()
         self.hub.stop()
         self.broker.kill()
+        if self.port is not None and self.port.link.exists():
+            self.port.unplug()
 
     def scan(self) -> None:
         """Start (or go on) scanning."""
@@ -127,6 +140,10 @@ class Site:
     def freeze_agent(self, frozen: bool) -> None:
         assert self.agent.proc is not None
         os.kill(self.agent.proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def next_scan(self) -> int:
+        """A number no other scan of this site has."""
+        return next(self._counter)
 
     def scan_many(self, count: int) -> None:
         """``count`` scans, one after another, in this thread."""

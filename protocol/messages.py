@@ -41,7 +41,19 @@ Incarnation = Annotated[
     str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9_-]+$")
 ]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
+
+
+def _without_nul(value: str) -> str:
+    """NUL becomes U+FFFD, the replacement character: a scanner line with noise may carry
+    one, and PostgreSQL refuses NUL in text, so a scan holding one could never be stored
+    and its station's stream would stop at it. One character for one keeps every length
+    inside the field sizes the columns are made from."""
+    return value.replace("\x00", "\ufffd")
+
+
+Text = AfterValidator(_without_nul)
+ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT), Text]
+RawText = Annotated[str, Field(max_length=MAX_RAW_CHARS), Text]
 
 
 class _Message(BaseModel):
@@ -66,7 +78,7 @@ class Reading(_Message):
     """The agent's own decoding of ``raw``. The hub decodes again and is the authority."""
 
     kind: ShortText
-    key: Annotated[str, Field(max_length=MAX_RAW_CHARS)] | None = None
+    key: RawText | None = None
     symbology: ShortText | None = None
     warnings: tuple[ShortText, ...] = ()
     outcome: ShortText | None = None
@@ -82,7 +94,7 @@ class ScanEvent(_Message):
     scanned_at: UtcDatetime
     clock_synced: bool
     scanner_id: ShortText
-    raw: Annotated[str, Field(max_length=MAX_RAW_CHARS)]
+    raw: RawText
     decoded: Reading | None = None
     context: ScanContext = ScanContext()
 

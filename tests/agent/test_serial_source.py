@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,32 +11,8 @@ import pytest
 from agent.decode import BadRead, Frame, Read
 from agent.settings import SerialScanner
 from agent.sources.serial_source import SerialSource
+from tests.harness.ports import FakeScannerPort
 from tests.harness.waiting import wait_for
-
-
-class FakeScannerPort:
-    """A pty pair whose slave is reached through a stable symlink, like /dev/serial/by-id."""
-
-    def __init__(self, link: Path) -> None:
-        self.link = link
-        self.master = -1
-        self._slave = -1
-        self.plug()
-
-    def plug(self) -> None:
-        self.master, self._slave = os.openpty()
-        tmp = self.link.with_suffix(".new")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(os.ttyname(self._slave))
-        tmp.replace(self.link)
-
-    def unplug(self) -> None:
-        os.close(self.master)
-        os.close(self._slave)
-        self.link.unlink()
-
-    def write(self, data: bytes) -> None:
-        os.write(self.master, data)
 
 
 class Collector:

@@ -23,6 +23,10 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
     return json.dumps(str(value))
 
 
@@ -96,13 +100,17 @@ class AgentProcess(_Process):
         allow_mode_change: bool = False,
         extra: dict[str, dict[str, Any]] | None = None,
         host: str = "127.0.0.1",
+        scanners: list[dict[str, Any]] | None = None,
         **delivery: Any,
     ) -> None:
         super().__init__(workdir)
         self.agent_id = agent_id
+        top: dict[str, Any] = {"agent_id": agent_id, "data_dir": workdir / "data"}
+        if scanners:
+            top["scanners"] = scanners
         self.config = write_toml(
             workdir / "agent.toml",
-            {"agent_id": agent_id, "data_dir": workdir / "data"},
+            top,
             {
                 "mqtt": {
                     "host": host,

@@ -41,3 +41,39 @@ def test_any_payload_becomes_a_dead_letter_and_the_good_scan_beside_it_is_stored
     hub.worker.process([garbage, message(station.scan(f"AST-{scans}"))])
     assert _count(hub, dead_letters) == letters + 1
     assert _count(hub, scan_log) == scans + 1
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(noise=st.text(min_size=1, max_size=120))
+@example(noise="\x00")  # a serial line's noise: PostgreSQL refused it and the stream stopped
+@example(noise="AST-\x00")
+def test_a_scan_of_any_text_is_stored_applied_and_the_next_scan_follows_it(
+    hub: HubUnderTest, noise: str
+) -> None:
+    """A scan whose raw text, operator and session are any text (NUL included) is stored
+    and applied, no dead letter is written, and the station's next scan is confirmed."""
+    letters, scans = _count(hub, dead_letters), _count(hub, scan_log)
+    station = ScriptedStation(f"pi-noise-{scans}", "asset_move")
+    (odd,) = station.scan("AST-1")
+    odd = odd.model_copy(
+        update={
+            "raw": noise,
+            "context": odd.context.model_copy(update={"operator": noise, "session_id": noise}),
+        }
+    )
+    odd = type(odd).model_validate(odd.model_dump())  # as the hub reads it off the wire
+    station.seq = odd.seq
+    hub.deliver([odd])
+    hub.deliver(station.scan("AST-2"))
+    assert _count(hub, dead_letters) == letters
+    assert _count(hub, scan_log) == scans + 2
+    with hub.engine.connect() as conn:
+        confirmed = conn.execute(
+            sa.text("SELECT confirmed_seq, projected_seq FROM agent_streams WHERE agent_id = :a"),
+            {"a": station.agent_id},
+        ).one()
+    assert tuple(confirmed) == (2, 2)
