@@ -35,7 +35,9 @@ def bootstrap(
     display: TextIO | None = None,
 ) -> AgentApp:
     """Build a ready-to-start agent. Opens the outbox (it must know its incarnation)."""
-    clock = clock or SystemClock(trusted=settings.station.clock == "host")
+    clock = clock or SystemClock(
+        trusted=settings.station.clock == "host", error_file=settings.faults.clock_error_file
+    )
     store = OutboxStore(settings.outbox_path, settings.outbox.max_bytes)
     store.open_or_recover()
     events: queue.Queue[Any] = queue.Queue()

@@ -10,7 +10,7 @@ import ctypes
 import functools
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -30,18 +30,22 @@ class SystemClock:
     synced is asked at most once a second: it changes rarely, and a drain takes thousands
     of scans a second."""
 
-    def __init__(self, trusted: bool = False) -> None:
+    def __init__(self, trusted: bool = False, error_file: Path | None = None) -> None:
         self._boot_id: str | None = None
         self._trusted = trusted
         self._synced = False
         self._synced_checked_ns: int | None = None
+        self._error = ClockError(error_file) if error_file else None
 
     def now(self) -> Instant:
         if self._boot_id is None:
             self._boot_id = _read_boot_id()
         mono = time.monotonic_ns()
+        wall = datetime.now(UTC)
+        if self._error is not None:
+            wall += self._error.at(mono)
         return Instant(
-            wall=datetime.now(UTC),
+            wall=wall,
             monotonic_ns=mono,
             boot_id=self._boot_id,
             synced=self._trusted or self._ntp_synced(mono),
@@ -55,6 +59,27 @@ class SystemClock:
 
 
 SYNC_RECHECK_NS = 10**9
+
+
+class ClockError:
+    """A wall clock that is wrong by the seconds a file says (the fault matrix's clock
+    faults; ``[faults] clock_error_file``). A process's own clock is the only one a test
+    may set here: setting the machine's would move every other process's, and libfaketime
+    breaks Python's ``time.sleep`` (docs/reliability.md)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._error = timedelta(0)
+        self._read_ns: int | None = None
+
+    def at(self, mono: int) -> timedelta:
+        if self._read_ns is None or mono - self._read_ns > SYNC_RECHECK_NS:
+            self._read_ns = mono
+            try:
+                self._error = timedelta(seconds=float(self._path.read_text() or 0))
+            except (OSError, ValueError):
+                self._error = timedelta(0)
+        return self._error
 TIME_ERROR = 5  # adjtimex(2): the kernel's clock is not synchronised (STA_UNSYNC)
 TIMEX_BYTES = 512  # struct timex is 208 bytes on 64-bit Linux; zeroed, modes = 0 only reads
 

@@ -148,6 +148,16 @@ class EvdevScanner(_Section):
 ScannerSettings = Annotated[SerialScanner | EvdevScanner, Field(discriminator="type")]
 
 
+class FaultSettings(_Section):
+    """Fault injection for the fault matrix (chaos/). Never set in production."""
+
+    clock_error_file: Path | None = Field(
+        None,
+        description="A file holding seconds to add to the wall clock, read again at most "
+        "once a second: a Pi booted a day wrong, or a clock stepped mid-shift.",
+    )
+
+
 class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCANTRAIL_AGENT__", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -175,6 +185,7 @@ class AgentSettings(BaseSettings):
     decode: DecodeRules = Field(
         DecodeRules(), description="Barcode rules: GS substitute, site prefixes."
     )
+    faults: FaultSettings = FaultSettings()
 
     @property
     def socket_path(self) -> Path:

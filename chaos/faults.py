@@ -21,12 +21,13 @@ from tests.harness.waiting import wait_for
 @dataclass(frozen=True)
 class Fault:
     name: str
-    kind: str  # processes, network, storage, scanners, input
+    kind: str  # processes, network, storage, clocks, scanners, input
     inject: Callable[[Site, random.Random], None]
     rounds: int  # under `make chaos` (tests/integration/test_chaos.py runs a few)
     network: bool = False  # the station needs a namespace of its own
     disk: str | None = None  # "agent" or "hub": its data on a small disk that can fill
     scanner: bool = False  # the station reads a serial scanner on a pseudo-terminal too
+    clock: bool = False  # the oracle also checks the hub's scan times (matrix.py)
     databases: tuple[str, ...] = ("sqlite", "postgresql")
 
 
@@ -196,6 +197,29 @@ def corrupt_page(site: Site, rng: random.Random) -> None:
     if recovered is not None:
         site.storage_lost |= set(site.kept_before) - set(station_kept(site.outbox))
         site.storage_lost_named = (site.storage_lost_named or 0) + recovered["unreadable"]
+
+
+def clock_a_day_wrong_at_boot(site: Site, rng: random.Random) -> None:
+    """The station boots with its clock a day ahead (a Pi has no RTC), scans for a few
+    seconds, then NTP steps the clock back to the right time while it scans on."""
+    time.sleep(rng.uniform(0.1, 0.5))
+    site.agent.kill()
+    site.pause()
+    site.clock_error(86_400)
+    site.agent.start()
+    site.scan()
+    time.sleep(rng.uniform(2, 5))
+    site.clock_error(0)
+    time.sleep(rng.uniform(2, 5))
+
+
+def clock_back_an_hour(site: Site, rng: random.Random) -> None:
+    """Mid-shift the station's clock steps back an hour, and later forward again."""
+    time.sleep(rng.uniform(0.5, 2))
+    site.clock_error(-3_600)
+    time.sleep(rng.uniform(3, 6))
+    site.clock_error(0)
+    time.sleep(rng.uniform(1, 3))
 
 
 def serial_scanner(site: Site, rng: random.Random) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from chaos.disk import SmallDisk
 from chaos.faults import FAULTS, Fault
 from chaos.network import Link
-from chaos.oracle import Delivery, delivery, records_differ, station_kept
+from chaos.oracle import Delivery, delivery, records_differ, station_kept, timed_wrong
 from chaos.site import Site
 from tests.harness.postgres import Postgres
 from tests.harness.waiting import wait_for
@@ -110,8 +110,11 @@ def run_row(
         at_hub = site.hub.all_scans(site.agent.agent_id)
         lost = frozenset(site.storage_lost)
         row.delivered = delivery(kept, at_hub, lost, site.storage_lost_named)
+        times_wrong = timed_wrong(at_hub) if fault.clock else 0
         site.hub.stop()
         row.differ = records_differ(url)
+        if times_wrong:
+            row.differ["scan times"] = times_wrong
     except (AssertionError, RuntimeError, OSError) as exc:
         row.failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     finally:

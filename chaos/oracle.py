@@ -13,6 +13,7 @@ import json
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,24 @@ def delivery(
         unexpected=sum(1 for event_id in counts if event_id not in kept),
         altered=altered,
     )
+
+
+TIME_OFF_S = 60.0
+
+
+def timed_wrong(at_hub: list[dict[str, Any]]) -> int:
+    """Scans whose time at the hub (the station's clock corrected by its offset) is more
+    than ``TIME_OFF_S`` from when the hub received them. For the clock rows, where every
+    scan arrives within seconds of being taken: a fault-free run has none."""
+    return sum(
+        1
+        for scan in at_hub
+        if abs(_at(scan["event_at"]) - _at(scan["received_at"])).total_seconds() > TIME_OFF_S
+    )
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def records_differ(database_url: str) -> dict[str, int]:

@@ -85,6 +85,7 @@ class Site:
             keepalive_s=KEEPALIVE_S,
             host=host,
             scanners=scanners,
+            extra={"faults": {"clock_error_file": work / "clock-error"}},
         )
         if link:
             self.agent.prefix = link.prefix()
@@ -140,6 +141,10 @@ class Site:
     def freeze_agent(self, frozen: bool) -> None:
         assert self.agent.proc is not None
         os.kill(self.agent.proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def clock_error(self, seconds: float) -> None:
+        """Set how wrong the station's wall clock is (agent/clock.py ``ClockError``)."""
+        (self.work / "clock-error").write_text(str(seconds))
 
     def next_scan(self) -> int:
         """A number no other scan of this site has."""

@@ -59,6 +59,11 @@ class IngestSettings(_Section):
         "and a waiting message ends a step early. While messages flow a step takes at most "
         "100 scans.",
     )
+    checks_every_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds between the timed checks (gaps, readiness, overdue, clocks).",
+    )
     clock_skew_alert_s: float = Field(
         5.0, gt=0, description="Alert, and correct scan times, when an agent's clock is off more."
     )

@@ -6,7 +6,7 @@
 - and a station's clock synced again, which ends its ``clock_unsynced``.
 
 Each raises its alert once per condition (hub/store/alerts.py) and resolves it when the
-condition ends (docs/records.md, "An alert's life"). They run every ``EVERY_S`` on the hub
+condition ends (docs/records.md, "An alert's life"). They run every ``checks_every_s`` on the hub
 that projects: on SQLite the one writer, between batches; on PostgreSQL the projection
 worker, so with several hubs only the elected one runs them.
 """
@@ -25,8 +25,6 @@ from hub.store.alerts import Alerts, open_of_kind, resolve
 from hub.store.db import mapped
 from hub.store.tables import agent_streams, agents
 
-EVERY_S = 30.0
-
 # Why an overdue alert ended when its asset is no longer overdue.
 RESOLVED_BY = {
     "inspection_overdue": "the asset was inspected or retired",
@@ -44,7 +42,7 @@ class TimedChecks:
         self._checked_at = 0.0
 
     def due(self) -> bool:
-        return time.monotonic() >= self._checked_at + EVERY_S
+        return time.monotonic() >= self._checked_at + self._settings.checks_every_s
 
     def run(self, now: datetime) -> int:
         """Every check once; the alerts raised."""

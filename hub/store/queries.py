@@ -35,6 +35,7 @@ def scans(
             "event_id": row.event_id,
             "duplicate": row.duplicate,
             "scanned_at": _iso(row.scanned_at),
+            "event_at": _iso(row.event_at or row.scanned_at),  # corrected by the clock offset
             "received_at": _iso(row.received_at),
             "raw": row.raw,
             "event": json.loads(row.payload),

@@ -290,8 +290,10 @@ def test_an_asset_inspection_falls_overdue(
 ) -> None:
     """Pumps inspected every 30 days: one inspected now at a real station is not due; one
     whose inspection 40 days ago arrives from a Pi that was offline since falls overdue,
-    and the hub alerts within its 30 s check."""
-    hub = HubProcess(tmp_path / "hub", database_url, broker.port)
+    and the hub alerts at its next timed check (every 2 s here; 30 s by default)."""
+    hub = HubProcess(
+        tmp_path / "hub", database_url, broker.port, extra={"ingest": {"checks_every_s": 2}}
+    )
     assets = tmp_path / "assets.json"
     assets.write_text(
         json.dumps([{"code": c, "inspection_interval_days": 30} for c in ("AST-P1", "AST-P2")])
