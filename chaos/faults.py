@@ -305,14 +305,28 @@ FAULTS = (
     Fault("a corrupt outbox page", "storage", corrupt_page, 1),
     Fault("hub disk full", "storage", hub_disk_full, 3, disk="hub", databases=("sqlite",)),
     Fault(
+        "PostgreSQL stopped mid-drain", "storage", database_restart, 5, databases=("postgresql",)
+    ),
+    Fault(
+        "station clock a day ahead at boot, then stepped right",
+        "clocks",
+        clock_a_day_wrong_at_boot,
+        3,
+        clock=True,
+    ),
+    Fault(
+        "station clock stepped back an hour mid-shift",
+        "clocks",
+        clock_back_an_hour,
+        3,
+        clock=True,
+    ),
+    Fault(
         "serial scanner: noise, a code cut off by unplugging",
         "scanners",
         serial_scanner,
         3,
         scanner=True,
-    ),
-    Fault(
-        "PostgreSQL stopped mid-drain", "storage", database_restart, 5, databases=("postgresql",)
     ),
     Fault("garbage, spoofed and replayed payloads", "input", garbage, 3),
 )

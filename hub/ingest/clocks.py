@@ -5,39 +5,80 @@ A sample is the heartbeat's arrival time, stamped in paho's callback, minus the 
 negative and only sometimes long (a busy broker, a hub that stopped reading), so the
 estimate is the smallest sample of the last ``WINDOW_S`` seconds, as NTP's clock filter
 keeps its lowest-delay sample. A reboot starts a new clock (a Pi has no RTC), so every
-boot has its own estimate. Only an offset beyond the alert threshold corrects scan times;
-below it the agent's own timestamps are kept exactly.
+boot has its own estimate.
+
+A wall clock also steps within a boot: NTP setting a Pi that booted a day wrong, or a
+person setting it an hour back. The monotonic clock never steps, so each heartbeat also
+gives the hub's time minus the agent's monotonic time; its smallest recent value
+(``boot_offset_s``) turns any scan of that boot into the hub's time at the moment it was
+taken, whatever the wall clock said then. A step shows as a change in the heartbeat's
+wall minus monotonic time (transit cannot change it); the wall offset then starts again
+from the samples after the step, so the alert says how wrong the clock is now. Before
+this, the smallest sample held a day-wrong offset for five minutes after NTP fixed the
+clock, and every scan in them was put a day in the past.
+
+Only a scan whose own time is more than the alert threshold off the hub's is corrected;
+below it the agent's timestamps are kept exactly.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 WINDOW_S = 300.0
+STEP_S = 1.0  # wall minus monotonic moving more than this: the wall clock stepped
 
 BootKey = tuple[str, str]  # (agent, boot)
 
 
 @dataclass(frozen=True)
 class Estimate:
-    offset_s: float  # hub time minus agent time
-    skewed: bool  # beyond the threshold: scans are corrected and an alert is raised
+    offset_s: float  # hub time minus agent wall time, since the wall clock last stepped
+    skewed: bool  # beyond the threshold: an alert is raised
+    boot_offset_s: float | None = None  # hub time minus the agent's monotonic time
 
-    def correction_s(self) -> float:
-        return self.offset_s if self.skewed else 0.0
+
+def event_time(
+    estimate: Estimate | None, scanned_at: datetime, monotonic_ns: int, threshold_s: float
+) -> datetime:
+    """When a scan was taken, by the hub's clock: its own time, unless the hub knows its
+    boot's monotonic offset and that puts the scan more than ``threshold_s`` elsewhere."""
+    if estimate is None or estimate.boot_offset_s is None:
+        return scanned_at
+    hub_time = datetime.fromtimestamp(estimate.boot_offset_s + monotonic_ns / 1e9, UTC)
+    if abs((scanned_at - hub_time).total_seconds()) <= threshold_s:
+        return scanned_at
+    return hub_time
+
+
+@dataclass
+class _Boot:
+    wall: deque[tuple[datetime, float]] = field(default_factory=deque)
+    mono: deque[tuple[datetime, float]] = field(default_factory=deque)
+    epoch_s: float | None = None  # the agent's wall minus monotonic time, last heartbeat
 
 
 class Clocks:
     def __init__(self, skew_alert_s: float) -> None:
         self._skew_alert_s = skew_alert_s
-        self._samples: dict[BootKey, deque[tuple[datetime, float]]] = {}
+        self._boots: dict[BootKey, _Boot] = {}
 
-    def sample(self, key: BootKey, sent_at: datetime, arrived_at: datetime) -> Estimate:
-        samples = self._samples.setdefault(key, deque())
-        samples.append((arrived_at, (arrived_at - sent_at).total_seconds()))
-        while samples and (arrived_at - samples[0][0]).total_seconds() > WINDOW_S:
-            samples.popleft()
-        offset = min(s for _, s in samples)
-        return Estimate(offset, abs(offset) > self._skew_alert_s)
+    def sample(
+        self, key: BootKey, sent_at: datetime, arrived_at: datetime, monotonic_ns: int
+    ) -> Estimate:
+        boot = self._boots.setdefault(key, _Boot())
+        mono_s = monotonic_ns / 1e9
+        epoch = sent_at.timestamp() - mono_s
+        if boot.epoch_s is not None and abs(epoch - boot.epoch_s) > STEP_S:
+            boot.wall.clear()  # they measured a wall clock that is no longer there
+        boot.epoch_s = epoch
+        boot.wall.append((arrived_at, (arrived_at - sent_at).total_seconds()))
+        boot.mono.append((arrived_at, arrived_at.timestamp() - mono_s))
+        horizon = arrived_at - timedelta(seconds=WINDOW_S)
+        for samples in (boot.wall, boot.mono):
+            while samples and samples[0][0] < horizon:
+                samples.popleft()
+        offset = min(s for _, s in boot.wall)
+        return Estimate(offset, abs(offset) > self._skew_alert_s, min(s for _, s in boot.mono))

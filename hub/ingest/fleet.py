@@ -11,16 +11,17 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub.ingest.clocks import BootKey, Clocks, Estimate
+from hub.ingest.clocks import BootKey, Clocks, Estimate, event_time
 from hub.ingest.triage import Arrival
 from hub.store.db import insert_into, upsert_many
 from hub.store.records import agent_clocks
 from hub.store.tables import agent_events, agents
-from protocol.messages import AgentStatus
+from protocol.messages import AgentStatus, ScanEvent
 
 
 class Fleet:
     def __init__(self, skew_alert_s: float) -> None:
+        self._skew_alert_s = skew_alert_s
         self._clocks = Clocks(skew_alert_s)
         self._estimates: dict[BootKey, Estimate | None] = {}  # None: never measured
 
@@ -83,7 +84,7 @@ class Fleet:
             health, at = arrival.health, arrival.arrived_at
             key = (health.agent_id, health.boot_id or "")
             was = self._estimate(conn, key)
-            estimate = self._clocks.sample(key, health.sent_at, at)
+            estimate = self._clocks.sample(key, health.sent_at, at, health.monotonic_ns)
             self._estimates[key] = estimate
             if estimate.skewed and not (was and was.skewed):
                 synced = "synced" if health.clock_synced else "not synced"
@@ -99,6 +100,7 @@ class Fleet:
                     "agent_id": key[0],
                     "boot_id": key[1],
                     "offset_s": estimate.offset_s,
+                    "boot_offset_s": estimate.boot_offset_s,
                     "measured_at": at,
                     "skewed": estimate.skewed,
                 }
@@ -156,12 +158,11 @@ class Fleet:
             rows,
         )
 
-    def correction_s(self, conn: Connection, agent_id: str, boot_id: str) -> float:
-        """What scans of this boot are corrected by: the offset only when it is skewed, so
-        a well-synced agent's scans keep their own timestamps exactly; nothing for a boot
-        the hub never measured."""
-        estimate = self._estimate(conn, (agent_id, boot_id))
-        return estimate.correction_s() if estimate else 0.0
+    def event_at(self, conn: Connection, event: ScanEvent) -> datetime:
+        """When a scan was taken, by the hub's clock (clocks.py ``event_time``): its own
+        time unless its boot's clock is known to put it elsewhere."""
+        estimate = self._estimate(conn, (event.agent_id, event.boot_id))
+        return event_time(estimate, event.scanned_at, event.monotonic_ns, self._skew_alert_s)
 
     def _estimate(self, conn: Connection, key: BootKey) -> Estimate | None:
         """The current estimate, read from the database once per process (a restarted hub
@@ -169,9 +170,15 @@ class Fleet:
         if key not in self._estimates:
             c = agent_clocks.c
             row = conn.execute(
-                sa.select(c.offset_s, c.skewed).where(c.agent_id == key[0], c.boot_id == key[1])
+                sa.select(c.offset_s, c.skewed, c.boot_offset_s).where(
+                    c.agent_id == key[0], c.boot_id == key[1]
+                )
             ).first()
-            self._estimates[key] = Estimate(float(row.offset_s), bool(row.skewed)) if row else None
+            self._estimates[key] = (
+                Estimate(float(row.offset_s), bool(row.skewed), row.boot_offset_s)
+                if row
+                else None
+            )
         return self._estimates[key]
 
     def forget(self) -> None:

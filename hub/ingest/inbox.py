@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -112,11 +112,11 @@ def store(
     conn: Connection,
     scans: dict[StreamKey, dict[int, ScanEvent]],
     received_at: datetime,
-    correction_s: Callable[[str, str], float],
+    event_at: Callable[[ScanEvent], datetime],
     arrival: dict[tuple[str, str, int], int] | None = None,
 ) -> Stored:
     """Store new scans of every stream and move each watermark once. Each new scan gets
-    its event time, ``scanned_at`` plus ``correction_s(agent, boot)``, kept with the scan so
+    its event time, ``event_at(scan)`` (its station's clock corrected), kept with the scan so
     a rebuild orders it as the live projector did."""
     keys = sorted(scans)  # one lock order for every hub process: no deadlocks
     streams = _lock(conn, keys, received_at)
@@ -144,7 +144,7 @@ def store(
         agent_id, event_id = event.agent_id, str(event.event_id)
         duplicate = event_id in elsewhere
         elsewhere.add(event_id)  # twice in this transaction: the second is the duplicate
-        at = event.scanned_at + timedelta(seconds=correction_s(agent_id, event.boot_id))
+        at = event_at(event)
         if duplicate:
             out.held_elsewhere += 1
         else:

@@ -113,5 +113,5 @@ def enter(
     return sorted(events)
 
 
-def _no_correction(agent_id: str, boot_id: str) -> float:
-    return 0.0  # the hub's own clock
+def _no_correction(event: ScanEvent) -> datetime:
+    return event.scanned_at  # the hub's own clock

@@ -91,7 +91,7 @@ def replay(
         )
     fleet = Fleet(skew_alert_s=float("inf"))  # only its stored clock estimates are used
     stored = inbox.store(
-        conn, work.scans, now, lambda agent, boot: fleet.correction_s(conn, agent, boot)
+        conn, work.scans, now, lambda event: fleet.event_at(conn, event)
     )
     result = Replayed(
         letter_id,

@@ -235,7 +235,7 @@ class IngestWorker:
                 conn,
                 work.scans,
                 now,
-                lambda agent, boot: self._fleet.correction_s(conn, agent, boot),
+                lambda event: self._fleet.event_at(conn, event),
                 work.arrival,
             )
             self._flag_conflicts([*work.conflicts, *stored.conflicts], raised)

@@ -303,6 +303,9 @@ agent_clocks = sa.Table(
     sa.Column("agent_id", IdText, primary_key=True),
     sa.Column("boot_id", ShortText, primary_key=True),  # one clock per agent and boot
     sa.Column("offset_s", sa.Float, nullable=False),
+    # The hub's time minus the agent's monotonic time (hub/ingest/clocks.py): places a scan
+    # of this boot in time whatever its wall clock said.
+    sa.Column("boot_offset_s", sa.Float, nullable=True),
     sa.Column("measured_at", Timestamp, nullable=False),
     sa.Column("skewed", sa.Boolean, nullable=False),
 )

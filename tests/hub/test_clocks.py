@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from hub.ingest.clocks import WINDOW_S, Clocks
+from hub.ingest.clocks import WINDOW_S, Clocks, event_time
 from hub.ingest.triage import Message
 from hub.store.tables import alerts, scan_log
 from protocol import codec
@@ -17,22 +17,48 @@ from tests.harness.stations import HubUnderTest
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 
+def _mono(at: datetime) -> int:
+    """An agent's monotonic clock: nanoseconds since T0, its boot."""
+    return int((at - T0).total_seconds() * 1e9)
+
+
 def test_the_smallest_recent_sample_is_the_offset_so_a_slow_delivery_is_not_skew() -> None:
     """A heartbeat that waited 20 s on its way does not move the estimate off the quick ones."""
     clocks = Clocks(skew_alert_s=5.0)
-    clocks.sample(("pi", "b1"), T0, T0 + timedelta(seconds=0.02))
-    slow = clocks.sample(("pi", "b1"), T0 + timedelta(seconds=10), T0 + timedelta(seconds=30))
+    clocks.sample(("pi", "b1"), T0, T0 + timedelta(seconds=0.02), 0)
+    sent = T0 + timedelta(seconds=10)
+    slow = clocks.sample(("pi", "b1"), sent, T0 + timedelta(seconds=30), _mono(sent))
     assert abs(slow.offset_s - 0.02) < 1e-9 and not slow.skewed
 
 
 def test_each_boot_has_its_own_offset_and_old_samples_age_out() -> None:
     """A reboot starts a new estimate; a sample older than the window no longer counts."""
     clocks = Clocks(skew_alert_s=5.0)
-    first = clocks.sample(("pi", "b1"), T0, T0 + timedelta(seconds=60))
-    other = clocks.sample(("pi", "b2"), T0, T0)
-    assert (first.skewed, first.correction_s(), other.correction_s()) == (True, 60.0, 0.0)
+    first = clocks.sample(("pi", "b1"), T0, T0 + timedelta(seconds=60), 0)
+    other = clocks.sample(("pi", "b2"), T0, T0, 0)
+    assert (first.skewed, other.skewed) == (True, False)
     later = T0 + timedelta(seconds=WINDOW_S + 1)
-    assert clocks.sample(("pi", "b1"), later, later).offset_s == 0.0
+    assert clocks.sample(("pi", "b1"), later, later, _mono(later) + 60 * 10**9).offset_s == 0.0
+
+
+def test_a_wall_clock_step_starts_the_offset_again_and_scans_keep_their_true_times() -> None:
+    """A Pi booted a day ahead, then set right by NTP: the offset says a day until the
+    step and nothing right after it, and every scan of the boot, before the step or after,
+    is placed at the hub's time it was taken (before the fix: a day in the past for the
+    five minutes after the step)."""
+    clocks = Clocks(skew_alert_s=5.0)
+    day = timedelta(days=1)
+    key = ("pi", "b1")
+    for n in range(3):
+        true = T0 + timedelta(seconds=10 * n)
+        ahead = clocks.sample(key, true + day, true + timedelta(seconds=0.05), _mono(true))
+    assert ahead.skewed and round(ahead.offset_s) == -86_400
+    stepped_at = T0 + timedelta(seconds=40)
+    fixed = clocks.sample(key, stepped_at, stepped_at + timedelta(seconds=0.05), _mono(stepped_at))
+    assert not fixed.skewed and abs(fixed.offset_s) < 1
+    before, after = T0 + timedelta(seconds=25), T0 + timedelta(seconds=45)
+    assert event_time(fixed, before + day, _mono(before), 5.0) - before < timedelta(seconds=1)
+    assert event_time(fixed, after, _mono(after), 5.0) == after  # its own time, exactly
 
 
 def _health(agent: str, boot: str, sent_at: datetime, arrived_at: datetime) -> Message:
@@ -57,7 +83,7 @@ def test_queue_time_in_the_hub_never_counts_as_clock_skew(sqlite_url: str) -> No
     hub.worker.process(
         [_health("pi-q", "boot-1", now - timedelta(minutes=1), now - timedelta(minutes=1))]
     )
-    hub.deliver(factories.batch("pi-q", range(1, 3)).events)
+    hub.deliver(factories.batch("pi-q", range(1, 3), scanned_at=now - timedelta(minutes=1)).events)
     with hub.engine.connect() as conn:
         skews = conn.execute(sa.select(alerts).where(alerts.c.kind == "clock_skew")).all()
         times = conn.execute(sa.select(scan_log.c.scanned_at, scan_log.c.event_at)).all()
@@ -76,8 +102,10 @@ def test_a_skewed_boot_corrects_its_own_scans_only(sqlite_url: str) -> None:
         [_health("pi-s", "boot-1", behind, now), _health("pi-t", "boot-2", now, now)]
     )
     hub.worker.process([_health("pi-s", "boot-2", now, now)])
-    old_boot = factories.batch("pi-s", range(1, 2), boot_id="boot-1").events
-    new_boot = factories.batch("pi-s", range(2, 3), boot_id="boot-2").events
+    # Each scan's wall and monotonic times agree, as a real agent's do (the heartbeats'
+    # monotonic time is 1 ns, the scans' about a microsecond later).
+    old_boot = factories.batch("pi-s", range(1, 2), boot_id="boot-1", scanned_at=behind).events
+    new_boot = factories.batch("pi-s", range(2, 3), boot_id="boot-2", scanned_at=now).events
     hub.deliver(old_boot, new_boot)
     with hub.engine.connect() as conn:
         rows = conn.execute(

@@ -4,6 +4,7 @@ scan in the same batch is stored and confirmed."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -15,6 +16,9 @@ from hub.store.tables import dead_letters, scan_log
 from tests.harness.stations import HubUnderTest, ScriptedStation, message
 
 TOPIC = "scantrail/v1/agents/pi-good/scans"
+# `make chaos` sets this to 2,500: 10,000 generated payloads and scans over the two tests
+# and both databases; `make test` tries 40 of each.
+EXAMPLES = int(os.environ.get("SCANTRAIL_GENERATED_INPUTS", "40"))
 
 
 def _count(hub: HubUnderTest, table: sa.Table) -> int:
@@ -23,7 +27,7 @@ def _count(hub: HubUnderTest, table: sa.Table) -> int:
 
 
 @settings(
-    max_examples=40,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -44,7 +48,7 @@ def test_any_payload_becomes_a_dead_letter_and_the_good_scan_beside_it_is_stored
 
 
 @settings(
-    max_examples=40,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

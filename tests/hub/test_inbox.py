@@ -20,7 +20,7 @@ def _store(conn: sa.Connection, *batches: EventBatch) -> inbox.Stored:
     for batch in batches:
         stream = scans.setdefault((batch.agent_id, batch.incarnation), {})
         stream.update({event.seq: event for event in batch.events})
-    return inbox.store(conn, scans, NOW, lambda agent, boot: 0.0)  # type: ignore[arg-type]
+    return inbox.store(conn, scans, NOW, lambda event: event.scanned_at)  # type: ignore[arg-type]
 
 
 def test_gap_holds_watermark_and_asks_for_resend(database_url: str) -> None:

@@ -21,7 +21,7 @@ NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 def _store(conn: sa.Connection, events: list[ScanEvent]) -> inbox.Stored:
     key = (events[0].agent_id, events[0].incarnation)
-    return inbox.store(conn, {key: {e.seq: e for e in events}}, NOW, lambda agent, boot: 0.0)
+    return inbox.store(conn, {key: {e.seq: e for e in events}}, NOW, lambda event: event.scanned_at)
 
 
 def _renumbered(events: list[ScanEvent], incarnation: str) -> list[ScanEvent]:
