@@ -80,6 +80,8 @@ class ClockError:
             except (OSError, ValueError):
                 self._error = timedelta(0)
         return self._error
+
+
 TIME_ERROR = 5  # adjtimex(2): the kernel's clock is not synchronised (STA_UNSYNC)
 TIMEX_BYTES = 512  # struct timex is 208 bytes on 64-bit Linux; zeroed, modes = 0 only reads
 

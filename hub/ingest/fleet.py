@@ -175,9 +175,7 @@ class Fleet:
                 )
             ).first()
             self._estimates[key] = (
-                Estimate(float(row.offset_s), bool(row.skewed), row.boot_offset_s)
-                if row
-                else None
+                Estimate(float(row.offset_s), bool(row.skewed), row.boot_offset_s) if row else None
             )
         return self._estimates[key]
 

@@ -90,9 +90,7 @@ def replay(
             "not_a_scan_batch", "only scan batches are replayed: a status or heartbeat is stale"
         )
     fleet = Fleet(skew_alert_s=float("inf"))  # only its stored clock estimates are used
-    stored = inbox.store(
-        conn, work.scans, now, lambda event: fleet.event_at(conn, event)
-    )
+    stored = inbox.store(conn, work.scans, now, lambda event: fleet.event_at(conn, event))
     result = Replayed(
         letter_id,
         letter.agent_id,
