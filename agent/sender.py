@@ -273,15 +273,15 @@ class Sender:
             last_seq=self._last_seq,
             incarnation=self._incarnation,
         )
+        state = self.state
         try:
             self._incarnation, self._last_seq = self._renumber()
         except Exception:  # a full disk, say: the next ack asks again; nothing is confirmed
             log.exception("outbox.renumber_failed")
-            self.state.alarms.add("outbox_renumber_failed")
+            state.alarms.add("outbox_renumber_failed")
             return
-        self.state.alarms.discard("outbox_renumber_failed")
         log.warning("outbox.renumbered", incarnation=self._incarnation, last_seq=self._last_seq)
-        state = self.state
+        state.alarms.discard("outbox_renumber_failed")
         state.alarms.add("outbox_renumbered")
         state.confirmed_seq = state.broker_acked_seq = self._published_seq = 0
         state.next_seq = 1

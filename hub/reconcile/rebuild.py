@@ -25,7 +25,7 @@ from hub.reconcile import audit
 from hub.reconcile.apply import Range, Reconciler, Tables
 from hub.reconcile.projector import ADVISORY_LOCK, Projector, move_cursors
 from hub.store import records
-from hub.store.tables import agent_streams
+from hub.store.tables import agent_streams, scan_log
 from protocol.barcodes import DEFAULT_RULES, DecodeRules
 from protocol.topics import HUB_AGENT_ID
 
@@ -67,14 +67,24 @@ def replay(conn: Connection, reconciler: Reconciler) -> tuple[int, list[Range]]:
     """The projector from zero up to each stream's watermark; return the scans applied and
     the ranges covered, so the caller can set each cursor to the end of its range.
 
-    Stream by stream: an agent's scans name only its own sessions. The hub's own stream
-    (fields people entered for other agents' loads, hub/ingest/manual.py) comes last, as
-    its entries came after the loads they name."""
+    Stream by stream: an agent's scans name only its own sessions, and an agent's streams
+    in the order they began (its first scan's place in the log): a station that renumbered
+    what it holds (agent/outbox.py) goes on under a new incarnation, and its scans there
+    may join sessions opened under the old one. The hub's own stream (fields people
+    entered for other agents' loads, hub/ingest/manual.py) comes last, as its entries came
+    after the loads they name."""
     projector = Projector(reconciler)
-    c = agent_streams.c
+    c, s = agent_streams.c, scan_log.c
+    began = (
+        sa.select(s.id)
+        .where(s.agent_id == c.agent_id, s.incarnation == c.incarnation)
+        .order_by(s.seq)
+        .limit(1)
+        .scalar_subquery()
+    )
     streams = conn.execute(
         sa.select(c.agent_id, c.incarnation, c.confirmed_seq).order_by(
-            c.agent_id == HUB_AGENT_ID, c.agent_id, c.incarnation
+            c.agent_id == HUB_AGENT_ID, c.agent_id, began, c.incarnation
         )
     ).all()
     applied = 0

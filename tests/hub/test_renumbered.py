@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from hub.ingest import inbox
+from hub.reconcile.rebuild import rebuild
 from hub.store import records
 from hub.store.db import create_engine, migrate
 from hub.store.tables import scan_log
@@ -87,3 +88,19 @@ def test_the_records_take_a_renumbered_scan_once(hub: HubUnderTest) -> None:
             sa.select(records.usage_logs.c.item).order_by(records.usage_logs.c.item)
         ).scalars()
         assert list(used) == ["site:INS-1", "site:INS-2", "site:INS-3"]
+
+
+def test_a_rebuild_takes_an_agents_streams_in_the_order_they_began(hub: HubUnderTest) -> None:
+    """A move opened under one incarnation and finished under the next (whose id sorts
+    first) rebuilds to the records the live projector made."""
+    porter = ScriptedStation("pi-porter", "asset_move")
+    opened, *rest = porter.scan("AST-81", "AST-82", "LOC-3")
+    hub.deliver([opened.model_copy(update={"incarnation": "z-old"})])
+    hub.deliver(_renumbered(rest, "a-new"))
+    report = rebuild(hub.engine)
+    assert {table: line.differ for table, line in report.items() if line.differ} == {}
+    with hub.engine.connect() as conn:
+        moved = conn.execute(
+            sa.select(records.assets.c.key).where(records.assets.c.location.is_not(None))
+        ).scalars()
+        assert sorted(moved) == ["site:AST-81", "site:AST-82"]

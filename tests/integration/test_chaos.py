@@ -17,12 +17,12 @@ from tests.harness.postgres import Postgres
 pytestmark = pytest.mark.integration
 
 SEED = 20261206
-# (fault, database, rounds): every class, both databases.
+# (fault, database, rounds): every class, both databases. The network class runs "link
+# down" alone here: a blackhole has to outlast two keepalives (25 s); `make chaos` runs it.
 SHORT = [
     ("agent kill -9 mid-burst", "sqlite", 3),
     ("hub kill -9 during a projection step", "postgresql", 1),
     ("broker kill -9, store deleted", "sqlite", 1),
-    ("blackhole (packets dropped)", "sqlite", 1),
     ("link down", "postgresql", 1),
     ("PostgreSQL stopped mid-drain", "postgresql", 1),
     ("agent disk full", "sqlite", 1),
