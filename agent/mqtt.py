@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import queue
 import random
+import ssl
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,25 @@ class Connected:
 class Disconnected:
     reason: str
     refused: bool = False  # the broker refused the login (bad password, revoked, not allowed)
+    certificate: str | None = None  # the broker's certificate was refused: CERTIFICATE_PROBLEMS
+
+
+# OpenSSL's verify codes (X509_V_ERR_*) for a certificate outside its dates: a person can
+# act on each (a clock, a renewal), unlike a bare "TLS failed".
+CERT_NOT_YET_VALID, CERT_HAS_EXPIRED = 9, 10
+CERTIFICATE_PROBLEMS = {
+    CERT_NOT_YET_VALID: "broker_certificate_not_yet_valid",
+    CERT_HAS_EXPIRED: "broker_certificate_expired",
+}
+CERTIFICATE_UNTRUSTED = "broker_certificate_untrusted"
+CERTIFICATE_ALARMS = frozenset({*CERTIFICATE_PROBLEMS.values(), CERTIFICATE_UNTRUSTED})
+
+
+def certificate_problem(error: BaseException | None) -> str | None:
+    """The alarm for a TLS handshake that refused the broker's certificate, else None."""
+    if not isinstance(error, ssl.SSLCertVerificationError):
+        return None
+    return CERTIFICATE_PROBLEMS.get(error.verify_code, CERTIFICATE_UNTRUSTED)
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,7 @@ class MqttLink:
         client.max_queued_messages_set(200)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         # Set before the loop starts: its on_connect may reach the sender, which publishes
@@ -142,6 +164,14 @@ class MqttLink:
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
     ) -> None:
         self._events.put(Disconnected(str(rc)))
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        """paho calls this inside its ``except OSError`` around a connect and passes no
+        error, so the error being handled is the reason."""
+        error = sys.exc_info()[1]
+        self._events.put(
+            Disconnected(f"connect failed: {error}", certificate=certificate_problem(error))
+        )
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from agent.mqtt import AckReceived, Connected, Disconnected, Published
+from agent.mqtt import CERTIFICATE_ALARMS, AckReceived, Connected, Disconnected, Published
 from agent.outbox import OutboxReader, PendingRow
 from agent.settings import DeliverySettings
 from protocol import codec
@@ -191,7 +191,7 @@ class Sender:
         elif isinstance(item, Connected):
             log.info("mqtt.connected")
             state.connected = True
-            state.alarms.discard("broker_login_refused")
+            state.alarms.difference_update({"broker_login_refused", *CERTIFICATE_ALARMS})
             self._inflight.clear()
             self._publish(self._topics["status"], codec.encode(self._online_status()), 1, True)
             self._rewind(state.confirmed_seq + 1)
@@ -201,6 +201,12 @@ class Sender:
                 # Revoked, or a wrong password: paho keeps retrying; a person must act.
                 state.alarms.add("broker_login_refused")
                 log.error("mqtt.login_refused", reason=item.reason)
+            if item.certificate and item.certificate not in state.alarms:
+                # The broker's certificate is outside its dates (a clock is wrong, or it
+                # was not renewed) or not the site's: retrying alone will not fix it.
+                state.alarms.difference_update(CERTIFICATE_ALARMS)
+                state.alarms.add(item.certificate)
+                log.error("mqtt.certificate_refused", alarm=item.certificate, reason=item.reason)
             if state.connected:
                 log.warning("mqtt.disconnected", reason=item.reason)
             state.connected = False

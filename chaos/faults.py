@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chaos.oracle import station_kept
@@ -28,6 +29,7 @@ class Fault:
     disk: str | None = None  # "agent" or "hub": its data on a small disk that can fill
     scanner: bool = False  # the station reads a serial scanner on a pseudo-terminal too
     clock: bool = False  # the oracle also checks the hub's scan times (matrix.py)
+    tls: bool = False  # the station reaches the broker over TLS
     databases: tuple[str, ...] = ("sqlite", "postgresql")
 
 
@@ -222,6 +224,23 @@ def clock_back_an_hour(site: Site, rng: random.Random) -> None:
     time.sleep(rng.uniform(1, 3))
 
 
+def certificate_not_yet_valid(site: Site, rng: random.Random) -> None:
+    """The broker restarts with a certificate valid only from tomorrow (issued by a clock a
+    day ahead; to a station whose clock is a day behind, every certificate looks so): the
+    station cannot connect, says why, and keeps scanning. Then the certificate is issued
+    again, valid from now, and the station sends what it kept."""
+    time.sleep(rng.uniform(0.05, 0.5))
+    site.broker_certificate(datetime.now(UTC) + timedelta(days=1))
+    wait_for(lambda: _alarmed(site, "broker_certificate_not_yet_valid"), timeout=120)
+    time.sleep(rng.uniform(1, 3))
+    site.broker_certificate(datetime.now(UTC))
+
+
+def _alarmed(site: Site, alarm: str) -> None:
+    status = site.agent.status()
+    assert alarm in status["alarms"], status
+
+
 def serial_scanner(site: Site, rng: random.Random) -> None:
     """While the operator scans at the station, its serial scanner reads lines of noise
     between codes, then a code cut off by pulling the cable, then the cable back. Each
@@ -320,6 +339,13 @@ FAULTS = (
         clock_back_an_hour,
         3,
         clock=True,
+    ),
+    Fault(
+        "broker certificate not yet valid",
+        "clocks",
+        certificate_not_yet_valid,
+        3,
+        tls=True,
     ),
     Fault(
         "serial scanner: noise, a code cut off by unplugging",

@@ -93,7 +93,7 @@ def run_row(
     if link:
         link.make()
     pg = postgres if database == "postgresql" else None
-    site = Site(work, url, pg, link, disk, scanner=fault.scanner)
+    site = Site(work, url, pg, link, disk, scanner=fault.scanner, tls=fault.tls)
     try:
         site.start()
         for _ in range(rounds):

@@ -8,6 +8,7 @@ import itertools
 import os
 import signal
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from agent.errors import ControlError
 from chaos.disk import SmallDisk
 from chaos.network import Link
 from chaos.oracle import Kept, station_kept
+from hub.provision import ca
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.ports import FakeScannerPort
 from tests.harness.postgres import Postgres
@@ -62,18 +64,26 @@ class Site:
         link: Link | None = None,
         disk: SmallDisk | None = None,
         scanner: bool = False,
+        tls: bool = False,
     ) -> None:
+        """``tls``: the station reaches the broker over TLS, with the site's CA (the hub
+        over plain loopback, as ``ca init`` sets a hub on the broker's host up)."""
         self.work = work
         self.database_url = database_url
         self.postgres = postgres
         self.link = link
         self.disk = disk
-        self.broker = Mosquitto(work / "mosquitto", listen_also=link.host_ip if link else None)
+        host = link.host_ip if link else "127.0.0.1"
+        self.tls = work / "tls" if tls else None
+        if self.tls:
+            ca.init(self.tls, [host])
+        self.broker = Mosquitto(
+            work / "mosquitto", listen_also=link.host_ip if link else None, tls=self.tls
+        )
         self.broker.workdir.mkdir(parents=True, exist_ok=True)
         self._hubs = itertools.count(1)
         self._counter = itertools.count()
         self.hub = self._hub()
-        host = link.host_ip if link else "127.0.0.1"
         self.port = FakeScannerPort(work / "usb-scanner-if00") if scanner else None
         scanners = (
             [{"type": "serial", "id": "serial-1", "path": self.port.link}] if self.port else []
@@ -81,10 +91,11 @@ class Site:
         self.agent = AgentProcess(
             work / "agent",
             AGENT,
-            self.broker.port,
+            self.broker.tls_port or self.broker.port,
             keepalive_s=KEEPALIVE_S,
             host=host,
             scanners=scanners,
+            tls_ca=self.tls / "ca.crt" if self.tls else None,
             extra={"faults": {"clock_error_file": work / "clock-error"}},
         )
         if link:
@@ -141,6 +152,13 @@ class Site:
     def freeze_agent(self, frozen: bool) -> None:
         assert self.agent.proc is not None
         os.kill(self.agent.proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def broker_certificate(self, valid_from: datetime) -> None:
+        """The broker restarted with a certificate of the site's CA valid from then."""
+        assert self.tls is not None, "a site without TLS"
+        ca.issue_broker(self.tls, [self.link.host_ip if self.link else "127.0.0.1"], valid_from)
+        self.broker.stop()
+        self.broker.start()
 
     def clock_error(self, seconds: float) -> None:
         """Set how wrong the station's wall clock is (agent/clock.py ``ClockError``)."""

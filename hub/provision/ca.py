@@ -78,6 +78,18 @@ def init(directory: Path, broker_hosts: list[str], now: datetime | None = None) 
     )
     _write_key(directory / "ca.key", ca_key)
     (directory / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    issue_broker(directory, broker_hosts, now)
+
+
+def issue_broker(directory: Path, broker_hosts: list[str], now: datetime | None = None) -> None:
+    """``broker.crt``/``broker.key``, signed by the site's CA in ``directory``, valid from
+    ``now`` (less five minutes) for each of ``broker_hosts``: the broker's certificate,
+    first or renewed. The agents trust the CA, so none of them changes."""
+    now = now or datetime.now(UTC)
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ConfigError(f"{directory}/ca.key is not the site CA's key")
+    ca_cert = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
     names: list[x509.GeneralName] = []
     for host in broker_hosts:
         try:

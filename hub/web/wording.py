@@ -186,6 +186,18 @@ WORDS: dict[str, str] = {
     "outbox_renumbered": "storage restored or replaced: scans re-sent under a new numbering",
     "outbox_renumber_failed": "storage restored or replaced, scans not re-sent yet: check disk",
     "store_corrupt_recovered": "storage was corrupt: set aside, readable scans re-sent",
+    "store_full": "storage full: the station refuses scans until space is freed",
+    "reference_stale": "site lists out of date: the station cannot fetch them from the hub",
+    # a station's link to the broker (agent/mqtt.py), last known: sent once it connects again
+    "broker_refused": "the broker refused scans: check the station's access (ACL)",
+    "broker_login_refused": "the broker refused the station's login: re-provision it",
+    "broker_certificate_not_yet_valid": (
+        "the broker's certificate is not valid yet: check the station's and the hub's clocks"
+    ),
+    "broker_certificate_expired": "the broker's certificate has expired: renew it on the hub",
+    "broker_certificate_untrusted": (
+        "the broker's certificate is not the site's: check the station's CA file"
+    ),
     # severities
     "high": "high",
     "medium": "medium",

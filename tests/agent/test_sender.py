@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from agent.mqtt import AckReceived, Connected, Disconnected, Published
+from agent.mqtt import (
+    CERTIFICATE_ALARMS,
+    CERTIFICATE_UNTRUSTED,
+    AckReceived,
+    Connected,
+    Disconnected,
+    Published,
+    certificate_problem,
+)
 from agent.outbox import OutboxReader, OutboxStore
 from agent.sender import Sender
 from agent.settings import DeliverySettings
@@ -219,6 +228,29 @@ def test_a_refused_publish_or_login_is_an_alarm_until_the_broker_takes_them_agai
         wait_for(lambda: _has(sender, "broker_login_refused"), timeout=10)
         events.put(Connected())
         wait_for(lambda: _has(sender, "broker_login_refused", False), timeout=10)
+    finally:
+        started.close()
+
+
+def test_a_refused_broker_certificate_is_an_alarm_naming_why_until_a_connection(
+    tmp_path: Path,
+) -> None:
+    """A TLS handshake that refuses the broker's certificate as not valid yet raises that
+    alarm alone; one refused for another reason replaces it; a connection clears both."""
+    settings = DeliverySettings(drain_rate=1e9, health_interval_s=3600)
+    started = _start(tmp_path, settings)
+    sender, _, events, _ = next(started)
+    try:
+        for code, alarm in ((9, "broker_certificate_not_yet_valid"), (19, CERTIFICATE_UNTRUSTED)):
+            refused = ssl.SSLCertVerificationError(1, "certificate verify failed")
+            refused.verify_code = code
+            problem = certificate_problem(refused)
+            events.put(Disconnected(f"connect failed: {refused}", certificate=problem))
+            wait_for(lambda alarm=alarm: _has(sender, alarm), timeout=10)
+            assert sender.state.alarms & CERTIFICATE_ALARMS == {alarm}
+        assert certificate_problem(ConnectionRefusedError(111, "refused")) is None
+        events.put(Connected())
+        wait_for(lambda: _has(sender, CERTIFICATE_UNTRUSTED, False), timeout=10)
     finally:
         started.close()
 

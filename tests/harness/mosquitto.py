@@ -11,17 +11,27 @@ from pathlib import Path
 from tests.harness.waiting import free_port, port_open, wait_for
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+# A listener's own settings: each TLS listener names its files.
+TLS_FILES = (("ca", "ca.crt"), ("cert", "broker.crt"), ("key", "broker.key"))
 
 
 class Mosquitto:
     def __init__(
-        self, workdir: Path, persistence: bool = True, listen_also: str | None = None
+        self,
+        workdir: Path,
+        persistence: bool = True,
+        listen_also: str | None = None,
+        tls: Path | None = None,
     ) -> None:
         """``listen_also``: an address of a link to a network namespace a test made (the
-        chaos matrix's station); the port is the same."""
+        chaos matrix's station); the port is the same. ``tls``: a folder with the site's
+        ``ca.crt`` and the broker's ``broker.crt`` and ``broker.key`` (hub/provision/ca.py):
+        a TLS listener on ``tls_port`` as well, read anew at each start."""
         self.workdir = workdir
         self.listen_also = listen_also
+        self.tls = tls
         self.port = free_port()
+        self.tls_port = free_port() if tls else None
         self.persistence = persistence
         self.store = workdir / "store"
         self.log = workdir / "mosquitto.log"
@@ -35,6 +45,7 @@ class Mosquitto:
         lines = [
             f"listener {self.port} 127.0.0.1",
             f"listener {self.port} {self.listen_also}" if self.listen_also else "",
+            *self._tls_lines(),
             "allow_anonymous true",
             "user root" if os.geteuid() == 0 else "",
             f"persistence {'true' if self.persistence else 'false'}",
@@ -54,6 +65,13 @@ class Mosquitto:
             wait_for(self._up, timeout=15)
         except AssertionError as exc:
             raise RuntimeError(f"mosquitto did not start: {self._stderr()}") from exc
+
+    def _tls_lines(self) -> list[str]:
+        if self.tls is None:
+            return []
+        hosts = ["127.0.0.1", *([self.listen_also] if self.listen_also else [])]
+        files = [f"{option}file {self.tls / name}" for option, name in TLS_FILES]
+        return [line for host in hosts for line in (f"listener {self.tls_port} {host}", *files)]
 
     def _up(self) -> None:
         assert self._proc is not None

@@ -101,8 +101,10 @@ class AgentProcess(_Process):
         extra: dict[str, dict[str, Any]] | None = None,
         host: str = "127.0.0.1",
         scanners: list[dict[str, Any]] | None = None,
+        tls_ca: Path | None = None,
         **delivery: Any,
     ) -> None:
+        """``tls_ca``: the broker's port is a TLS listener whose certificate this CA signed."""
         super().__init__(workdir)
         self.agent_id = agent_id
         top: dict[str, Any] = {"agent_id": agent_id, "data_dir": workdir / "data"}
@@ -117,6 +119,7 @@ class AgentProcess(_Process):
                     "port": broker_port,
                     "reconnect_max_s": 2,
                     "keepalive_s": keepalive_s,
+                    **({"tls_ca": tls_ca} if tls_ca else {}),
                 },
                 "station": {
                     "name": f"bench-{agent_id}",

@@ -30,6 +30,7 @@ SHORT = [
     ("outbox restored from a copy taken mid-write", "sqlite", 1),
     ("a corrupt outbox page", "postgresql", 1),
     ("station clock a day ahead at boot, then stepped right", "postgresql", 1),
+    ("broker certificate not yet valid", "sqlite", 1),
     ("serial scanner: noise, a code cut off by unplugging", "postgresql", 1),
     ("garbage, spoofed and replayed payloads", "postgresql", 1),
 ]
