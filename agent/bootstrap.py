@@ -36,7 +36,9 @@ def bootstrap(
 ) -> AgentApp:
     """Build a ready-to-start agent. Opens the outbox (it must know its incarnation)."""
     clock = clock or SystemClock(
-        trusted=settings.station.clock == "host", error_file=settings.faults.clock_error_file
+        trusted=settings.station.clock == "host",
+        error_file=settings.faults.clock_error_file,
+        synced=settings.faults.ntp_synced,
     )
     store = OutboxStore(settings.outbox_path, settings.outbox.max_bytes)
     store.open_or_recover()

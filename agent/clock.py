@@ -30,9 +30,13 @@ class SystemClock:
     synced is asked at most once a second: it changes rarely, and a drain takes thousands
     of scans a second."""
 
-    def __init__(self, trusted: bool = False, error_file: Path | None = None) -> None:
+    def __init__(
+        self, trusted: bool = False, error_file: Path | None = None, synced: bool | None = None
+    ) -> None:
+        """``error_file`` and ``synced``: the fault matrix's (``[faults]``)."""
         self._boot_id: str | None = None
         self._trusted = trusted
+        self._synced_says = synced
         self._synced = False
         self._synced_checked_ns: int | None = None
         self._error = ClockError(error_file) if error_file else None
@@ -42,16 +46,19 @@ class SystemClock:
             self._boot_id = _read_boot_id()
         mono = time.monotonic_ns()
         wall = datetime.now(UTC)
-        if self._error is not None:
-            wall += self._error.at(mono)
+        error = self._error.at(mono) if self._error is not None else timedelta(0)
         return Instant(
-            wall=wall,
+            wall=wall + error,
             monotonic_ns=mono,
             boot_id=self._boot_id,
-            synced=self._trusted or self._ntp_synced(mono),
+            # A clock set wrong is not synced: setting the time clears the kernel's sync
+            # state, and a Pi that booted without an RTC has not synced yet.
+            synced=not error and (self._trusted or self._ntp_synced(mono)),
         )
 
     def _ntp_synced(self, mono: int) -> bool:
+        if self._synced_says is not None:
+            return self._synced_says
         if self._synced_checked_ns is None or mono - self._synced_checked_ns > SYNC_RECHECK_NS:
             self._synced = TIMESYNC_MARKER.exists() or kernel_synced()
             self._synced_checked_ns = mono

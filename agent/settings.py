@@ -156,6 +156,11 @@ class FaultSettings(_Section):
         description="A file holding seconds to add to the wall clock, read again at most "
         "once a second: a Pi booted a day wrong, or a clock stepped mid-shift.",
     )
+    ntp_synced: bool | None = Field(
+        None,
+        description="Say the clock is NTP-synced (or not) whatever this machine's kernel "
+        "says: a test machine's own NTP state is not the one of the Pi it plays.",
+    )
 
 
 class AgentSettings(BaseSettings):

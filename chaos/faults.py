@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from chaos.oracle import station_kept
 from chaos.site import KEEPALIVE_S, Site
@@ -28,7 +28,9 @@ class Fault:
     network: bool = False  # the station needs a namespace of its own
     disk: str | None = None  # "agent" or "hub": its data on a small disk that can fill
     scanner: bool = False  # the station reads a serial scanner on a pseudo-terminal too
-    clock: bool = False  # the oracle also checks the hub's scan times (matrix.py)
+    # Whose clock the fault steps; the oracle also checks the scan times by the other's
+    # (oracle.py ``timed_wrong``).
+    clock: Literal["station", "hub"] | None = None
     tls: bool = False  # the station reaches the broker over TLS
     databases: tuple[str, ...] = ("sqlite", "postgresql")
 
@@ -224,6 +226,16 @@ def clock_back_an_hour(site: Site, rng: random.Random) -> None:
     time.sleep(rng.uniform(1, 3))
 
 
+def hub_clock_ahead_an_hour(site: Site, rng: random.Random) -> None:
+    """Mid-shift the hub's clock steps an hour ahead (a wrong time server, a person), and
+    later NTP steps it back, while the station, synced, scans on."""
+    time.sleep(rng.uniform(0.5, 2))
+    site.hub_clock_error(3_600)
+    time.sleep(rng.uniform(3, 6))
+    site.hub_clock_error(0)
+    time.sleep(rng.uniform(1, 3))
+
+
 def certificate_not_yet_valid(site: Site, rng: random.Random) -> None:
     """The broker restarts with a certificate valid only from tomorrow (issued by a clock a
     day ahead; to a station whose clock is a day behind, every certificate looks so): the
@@ -331,14 +343,21 @@ FAULTS = (
         "clocks",
         clock_a_day_wrong_at_boot,
         3,
-        clock=True,
+        clock="station",
     ),
     Fault(
         "station clock stepped back an hour mid-shift",
         "clocks",
         clock_back_an_hour,
         3,
-        clock=True,
+        clock="station",
+    ),
+    Fault(
+        "hub clock stepped an hour ahead mid-shift, then back",
+        "clocks",
+        hub_clock_ahead_an_hour,
+        3,
+        clock="hub",
     ),
     Fault(
         "broker certificate not yet valid",

@@ -110,7 +110,7 @@ def run_row(
         at_hub = site.hub.all_scans(site.agent.agent_id)
         lost = frozenset(site.storage_lost)
         row.delivered = delivery(kept, at_hub, lost, site.storage_lost_named)
-        times_wrong = timed_wrong(at_hub) if fault.clock else 0
+        times_wrong = timed_wrong(at_hub, fault.clock) if fault.clock else 0
         site.hub.stop()
         row.differ = records_differ(url)
         if times_wrong:

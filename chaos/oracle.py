@@ -90,15 +90,20 @@ def delivery(
 TIME_OFF_S = 60.0
 
 
-def timed_wrong(at_hub: list[dict[str, Any]]) -> int:
-    """Scans whose time at the hub (the station's clock corrected by its offset) is more
-    than ``TIME_OFF_S`` from when the hub received them. For the clock rows, where every
-    scan arrives within seconds of being taken: a fault-free run has none."""
+def timed_wrong(at_hub: list[dict[str, Any]], stepped: str) -> int:
+    """Scans whose time at the hub is more than ``TIME_OFF_S`` from when they were taken,
+    by the clock the fault did not step: for a station's clock, the hub's when it received
+    them (each arrives within seconds of being taken); for the hub's, the station's own,
+    synced. A fault-free run has none."""
     return sum(
         1
         for scan in at_hub
-        if abs(_at(scan["event_at"]) - _at(scan["received_at"])).total_seconds() > TIME_OFF_S
+        if abs(_at(scan["event_at"]) - _taken(scan, stepped)).total_seconds() > TIME_OFF_S
     )
+
+
+def _taken(scan: dict[str, Any], stepped: str) -> datetime:
+    return _at(scan["received_at"] if stepped == "station" else scan["event"]["scanned_at"])
 
 
 def _at(text: str) -> datetime:

@@ -96,7 +96,8 @@ class Site:
             host=host,
             scanners=scanners,
             tls_ca=self.tls / "ca.crt" if self.tls else None,
-            extra={"faults": {"clock_error_file": work / "clock-error"}},
+            # A Pi whose clock NTP keeps synced, unless a fault sets it wrong.
+            extra={"faults": {"clock_error_file": work / "clock-error", "ntp_synced": True}},
         )
         if link:
             self.agent.prefix = link.prefix()
@@ -117,7 +118,10 @@ class Site:
 
     def _hub(self, **faults: Any) -> HubProcess:
         n = next(self._hubs)
-        return HubProcess(self.work / f"hub{n}", self.database_url, self.broker.port, **faults)
+        clock = {"faults": {"clock_error_file": self.work / "hub-clock-error"}}
+        return HubProcess(
+            self.work / f"hub{n}", self.database_url, self.broker.port, extra=clock, **faults
+        )
 
     def start(self) -> None:
         self.broker.start()
@@ -163,6 +167,10 @@ class Site:
     def clock_error(self, seconds: float) -> None:
         """Set how wrong the station's wall clock is (agent/clock.py ``ClockError``)."""
         (self.work / "clock-error").write_text(str(seconds))
+
+    def hub_clock_error(self, seconds: float) -> None:
+        """Set how wrong the hub's wall clock is, as ingest reads it (hub/clock.py)."""
+        (self.work / "hub-clock-error").write_text(str(seconds))
 
     def next_scan(self) -> int:
         """A number no other scan of this site has."""

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from hub.clock import HubClock
 from hub.ingest import manual
 from hub.ingest.consumer import Consumer, bounded_queue
 from hub.ingest.replay import replayer
@@ -57,7 +58,8 @@ def bootstrap(settings: HubSettings) -> Hub:
     metrics = Metrics()
     metrics.watch(engine)
     messages = bounded_queue(settings.mqtt)
-    consumer = Consumer(settings.mqtt, messages)
+    clock = HubClock(settings.faults.clock_error_file)
+    consumer = Consumer(settings.mqtt, messages, clock)
     projection = ProjectionWorker(
         engine,
         Reconciler(Tables.live(), decode_rules=settings.decode, policy=settings.records.policy()),
@@ -66,6 +68,7 @@ def bootstrap(settings: HubSettings) -> Hub:
         metrics,
         ingest_flooded=lambda: worker.flooded(),
         faults=settings.faults,
+        clock=clock,
     )
     worker = IngestWorker(
         engine,
@@ -79,6 +82,7 @@ def bootstrap(settings: HubSettings) -> Hub:
         # it. SQLite takes one: the ingest thread alternates (docs/delivery.md).
         apart=engine.dialect.name == "postgresql",
         metrics=metrics,
+        clock=clock,
     )
     return Hub(
         settings,

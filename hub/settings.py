@@ -144,6 +144,11 @@ class FaultSettings(_Section):
     crash_after_batches: int = Field(
         1, ge=1, description="...on this transaction or step (1 = first)."
     )
+    clock_error_file: Path | None = Field(
+        None,
+        description="A file holding how many seconds ingest's wall clock is wrong "
+        "(hub/clock.py): the fault matrix steps the hub's clock with it.",
+    )
 
 
 class HubSettings(BaseSettings):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -25,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from hub.clock import HubClock
 from hub.credentials import secret
 from hub.ingest.triage import Message
 from hub.settings import MqttSettings
@@ -40,9 +40,12 @@ def bounded_queue(settings: MqttSettings) -> queue.Queue[Message]:
 
 
 class Consumer:
-    def __init__(self, settings: MqttSettings, inbox: queue.Queue[Message]) -> None:
+    def __init__(
+        self, settings: MqttSettings, inbox: queue.Queue[Message], clock: HubClock | None = None
+    ) -> None:
         self._settings = settings
         self._inbox = inbox
+        self._clock = clock or HubClock()
         self._client: mqtt.Client | None = None
         self._generation = 0
         self._lock = threading.Lock()
@@ -117,7 +120,7 @@ class Consumer:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         message = Message(
-            msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, datetime.now(UTC)
+            msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, *self._clock.stamp()
         )
         if msg.qos > 0:
             self._inbox.put(message)  # blocks only past Receive Maximum: stop reading

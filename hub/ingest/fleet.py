@@ -16,7 +16,7 @@ from hub.ingest.triage import Arrival
 from hub.store.db import insert_into, upsert_many
 from hub.store.records import agent_clocks
 from hub.store.tables import agent_events, agents
-from protocol.messages import AgentStatus, ScanEvent
+from protocol.messages import AgentHealth, AgentStatus, ScanEvent
 
 
 class Fleet:
@@ -84,17 +84,12 @@ class Fleet:
             health, at = arrival.health, arrival.arrived_at
             key = (health.agent_id, health.boot_id or "")
             was = self._estimate(conn, key)
-            estimate = self._clocks.sample(key, health.sent_at, at, health.monotonic_ns)
+            estimate = self._clocks.sample(
+                key, health.sent_at, at, health.monotonic_ns, arrival.arrived_mono_ns
+            )
             self._estimates[key] = estimate
             if estimate.skewed and not (was and was.skewed):
-                synced = "synced" if health.clock_synced else "not synced"
-                alerts.append(
-                    (
-                        health.agent_id,
-                        f"clock is {estimate.offset_s:+.1f} s off the hub's ({synced}, boot "
-                        f"{health.boot_id or 'unknown'}); scans are corrected by it",
-                    )
-                )
+                alerts.append((health.agent_id, _skew_text(estimate, health)))
             clocks.append(
                 {
                     "agent_id": key[0],
@@ -159,10 +154,12 @@ class Fleet:
         )
 
     def event_at(self, conn: Connection, event: ScanEvent) -> datetime:
-        """When a scan was taken, by the hub's clock (clocks.py ``event_time``): its own
-        time unless its boot's clock is known to put it elsewhere."""
+        """When a scan was taken (clocks.py ``event_time``): its own time if its station's
+        clock was synced, or unless its boot's clock is known to put it elsewhere."""
         estimate = self._estimate(conn, (event.agent_id, event.boot_id))
-        return event_time(estimate, event.scanned_at, event.monotonic_ns, self._skew_alert_s)
+        return event_time(
+            estimate, event.scanned_at, event.monotonic_ns, event.clock_synced, self._skew_alert_s
+        )
 
     def _estimate(self, conn: Connection, key: BootKey) -> Estimate | None:
         """The current estimate, read from the database once per process (a restarted hub
@@ -182,6 +179,14 @@ class Fleet:
     def forget(self) -> None:
         """Drop cached estimates after a rolled-back transaction: the database is the truth."""
         self._estimates.clear()
+
+
+def _skew_text(estimate: Estimate, health: AgentHealth) -> str:
+    off = f"clock is {estimate.offset_s:+.1f} s off the hub's (boot {health.boot_id or 'unknown'})"
+    if health.clock_synced:
+        # NTP set it, so it may be the hub's clock that is wrong (clocks.py).
+        return f"{off}, though synced: check the hub's clock too; its scans keep their own times"
+    return f"{off}, not synced; its scans are corrected by the offset"
 
 
 def _back_online(conn: Connection, agent_id: str) -> bool:

@@ -36,8 +36,10 @@ class Message:
     qos: int
     generation: int  # which connection delivered it: acks are only valid on that one
     # Stamped in paho's callback, before any queue: the clock estimate must not count the
-    # hub's own queueing as the agent's clock error.
+    # hub's own queueing as the agent's clock error. With the hub's monotonic time beside
+    # it, when it has it, a step of the hub's own clock shows (clocks.py).
     arrived_at: datetime
+    arrived_mono_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Arrival:
 
     health: AgentHealth
     arrived_at: datetime
+    arrived_mono_ns: int | None = None
 
 
 @dataclass
@@ -96,7 +99,8 @@ def _sort(message: Message, index: int, prefix: str, out: Triage) -> None:
     elif topic.kind == "health":
         health = codec.decode(AgentHealth, message.payload)
         if not _spoofed(message, topic, health.agent_id, out):
-            out.healths[health.agent_id] = Arrival(health, message.arrived_at)
+            arrived = (message.arrived_at, message.arrived_mono_ns)
+            out.healths[health.agent_id] = Arrival(health, *arrived)
     else:
         raise ProtocolError(f"the hub does not consume {topic.kind}", reason="unexpected_topic")
 

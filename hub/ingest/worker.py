@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
+from hub.clock import HubClock
 from hub.errors import BadData, DatabaseUnavailable
 from hub.faults import crash_if
 from hub.health import WriterHealth
@@ -82,10 +83,12 @@ class IngestWorker:
         projection: ProjectionWorker,
         apart: bool = False,
         metrics: Metrics | None = None,
+        clock: HubClock | None = None,
     ) -> None:
         """``apart``: the projection runs in its own thread (PostgreSQL); otherwise this
         thread projects between batches (SQLite)."""
         self._engine = engine
+        self._clock = clock or HubClock()
         self._metrics = metrics or Metrics()
         self._consumer = consumer
         self._messages = messages
@@ -128,7 +131,7 @@ class IngestWorker:
                 self._patience.run(self._check)
 
     def _check(self) -> int:
-        return self.projection.checks.run(datetime.now(UTC))
+        return self.projection.checks.run(self._clock.now())
 
     def _down(self, exc: DatabaseUnavailable) -> None:
         self._metrics.database_errors.labels("unavailable").inc()
@@ -191,7 +194,7 @@ class IngestWorker:
                 resend_from=stream.resend_from,
                 resend_to=stream.resend_to,
                 conflict_seq=stream.conflict_seq,
-                hub_time=datetime.now(UTC),
+                hub_time=self._clock.now(),
             )
             topic = str(Topic(self._prefix, stream.agent_id, "ack"))
             self._consumer.publish(topic, codec.encode(ack), qos=1, retain=True)
@@ -225,7 +228,7 @@ class IngestWorker:
 
     def _store(self, work: Triage) -> dict[tuple[str, str], inbox.StreamProgress]:
         with stage("ingest"), mapped(), self._engine.begin() as conn:
-            now = datetime.now(UTC)
+            now = self._clock.now()
             raised = Alerts(now)
             self._dead_letters(conn, work.dead, raised, now)
             for agent_id, text in self._fleet.record_healths(conn, work.healths.values()):

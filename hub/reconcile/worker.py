@@ -21,11 +21,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.engine import Engine
 
+from hub.clock import HubClock
 from hub.errors import DatabaseUnavailable
 from hub.faults import crash_if
 from hub.metrics import Metrics, stage
@@ -61,10 +61,12 @@ class ProjectionWorker:
         metrics: Metrics | None = None,
         ingest_flooded: Callable[[], bool] = lambda: False,
         faults: FaultSettings | None = None,
+        clock: HubClock | None = None,
     ) -> None:
         """``ingest_flooded``: this process's ingest has more waiting than it can take at
-        once (ingest/worker.py ``flooded``); used apart only."""
+        once (ingest/worker.py ``flooded``); used apart only. ``clock``: the timed checks'."""
         self._engine = engine
+        self._clock = clock or HubClock()
         self._ingest_flooded = ingest_flooded
         self._projector = Projector(reconciler)
         self._settings = settings
@@ -133,7 +135,7 @@ class ProjectionWorker:
 
     def check_if_due(self) -> None:
         if self.checks.due():
-            self._patience.run(lambda: self.checks.run(datetime.now(UTC)))
+            self._patience.run(lambda: self.checks.run(self._clock.now()))
 
     def _down(self, exc: DatabaseUnavailable) -> None:
         self._metrics.database_errors.labels("unavailable").inc()

@@ -184,7 +184,7 @@ class HubProcess(_Process):
         for name, values in (extra or {}).items():  # merged: a test adds keys to a section
             sections[name] = {**sections.get(name, {}), **values}
         if faults:
-            sections["faults"] = faults
+            sections["faults"] = {**sections.get("faults", {}), **faults}
         self.config = write_toml(workdir / "hub.toml", {"database_url": database_url}, sections)
         self.argv = [sys.executable, "-m", "hub", "serve", "--config", str(self.config)]
         self.base_url = f"http://127.0.0.1:{self.api_port}"

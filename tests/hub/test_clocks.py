@@ -57,8 +57,41 @@ def test_a_wall_clock_step_starts_the_offset_again_and_scans_keep_their_true_tim
     fixed = clocks.sample(key, stepped_at, stepped_at + timedelta(seconds=0.05), _mono(stepped_at))
     assert not fixed.skewed and abs(fixed.offset_s) < 1
     before, after = T0 + timedelta(seconds=25), T0 + timedelta(seconds=45)
-    assert event_time(fixed, before + day, _mono(before), 5.0) - before < timedelta(seconds=1)
-    assert event_time(fixed, after, _mono(after), 5.0) == after  # its own time, exactly
+    assert event_time(fixed, before + day, _mono(before), False, 5.0) - before < timedelta(
+        seconds=1
+    )
+    assert event_time(fixed, after, _mono(after), False, 5.0) == after  # its own time, exactly
+
+
+def test_a_scan_taken_with_a_synced_clock_keeps_its_own_time_whatever_the_hubs_says() -> None:
+    """NTP synced the station, so its time stands even where the hub's clock puts the scan
+    an hour elsewhere: it may be the hub's clock that is wrong."""
+    clocks = Clocks(skew_alert_s=5.0)
+    hour = timedelta(hours=1)
+    estimate = clocks.sample(("pi", "b1"), T0, T0 + hour, 0)
+    taken = T0 + timedelta(seconds=10)
+    assert event_time(estimate, taken, _mono(taken), True, 5.0) == taken
+    assert event_time(estimate, taken, _mono(taken), False, 5.0) == taken + hour
+
+
+def test_a_step_of_the_hubs_own_clock_drops_the_samples_measured_before_it() -> None:
+    """The hub's clock runs two minutes behind, then NTP steps it forward: from the next
+    heartbeat an unsynced station is corrected by the hub's clock as it is now (before
+    the fix: by the samples from before, the smallest of the last five minutes, for five
+    minutes, so its scans went two minutes into the past). A step longer than the window
+    ages its samples out by itself."""
+    clocks = Clocks(skew_alert_s=5.0)
+    behind = timedelta(minutes=2)
+    key = ("pi", "b1")
+    for n in range(3):
+        true = T0 + timedelta(seconds=10 * n)
+        wrong = clocks.sample(key, true, true - behind, _mono(true), _mono(true))
+    assert round(wrong.offset_s) == -120
+    true = T0 + timedelta(seconds=30)
+    right = clocks.sample(key, true, true, _mono(true), _mono(true))
+    assert abs(right.offset_s) < 1 and not right.skewed
+    later = T0 + timedelta(seconds=35)
+    assert event_time(right, later + behind, _mono(later), False, 5.0) == later
 
 
 def _health(agent: str, boot: str, sent_at: datetime, arrived_at: datetime) -> Message:
@@ -93,8 +126,9 @@ def test_queue_time_in_the_hub_never_counts_as_clock_skew(sqlite_url: str) -> No
 
 
 def test_a_skewed_boot_corrects_its_own_scans_only(sqlite_url: str) -> None:
-    """An agent whose clock ran 2 h behind in one boot has that boot's scans corrected and
-    raises one alert; scans of its next boot, with a good clock, keep their times."""
+    """An agent whose clock ran 2 h behind, unsynced, in one boot has that boot's scans
+    corrected and raises one alert; scans of its next boot, with a good clock, keep their
+    times."""
     hub = HubUnderTest(sqlite_url)
     now = datetime.now(UTC)
     behind = now - timedelta(hours=2)
@@ -104,7 +138,9 @@ def test_a_skewed_boot_corrects_its_own_scans_only(sqlite_url: str) -> None:
     hub.worker.process([_health("pi-s", "boot-2", now, now)])
     # Each scan's wall and monotonic times agree, as a real agent's do (the heartbeats'
     # monotonic time is 1 ns, the scans' about a microsecond later).
-    old_boot = factories.batch("pi-s", range(1, 2), boot_id="boot-1", scanned_at=behind).events
+    old_boot = factories.batch(
+        "pi-s", range(1, 2), boot_id="boot-1", scanned_at=behind, clock_synced=False
+    ).events
     new_boot = factories.batch("pi-s", range(2, 3), boot_id="boot-2", scanned_at=now).events
     hub.deliver(old_boot, new_boot)
     with hub.engine.connect() as conn:
