@@ -16,6 +16,7 @@ from chaos.site import KEEPALIVE_S, Site
 from protocol import codec
 from protocol.messages import EventBatch, ScanEvent
 from tests.harness import mqtt_client
+from tests.harness.keyboard import Keyboard
 from tests.harness.waiting import wait_for
 
 
@@ -27,7 +28,9 @@ class Fault:
     rounds: int  # under `make chaos` (tests/integration/test_chaos.py runs a few)
     network: bool = False  # the station needs a namespace of its own
     disk: str | None = None  # "agent" or "hub": its data on a small disk that can fill
-    scanner: bool = False  # the station reads a serial scanner on a pseudo-terminal too
+    # The station reads a serial scanner on a pseudo-terminal too, or an evdev one through
+    # a FIFO of input_event records (tests/harness/event_pipe.py).
+    scanner: Literal["serial", "evdev"] | None = None
     # Whose clock the fault steps; the oracle also checks the scan times by the other's
     # (oracle.py ``timed_wrong``).
     clock: Literal["station", "hub"] | None = None
@@ -275,17 +278,46 @@ def serial_scanner(site: Site, rng: random.Random) -> None:
     wait_for(lambda: _kept_whole(site, wanted), timeout=120)
 
 
+def evdev_scanner(site: Site, rng: random.Random) -> None:
+    """While the operator scans at the station, its USB keyboard-wedge scanner types codes;
+    the kernel's event buffer overflows in the middle of one (SYN_DROPPED), then the
+    scanner is unplugged and plugged back. Each code typed whole is kept once, the one cut
+    by the overflow is not kept at all, and the scanner reads again after the replug."""
+    assert site.keyboard is not None
+    keys = Keyboard()
+    wanted = []
+    cut_at = rng.randint(0, 4)
+    for n in range(rng.randint(5, 15)):
+        if n == cut_at:
+            keys.type("AST-OVER").dropped().type("FLOW").enter()
+        wanted.append(f"AST-HID-{site.next_scan()}")
+        keys.type(wanted[-1]).enter()
+        site.keyboard.send(keys.events)
+        keys.events.clear()
+    wait_for(lambda: _kept_whole(site, wanted, cut="FLOW"), timeout=120)
+    (scanner,) = site.agent.status()["scanners"]
+    assert scanner["syn_dropped"] >= 1, scanner
+    site.keyboard.unplug()
+    wait_for(lambda: _scanner_connected(site, False), timeout=60)
+    time.sleep(rng.uniform(0.1, 1))
+    site.keyboard.plug()
+    wait_for(lambda: _scanner_connected(site, True), timeout=60)
+    wanted.append(f"AST-HID-{site.next_scan()}")
+    site.keyboard.send(keys.type(wanted[-1]).enter().events)
+    wait_for(lambda: _kept_whole(site, wanted, cut="FLOW"), timeout=120)
+
+
 def _scanner_connected(site: Site, connected: bool) -> None:
     (scanner,) = site.agent.status()["scanners"]
     assert scanner["connected"] is connected, scanner
 
 
-def _kept_whole(site: Site, wanted: list[str]) -> None:
+def _kept_whole(site: Site, wanted: list[str], cut: str = "CUT-OFF") -> None:
     raws = [kept.raw for kept in station_kept(site.outbox).values()]
     missing = [code for code in wanted if raws.count(code) != 1]
     assert not missing, f"the station did not keep, once each: {missing}"
-    cut = [raw for raw in raws if "CUT-OFF" in raw]
-    assert not cut, f"a code cut off by the unplug was kept: {cut}"
+    kept_cut = [raw for raw in raws if cut in raw]
+    assert not kept_cut, f"a code cut off was kept: {kept_cut}"
 
 
 def garbage(site: Site, rng: random.Random) -> None:
@@ -371,7 +403,14 @@ FAULTS = (
         "scanners",
         serial_scanner,
         3,
-        scanner=True,
+        scanner="serial",
+    ),
+    Fault(
+        "evdev scanner: SYN_DROPPED mid-code, unplugged",
+        "scanners",
+        evdev_scanner,
+        3,
+        scanner="evdev",
     ),
     Fault("garbage, spoofed and replayed payloads", "input", garbage, 3),
 )

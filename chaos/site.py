@@ -10,13 +10,14 @@ import signal
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agent.errors import ControlError
 from chaos.disk import SmallDisk
 from chaos.network import Link
 from chaos.oracle import Kept, station_kept
 from hub.provision import ca
+from tests.harness.event_pipe import EventPipe
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.ports import FakeScannerPort
 from tests.harness.postgres import Postgres
@@ -63,7 +64,7 @@ class Site:
         postgres: Postgres | None = None,
         link: Link | None = None,
         disk: SmallDisk | None = None,
-        scanner: bool = False,
+        scanner: Literal["serial", "evdev"] | None = None,
         tls: bool = False,
     ) -> None:
         """``tls``: the station reaches the broker over TLS, with the site's CA (the hub
@@ -84,10 +85,13 @@ class Site:
         self._hubs = itertools.count(1)
         self._counter = itertools.count()
         self.hub = self._hub()
-        self.port = FakeScannerPort(work / "usb-scanner-if00") if scanner else None
-        scanners = (
-            [{"type": "serial", "id": "serial-1", "path": self.port.link}] if self.port else []
-        )
+        self.port = FakeScannerPort(work / "usb-scanner-if00") if scanner == "serial" else None
+        self.keyboard = EventPipe(work / "usb-scanner-event-kbd") if scanner == "evdev" else None
+        scanners = []
+        if self.port:
+            scanners.append({"type": "serial", "id": "serial-1", "path": self.port.link})
+        if self.keyboard:
+            scanners.append({"type": "evdev", "id": "hid-1", "path": self.keyboard.path})
         self.agent = AgentProcess(
             work / "agent",
             AGENT,
@@ -99,6 +103,9 @@ class Site:
             # A Pi whose clock NTP keeps synced, unless a fault sets it wrong.
             extra={"faults": {"clock_error_file": work / "clock-error", "ntp_synced": True}},
         )
+        if self.keyboard:
+            self.agent.argv[2] = "tests.harness.event_pipe"  # its device is the FIFO
+            self.agent.env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
         if link:
             self.agent.prefix = link.prefix()
         self.burst: Burst | None = None
@@ -135,6 +142,8 @@ class Site:
         self.broker.kill()
         if self.port is not None and self.port.link.exists():
             self.port.unplug()
+        if self.keyboard is not None and self.keyboard.plugged:
+            self.keyboard.unplug()
 
     def scan(self) -> None:
         """Start (or go on) scanning."""

@@ -16,7 +16,7 @@ from evdev import InputEvent, ecodes
 from agent.decode import Frame, Read
 from agent.settings import EvdevScanner
 from agent.sources.evdev_source import EvdevSource
-from tests.agent.test_keymap import Keyboard
+from tests.harness.keyboard import Keyboard
 from tests.harness.waiting import wait_for
 
 

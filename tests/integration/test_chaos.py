@@ -32,6 +32,8 @@ SHORT = [
     ("station clock a day ahead at boot, then stepped right", "postgresql", 1),
     ("broker certificate not yet valid", "sqlite", 1),
     ("serial scanner: noise, a code cut off by unplugging", "postgresql", 1),
+    ("evdev scanner: SYN_DROPPED mid-code, unplugged", "sqlite", 1),
+    ("hub clock stepped an hour ahead mid-shift, then back", "postgresql", 1),
     ("garbage, spoofed and replayed payloads", "postgresql", 1),
 ]
 
