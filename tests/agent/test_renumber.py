@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from agent.mqtt import Connected
 from agent.outbox import OutboxReader, OutboxStore
 from agent.sender import Sender
 from agent.settings import DeliverySettings
-from protocol.messages import AgentHealth, AgentStatus, ScanEvent
-from tests.agent.test_sender import FakeBroker, _ack
+from protocol.messages import ScanEvent
+from tests.agent.test_sender import FakeBroker, _ack, start_sender
 from tests.harness.waiting import wait_for
 
 ROWS = 600
@@ -110,48 +109,19 @@ def test_a_corrupt_outbox_hands_its_readable_unconfirmed_rows_to_the_new_incarna
 
 @pytest.fixture
 def sender(tmp_path: Path) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[Any], OutboxStore]]:
-    path = tmp_path / "outbox.db"
-    store = OutboxStore(path, 10**9)
+    store = OutboxStore(tmp_path / "outbox.db", 10**9)
     store.open()
     _keep(store, ROWS)
     events: queue.Queue[Any] = queue.Queue()
     broker = FakeBroker(events)
     settings = DeliverySettings(drain_rate=1e9, resend_after_s=30, health_interval_s=3600)
-
-    def renumber() -> tuple[str, int]:
-        store.renumber()
-        return store.incarnation, store.last_seq
-
-    def confirm(seq: int) -> None:
-        store.confirm(seq, retention_ns=10**18)
-
-    status = AgentStatus(agent_id="pi-1", state="online", version="test")
-    running = Sender(
-        "pi-1",
-        store.incarnation,
-        "scantrail",
-        settings,
-        lambda: OutboxReader(path),
-        confirm,
-        renumber,
-        lambda: status,
-        lambda state: AgentHealth(
-            agent_id="pi-1",
-            incarnation=store.incarnation,
-            sent_at=datetime.now(UTC),
-            monotonic_ns=0,
-            backlog=0,
-            clock_synced=True,
-            last_confirmed_seq=0,
-        ),
-        events,
+    sender = start_sender(
+        store, settings, events, broker, lambda seq: store.confirm(seq, retention_ns=10**18)
     )
-    running.start(broker, 0, store.last_seq)
-    events.put(Connected())
     try:
-        yield running, broker, events, store
+        yield sender, broker, events, store
     finally:
-        running.stop()
+        sender.stop()
         store.close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,29 +49,28 @@ class FakeBroker:
         return self._mid
 
 
-def _start(
-    tmp_path: Path, settings: DeliverySettings, refuse: int = 0
-) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[Any], str]]:
-    path = tmp_path / "outbox.db"
-    store = OutboxStore(path, 10**9)
-    store.open()
-    for i in range(ROWS):
-        store.append(f"e{i}", lambda seq: json.dumps({"seq": seq}))
-    events: queue.Queue[Any] = queue.Queue()
-    broker = FakeBroker(events, refuse)
-    status = AgentStatus(agent_id="pi-1", state="online", version="test")
+def start_sender(
+    store: OutboxStore,
+    settings: DeliverySettings,
+    events: queue.Queue[Any],
+    broker: FakeBroker,
+    confirm: Callable[[int], None] = lambda seq: None,
+) -> Sender:
+    """A sender on ``store`` as the agent wires it (renumbering through the store), started
+    and told it is connected; the caller stops it."""
 
     def renumber() -> tuple[str, int]:
         store.renumber()
         return store.incarnation, store.last_seq
 
+    status = AgentStatus(agent_id="pi-1", state="online", version="test")
     sender = Sender(
         "pi-1",
         store.incarnation,
         "scantrail",
         settings,
-        lambda: OutboxReader(path),
-        lambda seq: None,
+        lambda: OutboxReader(store.path),
+        confirm,
         renumber,
         lambda: status,
         lambda state: AgentHealth(
@@ -87,6 +86,19 @@ def _start(
     )
     sender.start(broker, 0, store.last_seq)
     events.put(Connected())
+    return sender
+
+
+def _start(
+    tmp_path: Path, settings: DeliverySettings, refuse: int = 0
+) -> Iterator[tuple[Sender, FakeBroker, queue.Queue[Any], str]]:
+    store = OutboxStore(tmp_path / "outbox.db", 10**9)
+    store.open()
+    for i in range(ROWS):
+        store.append(f"e{i}", lambda seq: json.dumps({"seq": seq}))
+    events: queue.Queue[Any] = queue.Queue()
+    broker = FakeBroker(events, refuse)
+    sender = start_sender(store, settings, events, broker)
     try:
         yield sender, broker, events, store.incarnation
     finally:
