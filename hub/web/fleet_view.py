@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hub.web.wording import word
+
 STALE_HEARTBEAT_S = 90.0  # a few missed heartbeats (agents send one every 30 s by default)
 STUCK_BACKLOG_S = 300.0  # an unconfirmed scan this old means delivery is not keeping up
 
@@ -27,7 +29,7 @@ def rows(agents: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
 def _row(agent: dict[str, Any], now: datetime) -> dict[str, Any]:
     connection = agent["state"] or "unknown"
     age = _age_s(agent["health_at"], now)
-    problems = [f"alarm: {alarm}" for alarm in agent["alarms"]]
+    problems = [word(alarm) for alarm in agent["alarms"]]
     if agent["gap_since"]:
         problems.append("gap in the scans")
     if agent["clock_skewed"]:

@@ -3,13 +3,16 @@ site's zone, durations, statuses, and CSV cells that never run as formulas."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.mqtt import CERTIFICATE_ALARMS
 from hub.domain.stages import tray_stage
 from hub.web import wording
 from hub.web.fleet_view import outages
@@ -107,3 +110,14 @@ def test_a_stations_outage_is_told_from_offline_to_caught_up() -> None:
     newest, first = outages(events)
     assert newest["up_at"] is None
     assert first["down_s"] == 120 and first["catch_up_s"] == 12 and first["backlog"] == 14
+
+
+def test_every_alarm_an_agent_raises_has_words_that_say_what_to_do() -> None:
+    """Each alarm the agent's code can raise (read from its source, and the certificate
+    alarms) is shown in words on the fleet and station pages, never as its key."""
+    agent = Path(__file__).resolve().parents[2] / "agent"
+    source = "".join(path.read_text() for path in agent.rglob("*.py"))
+    raised = set(re.findall(r'alarms\.add\("([a-z_]+)"\)', source)) | CERTIFICATE_ALARMS
+    assert len(raised) >= 9, raised
+    unworded = [alarm for alarm in raised if alarm not in wording.WORDS]
+    assert not unworded, unworded

@@ -27,7 +27,7 @@ def _rss_mb(process: AgentProcess | HubProcess, field: str = "VmRSS") -> float:
 
 
 @pytest.mark.parametrize(
-    "total", [20_000, pytest.param(100_000, marks=pytest.mark.long, id="a-day")]
+    "total", [10_000, pytest.param(100_000, marks=pytest.mark.long, id="a-day")]
 )
 def test_an_offline_day_drains_in_seq_order_at_the_bounded_rate_with_flat_memory(
     tmp_path: Path, broker: Mosquitto, sqlite_url: str, total: int
@@ -100,7 +100,7 @@ def _projected(hub: HubProcess, agent_id: str, seq: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "late_scans", [10_000, pytest.param(30_000, marks=pytest.mark.long, id="30000")]
+    "late_scans", [5_000, pytest.param(30_000, marks=pytest.mark.long, id="30000")]
 )
 def test_a_hub_that_resubscribes_late_gets_only_the_gap_resent(
     tmp_path: Path, broker: Mosquitto, sqlite_url: str, late_scans: int
