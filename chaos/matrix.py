@@ -187,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
                     folder = work / f"row{len(rows)}"
                     folder.mkdir()
                     folder.chmod(0o755)
+                    began = time.monotonic()
                     rows.append(run_row(fault, database, rounds, seed, folder, postgres))
                     print(table(rows[-1:]).splitlines()[-1], flush=True)
+                    print(f"  ({time.monotonic() - began:.0f} s)", flush=True)
     finally:
         if args.keep:
             print(f"kept {work}")
