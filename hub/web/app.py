@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -39,6 +38,8 @@ from hub.web import (
 )
 from hub.web import stream as live_feed
 from hub.web.errors import NotFound
+from hub.web.headers import SecurityHeaders
+from hub.web.limits import BodyLimit
 from hub.web.models import MAX_ID
 from hub.web.snapshot import SnapshotCache
 from hub.web.writes import IngestPorts
@@ -125,6 +126,8 @@ def create_app(
         metrics = Metrics()
         metrics.watch(engine)
     app.add_middleware(_Latency, metrics=metrics)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals too
 
     def build_snapshot() -> ReferenceSnapshot:
         with engine.connect() as conn:
@@ -161,18 +164,10 @@ def create_app(
         return errors.declare_no_nul(app.openapi())  # in place, once: app.openapi() caches
 
     @app.get("/api/v1/docs", dependencies=[permit(Permission.READ_SCHEMA)], include_in_schema=False)
-    def docs() -> HTMLResponse:
+    def docs(request: Request) -> HTMLResponse:
         # Served from the hub (hub/web/static/vendor/swagger-ui/VERSION): a hospital network
         # often has no way out, and a page must not load code from another host.
-        vendor = "/static/vendor/swagger-ui"
-        page = get_swagger_ui_html(
-            openapi_url="/api/v1/openapi.json",
-            title="scantrail API",
-            swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
-            swagger_css_url=f"{vendor}/swagger-ui.css",
-            swagger_favicon_url=f"{vendor}/favicon-32x32.png",
-        )
-        return HTMLResponse(bytes(page.body).replace(b"<html>", b'<html lang="en">', 1))
+        return templates.TemplateResponse(request, "api_docs.html", {})
 
     @app.get(
         "/api/v1/status", dependencies=[permit(Permission.READ_FLEET)], response_model=models.Status

@@ -79,6 +79,13 @@ class Invalid(ApiError):
     code = "invalid_request"
 
 
+class Malformed(ApiError):
+    """A body that cannot be read as what it says it is (JSON nested past the limit)."""
+
+    status = 400
+    code = "malformed_body"
+
+
 class Unavailable(ApiError):
     status = 503
     code = "unavailable"

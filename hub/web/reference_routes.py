@@ -26,7 +26,6 @@ from hub.web.errors import NotFound
 from hub.web.signature import signed
 from protocol.barcodes import DecodeRules
 
-MAX_IMPORT_BYTES = 5 * 1024 * 1024  # a hospital's catalogue is far smaller
 CodePath = Annotated[
     str,
     Path(
@@ -148,7 +147,7 @@ def _add_kind(
         fmt = TYPES.get(request.headers.get("content-type", "").split(";")[0].strip().lower())
         if fmt is None:
             raise errors.UnsupportedType("send application/json (a list) or text/csv")
-        raw = await _bounded_body(request)
+        raw = await request.body()  # at most limits.IMPORT_BYTES: hub/web/limits.py
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -244,16 +243,3 @@ def _write(engine: Engine, kind: str, parsed: list[Any], request: Request) -> No
 
 def _actor(request: Request) -> str:
     return guard.holder_of(request).actor
-
-
-async def _bounded_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
-        raise errors.TooLarge(f"an import is at most {MAX_IMPORT_BYTES} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_IMPORT_BYTES:
-            raise errors.TooLarge(f"an import is at most {MAX_IMPORT_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

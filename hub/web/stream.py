@@ -29,6 +29,7 @@ from starlette.requests import Request
 
 from hub.store import queries
 from hub.web.errors import Invalid
+from hub.web.models import MAX_ID
 
 KINDS = ("record", "alert", "agent", "lag", "dead_letter")
 BATCH = 500
@@ -47,7 +48,8 @@ class Cursor:
     @classmethod
     def parse(cls, text: str) -> Cursor:
         audit, dot, alert = text.strip().partition(".")
-        if not (dot and audit.isdigit() and alert.isdigit() and len(text) <= 40):
+        ids = (audit, alert)
+        if not (dot and all(i.isdigit() and int(i) <= MAX_ID for i in ids) and len(text) <= 40):
             raise Invalid(f"Last-Event-ID {text[:40]!r} is not one this stream sent")
         return cls(int(audit), int(alert))
 

@@ -12,7 +12,7 @@ import pytest
 from hub.access.roles import Role
 from hub.store.db import create_engine, migrate
 from hub.web.app import create_app
-from hub.web.reference_routes import MAX_IMPORT_BYTES
+from hub.web.limits import IMPORT_BYTES as MAX_IMPORT_BYTES
 from tests.harness.api import Client, make_token
 
 

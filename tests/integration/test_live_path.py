@@ -193,8 +193,9 @@ def test_postgresql_stopped_then_started_loses_nothing(
 def test_a_sqlite_file_locked_by_another_process_loses_nothing(
     tmp_path: Path, broker: Mosquitto, sqlite_url: str
 ) -> None:
-    """Another process holding the SQLite file's write lock (OUTAGE_S) makes the database unavailable
-    to the hub: it stays up, says so, and resumes with nothing lost once the lock goes."""
+    """Another process holding the SQLite file's write lock (OUTAGE_S) makes the database
+    unavailable to the hub: it stays up, says so, and resumes with nothing lost once the
+    lock goes."""
     hub = HubProcess(tmp_path / "hub", sqlite_url, broker.port)
     agent = AgentProcess(tmp_path / "agent", "pi-lite", broker.port, mode="asset_move")
     hub.start()

@@ -56,4 +56,11 @@
       status.textContent = answer && answer.error ? answer.error.message : "Not done.";
     }
   });
+
+  // Print buttons: no inline handlers, which the Content-Security-Policy refuses.
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-print]")) {
+      window.print();
+    }
+  });
 })();

@@ -1,0 +1,146 @@
+"""Issue 29, probed as an attacker on the hospital network would: each test closes one
+finding and failed on the code before its fix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from hub.access import csrf
+from hub.access.roles import Role
+from hub.store import users
+from hub.store.db import create_engine, migrate
+from hub.web import guard
+from hub.web.app import create_app
+from hub.web.limits import DEFAULT_BYTES, MAX_DEPTH, too_deep
+from tests.harness.api import Client, make_token
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Any]:
+    made = create_engine(database_url)
+    migrate(made)
+    yield made
+    made.dispose()
+
+
+def test_every_answer_carries_the_security_headers(engine: Any) -> None:
+    """A page, the sign-in form, an API answer, a refusal and a static file each say: only
+    this hub's own content, in no frame, no type sniffing, no referrer."""
+    app = create_app(engine)
+    client = Client.as_role(app, engine, Role.VIEWER)
+    anonymous = Client(app, None)
+    answers = [
+        client.get("/", headers={"Accept": "text/html"}),
+        anonymous.get("/login", headers={"Accept": "text/html"}),
+        client.get("/api/v1/agents"),
+        anonymous.get("/api/v1/agents"),
+        anonymous.get("/static/scantrail.js"),
+        anonymous.request("POST", "/api/v1/alerts/1/ack", content=b"x" * (DEFAULT_BYTES + 1)),
+    ]
+    for answer in answers:
+        headers = answer.headers
+        assert "default-src 'self'" in headers["content-security-policy"], answer.url
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], answer.url
+        assert headers["x-content-type-options"] == "nosniff", answer.url
+        assert headers["referrer-policy"] == "no-referrer", answer.url
+
+
+def test_pages_hold_no_inline_script_handler_or_style_the_policy_would_refuse(
+    engine: Any,
+) -> None:
+    """The sign-in form, the API docs and a page with a print button run under the policy
+    as they are: no <script> without src, no on…= handler, no <style>."""
+    app = create_app(engine)
+    client = Client.as_role(app, engine, Role.ADMIN)
+    pages = [
+        Client(app, None).get("/login", headers={"Accept": "text/html"}).text,
+        client.get("/api/v1/docs", headers={"Accept": "text/html"}).text,
+        client.get("/reports", headers={"Accept": "text/html"}).text,
+    ]
+    for page in pages:
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), page[:300]
+        assert not re.search(r"\son[a-z]+=", page), page[:300]
+        assert "<style" not in page, page[:300]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "streamed"])
+def test_a_body_past_its_limit_is_refused_before_anyone_asks_who_sent_it(
+    engine: Any, chunked: bool
+) -> None:
+    """Without a token, a body over the limit gets 413 (not 401 after reading it all),
+    whether its length is declared or it streams in without one."""
+    anonymous = Client(create_app(engine), None)
+    big = b"[" + b" " * (DEFAULT_BYTES + 10) + b"]"
+
+    async def halves() -> AsyncIterator[bytes]:  # no Content-Length: sent chunked
+        yield big[: len(big) // 2]
+        yield big[len(big) // 2 :]
+
+    content: Any = halves() if chunked else big
+    answer = anonymous.request(
+        "POST",
+        "/api/v1/alerts/1/ack",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error"]["code"] == "too_large"
+
+
+def test_json_nested_past_the_limit_is_a_400_not_a_500(engine: Any) -> None:
+    """100,000 arrays inside each other is refused before a parser recurses into it; a
+    body just inside the limit, and brackets inside strings, still go through."""
+    client = Client.as_role(create_app(engine), engine, Role.OPERATOR)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    answer = client.request(
+        "POST", "/api/v1/alerts/1/ack", content=deep, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "malformed_body"
+    assert not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+    assert not too_deep(b'{"note": "' + b"[" * 1000 + b'\\"["}')
+    assert too_deep(b"{" * (MAX_DEPTH + 1))
+
+
+def test_a_last_event_id_past_any_id_is_refused_as_a_422(engine: Any) -> None:
+    """A cursor larger than a database integer is not one the stream sent: 422, no
+    OverflowError."""
+    client = Client.as_role(create_app(engine), engine, Role.VIEWER)
+    answer = client.get("/api/v1/stream", headers={"Last-Event-ID": "9" * 30 + ".1"})
+    assert answer.status_code == 422, answer.text
+
+
+def test_signing_out_without_the_forms_csrf_field_still_ends_the_session(engine: Any) -> None:
+    """A sign-out that lost its form field deletes the cookie and ends the session too, so
+    a copy of the cookie opens nothing."""
+    with engine.begin() as conn:
+        users.create(conn, "olga", Role.OPERATOR, PASSWORD, datetime.now(UTC))
+    client = Client(create_app(engine), None)
+    page = client.get("/login", headers={"Accept": "text/html"})
+    field = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert field is not None
+    signed = client.request(
+        "POST",
+        "/login",
+        data={"csrf": field[1], "username": "olga", "password": PASSWORD},
+        headers={"Cookie": f"{csrf.COOKIE}={page.cookies[csrf.COOKIE]}"},
+    )
+    cookie = {"Cookie": f"{guard.COOKIE}={signed.cookies[guard.COOKIE]}"}
+    assert client.get("/api/v1/agents", headers=cookie).status_code == 200
+    out = client.request("POST", "/logout", headers=cookie)
+    assert out.status_code == 303
+    assert client.get("/api/v1/agents", headers=cookie).status_code == 401
+
+
+def test_a_token_in_the_header_is_not_needed_for_the_limits_to_hold(engine: Any) -> None:
+    """With a valid token the same limit holds: an operator cannot send the hub 2 MiB."""
+    client = Client(create_app(engine), make_token(engine, Role.ADMIN))
+    answer = client.request("POST", "/api/v1/alerts/1/ack", content=b" " * (2 * DEFAULT_BYTES))
+    assert answer.status_code == 413
