@@ -98,6 +98,10 @@ class ApiSettings(_Section):
     stream_keepalive_s: float = Field(
         15.0, gt=0, description="A comment line after this long without an event."
     )
+    streams_per_token: int = Field(
+        5, ge=1, description="Live streams one token or session may hold open at once."
+    )
+    streams_total: int = Field(50, ge=1, description="Live streams this hub holds open at once.")
     session_hours: float = Field(
         12.0, gt=0, le=24 * 30, description="How long a browser stays signed in."
     )

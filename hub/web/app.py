@@ -22,7 +22,7 @@ from hub.access.roles import Permission
 from hub.health import WriterHealth
 from hub.metrics import CONTENT_TYPE, Metrics
 from hub.settings import ApiSettings, SiteSettings
-from hub.store import queries, records, reference
+from hub.store import queries, records, reference, tokens
 from hub.store.recall import load_contents, recall_set
 from hub.web import (
     errors,
@@ -134,6 +134,7 @@ def create_app(
             return reference.snapshot(conn, decode_rules, datetime.now(UTC))
 
     snapshots = SnapshotCache(build_snapshot)
+    streams = live_feed.Streams(api.streams_per_token, api.streams_total)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -374,8 +375,24 @@ def create_app(
         Reconnect with ``Last-Event-ID`` to miss nothing (docs/stream.md)."""
         wanted = live_feed.wanted_kinds(kinds)
         resume = live_feed.Cursor.parse(last_event_id) if last_event_id else None
+        token = guard.presented(request) or ""
+
+        def still_allowed() -> str | None:
+            with engine.connect() as conn:
+                if tokens.holder(conn, token, datetime.now(UTC)) is None:
+                    return "access ended: the token was revoked or expired, or signed out"
+            return None
+
+        streams.open(token)  # 429 past the limits
         feed = live_feed.events(
-            request, engine, wanted, resume, api.stream_poll_s, api.stream_keepalive_s
+            request,
+            engine,
+            wanted,
+            resume,
+            api.stream_poll_s,
+            api.stream_keepalive_s,
+            still_allowed,
+            lambda: streams.close(token),
         )
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(feed, media_type="text/event-stream", headers=headers)

@@ -96,6 +96,11 @@ class TooLarge(ApiError):
     code = "too_large"
 
 
+class TooMany(ApiError):
+    status = 429
+    code = "too_many"
+
+
 class UnsupportedType(ApiError):
     status = 415
     code = "unsupported_media_type"

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from hub.store import queries
-from hub.web.errors import Invalid
+from hub.web.errors import Invalid, TooMany
 from hub.web.models import MAX_ID
 
 KINDS = ("record", "alert", "agent", "lag", "dead_letter")
@@ -110,6 +112,42 @@ def _poll(
     return frames, cursor
 
 
+class Streams:
+    """The streams this process holds open, per token: at most ``per_token`` each and
+    ``total`` in all, so one viewer's token cannot take the hub's threads and database."""
+
+    def __init__(self, per_token: int, total: int) -> None:
+        self._per_token = per_token
+        self._total = total
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def open(self, token: str) -> None:
+        with self._lock:
+            if self._open[token] >= self._per_token:
+                raise TooMany(
+                    f"this token already holds {self._per_token} live streams: close one",
+                    {"limit": self._per_token},
+                )
+            if self._open.total() >= self._total:
+                raise TooMany(
+                    f"the hub holds {self._total} live streams, its most: try again later",
+                    {"limit": self._total},
+                )
+            self._open[token] += 1
+
+    def close(self, token: str) -> None:
+        with self._lock:
+            self._open[token] -= 1
+            if self._open[token] <= 0:
+                del self._open[token]
+
+
+def ended(reason: str) -> str:
+    """The last event of a stream whose access ended; the browser is told not to retry."""
+    return f"event: end\ndata: {json.dumps({'reason': reason})}\n\n"
+
+
 async def events(
     request: Request,
     engine: Engine,
@@ -117,25 +155,37 @@ async def events(
     resume: Cursor | None,
     poll_s: float,
     keepalive_s: float,
+    still_allowed: Callable[[], str | None],
+    on_close: Callable[[], None],
 ) -> AsyncIterator[str]:
-    if resume is None:
-        start = await run_in_threadpool(_newest, engine)
-        cursor = Cursor(*start)
-    else:
-        cursor = resume
-    seen = _Seen()
-    yield "retry: 2000\n\n"  # how soon a browser's EventSource reconnects
-    quiet_since = time.monotonic()
-    while not await request.is_disconnected():
-        frames, cursor = await run_in_threadpool(_poll, engine, cursor, kinds, seen)
-        for text in frames:
-            yield text
-        if frames:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= keepalive_s:
-            yield ": keepalive\n\n"
-            quiet_since = time.monotonic()
-        await asyncio.sleep(poll_s)
+    """``still_allowed``: None while the caller's token still opens this stream, else why
+    not (revoked, signed out, expired); asked before every poll. ``on_close``: run once,
+    however the stream ends."""
+    try:
+        if resume is None:
+            start = await run_in_threadpool(_newest, engine)
+            cursor = Cursor(*start)
+        else:
+            cursor = resume
+        seen = _Seen()
+        yield "retry: 2000\n\n"  # how soon a browser's EventSource reconnects
+        quiet_since = time.monotonic()
+        while not await request.is_disconnected():
+            refused = await run_in_threadpool(still_allowed)
+            if refused is not None:
+                yield ended(refused)
+                return
+            frames, cursor = await run_in_threadpool(_poll, engine, cursor, kinds, seen)
+            for text in frames:
+                yield text
+            if frames:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= keepalive_s:
+                yield ": keepalive\n\n"
+                quiet_since = time.monotonic()
+            await asyncio.sleep(poll_s)
+    finally:
+        on_close()
 
 
 def _newest(engine: Engine) -> tuple[int, int]:

@@ -56,9 +56,10 @@ class Client:
         )
 
 
-async def _first_status(app: FastAPI, method: str, path: str, headers: dict[str, str]) -> int:
+def asgi_scope(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    """An HTTP request as an ASGI server hands it to the app."""
     url = httpx.URL(path)
-    scope = {
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -72,6 +73,10 @@ async def _first_status(app: FastAPI, method: str, path: str, headers: dict[str,
         "client": ("127.0.0.1", 1),
         "root_path": "",
     }
+
+
+async def _first_status(app: FastAPI, method: str, path: str, headers: dict[str, str]) -> int:
+    scope = asgi_scope(method, path, headers)
     started = asyncio.Event()
     found: list[int] = []
     asked = False

@@ -3,21 +3,25 @@ finding and failed on the code before its fix."""
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from hub.access import csrf
 from hub.access.roles import Role
-from hub.store import users
+from hub.settings import ApiSettings
+from hub.store import tokens, users
 from hub.store.db import create_engine, migrate
+from hub.store.tables import api_tokens
 from hub.web import guard
 from hub.web.app import create_app
 from hub.web.limits import DEFAULT_BYTES, MAX_DEPTH, too_deep
-from tests.harness.api import Client, make_token
+from tests.harness.api import Client, asgi_scope, make_token
 
 PASSWORD = "correct horse battery"
 
@@ -144,3 +148,90 @@ def test_a_token_in_the_header_is_not_needed_for_the_limits_to_hold(engine: Any)
     client = Client(create_app(engine), make_token(engine, Role.ADMIN))
     answer = client.request("POST", "/api/v1/alerts/1/ack", content=b" " * (2 * DEFAULT_BYTES))
     assert answer.status_code == 413
+
+
+class _Stream:
+    """One live stream held open on the app at the ASGI level (httpx's transport waits for
+    a whole body, and a stream has none): its status, and the text it sent so far."""
+
+    def __init__(self, app: Any, headers: dict[str, str]) -> None:
+        self.status: int | None = None
+        self.text = ""
+        self.started = asyncio.Event()
+        self._gone = asyncio.Event()
+        self._asked = False
+        scope = asgi_scope("GET", "/api/v1/stream?kinds=alert", headers)
+        self.task = asyncio.create_task(app(scope, self._receive, self._send))
+
+    async def _receive(self) -> dict[str, Any]:
+        if not self._asked:
+            self._asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self._gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            self.started.set()
+        elif message["type"] == "http.response.body":
+            self.text += bytes(message.get("body", b"")).decode()
+
+    async def close(self) -> None:
+        self._gone.set()
+        await asyncio.wait_for(self.task, timeout=30)
+
+
+async def _until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "not in time"
+        await asyncio.sleep(0.05)
+
+
+def test_a_stream_ends_saying_why_when_its_token_is_revoked(engine: Any) -> None:
+    """A live stream re-checks its token before every poll: revoked, it sends an `end`
+    event that says access ended, and closes (before: it kept sending records)."""
+    app = create_app(engine)
+    token = make_token(engine, Role.VIEWER, "Ward screen")
+
+    async def run() -> str:
+        stream = _Stream(app, {"Authorization": f"Bearer {token}"})
+        await asyncio.wait_for(stream.started.wait(), timeout=30)
+        assert stream.status == 200
+        with engine.begin() as conn:
+            (token_id,) = conn.execute(sa.select(api_tokens.c.id)).one()
+            assert tokens.revoke(conn, token_id, datetime.now(UTC))
+        await asyncio.wait_for(stream.task, timeout=30)  # it ends by itself
+        return stream.text
+
+    text = asyncio.run(run())
+    assert "event: end" in text and "access ended" in text, text
+
+
+def test_streams_past_the_per_token_and_the_hub_limits_are_refused_with_429(
+    engine: Any,
+) -> None:
+    """One token holds at most streams_per_token; the hub at most streams_total; past
+    either, 429 saying which, and a closed stream frees its place."""
+    app = create_app(engine, api=ApiSettings(streams_per_token=2, streams_total=3))
+    first = {"Authorization": f"Bearer {make_token(engine, Role.VIEWER, 'one')}"}
+    second = {"Authorization": f"Bearer {make_token(engine, Role.VIEWER, 'two')}"}
+
+    async def run() -> list[int | None]:
+        held = [_Stream(app, first), _Stream(app, first)]
+        await _until(lambda: all(s.status for s in held))
+        third_of_one = _Stream(app, first)
+        held.append(_Stream(app, second))
+        await _until(lambda: bool(third_of_one.status and held[-1].status))
+        over_hub = _Stream(app, second)
+        await _until(lambda: bool(over_hub.status))
+        await held[0].close()
+        again = _Stream(app, first)
+        await _until(lambda: bool(again.status))
+        statuses = [third_of_one.status, held[-1].status, over_hub.status, again.status]
+        for stream in (*held[1:], again):
+            await stream.close()
+        return statuses
+
+    assert asyncio.run(run()) == [429, 200, 429, 200]

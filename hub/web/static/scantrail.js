@@ -29,6 +29,8 @@
   const kinds = new Set(parts.flatMap(liveKinds));
   if (kinds.size) {
     const source = new EventSource("/api/v1/stream?kinds=" + Array.from(kinds).join(","));
+    // The hub ends the stream when this session's access ends: reconnecting would not help.
+    source.addEventListener("end", () => source.close());
     kinds.forEach((kind) =>
       source.addEventListener(kind, () =>
         parts.filter((p) => liveKinds(p).includes(kind)).forEach(soon)
