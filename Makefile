@@ -38,8 +38,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Two workers, each taking whole files: a file's tests share its servers and fixtures.
 test: $(STAMP) deps lint $(AXE)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # The fault matrix (docs/reliability.md, which it rewrites) and the long runs (an offline
 # day of 100,000 scans); make test runs a short subset of each.
