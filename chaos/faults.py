@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from chaos.oracle import station_kept
 from chaos.site import KEEPALIVE_S, Site
@@ -268,11 +268,7 @@ def serial_scanner(site: Site, rng: random.Random) -> None:
         site.port.write(wanted[-1].encode() + b"\r")
     site.port.write(b"AST-CUT-OFF")
     time.sleep(rng.uniform(0.1, 0.5))
-    site.port.unplug()
-    wait_for(lambda: _scanner_connected(site, False), timeout=60)
-    time.sleep(rng.uniform(0.1, 1))
-    site.port.plug()
-    wait_for(lambda: _scanner_connected(site, True), timeout=60)
+    _replug(site, site.port, rng)
     wanted.append(f"AST-SERIAL-{site.next_scan()}")
     site.port.write(wanted[-1].encode() + b"\r")
     wait_for(lambda: _kept_whole(site, wanted), timeout=120)
@@ -297,14 +293,25 @@ def evdev_scanner(site: Site, rng: random.Random) -> None:
     wait_for(lambda: _kept_whole(site, wanted, cut="FLOW"), timeout=120)
     (scanner,) = site.agent.status()["scanners"]
     assert scanner["syn_dropped"] >= 1, scanner
-    site.keyboard.unplug()
-    wait_for(lambda: _scanner_connected(site, False), timeout=60)
-    time.sleep(rng.uniform(0.1, 1))
-    site.keyboard.plug()
-    wait_for(lambda: _scanner_connected(site, True), timeout=60)
+    _replug(site, site.keyboard, rng)
     wanted.append(f"AST-HID-{site.next_scan()}")
     site.keyboard.send(keys.type(wanted[-1]).enter().events)
     wait_for(lambda: _kept_whole(site, wanted, cut="FLOW"), timeout=120)
+
+
+class _Cable(Protocol):
+    def unplug(self) -> None: ...
+
+    def plug(self) -> None: ...
+
+
+def _replug(site: Site, cable: _Cable, rng: random.Random) -> None:
+    """Unplugged until the station says so, then plugged back until it reads again."""
+    cable.unplug()
+    wait_for(lambda: _scanner_connected(site, False), timeout=60)
+    time.sleep(rng.uniform(0.1, 1))
+    cable.plug()
+    wait_for(lambda: _scanner_connected(site, True), timeout=60)
 
 
 def _scanner_connected(site: Site, connected: bool) -> None:
