@@ -8,9 +8,13 @@ Every form here carries a CSRF token (hub/access/csrf.py).
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from math import ceil
 from typing import Annotated, Any
 
+import structlog
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
@@ -18,15 +22,70 @@ from sqlalchemy.engine import Engine
 
 from hub.access import csrf
 from hub.access.passwords import MAX_CHARS
+from hub.access.throttle import FLOOD, FLOOD_WINDOW_S, Key, Throttle, keys_for
 from hub.store import tokens, users
+from hub.store.alerts import Alerts
+from hub.store.audit_chain import append, encode_detail
 from hub.web import guard
 
 LOGIN = "/login"
 LOGOUT = "/logout"
 
+log = structlog.get_logger("hub.signin")
+
+
+# argon2 takes 64 MiB and a core for a while per check: a flood of sign-ins must not take
+# the memory and the cores of the process that acks scans.
+CHECKS_AT_ONCE = 2
+CHECK_WAIT_S = 10.0
+
 
 def add(app: FastAPI, engine: Engine, templates: Jinja2Templates, session_hours: float) -> None:
     ttl = timedelta(hours=session_hours)
+    throttle = Throttle()
+    checking = threading.BoundedSemaphore(CHECKS_AT_ONCE)
+    lock = threading.Lock()  # the throttle is shared by the server's threads
+
+    def record(action: str, who: str, address: str | None, why: str | None = None) -> None:
+        """Every sign-in, kept and logged with where it came from, never the password."""
+        log.info(action, who=who, address=address, why=why)
+        entry = {
+            "at": datetime.now(UTC),
+            "actor": who[:128],
+            "action": action,
+            "entity": "session",
+            "entity_key": who[:512],
+            "cause": None,
+            "detail": encode_detail({"address": address, "why": why}),
+        }
+        with engine.begin() as conn:
+            append(conn, [entry])
+
+    def refused(keys: list[Key], who: str, address: str | None, wrong: bool) -> None:
+        """A wrong password or token is kept in the audit trail; a try refused for coming
+        too soon only logged (a flood of them must not write a row each)."""
+        with lock:
+            count = throttle.failed if wrong else throttle.refused
+            flooded = count(keys, time.monotonic())
+        if wrong:
+            record("signin.failed", who, address)
+        else:
+            log.warning("signin.throttled", who=who, address=address)
+        if flooded:
+            raised = Alerts(datetime.now(UTC))
+            for kind, value in flooded:
+                raised.add(
+                    "high",
+                    "signin_flood",
+                    None,
+                    f"more than {FLOOD} failed sign-ins within {FLOOD_WINDOW_S / 60:.0f} min "
+                    f"for the {kind} {value}: someone may be guessing passwords; each further "
+                    "try waits longer",
+                    subject=value,
+                    condition=f"{kind}:{value}",
+                )
+            with engine.begin() as conn:
+                raised.write(conn)
 
     def form(request: Request, problem: str | None = None, status: int = 200) -> HTMLResponse:
         token = csrf.new()
@@ -51,19 +110,43 @@ def add(app: FastAPI, engine: Engine, templates: Jinja2Templates, session_hours:
         if not csrf.same(csrf_field, request.cookies.get(csrf.COOKIE)):
             return form(request, "The form expired: sign in again.", 403)
         now = datetime.now(UTC)
-        # Read, then write in a transaction of its own: on SQLite a read transaction that
-        # then writes fails at once (no busy wait) if the ingest writer committed meanwhile.
-        with engine.connect() as conn:
-            if token.strip():
-                holder = tokens.holder(conn, token.strip(), now)
-                if holder is None or holder.kind != "api":
-                    return form(request, "That token is unknown, expired or revoked.", 401)
-                actor, role, parent = holder.actor, holder.role, holder.token_id
-            else:
-                found = users.authenticate(conn, username.strip(), password)
-                if found is None:
-                    return form(request, "That username and password do not match.", 401)
-                actor, role, parent = f"user:{username.strip()}", found, None
+        address = request.client.host if request.client else None
+        by_token = bool(token.strip())
+        who = "token" if by_token else f"user:{username.strip()}"
+        keys = keys_for(None if by_token else username, address)
+        with lock:
+            wait = throttle.wait_s(keys, time.monotonic())
+        if wait:
+            refused(keys, who, address, wrong=False)
+            page = form(request, f"Too many failed sign-ins: try again in {ceil(wait)} s.", 429)
+            page.headers["Retry-After"] = str(ceil(wait))
+            return page
+        if not checking.acquire(timeout=CHECK_WAIT_S):
+            return form(request, "The hub is busy checking sign-ins: try again shortly.", 503)
+        try:
+            # Read, then write in a transaction of its own: on SQLite a read transaction
+            # that then writes fails at once (no busy wait) if the ingest writer committed.
+            holder = None
+            with engine.connect() as conn:
+                if by_token:
+                    holder = tokens.holder(conn, token.strip(), now)
+                    found = holder.role if holder and holder.kind == "api" else None
+                else:
+                    found = users.authenticate(conn, username.strip(), password)
+        finally:
+            checking.release()
+        if found is None:
+            refused(keys, who, address, wrong=True)
+            if by_token:
+                return form(request, "That token is unknown, expired or revoked.", 401)
+            return form(request, "That username and password do not match.", 401)
+        with lock:
+            throttle.succeeded(keys)
+        if holder is not None:
+            actor, role, parent = holder.actor, holder.role, holder.token_id
+        else:
+            actor, role, parent = who, found, None
+        record("signin.ok", actor, address)
         with engine.begin() as conn:
             signed = tokens.start_session(conn, actor, role, parent, now, ttl)
         response = RedirectResponse("/", status_code=303)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -14,10 +15,12 @@ import sqlalchemy as sa
 
 from hub.access import csrf
 from hub.access.roles import Role
+from hub.access.throttle import FLOOD
 from hub.settings import ApiSettings
 from hub.store import tokens, users
 from hub.store.db import create_engine, migrate
-from hub.store.tables import api_tokens
+from hub.store.records import audit_log
+from hub.store.tables import alerts, api_tokens
 from hub.web import guard
 from hub.web.app import create_app
 from hub.web.limits import DEFAULT_BYTES, MAX_DEPTH, too_deep
@@ -235,3 +238,56 @@ def test_streams_past_the_per_token_and_the_hub_limits_are_refused_with_429(
         return statuses
 
     assert asyncio.run(run()) == [429, 200, 429, 200]
+
+
+def _sign_in(client: Client, username: str, password: str) -> Any:
+    page = client.get("/login", headers={"Accept": "text/html"})
+    field = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert field is not None
+    return client.request(
+        "POST",
+        "/login",
+        data={"csrf": field[1], "username": username, "password": password},
+        headers={"Cookie": f"{csrf.COOKIE}={page.cookies[csrf.COOKIE]}"},
+    )
+
+
+def test_after_five_wrong_passwords_a_name_waits_and_each_try_is_in_the_audit_trail(
+    engine: Any,
+) -> None:
+    """Five wrong passwords are answered 401; the sixth try, even with the right password,
+    is refused 429 with Retry-After and no password check; after the wait the right one
+    signs in. Every checked try is in the audit trail with its address, no password."""
+    with engine.begin() as conn:
+        users.create(conn, "olga", Role.OPERATOR, PASSWORD, datetime.now(UTC))
+    client = Client(create_app(engine), None)
+    wrong = [_sign_in(client, "olga", f"guess number {n}").status_code for n in range(5)]
+    assert wrong == [401] * 5
+    early = _sign_in(client, "olga", PASSWORD)
+    assert early.status_code == 429 and "try again in" in early.text
+    time.sleep(int(early.headers["Retry-After"]) + 0.2)  # the wait itself, not a speed
+    assert _sign_in(client, "olga", PASSWORD).status_code == 303
+    with engine.connect() as conn:
+        trail = conn.execute(
+            sa.select(audit_log.c.action, audit_log.c.actor, audit_log.c.detail).where(
+                audit_log.c.entity == "session"
+            )
+        ).all()
+    assert [action for action, _, _ in trail] == ["signin.failed"] * 5 + ["signin.ok"]
+    assert all(actor == "user:olga" for _, actor, _ in trail)
+    details = " ".join(str(detail) for _, _, detail in trail)
+    assert "127.0.0.1" in details and "guess number" not in details and PASSWORD not in details
+
+
+def test_a_flood_of_sign_ins_raises_one_signin_flood_alert(engine: Any) -> None:
+    """Past FLOOD refused tries from one address within the window, one high alert says
+    someone may be guessing passwords; only the first five cost a password check."""
+    client = Client(create_app(engine), None)
+    for n in range(FLOOD + 5):
+        assert _sign_in(client, f"name{n % 3}", "a wrong password").status_code in (401, 429)
+    with engine.connect() as conn:
+        flood = conn.execute(
+            sa.select(alerts.c.severity, alerts.c.detail).where(alerts.c.kind == "signin_flood")
+        ).all()
+    assert len(flood) == 1 and flood[0].severity == "high", flood
+    assert "127.0.0.1" in flood[0].detail and "guessing" in flood[0].detail
