@@ -71,8 +71,11 @@ _BLANK_CLASS = "".join(f"\\u{ord(c):04x}" for c in BLANKS)
 NOT_BLANK = f"^[^\\x00]*[^\\x00{_BLANK_CLASS}][^\\x00]*$"
 # A code is kept as its key, which may add a scheme ("hibc-secondary:") to the text.
 MAX_CODE_CHARS = MAX_RAW_CHARS - len(max(KEY_SCHEMES, key=len))
-Text = Annotated[str, Field(pattern=NO_NUL)]
-Name = Annotated[str, Field(min_length=1, pattern=NOT_BLANK)]
+# A name or a note of the catalogue: the columns are unbounded text, so the bound is here
+# (a 20 MiB category was once stored from one PUT).
+MAX_TEXT_CHARS = 500
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS, pattern=NO_NUL)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=NOT_BLANK)]
 CodeText = Annotated[str, Field(min_length=1, max_length=MAX_CODE_CHARS, pattern=NOT_BLANK)]
 Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
 

@@ -291,3 +291,17 @@ def test_a_flood_of_sign_ins_raises_one_signin_flood_alert(engine: Any) -> None:
         ).all()
     assert len(flood) == 1 and flood[0].severity == "high", flood
     assert "127.0.0.1" in flood[0].detail and "guessing" in flood[0].detail
+
+
+def test_a_catalogue_field_longer_than_its_bound_is_refused_and_nothing_stored(
+    engine: Any,
+) -> None:
+    """A category of 501 characters in a single-row PUT is a 422 naming the field (before:
+    a 20 MiB category was stored); 500 is kept."""
+    admin = Client(create_app(engine), make_token(engine, Role.ADMIN))
+    path = "/api/v1/reference/instruments/INS-7"
+    long = admin.request("PUT", path, json={"name": "Kelly clamp", "category": "c" * 501})
+    assert long.status_code == 422 and "category" in long.text
+    assert admin.get(path).status_code == 404
+    fits = admin.request("PUT", path, json={"name": "Kelly clamp", "category": "c" * 500})
+    assert fits.status_code == 200, fits.text
