@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         ("audit", "check the audit trail's hash chain"),
         ("tokens", "create, list or revoke API tokens"),
         ("labels", "print labels: station commands, or the codes of reference data"),
-        ("users", "create or list people who sign in to the dashboard with a password"),
+        ("users", "create, list, disable, enable or delete people who sign in with a password"),
+        ("sessions", "list signed-in browsers, or end their sessions"),
         ("ca", "set up a site: its CA, the broker's certificate, config and the hub's login"),
         ("agents", "provision an agent (broker login, ACL, API token, bundle) or revoke it"),
     ):
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     _token_arguments(parsers["tokens"])
     _label_arguments(parsers["labels"])
     _user_arguments(parsers["users"])
+    _session_arguments(parsers["sessions"])
     _provision_arguments(parsers["ca"], parsers["agents"])
     args = parser.parse_args(argv)
     commands = {
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "tokens": _tokens,
         "labels": _labels,
         "users": _users,
+        "sessions": _sessions,
         "ca": _ca,
         "agents": _agents,
     }
@@ -164,19 +167,26 @@ def _tokens(args: argparse.Namespace) -> int:
 def _user_arguments(parser: argparse.ArgumentParser) -> None:
     from hub.access.roles import Role
 
-    parser.add_argument("action", choices=["create", "list"])
-    parser.add_argument("--username", help="create: the name they sign in with")
+    parser.add_argument(
+        "action", choices=["create", "list", "disable", "enable", "delete", "reset-password"]
+    )
+    parser.add_argument("--username", help="the name they sign in with")
     people = [r.value for r in Role if r is not Role.AGENT]
     parser.add_argument("--role", choices=people, help="create: viewer, tech, operator, admin")
     parser.add_argument(
         "--password-stdin",
         action="store_true",
-        help="create: read the password from standard input instead of asking twice",
+        help="create, reset-password: read the password from standard input, not ask twice",
     )
 
 
+def _session_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["list", "revoke"])
+    parser.add_argument("--id", type=int, help="revoke: the session's id (from list)")
+    parser.add_argument("--username", help="revoke: every session of this person")
+
+
 def _users(args: argparse.Namespace) -> int:
-    import getpass
     from datetime import UTC, datetime
 
     from hub.access.roles import Role
@@ -184,21 +194,71 @@ def _users(args: argparse.Namespace) -> int:
     from hub.store import users
 
     engine = _engine(_settings(args.config))
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         if args.action == "list":
             for row in users.listing(conn):
-                print(f"{row['username']}\t{row['role']}\t{row['created_at']}")
-        else:
-            if not args.username or not args.role:
-                raise ConfigError("users create needs --username and --role")
-            if args.password_stdin:
-                password = sys.stdin.readline().rstrip("\n")
-            else:
-                password = getpass.getpass("password: ")
-                if getpass.getpass("again: ") != password:
-                    raise ConfigError("the two passwords differ")
-            users.create(conn, args.username, Role(args.role), password, datetime.now(UTC))
+                state = f"disabled {row['disabled_at']}" if row["disabled_at"] else "active"
+                print(f"{row['username']}\t{row['role']}\t{row['created_at']}\t{state}")
+            engine.dispose()
+            return EXIT_OK
+        if not args.username:
+            raise ConfigError(f"users {args.action} needs --username")
+        if args.action == "create":
+            if not args.role:
+                raise ConfigError("users create needs --role")
+            users.create(conn, args.username, Role(args.role), _new_password(args), now)
             print(f"user {args.username} ({args.role}) created")
+        elif args.action == "reset-password":
+            users.reset_password(conn, args.username, _new_password(args), now)
+            print(f"user {args.username}: password changed, their sessions ended")
+        elif args.action == "disable":
+            users.disable(conn, args.username, now)
+            print(f"user {args.username} disabled, their sessions ended")
+        elif args.action == "enable":
+            users.enable(conn, args.username)
+            print(f"user {args.username} enabled")
+        else:
+            users.delete(conn, args.username, now)
+            print(f"user {args.username} deleted, their sessions ended")
+    engine.dispose()
+    return EXIT_OK
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    import getpass
+
+    from hub.errors import ConfigError
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise ConfigError("the two passwords differ")
+    return password
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from hub.errors import ConfigError
+    from hub.store import tokens, users
+
+    engine = _engine(_settings(args.config))
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        if args.action == "list":
+            for row in tokens.sessions(conn, now):
+                print(f"{row['id']}\t{row['name']}\t{row['role']}\tuntil {row['expires_at']}")
+        elif args.id is not None:
+            if not tokens.end_session_by_id(conn, args.id, now):
+                raise ConfigError(f"no live session has id {args.id}")
+            print(f"session {args.id} ended")
+        elif args.username:
+            ended = tokens.end_sessions_of(conn, users.actor(args.username), now)
+            print(f"{ended} sessions of {args.username} ended")
+        else:
+            raise ConfigError("sessions revoke needs --id or --username")
     engine.dispose()
     return EXIT_OK
 

@@ -181,4 +181,5 @@ users = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("password_argon2", sa.String(256), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("disabled_at", Timestamp),  # set: cannot sign in (0020)
 )

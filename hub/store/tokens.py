@@ -89,6 +89,31 @@ def end_session(conn: Connection, token: str, now: datetime) -> None:
     )
 
 
+def end_sessions_of(conn: Connection, actor: str, now: datetime) -> int:
+    """End every live session of ``actor`` (``user:ana``); how many."""
+    c = api_tokens.c
+    live = sa.and_(c.kind == "session", c.name == actor, c.revoked_at.is_(None))
+    return int(conn.execute(api_tokens.update().where(live).values(revoked_at=now)).rowcount)
+
+
+def end_session_by_id(conn: Connection, session_id: int, now: datetime) -> bool:
+    """End one live session; False when no live session has that id."""
+    c = api_tokens.c
+    live = sa.and_(c.id == session_id, c.kind == "session", c.revoked_at.is_(None))
+    return bool(conn.execute(api_tokens.update().where(live).values(revoked_at=now)).rowcount)
+
+
+def sessions(conn: Connection, now: datetime) -> list[dict[str, object]]:
+    """Live sessions: signed in, not signed out, not expired."""
+    c = api_tokens.c
+    rows = conn.execute(
+        sa.select(c.id, c.name, c.role, c.created_at, c.expires_at)
+        .where(c.kind == "session", c.revoked_at.is_(None), c.expires_at > now)
+        .order_by(c.id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
 def listing(conn: Connection) -> list[dict[str, object]]:
     c = api_tokens.c
     rows = conn.execute(

@@ -112,7 +112,7 @@ def add(app: FastAPI, engine: Engine, templates: Jinja2Templates, session_hours:
         now = datetime.now(UTC)
         address = request.client.host if request.client else None
         by_token = bool(token.strip())
-        who = "token" if by_token else f"user:{username.strip()}"
+        who = "token" if by_token else users.actor(username.strip())
         keys = keys_for(None if by_token else username, address)
         with lock:
             wait = throttle.wait_s(keys, time.monotonic())

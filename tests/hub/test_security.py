@@ -4,15 +4,18 @@ finding and failed on the code before its fix."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from hub.__main__ import main as hub_main
 from hub.access import csrf
 from hub.access.roles import Role
 from hub.access.throttle import FLOOD
@@ -305,3 +308,60 @@ def test_a_catalogue_field_longer_than_its_bound_is_refused_and_nothing_stored(
     assert admin.get(path).status_code == 404
     fits = admin.request("PUT", path, json={"name": "Kelly clamp", "category": "c" * 500})
     assert fits.status_code == 200, fits.text
+
+
+def test_a_person_disabled_from_the_cli_is_signed_out_at_once_streams_and_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`users disable` ends the person's sessions and live streams and refuses their
+    sign-in; `users enable` lets them in again; `reset-password` ends the sessions and only
+    the new password works; `sessions list` and `revoke --id` end one session; `users
+    delete` removes them."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    config = tmp_path / "hub.toml"
+    config.write_text(f'database_url = "{url}"\n')
+    engine = create_engine(url)
+    migrate(engine)
+    with engine.begin() as conn:
+        users.create(conn, "olga", Role.OPERATOR, PASSWORD, datetime.now(UTC))
+    app = create_app(engine)
+    client = Client(app, None)
+
+    def cli(*args: str, stdin: str = "") -> str:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        assert hub_main([args[0], "--config", str(config), *args[1:]]) == 0
+        return capsys.readouterr().out
+
+    def session(password: str = PASSWORD) -> dict[str, str]:
+        signed = _sign_in(client, "olga", password)
+        assert signed.status_code == 303, signed.text
+        return {"Cookie": f"{guard.COOKIE}={signed.cookies[guard.COOKIE]}"}
+
+    async def disabled_mid_stream(cookie: dict[str, str]) -> str:
+        stream = _Stream(app, cookie)
+        await asyncio.wait_for(stream.started.wait(), timeout=30)
+        cli("users", "disable", "--username", "olga")
+        await asyncio.wait_for(stream.task, timeout=30)  # ends by itself
+        return stream.text
+
+    cookie = session()
+    assert "access ended" in asyncio.run(disabled_mid_stream(cookie))
+    assert client.get("/api/v1/agents", headers=cookie).status_code == 401
+    assert _sign_in(client, "olga", PASSWORD).status_code == 401
+    assert "disabled" in cli("users", "list")
+    cli("users", "enable", "--username", "olga")
+    cookie = session()
+    new = "a new one, long"
+    cli("users", "reset-password", "--username", "olga", "--password-stdin", stdin=f"{new}\n")
+    assert client.get("/api/v1/agents", headers=cookie).status_code == 401
+    assert _sign_in(client, "olga", PASSWORD).status_code == 401
+    first, second = session(new), session(new)
+    listed = [line for line in cli("sessions", "list").splitlines() if "\t" in line]
+    assert len(listed) == 2 and all("user:olga" in line for line in listed)
+    cli("sessions", "revoke", "--id", listed[0].split("\t")[0])
+    statuses = [client.get("/api/v1/agents", headers=c).status_code for c in (first, second)]
+    assert statuses == [401, 200]
+    cli("users", "delete", "--username", "olga")
+    assert client.get("/api/v1/agents", headers=second).status_code == 401
+    assert "olga" not in cli("users", "list")
+    engine.dispose()
