@@ -30,13 +30,19 @@ class Permission(StrEnum):
     MANAGE_REFERENCE = "reference:write"  # the catalogue, recipes, locations, staff, cases
     REPLAY_DEAD_LETTERS = "dead-letters:replay"
     READ_METRICS = "metrics:read"  # /metrics; a configured scrape token may read it too
+    MANAGE_ACCESS = "access:write"  # people and their sessions: list, disable, end
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     # An operator acknowledges; an admin manages (changes what the hub holds as true).
     Role.OPERATOR: frozenset(Permission)
-    - {Permission.MANAGE_REFERENCE, Permission.REPLAY_DEAD_LETTERS, Permission.READ_METRICS},
+    - {
+        Permission.MANAGE_REFERENCE,
+        Permission.REPLAY_DEAD_LETTERS,
+        Permission.READ_METRICS,
+        Permission.MANAGE_ACCESS,
+    },
     Role.TECH: frozenset(
         {
             Permission.ACK_ALERTS,

@@ -25,6 +25,7 @@ from hub.settings import ApiSettings, SiteSettings
 from hub.store import queries, records, reference, tokens
 from hub.store.recall import load_contents, recall_set
 from hub.web import (
+    access_routes,
     errors,
     guard,
     label_routes,
@@ -408,6 +409,7 @@ def create_app(
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     signin.add(app, engine, templates, api.session_hours)
+    access_routes.add(app, engine, permit(Permission.MANAGE_ACCESS))
     label_routes.add(app, engine, permit, templates)
     pages.add(app, engine, permit, templates, decode_rules, site or SiteSettings())
     # The pages' stylesheet and script: public, like the sign-in page that needs them.

@@ -81,6 +81,29 @@ class AgentList(_Answer):
     items: list[Agent]
 
 
+class User(_Answer):
+    username: str
+    role: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class UserList(_Answer):
+    items: list[User]
+
+
+class Session(_Answer):
+    id: int
+    name: str = Field(description="who signed in: user:<name>, or the token's holder")
+    role: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class SessionList(_Answer):
+    items: list[Session]
+
+
 class DeadLetter(_Answer):
     id: int
     received_at: datetime

@@ -365,3 +365,39 @@ def test_a_person_disabled_from_the_cli_is_signed_out_at_once_streams_and_all(
     assert client.get("/api/v1/agents", headers=second).status_code == 401
     assert "olga" not in cli("users", "list")
     engine.dispose()
+
+
+def test_an_admin_disables_a_person_through_the_api_and_ends_a_session(engine: Any) -> None:
+    """POST /users/olga/disable ends her session and refuses her sign-in; enable lets her
+    in; DELETE /sessions/{id} ends one session; an operator may do none of it; each change
+    is in the audit trail under the admin."""
+    with engine.begin() as conn:
+        users.create(conn, "olga", Role.OPERATOR, PASSWORD, datetime.now(UTC))
+    app = create_app(engine)
+    admin = Client(app, make_token(engine, Role.ADMIN, "Ana"))
+    operator = Client(app, make_token(engine, Role.OPERATOR, "Oscar"))
+    browser = Client(app, None)
+    signed = _sign_in(browser, "olga", PASSWORD)
+    cookie = {"Cookie": f"{guard.COOKIE}={signed.cookies[guard.COOKIE]}"}
+    assert operator.request("POST", "/api/v1/users/olga/disable").status_code == 403
+    assert admin.get("/api/v1/users").json()["items"][0]["disabled_at"] is None
+    assert admin.request("POST", "/api/v1/users/olga/disable").status_code == 204
+    assert browser.get("/api/v1/agents", headers=cookie).status_code == 401
+    assert _sign_in(browser, "olga", PASSWORD).status_code == 401
+    assert admin.request("POST", "/api/v1/users/nobody/disable").status_code == 404
+    assert admin.request("POST", "/api/v1/users/olga/enable").status_code == 204
+    signed = _sign_in(browser, "olga", PASSWORD)
+    cookie = {"Cookie": f"{guard.COOKIE}={signed.cookies[guard.COOKIE]}"}
+    (live,) = admin.get("/api/v1/sessions").json()["items"]
+    assert live["name"] == "user:olga"
+    assert admin.request("DELETE", f"/api/v1/sessions/{live['id']}").status_code == 204
+    assert browser.get("/api/v1/agents", headers=cookie).status_code == 401
+    with engine.connect() as conn:
+        trail = conn.execute(
+            sa.select(audit_log.c.action, audit_log.c.actor).where(audit_log.c.entity == "access")
+        ).all()
+    assert [tuple(row) for row in trail] == [
+        ("access.disable", "token:Ana"),
+        ("access.enable", "token:Ana"),
+        ("access.end_session", "token:Ana"),
+    ]
