@@ -34,10 +34,21 @@ def create_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
+        _owner_only(sa.engine.make_url(url).database)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
         _sqlite_pragmas(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _owner_only(database: str | None) -> None:
+    """A new SQLite file is made readable by its owner only: it holds the scan log, people's
+    password hashes and the audit trail. SQLite gives its WAL and shared-memory files the
+    main file's mode. An existing file keeps the mode it has (an operator's choice)."""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        if not path.exists() and path.parent.is_dir():
+            path.touch(mode=0o600)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
+import stat
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
@@ -401,3 +403,20 @@ def test_an_admin_disables_a_person_through_the_api_and_ends_a_session(engine: A
         ("access.enable", "token:Ana"),
         ("access.end_session", "token:Ana"),
     ]
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """The hub's file, made from a shell with a permissive umask, and its WAL are 0600
+    (before: 0644, password hashes and all, readable by every local user)."""
+    old = os.umask(0o022)
+    try:
+        made = create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+        migrate(made)
+        made.dispose()
+    finally:
+        os.umask(old)
+    for name in ("hub.db", "hub.db-wal"):
+        path = tmp_path / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    assert (tmp_path / "hub.db").exists()
