@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -28,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from hub import __version__
 from hub.access.roles import Permission, Role, allows
 from hub.settings import SiteSettings
-from hub.store import boards, department, due, queries, reports, search
+from hub.store import boards, department, due, queries, reports, search, tokens, users
 from hub.store.recall import load_contents, recall_set
 from hub.web import fleet_view, guard, story, wording
 from hub.web.errors import NotFound
@@ -180,6 +181,15 @@ def add(
 
     def letters(request: Request, ask: Ask) -> dict[str, Any]:
         return {"letters": boards.newest_dead_letters(ask.conn)}
+
+    def people(request: Request, ask: Ask) -> dict[str, Any]:
+        sessions = tokens.sessions(ask.conn, datetime.now(UTC))
+        signed_in = Counter(
+            str(row["name"]).removeprefix("user:")
+            for row in sessions
+            if str(row["name"]).startswith("user:")
+        )
+        return {"people": users.listing(ask.conn), "sessions": sessions, "signed_in": signed_in}
 
     # -- alerts -----------------------------------------------------------------------------
 
@@ -370,6 +380,7 @@ def add(
         "dead_letter",
         letters,
     )
+    screen("/users", "users", "People and sessions", Permission.MANAGE_ACCESS, "record", people)
     screen("/alerts", "alerts", "Alerts", read_records, "alert", alert_list)
     screen("/search", "search", "Search", read_records, "record", found)
 

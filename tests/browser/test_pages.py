@@ -5,7 +5,7 @@ viewer who cannot acknowledge."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Site, sign_in
 from tests.harness.processes import AgentProcess
@@ -102,3 +102,29 @@ def test_a_failed_load_shows_its_recall_trace(page: Page, site: Site) -> None:
     expect(trace).to_contain_text("INS-1041 Scalpel handles no. 41")
     expect(trace).to_contain_text("TRY-0002 Minor procedures")
     expect(trace).to_contain_text("CASE-101")
+
+
+def test_an_admin_disables_a_person_on_the_people_page_and_their_browser_is_signed_out(
+    browser: Browser, page: Page, site: Site
+) -> None:
+    """On People an admin disables a person, who is signed out at once (their next page
+    is the sign-in form); their session leaves the list, and enabling lets them in."""
+    other = browser.new_context()
+    theirs = other.new_page()
+    try:
+        sign_in(theirs, site, site.person("pia", "tech"))
+        sign_in(page, site, site.person("adam", "admin"))
+        page.get_by_role("link", name="People").click()
+        row = page.locator('tr[data-user="pia"]')
+        expect(row).to_contain_text("can sign in")
+        expect(page.locator("tr[data-session]").filter(has_text="pia")).to_have_count(1)
+        row.get_by_role("button", name="Disable pia and sign them out").click()
+        expect(row).to_contain_text("disabled since")
+        expect(page.locator("tr[data-session]").filter(has_text="pia")).to_have_count(0)
+        theirs.goto(f"{site.hub.base_url}/alerts")
+        assert theirs.url.endswith("/login")
+        row.get_by_role("button", name="Let pia sign in again").click()
+        expect(row).to_contain_text("can sign in")
+        sign_in(theirs, site, "pia")
+    finally:
+        other.close()

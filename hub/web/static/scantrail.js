@@ -47,7 +47,7 @@
     const status = form.querySelector('[role="status"]');
     const body = form.elements.note ? { note: form.elements.note.value } : {};
     const response = await fetch(form.action, {
-      method: "POST",
+      method: form.dataset.method || "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify(body),
     });
