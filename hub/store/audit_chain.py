@@ -54,6 +54,12 @@ def append(conn: Connection, entries: list[dict[str, Any]]) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK)))
+    else:
+        # Take SQLite's write lock (waiting its busy timeout) before reading the chain's
+        # head: a transaction that reads and then writes fails at once, without waiting, if
+        # another writer committed in between. A write that matches no row still takes it.
+        # (A sign-in's audit entry is the only write of its transaction.)
+        conn.execute(audit_log.update().where(sa.false()).values(id=audit_log.c.id))
     prev = (
         conn.execute(sa.select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)).scalar()
         or GENESIS
