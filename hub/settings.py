@@ -93,10 +93,13 @@ class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the REST API and dashboard listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port of the REST API and dashboard.")
     stream_poll_s: float = Field(
-        0.25, gt=0, le=10, description="How often a live stream client's feed is read."
+        0.25, gt=0, le=10, description="How often the live streams' one poller reads the database."
     )
     stream_keepalive_s: float = Field(
         15.0, gt=0, description="A comment line after this long without an event."
+    )
+    stream_access_check_s: float = Field(
+        1.0, gt=0, le=10, description="How often a live stream's token is checked again."
     )
     streams_per_token: int = Field(
         5, ge=1, description="Live streams one token or session may hold open at once."

@@ -87,12 +87,14 @@ def add(app: FastAPI, engine: Engine, templates: Jinja2Templates, session_hours:
             with engine.begin() as conn:
                 raised.write(conn)
 
+    key = csrf.new_key()
+
     def form(request: Request, problem: str | None = None, status: int = 200) -> HTMLResponse:
-        token = csrf.new()
-        page = templates.TemplateResponse(
-            request, "login.html", {"problem": problem, "csrf": token}, status_code=status
-        )
-        page.set_cookie(csrf.COOKIE, token, httponly=True, samesite="strict", secure=_tls(request))
+        pre_session = csrf.new()
+        context = {"problem": problem, "csrf": csrf.for_browser(key, pre_session)}
+        page = templates.TemplateResponse(request, "login.html", context, status_code=status)
+        secure = _tls(request)
+        page.set_cookie(csrf.COOKIE, pre_session, httponly=True, samesite="strict", secure=secure)
         return page
 
     @app.get(LOGIN, response_class=HTMLResponse, include_in_schema=False)
@@ -107,7 +109,8 @@ def add(app: FastAPI, engine: Engine, templates: Jinja2Templates, session_hours:
         password: Annotated[str, Form(max_length=MAX_CHARS)] = "",
         token: Annotated[str, Form(max_length=256)] = "",
     ) -> Any:
-        if not csrf.same(csrf_field, request.cookies.get(csrf.COOKIE)):
+        pre_session = request.cookies.get(csrf.COOKIE)
+        if not (pre_session and csrf.same(csrf_field, csrf.for_browser(key, pre_session))):
             return form(request, "The form expired: sign in again.", 403)
         now = datetime.now(UTC)
         address = request.client.host if request.client else None

@@ -5,8 +5,9 @@ Record changes and alerts come from tables with increasing ids (the audit trail 
 alerts), so an event's id is the pair of cursors after it, ``<audit id>.<alert id>``: a
 client that reconnects with ``Last-Event-ID`` gets everything after it, nothing lost. Agent
 state and lag are states, not history: a (re)connected client gets the current value of
-each, then a new event when it changes. Each client polls the database every
-``poll_s``; a comment line every ``keepalive_s`` keeps proxies from closing a quiet stream.
+each, then a new event when it changes. Every client reads from the hub's one poller
+(``hub/web/feed.py``); a comment line every ``keepalive_s`` keeps proxies from closing a
+quiet stream.
 
 One hub process writes ids in commit order (one writer thread), so a cursor never passes
 an entry committed later. Several hub processes on one PostgreSQL would need a commit-ordered
@@ -15,26 +16,22 @@ feed (for example LISTEN/NOTIFY with a sequence taken under the projector's lock
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from hub.store import queries
 from hub.web.errors import Invalid, TooMany
+from hub.web.feed import BATCH, Entry, Feed
 from hub.web.models import MAX_ID
 
 KINDS = ("record", "alert", "agent", "lag", "dead_letter")
-BATCH = 500
 # Agent fields that change with every heartbeat; a change of only these is not news.
 _HEARTBEAT = ("last_seen_at", "health_at")
 
@@ -66,8 +63,12 @@ def wanted_kinds(text: str | None) -> frozenset[str]:
     return frozenset(asked)
 
 
-def frame(kind: str, data: Any, cursor: Cursor) -> str:
-    return f"id: {cursor.text()}\nevent: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+def frame(kind: str, data: str, cursor: Cursor) -> str:
+    return f"id: {cursor.text()}\nevent: {kind}\ndata: {data}\n\n"
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, default=str)
 
 
 @dataclass
@@ -79,37 +80,51 @@ class _Seen:
     dead_letters: dict[str, Any] | None = None
 
 
-def _poll(
-    engine: Engine, cursor: Cursor, kinds: frozenset[str], seen: _Seen
-) -> tuple[list[str], Cursor]:
+async def _history(
+    entries: list[Entry] | None, read: Callable[[int], list[Entry]], after: int
+) -> list[Entry]:
+    if entries is None:  # further back than the feed holds
+        return await run_in_threadpool(read, after)
+    return entries
+
+
+async def _take(
+    feed: Feed, cursor: Cursor, kinds: frozenset[str], seen: _Seen
+) -> tuple[list[str], Cursor, bool]:
+    """The frames this client has not had yet, its cursor after them, and whether more
+    history waits (then it reads again at once)."""
     frames: list[str] = []
-    with engine.connect() as conn:
-        if "record" in kinds:
-            for change in queries.record_changes(conn, cursor.audit, BATCH):
-                cursor = Cursor(change["id"], cursor.alert)
-                frames.append(frame("record", change, cursor))
-        if "alert" in kinds:
-            for alert in queries.alert_page(conn, cursor.alert, BATCH):
-                cursor = Cursor(cursor.audit, alert["id"])
-                frames.append(frame("alert", alert, cursor))
-        if "agent" in kinds:
-            for agent in queries.fleet(conn):
-                news = {k: v for k, v in agent.items() if k not in _HEARTBEAT}
-                if seen.agents.get(agent["agent_id"]) != news:
-                    seen.agents[agent["agent_id"]] = news
-                    frames.append(frame("agent", agent, cursor))
-        if "lag" in kinds:
-            lag = queries.projection(conn, datetime.now(UTC))
-            news = {k: lag[k] for k in ("lag_scans", "lagging_streams")}
-            if seen.lag != news:
-                seen.lag = news
-                frames.append(frame("lag", lag, cursor))
-        if "dead_letter" in kinds:
-            letters = queries.dead_letter_state(conn)
-            if seen.dead_letters != letters:
-                seen.dead_letters = letters
-                frames.append(frame("dead_letter", letters, cursor))
-    return frames, cursor
+    more = False
+    if "record" in kinds:
+        held = feed.records.after(cursor.audit, BATCH)
+        for entry in await _history(held, feed.read_records, cursor.audit):
+            cursor = Cursor(entry.id, cursor.alert)
+            frames.append(frame("record", entry.data, cursor))
+        more = len(frames) == BATCH
+    if "alert" in kinds:
+        held = feed.alerts.after(cursor.alert, BATCH)
+        entries = await _history(held, feed.read_alerts, cursor.alert)
+        for entry in entries:
+            cursor = Cursor(cursor.audit, entry.id)
+            frames.append(frame("alert", entry.data, cursor))
+        more = more or len(entries) == BATCH
+    states = feed.states
+    if "agent" in kinds and states.fleet is not None:
+        for agent in states.fleet:
+            news = {k: v for k, v in agent.items() if k not in _HEARTBEAT}
+            if seen.agents.get(agent["agent_id"]) != news:
+                seen.agents[agent["agent_id"]] = news
+                frames.append(frame("agent", _json(agent), cursor))
+    if "lag" in kinds and states.lag is not None:
+        news = {k: states.lag[k] for k in ("lag_scans", "lagging_streams")}
+        if seen.lag != news:
+            seen.lag = news
+            frames.append(frame("lag", _json(states.lag), cursor))
+    letters = states.dead_letters
+    if "dead_letter" in kinds and letters is not None and seen.dead_letters != letters:
+        seen.dead_letters = letters
+        frames.append(frame("dead_letter", _json(letters), cursor))
+    return frames, cursor, more
 
 
 class Streams:
@@ -150,44 +165,40 @@ def ended(reason: str) -> str:
 
 async def events(
     request: Request,
-    engine: Engine,
+    feed: Feed,
+    token: str,
     kinds: frozenset[str],
     resume: Cursor | None,
-    poll_s: float,
     keepalive_s: float,
-    still_allowed: Callable[[], str | None],
     on_close: Callable[[], None],
 ) -> AsyncIterator[str]:
-    """``still_allowed``: None while the caller's token still opens this stream, else why
-    not (revoked, signed out, expired); asked before every poll. ``on_close``: run once,
-    however the stream ends."""
+    """One client's stream, read from the hub's one ``feed``; it ends, saying why, once
+    the feed finds ``token`` no longer opens it (revoked, signed out, expired).
+    ``on_close``: run once, however the stream ends."""
+    feed.join(token, kinds)
     try:
-        if resume is None:
-            start = await run_in_threadpool(_newest, engine)
-            cursor = Cursor(*start)
-        else:
-            cursor = resume
-        seen = _Seen()
         yield "retry: 2000\n\n"  # how soon a browser's EventSource reconnects
+        cursor = resume
+        seen = _Seen()
         quiet_since = time.monotonic()
         while not await request.is_disconnected():
-            refused = await run_in_threadpool(still_allowed)
+            refused = feed.refusal(token)
             if refused is not None:
                 yield ended(refused)
                 return
-            frames, cursor = await run_in_threadpool(_poll, engine, cursor, kinds, seen)
-            for text in frames:
-                yield text
-            if frames:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= keepalive_s:
+            more = False
+            if feed.ready:
+                cursor = cursor or Cursor(*feed.heads)
+                frames, cursor, more = await _take(feed, cursor, kinds, seen)
+                for text in frames:
+                    yield text
+                if frames:
+                    quiet_since = time.monotonic()
+            if time.monotonic() - quiet_since >= keepalive_s:
                 yield ": keepalive\n\n"
                 quiet_since = time.monotonic()
-            await asyncio.sleep(poll_s)
+            if not more:
+                await feed.next_pass(keepalive_s)
     finally:
+        feed.leave(token, kinds)
         on_close()
-
-
-def _newest(engine: Engine) -> tuple[int, int]:
-    with engine.connect() as conn:
-        return queries.newest_ids(conn)

@@ -4,6 +4,7 @@ carrying a real token made in the app's database."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from hub.access import csrf
 from hub.access.roles import Role
 from hub.ingest import manual
 from hub.ingest.replay import replayer
@@ -46,6 +48,19 @@ class Client:
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)
+
+    def sign_in(self, **form: str) -> httpx.Response:
+        """What a browser does: load the form (its pre-session cookie and CSRF field), then
+        post it with ``form`` (username and password, or token)."""
+        page = self.get("/login", headers={"Accept": "text/html"})
+        field = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert page.status_code == 200 and field is not None
+        return self.request(
+            "POST",
+            "/login",
+            data={"csrf": field[1], **form},
+            headers={"Cookie": f"{csrf.COOKIE}={page.cookies[csrf.COOKIE]}"},
+        )
 
     def status(self, method: str, path: str, headers: dict[str, str] | None = None) -> int:
         """The status the app answers with, read from the response's start; the client then

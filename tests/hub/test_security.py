@@ -135,20 +135,42 @@ def test_signing_out_without_the_forms_csrf_field_still_ends_the_session(engine:
     with engine.begin() as conn:
         users.create(conn, "olga", Role.OPERATOR, PASSWORD, datetime.now(UTC))
     client = Client(create_app(engine), None)
-    page = client.get("/login", headers={"Accept": "text/html"})
-    field = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert field is not None
-    signed = client.request(
-        "POST",
-        "/login",
-        data={"csrf": field[1], "username": "olga", "password": PASSWORD},
-        headers={"Cookie": f"{csrf.COOKIE}={page.cookies[csrf.COOKIE]}"},
-    )
+    signed = client.sign_in(username="olga", password=PASSWORD)
     cookie = {"Cookie": f"{guard.COOKIE}={signed.cookies[guard.COOKIE]}"}
     assert client.get("/api/v1/agents", headers=cookie).status_code == 200
     out = client.request("POST", "/logout", headers=cookie)
     assert out.status_code == 303
     assert client.get("/api/v1/agents", headers=cookie).status_code == 401
+
+
+def test_a_sign_in_pair_planted_by_someone_who_can_set_a_cookie_is_refused(engine: Any) -> None:
+    """The sign-in form's field is bound to the browser's pre-session cookie by the hub's
+    key: a field equal to a cookie someone planted (double submit's weakness) signs no one
+    in, nor does a form taken from another browser; the page's own pair does."""
+    with engine.begin() as conn:
+        users.create(conn, "olga", Role.OPERATOR, PASSWORD, datetime.now(UTC))
+    client = Client(create_app(engine), None)
+    form = {"username": "olga", "password": PASSWORD}
+    planted = client.request(
+        "POST",
+        "/login",
+        data={"csrf": "planted-value", **form},
+        headers={"Cookie": f"{csrf.COOKIE}=planted-value"},
+    )
+    theirs = client.get("/login", headers={"Accept": "text/html"})
+    field = re.search(r'name="csrf" value="([^"]+)"', theirs.text)
+    assert field is not None
+    mine = client.get("/login", headers={"Accept": "text/html"}).cookies[csrf.COOKIE]
+    borrowed = client.request(
+        "POST",
+        "/login",
+        data={"csrf": field[1], **form},
+        headers={"Cookie": f"{csrf.COOKIE}={mine}"},
+    )
+    assert planted.status_code == borrowed.status_code == 403
+    assert "The form expired" in planted.text
+    assert guard.COOKIE not in planted.cookies and guard.COOKIE not in borrowed.cookies
+    assert client.sign_in(**form).status_code == 303
 
 
 def test_a_token_in_the_header_is_not_needed_for_the_limits_to_hold(engine: Any) -> None:
@@ -245,18 +267,6 @@ def test_streams_past_the_per_token_and_the_hub_limits_are_refused_with_429(
     assert asyncio.run(run()) == [429, 200, 429, 200]
 
 
-def _sign_in(client: Client, username: str, password: str) -> Any:
-    page = client.get("/login", headers={"Accept": "text/html"})
-    field = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert field is not None
-    return client.request(
-        "POST",
-        "/login",
-        data={"csrf": field[1], "username": username, "password": password},
-        headers={"Cookie": f"{csrf.COOKIE}={page.cookies[csrf.COOKIE]}"},
-    )
-
-
 def test_after_five_wrong_passwords_a_name_waits_and_each_try_is_in_the_audit_trail(
     engine: Any,
 ) -> None:
@@ -266,12 +276,14 @@ def test_after_five_wrong_passwords_a_name_waits_and_each_try_is_in_the_audit_tr
     with engine.begin() as conn:
         users.create(conn, "olga", Role.OPERATOR, PASSWORD, datetime.now(UTC))
     client = Client(create_app(engine), None)
-    wrong = [_sign_in(client, "olga", f"guess number {n}").status_code for n in range(5)]
+    wrong = [
+        client.sign_in(username="olga", password=f"guess number {n}").status_code for n in range(5)
+    ]
     assert wrong == [401] * 5
-    early = _sign_in(client, "olga", PASSWORD)
+    early = client.sign_in(username="olga", password=PASSWORD)
     assert early.status_code == 429 and "try again in" in early.text
     time.sleep(int(early.headers["Retry-After"]) + 0.2)  # the wait itself, not a speed
-    assert _sign_in(client, "olga", PASSWORD).status_code == 303
+    assert client.sign_in(username="olga", password=PASSWORD).status_code == 303
     with engine.connect() as conn:
         trail = conn.execute(
             sa.select(audit_log.c.action, audit_log.c.actor, audit_log.c.detail).where(
@@ -289,7 +301,8 @@ def test_a_flood_of_sign_ins_raises_one_signin_flood_alert(engine: Any) -> None:
     someone may be guessing passwords; only the first five cost a password check."""
     client = Client(create_app(engine), None)
     for n in range(FLOOD + 5):
-        assert _sign_in(client, f"name{n % 3}", "a wrong password").status_code in (401, 429)
+        tried = client.sign_in(username=f"name{n % 3}", password="a wrong password")
+        assert tried.status_code in (401, 429)
     with engine.connect() as conn:
         flood = conn.execute(
             sa.select(alerts.c.severity, alerts.c.detail).where(alerts.c.kind == "signin_flood")
@@ -335,7 +348,7 @@ def test_a_person_disabled_from_the_cli_is_signed_out_at_once_streams_and_all(
         return capsys.readouterr().out
 
     def session(password: str = PASSWORD) -> dict[str, str]:
-        signed = _sign_in(client, "olga", password)
+        signed = client.sign_in(username="olga", password=password)
         assert signed.status_code == 303, signed.text
         return {"Cookie": f"{guard.COOKIE}={signed.cookies[guard.COOKIE]}"}
 
@@ -349,14 +362,14 @@ def test_a_person_disabled_from_the_cli_is_signed_out_at_once_streams_and_all(
     cookie = session()
     assert "access ended" in asyncio.run(disabled_mid_stream(cookie))
     assert client.get("/api/v1/agents", headers=cookie).status_code == 401
-    assert _sign_in(client, "olga", PASSWORD).status_code == 401
+    assert client.sign_in(username="olga", password=PASSWORD).status_code == 401
     assert "disabled" in cli("users", "list")
     cli("users", "enable", "--username", "olga")
     cookie = session()
     new = "a new one, long"
     cli("users", "reset-password", "--username", "olga", "--password-stdin", stdin=f"{new}\n")
     assert client.get("/api/v1/agents", headers=cookie).status_code == 401
-    assert _sign_in(client, "olga", PASSWORD).status_code == 401
+    assert client.sign_in(username="olga", password=PASSWORD).status_code == 401
     first, second = session(new), session(new)
     listed = [line for line in cli("sessions", "list").splitlines() if "\t" in line]
     assert len(listed) == 2 and all("user:olga" in line for line in listed)
@@ -379,16 +392,16 @@ def test_an_admin_disables_a_person_through_the_api_and_ends_a_session(engine: A
     admin = Client(app, make_token(engine, Role.ADMIN, "Ana"))
     operator = Client(app, make_token(engine, Role.OPERATOR, "Oscar"))
     browser = Client(app, None)
-    signed = _sign_in(browser, "olga", PASSWORD)
+    signed = browser.sign_in(username="olga", password=PASSWORD)
     cookie = {"Cookie": f"{guard.COOKIE}={signed.cookies[guard.COOKIE]}"}
     assert operator.request("POST", "/api/v1/users/olga/disable").status_code == 403
     assert admin.get("/api/v1/users").json()["items"][0]["disabled_at"] is None
     assert admin.request("POST", "/api/v1/users/olga/disable").status_code == 204
     assert browser.get("/api/v1/agents", headers=cookie).status_code == 401
-    assert _sign_in(browser, "olga", PASSWORD).status_code == 401
+    assert browser.sign_in(username="olga", password=PASSWORD).status_code == 401
     assert admin.request("POST", "/api/v1/users/nobody/disable").status_code == 404
     assert admin.request("POST", "/api/v1/users/olga/enable").status_code == 204
-    signed = _sign_in(browser, "olga", PASSWORD)
+    signed = browser.sign_in(username="olga", password=PASSWORD)
     cookie = {"Cookie": f"{guard.COOKIE}={signed.cookies[guard.COOKIE]}"}
     (live,) = admin.get("/api/v1/sessions").json()["items"]
     assert live["name"] == "user:olga"

@@ -5,7 +5,6 @@ the CSRF token; signing out or revoking the token ends the session; roles still 
 from __future__ import annotations
 
 import io
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,20 +42,6 @@ def _person(engine: Any, name: str, role: Role) -> None:
         users.create(conn, name, role, PASSWORD, datetime.now(UTC))
 
 
-def _sign_in(client: Client, **form: str) -> httpx.Response:
-    """What a browser does: load the form (its CSRF cookie and field), then post it."""
-    page = client.get("/login", headers=BROWSER)
-    field = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert page.status_code == 200 and field is not None
-    cookie = page.cookies[csrf.COOKIE]
-    return client.request(
-        "POST",
-        "/login",
-        data={"csrf": field[1], **form},
-        headers={"Cookie": f"{csrf.COOKIE}={cookie}"},
-    )
-
-
 def _session(response: httpx.Response) -> str:
     assert response.status_code == 303 and response.headers["location"] == "/", response.text
     return response.cookies[guard.COOKIE]
@@ -70,7 +55,7 @@ def test_a_person_signs_in_with_a_password_and_gets_a_session_cookie(engine: Any
     anonymous = Client(app, None)
     away = anonymous.get("/", headers=BROWSER)
     assert away.status_code == 303 and away.headers["location"] == "/login"
-    signed = _sign_in(anonymous, username="olga", password=PASSWORD)
+    signed = anonymous.sign_in(username="olga", password=PASSWORD)
     session = _session(signed)
     cookie = signed.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
@@ -90,8 +75,8 @@ def test_a_wrong_password_and_an_unknown_name_are_refused_alike(engine: Any) -> 
     """Both get the same 401 and message, so the refusal does not tell which names exist."""
     _person(engine, "olga", Role.OPERATOR)
     client = Client(create_app(engine), None)
-    wrong = _sign_in(client, username="olga", password="not the password")
-    unknown = _sign_in(client, username="nobody", password=PASSWORD)
+    wrong = client.sign_in(username="olga", password="not the password")
+    unknown = client.sign_in(username="nobody", password=PASSWORD)
     assert wrong.status_code == unknown.status_code == 401
     assert "do not match" in wrong.text and "do not match" in unknown.text
     assert guard.COOKIE not in wrong.cookies and guard.COOKIE not in unknown.cookies
@@ -124,7 +109,7 @@ def test_a_change_made_with_the_cookie_needs_the_csrf_header(engine: Any) -> Non
         )
     app = create_app(engine)
     client = Client(app, None)
-    session = _session(_sign_in(client, username="olga", password=PASSWORD))
+    session = _session(client.sign_in(username="olga", password=PASSWORD))
     cookie = {"Cookie": f"{guard.COOKIE}={session}"}
     note = {"note": "seen"}
     refused = client.request("POST", "/api/v1/alerts/1/ack", json=note, headers=cookie)
@@ -146,7 +131,7 @@ def test_a_viewer_session_cannot_acknowledge(engine: Any) -> None:
             [{"created_at": datetime.now(UTC), "severity": "high", "kind": "k", "detail": "d"}],
         )
     client = Client(create_app(engine), None)
-    session = _session(_sign_in(client, username="vera", password=PASSWORD))
+    session = _session(client.sign_in(username="vera", password=PASSWORD))
     headers = {"Cookie": f"{guard.COOKIE}={session}", "X-CSRF-Token": csrf.for_session(session)}
     refused = client.request("POST", "/api/v1/alerts/1/ack", json={"note": "x"}, headers=headers)
     assert refused.status_code == 403 and refused.json()["error"]["details"]["role"] == "viewer"
@@ -156,7 +141,7 @@ def test_signing_out_ends_the_session_for_good(engine: Any) -> None:
     """After sign-out the old cookie value opens nothing, even if a browser kept it."""
     _person(engine, "olga", Role.OPERATOR)
     client = Client(create_app(engine), None)
-    session = _session(_sign_in(client, username="olga", password=PASSWORD))
+    session = _session(client.sign_in(username="olga", password=PASSWORD))
     cookie = {"Cookie": f"{guard.COOKIE}={session}"}
     out = client.request(
         "POST", "/logout", data={"csrf": csrf.for_session(session)}, headers=cookie
@@ -170,7 +155,7 @@ def test_a_token_sign_in_ends_when_the_token_is_revoked(engine: Any) -> None:
     the token ends it too."""
     token = make_token(engine, Role.TECH, "Bench 2")
     client = Client(create_app(engine), None)
-    session = _session(_sign_in(client, token=token))
+    session = _session(client.sign_in(token=token))
     assert session != token
     cookie = {"Cookie": f"{guard.COOKIE}={session}"}
     assert client.get("/api/v1/agents", headers=cookie).status_code == 200
@@ -186,7 +171,7 @@ def test_the_cookie_is_secure_when_the_hub_is_reached_over_tls(engine: Any) -> N
     """Over https the session cookie is marked Secure."""
     _person(engine, "olga", Role.OPERATOR)
     client = Client(create_app(engine), None, base_url="https://hub")
-    signed = _sign_in(client, username="olga", password=PASSWORD)
+    signed = client.sign_in(username="olga", password=PASSWORD)
     assert signed.status_code == 303 and "secure" in signed.headers["set-cookie"].lower()
 
 
