@@ -10,6 +10,7 @@ since the hub last confirmed it (a 200 or a 304), and the status and health say 
 from __future__ import annotations
 
 import sqlite3
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from tenacity import (
 
 from agent.catalog import Catalog
 from agent.credentials import secret
-from agent.errors import AgentError
+from agent.errors import AgentError, ConfigError
 from agent.settings import ReferenceSettings
 from protocol import codec
 from protocol.errors import ProtocolError
@@ -105,6 +106,7 @@ class ReferencePuller:
         self._settings = settings
         self._store = store
         self._token = token_from(settings)
+        self._verify = _verify(settings)
         self._stop = threading.Event()
         self._wake = threading.Event()  # the hub's notice: pull now, not at the next poll
         self._wanted: str | None = None  # the blocked set the newest notice named
@@ -211,6 +213,7 @@ class ReferencePuller:
                 params={"unsafe": self._wanted} if self._wanted else None,
                 headers=headers,
                 timeout=self._settings.timeout_s,
+                verify=self._verify,
             )
         except httpx.HTTPError as exc:
             raise ReferenceUnavailable(f"hub unreachable: {type(exc).__name__}") from exc
@@ -231,6 +234,17 @@ class ReferencePuller:
         self._store.save(kept)
         self._kept, self._catalog = kept, catalog
         log.info("reference.updated", etag=kept.etag, blocked=len(catalog.snapshot.blocked))
+
+
+def _verify(settings: ReferenceSettings) -> ssl.SSLContext | bool:
+    """The hub's certificate is checked against the site's CA when one is given (the
+    bundle's), else against the system's."""
+    if settings.tls_ca is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(settings.tls_ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"reference.tls_ca {settings.tls_ca}: {exc}") from exc
 
 
 def _catalog(body: str) -> Catalog:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from agent.errors import ConfigError
+from protocol import hub_url
 from protocol.barcodes import DecodeRules
 from protocol.messages import AGENT_ID_PATTERN
 
@@ -106,7 +107,15 @@ class ReferenceSettings(_Section):
     """Where the station pulls the hub's reference snapshot (docs/reference.md)."""
 
     url: str | None = Field(
-        None, description="The hub's API base, e.g. http://hub:8080; unset: no snapshot."
+        None,
+        description="The hub's API base, e.g. https://hub:8443; unset: no snapshot. Plain "
+        "http only to loopback, unless allow_insecure_http.",
+    )
+    tls_ca: Path | None = Field(
+        None, description="The site CA's certificate: the hub's is checked against it."
+    )
+    allow_insecure_http: bool = Field(
+        False, description="Let a plain http:// URL off this machine carry the token (no)."
     )
     token: SecretStr | None = Field(None, description="An API token with the role agent.")
     token_credential: str = Field(
@@ -118,6 +127,14 @@ class ReferenceSettings(_Section):
         3600.0, gt=0, description="Past this age the station says its snapshot is stale."
     )
     timeout_s: float = Field(5.0, gt=0, description="One request's time limit.")
+
+    @model_validator(mode="after")
+    def _no_token_in_clear(self) -> ReferenceSettings:
+        if self.url is not None:
+            why = hub_url.problem(self.url, self.allow_insecure_http)
+            if why is not None:
+                raise ValueError(why)
+        return self
 
 
 class SerialScanner(_Section):

@@ -77,7 +77,8 @@ class Site:
         host = link.host_ip if link else "127.0.0.1"
         self.tls = work / "tls" if tls else None
         if self.tls:
-            ca.init(self.tls, [host])
+            ca.init(self.tls)  # one folder for the CA and the broker's files: a test site
+            ca.issue(self.tls, self.tls, "broker", [host])
         self.broker = Mosquitto(
             work / "mosquitto", listen_also=link.host_ip if link else None, tls=self.tls
         )
@@ -169,7 +170,8 @@ class Site:
     def broker_certificate(self, valid_from: datetime) -> None:
         """The broker restarted with a certificate of the site's CA valid from then."""
         assert self.tls is not None, "a site without TLS"
-        ca.issue_broker(self.tls, [self.link.host_ip if self.link else "127.0.0.1"], valid_from)
+        host = self.link.host_ip if self.link else "127.0.0.1"
+        ca.issue(self.tls, self.tls, "broker", [host], valid_from)
         self.broker.stop()
         self.broker.start()
 

@@ -269,12 +269,13 @@ def main() -> int:
         return procs[-1]
 
     hub_cli = [sys.executable, "-m", "hub"]
-    broker_dir = VAR / "broker"
+    broker_dir, site_dir = VAR / "broker", VAR / "site"
     tls_port, local_port, api_port = free_port(), free_port(), free_port(8080)
     run_as = ["--run-as", "root"] if os.geteuid() == 0 else []
     subprocess.run(
         [
             *(*hub_cli, "ca", "init", "--broker-dir", str(broker_dir)),
+            *("--site-dir", str(site_dir)),
             *("--broker-host", "127.0.0.1", "--tls-port", str(tls_port)),
             *("--tls-bind", "127.0.0.1", "--local-port", str(local_port), *run_as),
         ],
@@ -326,7 +327,7 @@ def main() -> int:
             configure(api_port)
         url = f"http://127.0.0.1:{api_port}"
         hub = spawn(
-            "hub", [*hub_cli, "serve", *with_config], {"CREDENTIALS_DIRECTORY": str(broker_dir)}
+            "hub", [*hub_cli, "serve", *with_config], {"CREDENTIALS_DIRECTORY": str(site_dir)}
         )
         if hub_answers(hub, url, token):
             break
@@ -335,11 +336,12 @@ def main() -> int:
 
     cable = Cable(tls_port)
     for agent_id, (name, mode) in STATIONS.items():
-        bundle = broker_dir / "agents" / agent_id
+        bundle = site_dir / "bundles" / agent_id
         subprocess.run(
             [
                 *(*hub_cli, "agents", "provision", agent_id, *with_config),
-                *("--broker-dir", str(broker_dir), "--broker-host", "127.0.0.1"),
+                *("--broker-dir", str(broker_dir), "--site-dir", str(site_dir)),
+                *("--broker-host", "127.0.0.1"),
                 *("--tls-port", str(cable.port if agent_id == PORTER else tls_port)),
                 *("--station", name, "--mode", mode, "--hub-url", url),
                 *("--install-dir", str(bundle)),

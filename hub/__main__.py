@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from hub.errors import AuditBroken, HubError
 
 if TYPE_CHECKING:
+    from hub.provision.site import Layout
     from hub.settings import HubSettings
 
 EXIT_OK = 0
@@ -269,18 +270,41 @@ def _provision_arguments(ca: argparse.ArgumentParser, agents: argparse.ArgumentP
     agents.add_argument("name", help="the agent id, which is also its broker login")
     for parser in (ca, agents):
         parser.add_argument(
-            "--broker-dir", type=Path, required=True, help="e.g. /etc/mosquitto/scantrail"
+            "--site-dir",
+            type=Path,
+            required=True,
+            help="root only: the CA's key, the hub's secrets, bundles (e.g. /etc/scantrail/site)",
+        )
+        parser.add_argument(
+            "--broker-dir",
+            type=Path,
+            required=True,
+            help="what the broker reads (e.g. /etc/mosquitto/scantrail)",
         )
         parser.add_argument("--broker-host", action="append", default=[], help="name or address")
         parser.add_argument("--tls-port", type=int, default=8883)
+    ca.add_argument(
+        "--hub-host", action="append", default=[], help="the hub's HTTPS names (default: broker's)"
+    )
+    ca.add_argument("--state-dir", type=Path, help="the broker's persistence and pid file")
     ca.add_argument("--local-port", type=int, default=1883, help="loopback listener; 0: none")
     ca.add_argument("--topic-prefix", default="scantrail")
     ca.add_argument("--run-as", help="the user mosquitto drops to (its `user` option)")
     ca.add_argument("--tls-bind", help="the TLS listener's address; default: every interface")
     agents.add_argument("--station", help="provision: the station's name")
     agents.add_argument("--mode", choices=_modes(), help="provision")
-    agents.add_argument("--hub-url", help="provision: the hub's API, for reference data")
+    agents.add_argument(
+        "--hub-url", help="provision: the hub's API (default: https://BROKER_HOST:its port)"
+    )
+    agents.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="provision: let a plain http:// hub URL off the Pi carry its token",
+    )
     agents.add_argument("--install-dir", type=Path, default=Path("/etc/scantrail"))
+    agents.add_argument(
+        "--out", type=Path, help="provision: write the bundle here (a new path), keep none"
+    )
 
 
 def _modes() -> list[str]:
@@ -289,24 +313,32 @@ def _modes() -> list[str]:
     return [m.value for m in Mode]
 
 
+def _layout(args: argparse.Namespace) -> Layout:
+    from hub.provision.site import Layout
+
+    return Layout(args.site_dir, args.broker_dir, getattr(args, "state_dir", None))
+
+
 def _ca(args: argparse.Namespace) -> int:
     from hub.errors import ConfigError
-    from hub.provision import broker
+    from hub.provision import site
 
     if not args.broker_host:
         raise ConfigError("ca init needs --broker-host (as the agents reach the broker)")
-    broker.setup(
-        args.broker_dir,
+    layout = _layout(args)
+    site.init(
+        layout,
         args.broker_host,
+        args.hub_host or args.broker_host,
         args.topic_prefix,
         args.tls_port,
         args.local_port or None,
         args.run_as,
         args.tls_bind,
     )
-    where = args.broker_dir
-    print(f"site CA and broker config in {where}; the hub's broker password is in")
-    print(f"{where / 'hub-mqtt-password'}. Run: mosquitto -c {where / 'mosquitto.conf'}")
+    print(f"site CA, the hub's certificate and its broker password in {args.site_dir}")
+    print(f"(root only); the broker's files in {args.broker_dir}.")
+    print(f"Run: mosquitto -c {args.broker_dir / 'mosquitto.conf'}")
     return EXIT_OK
 
 
@@ -318,16 +350,28 @@ def _agents(args: argparse.Namespace) -> int:
     settings = _settings(args.config)
     engine = _engine(settings)
     prefix = settings.mqtt.topic_prefix
+    layout = _layout(args)
     try:
         if args.action == "revoke":
-            agents.revoke(engine, args.broker_dir, prefix, args.name)
+            deleted = agents.revoke(engine, layout, prefix, args.name)
             print(f"agent {args.name} revoked: broker login, ACL entries and API tokens")
+            for bundle in deleted:
+                print(f"its bundle {bundle} deleted")
             return EXIT_OK
         if not args.station or not args.mode or not args.broker_host:
             raise ConfigError("agents provision needs --station, --mode and --broker-host")
-        where = agents.Where(args.broker_host[0], args.tls_port, args.hub_url, args.install_dir)
+        hub_url = args.hub_url
+        if hub_url is None and settings.api.tls_cert is not None:
+            hub_url = f"https://{args.broker_host[0]}:{settings.api.port}"
+        where = agents.Where(
+            args.broker_host[0],
+            args.tls_port,
+            hub_url,
+            args.install_dir,
+            args.allow_insecure_http,
+        )
         bundle = agents.provision(
-            engine, args.broker_dir, prefix, args.name, args.station, Mode(args.mode), where
+            engine, layout, prefix, args.name, args.station, Mode(args.mode), where, args.out
         )
     finally:
         engine.dispose()
@@ -389,9 +433,16 @@ def _serve(args: argparse.Namespace) -> int:
     # the queues, not by the collector.
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    server = uvicorn.Server(
-        uvicorn.Config(hub.api, host=settings.api.host, port=settings.api.port, log_level="warning")
+    api = settings.api
+    served = uvicorn.Config(
+        hub.api,
+        host=api.host,
+        port=api.port,
+        log_level="warning",
+        ssl_certfile=api.tls_cert,  # set: HTTPS only (a plain request gets no answer)
+        ssl_keyfile=api.tls_key,
     )
+    server = uvicorn.Server(served)
     server.run()  # until SIGTERM or Ctrl-C; an unavailable database never ends it
     hub.stop()
     return EXIT_OK

@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -113,6 +121,18 @@ class ApiSettings(_Section):
         min_length=32,
         description="A bearer token Prometheus presents to read /metrics, and only that.",
     )
+    tls_cert: Path | None = Field(
+        None,
+        description="The hub's certificate (`ca init` issues it from the site CA): set with "
+        "tls_key, the hub serves HTTPS only and its cookies are Secure.",
+    )
+    tls_key: Path | None = Field(None, description="Its private key.")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ApiSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("api.tls_cert and api.tls_key go together: set both or neither")
+        return self
 
 
 class SiteSettings(_Section):

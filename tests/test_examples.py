@@ -24,11 +24,14 @@ def test_hub_example_loads() -> None:
 
 def test_the_broker_example_is_what_ca_init_writes() -> None:
     """deploy/mosquitto/mosquitto.conf and acl.example are the generator's output for
-    /etc/mosquitto/scantrail, so the files people read are the ones the hub writes."""
+    /etc/mosquitto/scantrail as deploy/install-hub.sh sets it up (state in
+    /var/lib/scantrail-mosquitto, the unit's user), so the files people read are the ones
+    the hub writes."""
     from hub.provision.broker import acl_text, conf_text
 
     folder = EXAMPLES.parent / "mosquitto"
-    made = conf_text(Path("/etc/mosquitto/scantrail"), 8883, 1883, "mosquitto")
+    state = Path("/var/lib/scantrail-mosquitto")
+    made = conf_text(Path("/etc/mosquitto/scantrail"), state, 8883, 1883, None)
     assert (folder / "mosquitto.conf").read_text() == made
     acl = acl_text("scantrail", ["pi-steril-01", "pi-tray-01"])
     assert (folder / "acl.example").read_text() == acl

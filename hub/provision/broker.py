@@ -16,26 +16,28 @@ two files and a SIGHUP take effect at once.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 from pathlib import Path
 
 from hub.errors import ConfigError
-from hub.provision import ca
 from protocol.topics import AGENT_PUBLISHES, AGENT_READS, Topic, reference_topic, subscription
 
 HUB_USER = "hub"
+PID_FILE = "pid_file"
 MOSQUITTO_PASSWD = "mosquitto_passwd"
 
 
 def conf_text(
     directory: Path,
+    state_dir: Path,
     tls_port: int,
     local_port: int | None,
     run_as: str | None,
     tls_bind: str | None = None,
 ) -> str:
+    """The broker reads its certificate, key, password file and ACL from ``directory`` and
+    writes only to ``state_dir`` (its persistence and pid file)."""
     # use_username_as_clientid is a listener's option: each listener says it (one before
     # any listener would open a default listener on 1883).
     same_login = [
@@ -48,9 +50,9 @@ def conf_text(
         "allow_anonymous false",
         f"password_file {directory / 'passwd'}",
         f"acl_file {directory / 'acl'}",
-        f"pid_file {directory / 'mosquitto.pid'}",
+        f"{PID_FILE} {state_dir / 'mosquitto.pid'}",
         "persistence true",
-        f"persistence_location {directory / 'data'}/",
+        f"persistence_location {state_dir}/",
         f"listener {tls_port}" + (f" {tls_bind}" if tls_bind else ""),
         f"cafile {directory / 'ca.crt'}",
         f"certfile {directory / 'broker.crt'}",
@@ -111,11 +113,12 @@ def write_acl(directory: Path, prefix: str) -> None:
 
 def reload(directory: Path) -> bool:
     """SIGHUP the broker so it reads the password and ACL files again; False when it is not
-    running (it reads them when it starts)."""
-    pid_file = directory / "mosquitto.pid"
+    running (it reads them when it starts). Its pid file is where its config says."""
     try:
-        os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+        conf = (directory / "mosquitto.conf").read_text()
+        named = [line.split(" ", 1)[1] for line in conf.splitlines() if line.startswith(PID_FILE)]
+        os.kill(int(Path(named[0].strip()).read_text().strip()), signal.SIGHUP)
+    except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
         return False
     return True
 
@@ -127,26 +130,3 @@ def _passwd(*args: str) -> None:
         raise ConfigError("mosquitto_passwd is missing: install mosquitto") from exc
     if done.returncode != 0:
         raise ConfigError(f"mosquitto_passwd failed: {(done.stderr or done.stdout).strip()}")
-
-
-def setup(
-    directory: Path,
-    hosts: list[str],
-    prefix: str,
-    tls_port: int = 8883,
-    local_port: int | None = 1883,
-    run_as: str | None = None,
-    tls_bind: str | None = None,
-) -> None:
-    """A new site: its CA and the broker's certificate (hub/provision/ca.py), the broker's
-    config, and the hub's own login, whose password is left in ``hub-mqtt-password``."""
-    ca.init(directory, hosts)
-    (directory / "data").mkdir(exist_ok=True)
-    conf = conf_text(directory, tls_port, local_port, run_as, tls_bind)
-    (directory / "mosquitto.conf").write_text(conf)
-    password = secrets.token_urlsafe(24)
-    set_password(directory, HUB_USER, password)
-    secret_file = directory / "hub-mqtt-password"
-    secret_file.touch(mode=0o600, exist_ok=True)
-    secret_file.write_text(password + "\n")
-    write_acl(directory, prefix)

@@ -1,8 +1,10 @@
-"""The site CA and the broker's server certificate, with ``cryptography``.
+"""The site CA and the servers' certificates (the broker's, the hub's), with
+``cryptography``.
 
-The CA signs the broker's certificate; agents and the hub trust the CA alone, so a broker
-certificate can be renewed without touching a Pi. Keys are written readable by their
-owner only.
+The CA signs the servers' certificates; agents and the hub trust the CA alone, so a server
+certificate can be renewed without touching a Pi. The CA's key stays in the site folder,
+which only root reads (docs/provisioning.md); a server's key is written beside its
+certificate wherever that server reads them. Keys are written readable by their owner only.
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     )
 
 
-def init(directory: Path, broker_hosts: list[str], now: datetime | None = None) -> None:
-    """``ca.crt``/``ca.key`` and ``broker.crt``/``broker.key`` in ``directory``, the broker's
-    valid for each of ``broker_hosts`` (names or addresses). Refuses to replace a CA."""
+def init(directory: Path, now: datetime | None = None) -> None:
+    """``ca.crt``/``ca.key`` in ``directory``. Refuses to replace a CA."""
     now = now or datetime.now(UTC)
     directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)  # the CA's key, the hub's secrets and the bundles: root only
     if (directory / "ca.key").exists():
         raise ConfigError(f"{directory}/ca.key exists: a site has one CA; remove it to start over")
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -78,20 +80,22 @@ def init(directory: Path, broker_hosts: list[str], now: datetime | None = None) 
     )
     _write_key(directory / "ca.key", ca_key)
     (directory / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    issue_broker(directory, broker_hosts, now)
 
 
-def issue_broker(directory: Path, broker_hosts: list[str], now: datetime | None = None) -> None:
-    """``broker.crt``/``broker.key``, signed by the site's CA in ``directory``, valid from
-    ``now`` (less five minutes) for each of ``broker_hosts``: the broker's certificate,
-    first or renewed. The agents trust the CA, so none of them changes."""
+def issue(
+    ca_dir: Path, out: Path, stem: str, hosts: list[str], now: datetime | None = None
+) -> None:
+    """``<stem>.crt``/``<stem>.key`` in ``out``, signed by the site's CA in ``ca_dir``, valid
+    from ``now`` (less five minutes) for each of ``hosts`` (names or addresses): a server's
+    certificate (the broker's, the hub's), first or renewed. The agents trust the CA, so
+    none of them changes."""
     now = now or datetime.now(UTC)
-    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+    ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ConfigError(f"{directory}/ca.key is not the site CA's key")
-    ca_cert = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+        raise ConfigError(f"{ca_dir}/ca.key is not the site CA's key")
+    ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
     names: list[x509.GeneralName] = []
-    for host in broker_hosts:
+    for host in hosts:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
@@ -99,7 +103,7 @@ def issue_broker(directory: Path, broker_hosts: list[str], now: datetime | None 
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(broker_hosts[0]))
+        .subject_name(_name(hosts[0]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -110,5 +114,6 @@ def issue_broker(directory: Path, broker_hosts: list[str], now: datetime | None 
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    _write_key(directory / "broker.key", key)
-    (directory / "broker.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    out.mkdir(parents=True, exist_ok=True)
+    _write_key(out / f"{stem}.key", key)
+    (out / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))

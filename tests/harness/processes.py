@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable
@@ -187,8 +188,15 @@ class HubProcess(_Process):
             sections["faults"] = {**sections.get("faults", {}), **faults}
         self.config = write_toml(workdir / "hub.toml", {"database_url": database_url}, sections)
         self.argv = [sys.executable, "-m", "hub", "serve", "--config", str(self.config)]
-        self.base_url = f"http://127.0.0.1:{self.api_port}"
+        # Served over TLS when the test gives it a certificate: checked against ``tls_ca``.
+        https = "tls_cert" in sections["api"]
+        self.base_url = f"{'https' if https else 'http'}://127.0.0.1:{self.api_port}"
+        self.verify: ssl.SSLContext | bool = True
         self._token: str | None = None
+
+    def trust(self, ca_file: Path) -> None:
+        """Check the hub's certificate against this CA (the site's)."""
+        self.verify = ssl.create_default_context(cafile=str(ca_file))
 
     def start(self, wait: bool = True) -> None:
         wait_for(lambda: port_free(self.api_port), timeout=30)  # a restart after kill -9
@@ -199,7 +207,7 @@ class HubProcess(_Process):
     def _healthy(self) -> None:
         self._alive()
         try:
-            response = httpx.get(f"{self.base_url}/healthz", timeout=2)
+            response = httpx.get(f"{self.base_url}/healthz", timeout=2, verify=self.verify)
         except httpx.HTTPError as exc:
             raise AssertionError(str(exc)) from exc
         assert response.status_code == 200, response.text
@@ -229,7 +237,9 @@ class HubProcess(_Process):
 
     def get(self, path: str, **params: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"}
-        response = httpx.get(f"{self.base_url}{path}", params=params, headers=headers, timeout=10)
+        response = httpx.get(
+            f"{self.base_url}{path}", params=params, headers=headers, timeout=10, verify=self.verify
+        )
         response.raise_for_status()
         return response.json()
 

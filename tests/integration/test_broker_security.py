@@ -27,7 +27,8 @@ NOT_AUTHORIZED = 0x87
 
 class Site:
     def __init__(self, tmp_path: Path) -> None:
-        self.dir = tmp_path / "broker"
+        self.dir = tmp_path / "broker"  # what the broker reads
+        self.site_dir = tmp_path / "site"  # the CA's key, the hub's secrets, the bundles
         self.tls_port, self.local_port = free_port(), free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -36,7 +37,7 @@ class Site:
         assert (
             hub_main(
                 [
-                    *("ca", "init", "--broker-dir", str(self.dir)),
+                    *("ca", "init", *self.folders),
                     *("--broker-host", "127.0.0.1", "--broker-host", "localhost"),
                     *("--tls-port", str(self.tls_port), "--local-port", str(self.local_port)),
                     *("--tls-bind", "127.0.0.1"),
@@ -53,6 +54,13 @@ class Site:
             )
         wait_for(self._up, timeout=15)
 
+    @property
+    def folders(self) -> list[str]:
+        return ["--broker-dir", str(self.dir), "--site-dir", str(self.site_dir)]
+
+    def bundle(self, name: str) -> Path:
+        return self.site_dir / "bundles" / name
+
     def _up(self) -> None:
         assert self.proc is not None and self.proc.poll() is None, (
             self.dir / "stderr.log"
@@ -62,19 +70,35 @@ class Site:
         except OSError as exc:
             raise AssertionError(str(exc)) from exc
 
-    def hub(self, workdir: Path, database_url: str) -> HubProcess:
-        """A hub that logs in as `hub` over TLS, its password a systemd credential."""
-        mqtt_section = {
-            "username": "hub",
-            "password_credential": "hub-mqtt-password",
-            "tls_ca": str(self.dir / "ca.crt"),
+    def hub(self, workdir: Path, database_url: str, https: bool = False) -> HubProcess:
+        """A hub that logs in as `hub` over TLS, its password a systemd credential;
+        ``https``: it serves its API with the certificate `ca init` issued it."""
+        sections: dict[str, dict[str, Any]] = {
+            "mqtt": {
+                "username": "hub",
+                "password_credential": "hub-mqtt-password",
+                "tls_ca": str(self.dir / "ca.crt"),
+            }
         }
-        hub = HubProcess(workdir, database_url, self.tls_port, extra={"mqtt": mqtt_section})
-        hub.env = {"CREDENTIALS_DIRECTORY": str(self.dir)}
+        if https:
+            files = {"tls_cert": "hub.crt", "tls_key": "hub.key"}
+            sections["api"] = {key: str(self.site_dir / name) for key, name in files.items()}
+        hub = HubProcess(workdir, database_url, self.tls_port, extra=sections)
+        hub.env = {"CREDENTIALS_DIRECTORY": str(self.site_dir)}
+        if https:
+            hub.trust(self.site_dir / "ca.crt")
         return hub
 
-    def agent(self, workdir: Path, agent_id: str, bundle: Path, login: str) -> AgentProcess:
-        """An agent with ``login``'s credentials from ``bundle``, over TLS."""
+    def agent(
+        self,
+        workdir: Path,
+        agent_id: str,
+        bundle: Path,
+        login: str,
+        reference: dict[str, Any] | None = None,
+    ) -> AgentProcess:
+        """An agent with ``login``'s credentials from ``bundle``, over TLS (and its
+        ``reference`` section, if given)."""
         mqtt_section = {
             "host": "127.0.0.1",
             "port": self.tls_port,
@@ -83,7 +107,8 @@ class Site:
             "tls_ca": str(bundle / "ca.crt"),
             "reconnect_max_s": 2,
         }
-        made = AgentProcess(workdir, agent_id, self.tls_port, extra={"mqtt": mqtt_section})
+        sections = {"mqtt": mqtt_section, **({"reference": reference} if reference else {})}
+        made = AgentProcess(workdir, agent_id, self.tls_port, extra=sections)
         made.env = {"CREDENTIALS_DIRECTORY": str(bundle / "credentials")}
         return made
 
@@ -144,12 +169,12 @@ def test_an_agent_reads_nothing_of_another_and_plain_tcp_gets_no_session(
         _provision(site, hub, "pi-a")
         _provision(site, hub, "pi-b")
         secret = {
-            name: (site.dir / "agents" / name / "credentials" / "scantrail-mqtt-password")
+            name: (site.bundle(name) / "credentials" / "scantrail-mqtt-password")
             .read_text()
             .strip()
             for name in ("pi-a", "pi-b")
         }
-        hub_password = (site.dir / "hub-mqtt-password").read_text().strip()
+        hub_password = (site.site_dir / "hub-mqtt-password").read_text().strip()
         as_b, rc = site.client("pi-b", secret["pi-b"])
         assert not rc.is_failure
         received: list[str] = []
@@ -231,8 +256,8 @@ def test_an_agent_that_publishes_as_another_is_refused_and_keeps_its_scans(
 def _provision(site: Site, hub: HubProcess, name: str, install_dir: Path | None = None) -> Path:
     """Provision ``name``; its agent.toml finds the CA in ``install_dir`` (default: the
     bundle itself)."""
-    bundle = site.dir / "agents" / name
-    args = ["agents", "provision", name, "--config", str(hub.config), "--broker-dir", str(site.dir)]
+    bundle = site.bundle(name)
+    args = ["agents", "provision", name, "--config", str(hub.config), *site.folders]
     args += ["--broker-host", "127.0.0.1", "--tls-port", str(site.tls_port)]
     args += ["--station", f"Bench {name}", "--mode", "tray_assembly"]
     args += ["--hub-url", hub.base_url, "--install-dir", str(install_dir or bundle)]
@@ -284,8 +309,10 @@ def test_agents_speak_only_for_themselves_and_a_revoked_one_is_refused(
 
         wait_for(delivered, timeout=60)
 
+        token = (bundle / "credentials" / "scantrail-hub-token").read_text().strip()
         revoke = ["agents", "revoke", "pi-a", "--config", str(hub.config)]
-        assert hub_main([*revoke, "--broker-dir", str(site.dir)]) == 0
+        assert hub_main([*revoke, *site.folders]) == 0
+        assert not bundle.exists()  # its secrets are nowhere on the hub any more
 
         # mosquitto drops a connection whose login a reload removed; the agent cannot log in
         # again and says so in its status, and keeps what is scanned for when it can.
@@ -303,7 +330,6 @@ def test_agents_speak_only_for_themselves_and_a_revoked_one_is_refused(
         again, rc = site.client("pi-a", password)
         again.loop_stop()
         assert rc.is_failure
-        token = (bundle / "credentials" / "scantrail-hub-token").read_text().strip()
         answer = httpx.get(
             f"{hub.base_url}/api/v1/reference", headers={"Authorization": f"Bearer {token}"}
         )
