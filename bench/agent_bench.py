@@ -151,8 +151,17 @@ def ours_drain(path: Path, port: int, n: int, window: int) -> float:
     for _ in range(n):
         store.append("e", lambda seq: PAYLOAD)
     events: queue.Queue[Any] = queue.Queue()
+    # No hub answers here, so nothing confirms: the hub window (rule 1) would hold the
+    # sender at 2,000 events and the resend timer (rule 3) would rewind it to seq 1 every
+    # 10 s, and the drain never ended (issue 30). Both are opened wide, so the figure is the
+    # sender's publishing against raw paho's; the hub's pace is bench/e2e_bench.py's.
     settings = DeliverySettings(
-        batch_size=100, window=window, drain_rate=1e9, health_interval_s=3600
+        batch_size=100,
+        window=window,
+        drain_rate=1e9,
+        health_interval_s=3600,
+        hub_window=n,
+        resend_after_s=3600,
     )
     status = AgentStatus(agent_id="bench", state="online", version="bench")
 
