@@ -15,8 +15,9 @@ from hub.ingest.replay import replayer
 from hub.ingest.worker import IngestWorker
 from hub.metrics import Metrics
 from hub.notice import BlockedNotice
-from hub.reconcile.apply import Reconciler, Tables
+from hub.reconcile.apply import Reconciler
 from hub.reconcile.checks import TimedChecks
+from hub.reconcile.unit import Tables
 from hub.reconcile.worker import ProjectionWorker
 from hub.settings import HubSettings
 from hub.store.db import create_engine, migrate

@@ -1,5 +1,5 @@
 """What one scan changes in the records: the values ``rules.decide`` returns and the
-database edge (hub/reconcile/apply.py) writes, one handler per kind."""
+database edge (hub/reconcile/writers.py) writes, one handler per kind."""
 
 from __future__ import annotations
 

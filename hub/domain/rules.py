@@ -1,7 +1,7 @@
 """The record rules: what one applied scan changes in the records. Pure: no I/O, no clock.
 
 ``decide(scan, view)`` returns every change, alerts included, from the scan and the typed
-view (facts.py) the database edge read for it; the edge writes them (hub/reconcile/apply.py)
+view (facts.py) the database edge read for it; the edge writes them (hub/reconcile/writers.py)
 and decides nothing. The few rules it applies while it writes (which fact is newer, what a
 load's contents take from it) are the functions at the end of this module.
 

@@ -22,8 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from hub.domain.facts import DEFAULT_POLICY, Policy, utc
 from hub.reconcile import audit
-from hub.reconcile.apply import Range, Reconciler, Tables
+from hub.reconcile.apply import Range, Reconciler
 from hub.reconcile.projector import ADVISORY_LOCK, Projector, move_cursors
+from hub.reconcile.unit import Tables
 from hub.store import records
 from hub.store.tables import agent_streams, scan_log
 from protocol.barcodes import DEFAULT_RULES, DecodeRules

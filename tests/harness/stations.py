@@ -13,8 +13,9 @@ from agent.station import Station
 from hub.ingest.triage import Message
 from hub.ingest.worker import IngestWorker
 from hub.metrics import Metrics
-from hub.reconcile.apply import Reconciler, Tables
+from hub.reconcile.apply import Reconciler
 from hub.reconcile.checks import TimedChecks
+from hub.reconcile.unit import Tables
 from hub.reconcile.worker import ProjectionWorker
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.db import create_engine, migrate
