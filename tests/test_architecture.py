@@ -109,3 +109,15 @@ def test_the_web_layer_reads_the_store_and_never_the_projector_or_ingest() -> No
         for path in (ROOT / "hub" / "web").rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_no_module_of_the_hub_is_longer_than_500_lines() -> None:
+    """A module says one concept (STYLE.md); past 500 lines it says several (issue 30:
+    reconcile/apply.py had grown to 1,096). Migrations are history, not design."""
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in (ROOT / "hub").rglob("*.py")
+        if "migrations" not in path.parts
+        and (lines := len(path.read_text().splitlines())) > 500
+    }
+    assert long == {}
