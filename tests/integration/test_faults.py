@@ -140,8 +140,10 @@ def test_resend_recovers_scans_a_broker_lost_with_its_store(
     """Scans the broker PUBACKed and then lost (kill -9, empty store) still reach the hub."""
     # A persistent subscriber makes the broker queue (and PUBACK with success) our scans.
     bystander = mqtt_client.connect(broker.port, client_id="bystander", persistent=True)
+    subscribed = threading.Event()
+    bystander.on_subscribe = lambda *args: subscribed.set()
     bystander.subscribe("scantrail/v1/agents/+/scans", qos=1)
-    time.sleep(0.3)  # let SUBACK land before going away; nothing to poll for here
+    assert subscribed.wait(30), "no SUBACK"
     bystander.disconnect()
     bystander.loop_stop()
 

@@ -157,8 +157,11 @@ def _outage(hub: HubProcess, agent: AgentProcess, stop: Any, start: Any) -> None
     during = [f"AST-P{n}" for n in range(30)] + ["LOC-2"]
     _kept(agent, *during)  # the station keeps confirming: its outbox holds them
     wait_for(lambda: _status_is(hub, "unavailable"), timeout=60)
-    time.sleep(OUTAGE_S)  # the outage itself; the hub must stay up and say so throughout
-    _status_is(hub, "unavailable")
+    # The outage itself: the hub must stay up and say so throughout, asked twice a second.
+    ends = time.monotonic() + OUTAGE_S
+    while time.monotonic() < ends:
+        _status_is(hub, "unavailable")
+        time.sleep(0.5)
     start()
     wait_for(lambda: _status_is(hub, "ok"), timeout=120)
     after = [f"AST-Q{n}" for n in range(5)] + ["LOC-3"]

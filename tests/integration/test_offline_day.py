@@ -18,24 +18,16 @@ pytestmark = pytest.mark.integration
 DRAIN_RATE = 20_000  # events/s: the configured bound the drain must respect
 
 
-def _rss_mb(process: AgentProcess | HubProcess, field: str = "VmRSS") -> float:
-    """Resident memory now (VmRSS), or the process's peak so far (VmHWM)."""
-    assert process.proc is not None
-    status = Path(f"/proc/{process.proc.pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith(field))
-    return int(line.split()[1]) / 1024
-
-
 @pytest.mark.parametrize(
     "total", [10_000, pytest.param(100_000, marks=pytest.mark.long, id="a-day")]
 )
-def test_an_offline_day_drains_in_seq_order_at_the_bounded_rate_with_flat_memory(
+def test_an_offline_day_drains_in_seq_order_at_the_bounded_rate(
     tmp_path: Path, broker: Mosquitto, sqlite_url: str, total: int
 ) -> None:
     """Scans kept with no broker (a shift's, or under `make chaos` a day's 100,000) all
     reach the hub once after it returns, applied in seq order, drained no faster than
-    drain_rate, while the agent's memory stays flat and the hub's stays bounded (its queue
-    holds Receive Maximum messages, not the backlog)."""
+    drain_rate. Memory is a figure of the machine, not a behaviour: bench/e2e_bench.py
+    reports the hub's peak (target 250 MB) and bench/agent_bench.py the agent's."""
     hub = HubProcess(tmp_path / "hub", sqlite_url, broker.port)
     agent = AgentProcess(tmp_path / "agent", "pi-offline", broker.port, drain_rate=DRAIN_RATE)
     hub.start()
@@ -65,11 +57,8 @@ def test_an_offline_day_drains_in_seq_order_at_the_bounded_rate_with_flat_memory
         wait_for(hub_listens, timeout=30, interval=0.5)
         started = time.monotonic()
         agent.start()
-        rss_before = peak = _rss_mb(agent)
 
         def drained() -> None:
-            nonlocal peak
-            peak = max(peak, _rss_mb(agent))
             assert agent.status()["backlog"] == 0
 
         wait_for(drained, timeout=300, interval=0.5)
@@ -82,10 +71,7 @@ def test_an_offline_day_drains_in_seq_order_at_the_bounded_rate_with_flat_memory
         assert stream["confirmed_seq"] == total and stream["gap_since"] is None
         # The token bucket starts with one window of credit (batch_size * window events).
         assert elapsed >= (total - 800) / DRAIN_RATE, "the drain must respect drain_rate"
-        assert peak - rss_before < 25, f"agent memory grew {peak - rss_before:.1f} MB"
         wait_for(lambda: _projected(hub, "pi-offline", total), timeout=300, interval=0.5)
-        hub_peak = _rss_mb(hub, "VmHWM")
-        assert hub_peak < 250, f"the hub peaked at {hub_peak:.0f} MB"
     finally:
         agent.stop()
         hub.stop()

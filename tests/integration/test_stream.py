@@ -88,8 +88,9 @@ def test_a_client_sees_record_changes_and_resumes_without_missing_any(
     hub.start()
     agent.start()
     try:
-        first = Listener(hub)
-        time.sleep(0.5)  # the stream starts at the newest entry: let it open first
+        # From the log's start: a stream without an id starts wherever the newest entry is
+        # when it opens, and this one must not race the first scan to it.
+        first = Listener(hub, last_event_id="0.0")
         assert agent.scan("AST-1")["kept"] and agent.scan("LOC-1")["kept"]
         seen = first.take_until(_about("site:AST-1"))
         wait_for(lambda: _keepalive(first), timeout=30)
