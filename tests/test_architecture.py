@@ -120,3 +120,58 @@ def test_no_module_of_the_hub_is_longer_than_500_lines() -> None:
         if "migrations" not in path.parts and (lines := len(path.read_text().splitlines())) > 500
     }
     assert long == {}
+
+
+def _spelled_statuses(tree: ast.AST, words: set[str]) -> list[tuple[int, str]]:
+    """Where a module compares with, sets or asks for a status spelled as a quoted word:
+    operands of a comparison (and the tuples they hold), keyword arguments (``status=``),
+    ``"status"``/``"kind"`` values of a dict, and ``in_``/``not_in``/``set_status``
+    arguments. Column names and dict keys (words for pages) are not statuses."""
+
+    def quoted(node: ast.AST) -> list[ast.Constant]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in words:
+            return [node]
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return [c for element in node.elts for c in quoted(element)]
+        return []
+
+    found: list[ast.Constant] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            found += [c for part in (node.left, *node.comparators) for c in quoted(part)]
+        elif isinstance(node, ast.keyword):
+            found += quoted(node.value)
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value in ("status", "kind"):
+                    found += quoted(value)
+        elif isinstance(node, ast.Call):
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            if name in ("in_", "not_in", "set_status"):
+                found += [c for arg in node.args for c in quoted(arg)]
+    return sorted((c.lineno, str(c.value)) for c in found)
+
+
+def test_the_records_edges_name_every_status_by_its_enum() -> None:
+    """reconcile, store and web compare and set item, cycle, session and checklist statuses,
+    session kinds and asset statuses through hub/domain/statuses.py, never as quoted words
+    (issue 30: a typo there was invisible to mypy)."""
+    from hub.domain import statuses
+
+    enums = (
+        statuses.ItemStatus,
+        statuses.CycleStatus,
+        statuses.SessionStatus,
+        statuses.ChecklistStatus,
+        statuses.SessionKind,
+        statuses.AssetStatus,
+    )
+    words = {str(member) for enum in enums for member in enum}
+    spelled = {
+        str(path.relative_to(ROOT)): found
+        for package in ("reconcile", "store", "web")
+        for path in sorted((ROOT / "hub" / package).rglob("*.py"))
+        if "migrations" not in path.parts
+        and (found := _spelled_statuses(ast.parse(path.read_text()), words))
+    }
+    assert spelled == {}

@@ -82,6 +82,7 @@ from hub.domain.facts import (
     View,
 )
 from hub.domain.folds import ASSET_STATUSES, Checklist, checklist, gs1_date
+from hub.domain.statuses import CycleStatus, ItemStatus
 from protocol.vocabulary import STATION_STATE_ONLY, AssetStatus
 
 # Conditions on return that take an instrument out of service until it is inspected.
@@ -351,14 +352,16 @@ def cycle_status(
     holding an implant only once its BI passed (until then it stays quarantined), or when
     an early release was recorded with a reason. A failed BI quarantines it regardless."""
     if cancelled:
-        return "cancelled"
+        return CycleStatus.CANCELLED
     if bi_result == "fail":
-        return "quarantined"
+        return CycleStatus.QUARANTINED
     if result is None:
-        return "open"
+        return CycleStatus.OPEN
     if result != "pass":
-        return "failed"
-    return "quarantined" if implant_held(implant, bi_result, early_release) else "released"
+        return CycleStatus.FAILED
+    if implant_held(implant, bi_result, early_release):
+        return CycleStatus.QUARANTINED
+    return CycleStatus.RELEASED
 
 
 def implant_held(implant: bool, bi_result: str | None, early_release: bool) -> bool:
@@ -437,10 +440,10 @@ def tray_not_ready(status: str | None, load_status: str | None) -> str | None:
 def item_status_after(action: str, condition: str | None) -> str:
     """An item's status after a point-of-use or processing scan."""
     if action == "use":
-        return "in_use"
+        return ItemStatus.IN_USE
     if action == "return":
-        return "repair" if condition in REPAIR_CONDITIONS else "dirty"
-    return "processing"
+        return ItemStatus.REPAIR if condition in REPAIR_CONDITIONS else ItemStatus.DIRTY
+    return ItemStatus.PROCESSING
 
 
 # -- rules the edge applies while it writes ---------------------------------------------------
@@ -463,9 +466,10 @@ def contents_outcome(cycle: CycleState) -> list[tuple[str, str]]:
     if cycle.result is not None and cycle.completed_key:
         passed = cycle.result == "pass"
         held = implant_held(cycle.implant, cycle.bi_result, cycle.early_release)
-        statuses.append(("sterile" if passed and not held else "quarantined", cycle.completed_key))
+        outcome = ItemStatus.STERILE if passed and not held else ItemStatus.QUARANTINED
+        statuses.append((outcome, cycle.completed_key))
     if cycle.bi_result == "fail" and cycle.bi_key:
-        statuses.append(("quarantined", cycle.bi_key))
+        statuses.append((ItemStatus.QUARANTINED, cycle.bi_key))
     return statuses
 
 

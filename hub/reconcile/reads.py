@@ -24,9 +24,12 @@ from hub.domain.facts import (
     View,
 )
 from hub.domain.folds import recipe_of
+from hub.domain.statuses import SessionKind, SessionStatus
 from hub.reconcile.rows import IN_CHUNK, Row
 from hub.reconcile.unit import Unit
 from hub.store import records
+from protocol.barcodes import Kind
+from protocol.vocabulary import Action
 
 # Which reference table registers a decoded kind.
 _REFERENCE_OF = {
@@ -50,7 +53,7 @@ def _last_session_query(sessions: sa.Table, by: str) -> sa.Select[tuple[str]]:
         .where(
             s.kind == sa.bindparam("kind"),
             s[by] == sa.bindparam("value"),
-            s.status != "cancelled",
+            s.status != SessionStatus.CANCELLED,
             s.opened_key < sa.bindparam("before"),
         )
         .order_by(s.opened_key.desc())
@@ -74,7 +77,7 @@ def _day_queries(cycles: sa.Table, sessions: sa.Table) -> tuple[sa.Select[tuple[
         .join(sessions, s.session_id == c.session_id)
         .where(
             *between,
-            s.status != "cancelled",
+            s.status != SessionStatus.CANCELLED,
             sa.or_(c.cycle_type.is_(None), c.cycle_type.not_in(sorted(rules.TEST_CYCLES))),
         )
         .order_by(c.started_key)
@@ -90,7 +93,7 @@ def _facts(cycle: Row, session: Row | None) -> CycleFacts:
         cycle["started_key"],
         cycle["completed_key"],
         cycle["result"],
-        session is not None and session["status"] == "cancelled",
+        session is not None and session["status"] == SessionStatus.CANCELLED,
     )
 
 
@@ -136,7 +139,8 @@ class Reads:
         codes["case"] |= {
             row["key"]
             for sid in sids
-            if (row := self.u.sessions.get(conn, sid)) is not None and row["kind"] == "case"
+            if (row := self.u.sessions.get(conn, sid)) is not None
+            and row["kind"] == SessionKind.CASE
         }
         for kind, ref in _REFERENCE_OF.items():
             self.u.reference[ref].prefetch(conn, "code", codes[kind])
@@ -199,13 +203,13 @@ class Reads:
         """The facts ``rules.decide`` reads for this scan, as stored or changed in this pass:
         only what its action needs."""
         session = self.session(scan)
-        if session is None or session.status != "open" or not scan.kept:
+        if session is None or session.status != SessionStatus.OPEN or not scan.kept:
             return View(session, self.open_case(scan))
-        if session.kind == "case" and scan.action in ("use", "return") and scan.code:
+        if session.kind == SessionKind.CASE and scan.action in ("use", "return") and scan.code:
             return View(session, item=self.item_facts(scan, session.session_id, scan.code))
-        if scan.action == "close" and session.kind == "tray":
+        if scan.action == "close" and session.kind == SessionKind.TRAY:
             return View(session, tray=self.tray_facts(session))
-        if scan.action == "close" and session.kind == "load":
+        if scan.action == "close" and session.kind == SessionKind.LOAD:
             return View(session, day=self.day_facts(session.session_id))
         return View(session, self.open_case(scan))
 
@@ -216,7 +220,7 @@ class Reads:
         if row is None:
             return None
         members: tuple[str, ...] = ()
-        if scan.action == "close" and row["kind"] == "move":
+        if scan.action == "close" and row["kind"] == SessionKind.MOVE:
             members = tuple(self.members(scan.session_id))
         return SessionView(
             row["session_id"], row["kind"], row["key"], row["status"], members, row["operator"]
@@ -265,7 +269,7 @@ class Reads:
     def open_case(self, scan: Scan) -> SessionView | None:
         """For a scan that opens a case: the station's case before it. The station's scans
         come in seq order, so that case is already here."""
-        if scan.action != "open" or scan.session_kind != "case":
+        if scan.action != Action.OPEN or scan.session_kind != SessionKind.CASE:
             return None
         row = self.last_session_before(scan.key, "case", "agent_id", scan.agent_id)
         if row is None:
@@ -285,7 +289,9 @@ class Reads:
         found = [
             (row["opened_key"], row["session_id"])
             for row in self.u.sessions.held_where(by, value)
-            if row["kind"] == kind and row["status"] != "cancelled" and row["opened_key"] < before
+            if row["kind"] == kind
+            and row["status"] != SessionStatus.CANCELLED
+            and row["opened_key"] < before
         ]
         return self.u.sessions.get(self.u.conn, max(found)[1]) if found else None
 
@@ -360,7 +366,7 @@ class Reads:
         """The instruments of the tray's last assembly (not cancelled) begun before
         ``before``: what a tray holds when it goes into a load. Nothing for a non-tray."""
         row = self.u.items.get(self.u.conn, tray)
-        if row is None or row["kind"] != "tray":
+        if row is None or row["kind"] != Kind.TRAY:
             return ()
         session = self.assembly_before(tray, before)
         return tuple(self.members(session)) if session else ()

@@ -17,10 +17,12 @@ from sqlalchemy.engine import Connection
 from hub.domain import changes as ch
 from hub.domain import rules
 from hub.domain.facts import Policy, Scan
+from hub.domain.statuses import AssetStatus, ItemStatus
 from hub.reconcile import audit
 from hub.reconcile.rows import Row, Rows
 from hub.store import records
 from hub.store.alerts import Alerts
+from protocol.barcodes import Kind
 
 
 @dataclass(frozen=True)
@@ -122,12 +124,14 @@ class Unit:
             self.raise_alert(scan, rules.unregistered(noun, code))
 
     def ensure_item(self, scan: Scan, code: str, kind: str) -> None:
-        ref = "trays" if kind == "tray" else "instruments"
-        values = {"kind": kind, "status": "in_service", "status_key": ""}
+        ref = "trays" if kind == Kind.TRAY else "instruments"
+        values = {"kind": kind, "status": ItemStatus.IN_SERVICE, "status_key": ""}
         self.first_sight(scan, self.items, ref, code, kind, values)
 
     def ensure_asset(self, scan: Scan, code: str) -> None:
-        self.first_sight(scan, self.assets, "assets", code, "asset", {"status": "available"})
+        self.first_sight(
+            scan, self.assets, "assets", code, "asset", {"status": AssetStatus.AVAILABLE}
+        )
 
     def check_registered(self, scan: Scan, ref: str, code: str) -> None:
         """A code with no record of its own (a sterilizer, case or location)."""

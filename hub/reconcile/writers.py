@@ -11,6 +11,7 @@ from hub.domain import changes as ch
 from hub.domain import rules
 from hub.domain.facts import CycleState, Scan
 from hub.domain.folds import EquipmentFact, assignment_ends, fold_equipment, next_inspection
+from hub.domain.statuses import ChecklistStatus, CycleStatus, ItemStatus, SessionKind, SessionStatus
 from hub.reconcile.reads import Reads
 from hub.reconcile.rows import Row
 from hub.reconcile.unit import Unit
@@ -54,20 +55,20 @@ class Writers:
             case ch.CycleField():
                 self.u.cycles.update(self.u.cycle(change.session_id), **{change.name: change.value})
                 self.refold_cycle(change.session_id)
-                return "load", change.session_id
+                return SessionKind.LOAD, change.session_id
             case ch.BiResult():
                 self.bi(scan, change)
                 return "bi", change.label
             case ch.ChecklistResult():
                 self.checklist(scan, change)
-                return "tray", change.tray
+                return SessionKind.TRAY, change.tray
             case ch.MoveAssets():
                 self.u.assets.prefetch(self.u.conn, "key", change.assets)
                 self.r.prefetch_last_assignments(change.assets)
                 location = self.r.location(change.location)
                 for asset in change.assets:
                     self.move(scan, asset, location)
-                return "move", location
+                return SessionKind.MOVE, location
             case ch.Inspection():
                 self.inspect(scan, change)
                 return "inspection", change.asset
@@ -89,10 +90,10 @@ class Writers:
                 "operator": scan.operator,
                 "opened_key": scan.key,
                 "opened_at": scan.at,
-                "status": "open",
+                "status": SessionStatus.OPEN,
             },
         )
-        if change.kind == "load":
+        if change.kind == SessionKind.LOAD:
             self.u.check_registered(scan, "sterilizers", change.key)
             self.u.cycles.insert(
                 self.u.conn,
@@ -102,12 +103,12 @@ class Writers:
                     "operator": scan.operator,
                     "started_key": scan.key,
                     "started_at": scan.at,
-                    "status": "open",
+                    "status": CycleStatus.OPEN,
                     "item_count": 0,
                     "implant": False,
                 },
             )
-        elif change.kind == "tray":
+        elif change.kind == SessionKind.TRAY:
             self.u.ensure_item(scan, change.key, "tray")
             self.u.checklists.insert(
                 self.u.conn,
@@ -116,13 +117,13 @@ class Writers:
                     "tray": change.key,
                     "operator": scan.operator,
                     "started_at": scan.at,
-                    "status": "open",
+                    "status": ChecklistStatus.OPEN,
                     "count": 0,
                     "missing": "{}",
                     "extra": "[]",
                 },
             )
-        elif change.kind == "case":
+        elif change.kind == SessionKind.CASE:
             self.u.check_registered(scan, "cases", change.key)
 
     def add(self, scan: Scan, change: ch.AddItem) -> None:
@@ -141,7 +142,7 @@ class Writers:
             self.u.ensure_asset(scan, change.item)
             return
         self.u.ensure_item(scan, change.item, change.item_kind)
-        if change.kind == "load":
+        if change.kind == SessionKind.LOAD:
             cycle = self.u.cycle(change.session_id)
             if added:
                 self.u.cycles.update(cycle, item_count=cycle["item_count"] + 1)
@@ -152,21 +153,23 @@ class Writers:
                 self.u.cycles.update(cycle, implant=True)
             for item in (change.item, *inside):
                 self.u.lww(item, "last_cycle", change.session_id, scan.key)
-                self.u.set_status(item, "processing", None, scan.key)
+                self.u.set_status(item, ItemStatus.PROCESSING, None, scan.key)
                 # A failed BI may have reached the hub before this item's scan did.
                 self.take_outcome(item, cycle)
-        elif change.kind == "tray":
+        elif change.kind == SessionKind.TRAY:
             self.u.lww(change.item, "tray", change.session_key, scan.key)
-            self.u.set_status(change.item, "in_service", scan.station, scan.key)
+            self.u.set_status(change.item, ItemStatus.IN_SERVICE, scan.station, scan.key)
             self.join_later_loads(change)
-        elif change.kind == "case":
+        elif change.kind == SessionKind.CASE:
             self.use_or_return(scan, change)
 
     def close(self, scan: Scan, change: ch.CloseSession) -> None:
         session = self.u.sessions.get(self.u.conn, change.session_id)
         assert session is not None  # rules.decide closes only a session it was shown
-        self.u.sessions.update(session, status="closed", closed_at=scan.at, result=change.result)
-        if change.kind == "load":
+        self.u.sessions.update(
+            session, status=SessionStatus.CLOSED, closed_at=scan.at, result=change.result
+        )
+        if change.kind == SessionKind.LOAD:
             self.u.cycles.update(
                 self.u.cycle(change.session_id),
                 completed_key=scan.key,
@@ -179,14 +182,16 @@ class Writers:
     def cancel(self, scan: Scan, change: ch.CancelSession) -> None:
         session = self.u.sessions.get(self.u.conn, change.session_id)
         assert session is not None
-        self.u.sessions.update(session, status="cancelled", closed_at=scan.at)
+        self.u.sessions.update(session, status=SessionStatus.CANCELLED, closed_at=scan.at)
         self.u.cancelled.add(change.session_id)
-        if change.kind == "load":
+        if change.kind == SessionKind.LOAD:
             self.refold_cycle(change.session_id)
-        elif change.kind == "tray":
+        elif change.kind == SessionKind.TRAY:
             checklist = self.u.checklists.get(self.u.conn, change.session_id)
             if checklist is not None:
-                self.u.checklists.update(checklist, status="cancelled", completed_at=scan.at)
+                self.u.checklists.update(
+                    checklist, status=ChecklistStatus.CANCELLED, completed_at=scan.at
+                )
 
     def use_or_return(self, scan: Scan, change: ch.AddItem) -> None:
         case = change.session_key
@@ -236,7 +241,7 @@ class Writers:
             missing=json.dumps(change.missing),
             extra=json.dumps(change.extra),
         )
-        self.u.set_status(change.tray, "in_service", scan.station, scan.key)
+        self.u.set_status(change.tray, ItemStatus.IN_SERVICE, scan.station, scan.key)
 
     def bi(self, scan: Scan, change: ch.BiResult) -> None:
         self.u.bi_results.insert(
@@ -261,7 +266,7 @@ class Writers:
             label = f"{cycle['sterilizer']}.{cycle['cycle_number']}"
             found = self.u.bi_results.where(self.u.conn, "label", label)
             bi = max(found, key=lambda r: r["event_key"]) if found else None
-        cancelled = session is not None and session["status"] == "cancelled"
+        cancelled = session is not None and session["status"] == SessionStatus.CANCELLED
         self.u.cycles.update(
             cycle,
             status=rules.cycle_status(
@@ -304,7 +309,7 @@ class Writers:
             if self.r.assembly_before(change.session_key, key) != change.session_id:
                 continue
             self.u.lww(change.item, "last_cycle", load, key)
-            self.u.set_status(change.item, "processing", None, key)
+            self.u.set_status(change.item, ItemStatus.PROCESSING, None, key)
             cycle = self.u.cycle(load)
             if self.r.is_implant(change.item) and not cycle["implant"]:
                 self.u.cycles.update(cycle, implant=True)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.domain import stages
+from hub.domain.statuses import ChecklistStatus, SessionKind, SessionStatus
 from hub.store.db import as_utc, utc_values
 from hub.store.records import (
     assets,
@@ -26,6 +27,7 @@ from hub.store.records import (
     usage_logs,
 )
 from hub.store.tables import agent_events, alerts, dead_letters
+from protocol.barcodes import Kind
 
 PAGE_ROWS = 200
 
@@ -91,25 +93,30 @@ def tray_board(conn: Connection, catalogue: tuple[str, ...]) -> list[dict[str, A
     i, ch, s, si = items.c, tray_checklists.c, sessions.c, session_items.c
     rows: dict[str, Any] = {
         row.key: row
-        for row in conn.execute(sa.select(items).where(i.kind == "tray").order_by(i.key))
+        for row in conn.execute(sa.select(items).where(i.kind == Kind.TRAY).order_by(i.key))
     }
     keys = sorted({*catalogue, *rows})
     newest_check: dict[str, Any] = {}
     newest_closed: dict[str, Any] = {}
     for row in conn.execute(
         sa.select(ch.tray, ch.status, ch.started_at, ch.completed_at, ch.missing)
-        .where(ch.tray.in_(keys), ch.status != "cancelled")
+        .where(ch.tray.in_(keys), ch.status != ChecklistStatus.CANCELLED)
         .order_by(ch.tray, ch.started_at)
     ):
         newest_check[row.tray] = row  # ordered by start: the newest stays
-        if row.status != "open":
+        if row.status != ChecklistStatus.OPEN:
             newest_closed[row.tray] = row
     in_open_load = {
         item: at
         for item, at in conn.execute(
             sa.select(si.item, si.at)
             .select_from(session_items.join(sessions, s.session_id == si.session_id))
-            .where(si.item.in_(keys), si.action == "add", s.kind == "load", s.status == "open")
+            .where(
+                si.item.in_(keys),
+                si.action == "add",
+                s.kind == SessionKind.LOAD,
+                s.status == SessionStatus.OPEN,
+            )
         )
     }
     board = []
@@ -122,7 +129,7 @@ def tray_board(conn: Connection, catalogue: tuple[str, ...]) -> list[dict[str, A
             status_at=stages.event_time(tray.status_key) if tray else None,
             assembled_at=as_utc(closed.completed_at) if closed is not None else None,
             assembling_since=as_utc(check.started_at)
-            if check is not None and check.status == "open"
+            if check is not None and check.status == ChecklistStatus.OPEN
             else None,
             loaded_at=as_utc(in_open_load[key]) if key in in_open_load else None,
         )
@@ -135,7 +142,7 @@ def tray_board(conn: Connection, catalogue: tuple[str, ...]) -> list[dict[str, A
                 "last_cycle": tray.last_cycle if tray else None,
                 # "closed short" stays until an assembly closes complete
                 "short": dict(json.loads(closed.missing))
-                if closed is not None and closed.status == "short"
+                if closed is not None and closed.status == ChecklistStatus.SHORT
                 else None,
             }
         )
@@ -158,7 +165,7 @@ def case_uses(conn: Connection, session_ids: list[str]) -> dict[str, list[dict[s
     for item, at, session_id in conn.execute(
         sa.select(si.item, si.at, si.session_id)
         .select_from(session_items.join(sessions, s.session_id == si.session_id))
-        .where(si.item.in_(items_used), si.action == "add", s.kind == "load")
+        .where(si.item.in_(items_used), si.action == "add", s.kind == SessionKind.LOAD)
         .order_by(si.at)
     ):
         loads.setdefault(item, []).append((as_utc(at), session_id))
@@ -173,7 +180,7 @@ def case_uses(conn: Connection, session_ids: list[str]) -> dict[str, list[dict[s
         for item, at, session_id in conn.execute(
             sa.select(si.item, si.at, si.session_id)
             .select_from(session_items.join(sessions, s.session_id == si.session_id))
-            .where(si.item == tray, si.action == "add", s.kind == "load")
+            .where(si.item == tray, si.action == "add", s.kind == SessionKind.LOAD)
         ):
             for key, holder in tray_of.items():
                 if holder == item:
@@ -218,7 +225,7 @@ def sessions_about(conn: Connection, key: str) -> list[str]:
 
 def case_sessions(conn: Connection, key: str) -> list[str]:
     s = sessions.c
-    query = sa.select(s.session_id).where(s.key == key, s.kind == "case")
+    query = sa.select(s.session_id).where(s.key == key, s.kind == SessionKind.CASE)
     return list(conn.execute(query).scalars())
 
 

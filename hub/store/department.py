@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.domain.rules import UNRELEASED
+from hub.domain.statuses import ChecklistStatus, CycleStatus
 from hub.store.db import as_utc
 from hub.store.records import (
     bi_results,
@@ -70,25 +71,25 @@ def report(
     ch = tray_checklists.c
     for status, completed_at, missing in conn.execute(
         sa.select(ch.status, ch.completed_at, ch.missing).where(
-            ch.status.in_(("complete", "short")),
+            ch.status.in_((ChecklistStatus.COMPLETE, ChecklistStatus.SHORT)),
             ch.completed_at >= since,
             ch.completed_at < until,
         )
     ):
         row = at(completed_at)
         row["trays_assembled"] += 1
-        if status == "short":
+        if status == ChecklistStatus.SHORT:
             row["trays_short"] += 1
             row["missing"].update({k: int(v) for k, v in json.loads(missing).items()})
     c = cycles.c
     for sterilizer, started_at, status in conn.execute(
         sa.select(c.sterilizer, c.started_at, c.status).where(
-            c.started_at >= since, c.started_at < until, c.status != "cancelled"
+            c.started_at >= since, c.started_at < until, c.status != CycleStatus.CANCELLED
         )
     ):
         row = at(started_at)
         row["loads"][sterilizer] += 1
-        row["loads_failed"] += status == "failed"
+        row["loads_failed"] += status == CycleStatus.FAILED
     b = bi_results.c
     for result, when in conn.execute(sa.select(b.result, b.at).where(b.at >= since, b.at < until)):
         at(when)[f"bi_{result}"] += 1

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.domain import rules
+from hub.domain.statuses import AssetStatus, SessionKind
 from hub.store.db import as_utc
 from hub.store.records import assets, cycles, equipment_logs, items, ref_cases, sessions
 
@@ -32,7 +33,7 @@ class Due:
 def readiness(conn: Connection, now: datetime, lead: timedelta) -> list[dict[str, Any]]:
     """Cases scheduled from ``now`` to ``now + lead`` and not yet begun, in start order, each
     tray of its preference card with its status, its load's status and why it is not ready."""
-    begun = sa.select(sessions.c.key).where(sessions.c.kind == "case")
+    begun = sa.select(sessions.c.key).where(sessions.c.kind == SessionKind.CASE)
     upcoming = conn.execute(
         sa.select(ref_cases)
         .where(
@@ -92,7 +93,7 @@ def overdue_inspections(conn: Connection, now: datetime) -> list[Due]:
     """Assets whose newest inspection set a due date that has passed, oldest due first."""
     rows = conn.execute(
         sa.select(assets.c.key, assets.c.inspection_due, assets.c.location)
-        .where(assets.c.inspection_due < now, assets.c.status != "retired")
+        .where(assets.c.inspection_due < now, assets.c.status != AssetStatus.RETIRED)
         .order_by(assets.c.inspection_due, assets.c.key)
     ).all()
     return [
@@ -111,7 +112,7 @@ def overdue_loans(conn: Connection, now: datetime) -> list[Due]:
     logs = equipment_logs.c
     rows = conn.execute(
         sa.select(logs.asset, logs.loan_key, logs.patient, logs.due_back, logs.lent_by)
-        .where(logs.status == "on_loan", logs.due_back < now)
+        .where(logs.status == AssetStatus.ON_LOAN, logs.due_back < now)
         .order_by(logs.due_back, logs.asset)
     ).all()
     return [
@@ -133,5 +134,5 @@ def overdue_loans(conn: Connection, now: datetime) -> list[Due]:
 def begun(conn: Connection, cases: list[str]) -> set[str]:
     """Which of ``cases`` a point-of-use station has opened."""
     s = sessions.c
-    query = sa.select(s.key).where(s.kind == "case", s.key.in_(cases))
+    query = sa.select(s.key).where(s.kind == SessionKind.CASE, s.key.in_(cases))
     return set(conn.execute(query).scalars()) if cases else set()

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from hub.store import records
 from hub.store.tables import agents
+from protocol.barcodes import Kind
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def catalogue(conn: Connection) -> Catalogue:
     }
     c = r.ref_cases.c
     cases = {code: procedure for code, procedure in conn.execute(sa.select(c.code, c.procedure))}
-    trays = tuple(sorted(k for k, (kind, _) in things.items() if kind == "tray"))
+    trays = tuple(sorted(k for k, (kind, _) in things.items() if kind == Kind.TRAY))
     stations = {
         agent_id: station
         for agent_id, station in conn.execute(sa.select(agents.c.agent_id, agents.c.station))

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hub.domain.statuses import CASE_STATUS, SessionKind, SessionStatus
 from hub.store import records
 from hub.store.db import as_utc
 from hub.store.tables import agent_streams, agents, alerts, dead_letters, scan_log
@@ -207,23 +208,21 @@ def _named(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
-# A case's status from its newest session at a point-of-use station (docs/records.md).
-_CASE_STATUS = {"open": "in_progress", "closed": "done", "cancelled": "cancelled"}
-
-
 def case_page(conn: Connection, after: str, limit: int) -> list[dict[str, Any]]:
     """Surgical cases in code order after ``after``: each scheduled case imported from the
     scheduler and each case scanned at an OR, with its status scheduled, in_progress, done
     or cancelled."""
     ref, s = records.ref_cases, records.sessions
     scheduled = sa.select(ref.c.code.label("key")).where(ref.c.code > after)
-    scanned = sa.select(s.c.key).where(s.c.kind == "case", s.c.key > after)
+    scanned = sa.select(s.c.key).where(s.c.kind == SessionKind.CASE, s.c.key > after)
     keys = sa.union(scheduled, scanned).subquery()
     page = list(conn.execute(sa.select(keys.c.key).order_by(keys.c.key).limit(limit)).scalars())
     plans = {row.code: row for row in conn.execute(sa.select(ref).where(ref.c.code.in_(page)))}
     newest: dict[str, Any] = {}
     query = (
-        sa.select(s).where(s.c.kind == "case", s.c.key.in_(page)).order_by(s.c.key, s.c.opened_key)
+        sa.select(s)
+        .where(s.c.kind == SessionKind.CASE, s.c.key.in_(page))
+        .order_by(s.c.key, s.c.opened_key)
     )
     for row in conn.execute(query):
         newest[row.key] = row  # ordered by opened_key: the last one stays
@@ -233,7 +232,7 @@ def case_page(conn: Connection, after: str, limit: int) -> list[dict[str, Any]]:
         cases.append(
             {
                 "case": key,
-                "status": _CASE_STATUS[session.status] if session else "scheduled",
+                "status": CASE_STATUS[session.status] if session else "scheduled",
                 "room": plan.room if plan else None,
                 "scheduled_start": _iso(plan.scheduled_start) if plan else None,
                 "procedure": plan.procedure if plan else None,
@@ -250,7 +249,7 @@ def case_page(conn: Connection, after: str, limit: int) -> list[dict[str, Any]]:
 
 def _ended_by(session: Any) -> str | None:
     """What ended a case: the station's next case, or CMD-DONE."""
-    if session is None or session.status != "closed":
+    if session is None or session.status != SessionStatus.CLOSED:
         return None
     return str(session.result) if session.result else "CMD-DONE"
 

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hub.domain.statuses import CycleStatus, SessionKind, SessionStatus
 from hub.store.db import as_utc
 from hub.store.records import cycles, items, session_items, sessions, usage_logs
 
@@ -46,7 +47,7 @@ def _statements() -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any]]:
             on_sterilizer,
             c.started_key > sa.func.coalesce(after.scalar_subquery(), ""),
             c.started_key < sa.func.coalesce(before.scalar_subquery(), _LAST),
-            c.status != "cancelled",
+            c.status != CycleStatus.CANCELLED,
         )
         .cte("loads")
     )
@@ -185,9 +186,9 @@ def _contents(loads: sa.CTE) -> sa.CompoundSelect[Any]:
     assembly = (
         sa.select(s.session_id)
         .where(
-            s.kind == "tray",
+            s.kind == SessionKind.TRAY,
             s.key == direct.c.item,
-            s.status != "cancelled",
+            s.status != SessionStatus.CANCELLED,
             s.opened_key < direct.c.event_key,
         )
         .order_by(s.opened_key.desc())

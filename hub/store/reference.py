@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.domain.rules import UNRELEASED  # pure: the statuses that release nothing
+from hub.domain.statuses import CycleStatus, ItemStatus, SessionKind, SessionStatus
 from hub.store.records import (
     cycles,
     items,
@@ -70,7 +71,7 @@ def unsafe(conn: Connection) -> list[str]:
     rows = conn.execute(
         sa.select(i.key, i.status, c.status)
         .select_from(items.outerjoin(cycles, c.session_id == i.last_cycle))
-        .where(sa.or_(i.status == "quarantined", c.status.in_(UNSAFE_LOADS)))
+        .where(sa.or_(i.status == ItemStatus.QUARANTINED, c.status.in_(UNSAFE_LOADS)))
     )
     return [f"{key}\t{status}\t{load_status}" for key, status, load_status in rows]
 
@@ -81,7 +82,7 @@ def blocked(conn: Connection) -> tuple[Blocked, ...]:
     rows = conn.execute(
         sa.select(i.key, i.status, c.session_id, c.sterilizer, c.cycle_number, c.status)
         .select_from(items.outerjoin(cycles, c.session_id == i.last_cycle))
-        .where(sa.or_(i.status == "quarantined", c.status.in_(sorted(UNRELEASED))))
+        .where(sa.or_(i.status == ItemStatus.QUARANTINED, c.status.in_(sorted(UNRELEASED))))
         .order_by(i.key)
     )
     return tuple(
@@ -100,11 +101,11 @@ def _reason(
     if load is None:
         return "quarantined"
     label = f"{sterilizer.split(':', 1)[-1]}.{number}" if sterilizer and number else load
-    if load_status == "failed":
+    if load_status == CycleStatus.FAILED:
         return f"its load {label} failed"
-    if load_status == "quarantined" or status == "quarantined":
+    if load_status == CycleStatus.QUARANTINED or status == ItemStatus.QUARANTINED:
         return f"quarantined with load {label}"
-    if load_status == "cancelled":
+    if load_status == CycleStatus.CANCELLED:
         return f"its load {label} was cancelled"
     return f"its load {label} is not released yet"
 
@@ -114,7 +115,7 @@ def _open_trays(conn: Connection) -> dict[str, str]:
     rows = conn.execute(
         sa.select(si.item, s.key)
         .select_from(sessions.join(session_items, si.session_id == s.session_id))
-        .where(s.kind == "tray", s.status == "open", si.action == "add")
+        .where(s.kind == SessionKind.TRAY, s.status == SessionStatus.OPEN, si.action == "add")
         .order_by(s.opened_key)
     )
     return {item: tray for item, tray in rows}

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hub.domain.statuses import ChecklistStatus
 from hub.store.db import as_utc
 from hub.store.records import tray_checklists
 
@@ -34,7 +35,7 @@ def missing_items(
     c = tray_checklists.c
     rows = conn.execute(
         sa.select(c.tray, c.completed_at, c.missing)
-        .where(c.status == "short", c.completed_at >= since, c.completed_at < until)
+        .where(c.status == ChecklistStatus.SHORT, c.completed_at >= since, c.completed_at < until)
         .order_by(c.completed_at)
     ).all()
     periods: dict[str, dict[str, tuple[int, Counter[str]]]] = {}

@@ -14,6 +14,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from hub.domain.statuses import SessionKind
 from hub.web import wording
 from hub.web.glossary import Glossary
 
@@ -63,7 +64,7 @@ def lines(g: Glossary, entries: list[dict[str, Any]], alerts: list[dict[str, Any
 def _untold(entry: dict[str, Any]) -> bool:
     """A porter's move session says nothing its "moved from → to" line does not."""
     return entry["action"] in ("OpenSession", "CloseSession", "AddItem") and (
-        (entry.get("detail") or {}).get("kind") == "move"
+        (entry.get("detail") or {}).get("kind") == SessionKind.MOVE
     )
 
 
@@ -100,7 +101,7 @@ def _what(g: Glossary, action: str, d: dict[str, Any]) -> Markup:
             said = Markup(text).format(
                 session=g.thing(session) if session else "", load=g.load(d.get("session_id"))
             )
-            if kind == "load":
+            if kind == SessionKind.LOAD:
                 said += Markup("{}").format(g.load_outcome(d.get("session_id")))
             if d.get("condition"):
                 said += Markup(", condition: {}").format(wording.word(d["condition"]))

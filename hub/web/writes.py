@@ -16,6 +16,7 @@ from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.engine import Connection, Engine
 
 from hub.access.roles import Permission
+from hub.domain.statuses import CycleStatus
 from hub.errors import BadData, NotReplayed
 from hub.store import queries
 from hub.store.acknowledge import ALREADY, acknowledge
@@ -173,7 +174,7 @@ def add(
             load = queries.load_by_label(conn, as_key(label, decode_rules))
             if load is None:
                 raise NotFound(f"no load labelled {label!r} has reached the hub")
-            if load["status"] == "cancelled":
+            if load["status"] == CycleStatus.CANCELLED:
                 raise errors.Conflict(f"load {label!r} was cancelled; it takes no fields")
             by = guard.holder_of(request).actor
             seqs = ports.enter(conn, load["session_id"], fields, by, datetime.now(UTC))
