@@ -41,6 +41,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 from sqlalchemy.engine import Connection, Engine
@@ -50,7 +51,6 @@ from hub.errors import BadData, DatabaseUnavailable
 from hub.faults import crash_if
 from hub.health import WriterHealth
 from hub.ingest import inbox
-from hub.ingest.consumer import Consumer
 from hub.ingest.fleet import Fleet
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
 from hub.metrics import Metrics, stage
@@ -66,6 +66,16 @@ from protocol.topics import Topic
 
 log = structlog.get_logger("hub.worker")
 
+
+class Broker(Protocol):
+    """What ingest asks of the broker (consumer.py in the product, a recording fake in
+    tests): PUBACK a message it took, and publish an agent's retained ack."""
+
+    def ack(self, message: Message) -> None: ...
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None: ...
+
+
 MAX_DEAD_LETTER_CHARS = 64 * 1024
 BUSY_STEP_SCANS = 100  # about 10 ms of rules: what an ack may wait for while messages flow
 QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
@@ -75,7 +85,7 @@ class IngestWorker:
     def __init__(
         self,
         engine: Engine,
-        consumer: Consumer,
+        consumer: Broker,
         messages: queue.Queue[Message],
         topic_prefix: str,
         settings: IngestSettings,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import queue
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agent.catalog import Catalog
 from agent.session import Instant
@@ -21,7 +22,7 @@ from hub.settings import FaultSettings, IngestSettings
 from hub.store.db import create_engine, migrate
 from protocol import codec
 from protocol.barcodes import DEFAULT_RULES
-from protocol.messages import EventBatch, ScanEvent
+from protocol.messages import EventBatch, HubAck, ScanEvent
 
 START = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
 
@@ -69,12 +70,26 @@ class ScriptedStation:
         return made
 
 
-class _NoBroker:
+class RecordingBroker:
+    """The hub's broker port (hub/ingest/worker.py ``Broker``) as a list of what the
+    writer did with it, in order: ``("puback", message)`` and ``("ack", HubAck)``. An
+    ``on_puback`` callback sees each PUBACK as it happens."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[str, Any]] = []
+        self.on_puback: Callable[[Message], None] | None = None
+
     def ack(self, message: Message) -> None:
-        pass
+        if self.on_puback is not None:
+            self.on_puback(message)
+        self.done.append(("puback", message))
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
-        pass
+        assert topic.endswith("/ack") and qos == 1 and retain, (topic, qos, retain)
+        self.done.append(("ack", codec.decode(HubAck, payload)))
+
+    def acks(self) -> list[HubAck]:
+        return [what for kind, what in self.done if kind == "ack"]
 
 
 def message(events: list[ScanEvent]) -> Message:
@@ -93,6 +108,7 @@ class HubUnderTest:
         self.metrics = Metrics()  # the writer's counters, and the database's state
         self.metrics.watch(self.engine)
         self.messages: queue.Queue[Message] = queue.Queue()  # what the writer has waiting
+        self.broker = RecordingBroker()
         settings = IngestSettings(projection_step_scans=step_scans)
         self.checks = TimedChecks(self.engine, settings)
         # Steps run in the test's thread, when it asks: the SQLite shape on either database.
@@ -101,7 +117,7 @@ class HubUnderTest:
         )
         self.worker = IngestWorker(
             self.engine,
-            _NoBroker(),  # type: ignore[arg-type]
+            self.broker,
             self.messages,
             "scantrail",
             settings,
