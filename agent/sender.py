@@ -341,11 +341,7 @@ class Sender:
             if not rows:
                 return
             rows = _fit(rows, MAX_BATCH_BYTES - 1024)
-            body = ",".join(row.payload for row in rows)
-            payload = (
-                f'{{"agent_id":"{self._agent_id}","incarnation":"{self._incarnation}",'
-                f'"events":[{body}]}}'
-            ).encode()
+            payload = codec.batch(self._agent_id, self._incarnation, [r.payload for r in rows])
             mid = self._publish(self._topics["scans"], payload, 1, False)
             if mid is None:
                 return  # paho's queue is full; try again on the next tick

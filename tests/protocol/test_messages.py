@@ -108,3 +108,13 @@ def test_seq_starts_at_one() -> None:
     """seq 0 is not a valid scan."""
     with pytest.raises(ValueError):
         ScanEvent.model_validate({**factories.scan_event().model_dump(), "seq": 0})
+
+
+def test_a_batch_framed_from_encoded_events_decodes_as_the_batch_it_frames() -> None:
+    """codec.batch, which the sender uses to publish what the outbox keeps, gives bytes
+    that decode to the same EventBatch as encoding that batch's model."""
+    model = factories.batch("pi-7.b_x", range(1, 6))
+    framed = codec.batch(
+        model.agent_id, model.incarnation, [codec.encode(e).decode() for e in model.events]
+    )
+    assert codec.decode(EventBatch, framed) == model
