@@ -71,7 +71,6 @@ from hub.domain.changes import (
 from hub.domain.facts import (
     DEFAULT_POLICY,
     CycleFacts,
-    CycleState,
     DayFacts,
     ItemFacts,
     LoadFacts,
@@ -87,7 +86,9 @@ from protocol.vocabulary import STATION_STATE_ONLY, AssetStatus
 
 # Conditions on return that take an instrument out of service until it is inspected.
 REPAIR_CONDITIONS = frozenset({"damaged", "broken", "repair", "dull", "missing_part"})
-UNRELEASED = frozenset({"open", "failed", "quarantined", "cancelled"})
+UNRELEASED = frozenset(
+    {CycleStatus.OPEN, CycleStatus.FAILED, CycleStatus.QUARANTINED, CycleStatus.CANCELLED}
+)
 NEXT_CASE = "next_case"  # a case's close result when the station's next case replaced it
 
 # Actions that fill in a load's record (AAMI ST79), and the cycle column each fills.
@@ -412,9 +413,23 @@ def unsafe_use(item: str, status: str | None, load: LoadFacts | None) -> Alert |
             f"which is {load.status}",
             item,
         )
-    if status == "quarantined":
+    if status == ItemStatus.QUARANTINED:
         return Alert("high", "unsafe_use", f"{item} used while quarantined", item)
     return None
+
+
+def blocked_reason(status: str, load: str | None, load_status: str | None) -> str:
+    """Rule 7 as the station says it: why an item that is blocked (quarantined itself, or
+    its last load ``load``, as labelled, is ``UNRELEASED``) must not be used."""
+    if load is None:
+        return "quarantined"
+    if load_status == CycleStatus.FAILED:
+        return f"its load {load} failed"
+    if load_status == CycleStatus.QUARANTINED or status == ItemStatus.QUARANTINED:
+        return f"quarantined with load {load}"
+    if load_status == CycleStatus.CANCELLED:
+        return f"its load {load} was cancelled"
+    return f"its load {load} is not released yet"
 
 
 def tray_short(tray: str, result: Checklist) -> Alert | None:
@@ -444,38 +459,6 @@ def item_status_after(action: str, condition: str | None) -> str:
     if action == "return":
         return ItemStatus.REPAIR if condition in REPAIR_CONDITIONS else ItemStatus.DIRTY
     return ItemStatus.PROCESSING
-
-
-# -- rules the edge applies while it writes ---------------------------------------------------
-
-
-def supersedes(held: str | None, key: str, again: bool = False) -> bool:
-    """Rule 4: a fact with event key ``key`` replaces the one held (key ``held``) only if it
-    is newer, so a late scan fills in history and never overwrites a newer fact. With
-    ``again``, the same event decided again with more known (a load's outcome once its BI
-    is in) replaces itself, so the order facts arrive in does not matter."""
-    return held is None or held < key or (again and held == key)
-
-
-def contents_outcome(cycle: CycleState) -> list[tuple[str, str]]:
-    """Rule 5, containment: the statuses an item in a load (itself or inside a tray) takes
-    from the load, each with the event key that sets it. A completed load makes it sterile,
-    or quarantined when it failed or holds an implant whose BI has not passed (unless
-    released early); a failed BI quarantines it, whatever the completion said."""
-    statuses: list[tuple[str, str]] = []
-    if cycle.result is not None and cycle.completed_key:
-        passed = cycle.result == "pass"
-        held = implant_held(cycle.implant, cycle.bi_result, cycle.early_release)
-        outcome = ItemStatus.STERILE if passed and not held else ItemStatus.QUARANTINED
-        statuses.append((outcome, cycle.completed_key))
-    if cycle.bi_result == "fail" and cycle.bi_key:
-        statuses.append((ItemStatus.QUARANTINED, cycle.bi_key))
-    return statuses
-
-
-def has_outcome(cycle: CycleState) -> bool:
-    """The load's contents have an outcome to take: it completed, or its BI failed."""
-    return bool(contents_outcome(cycle))
 
 
 def unregistered(noun: str, code: str) -> Alert:

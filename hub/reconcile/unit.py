@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.domain import changes as ch
-from hub.domain import rules
+from hub.domain import containment, rules
 from hub.domain.facts import Policy, Scan
 from hub.domain.statuses import AssetStatus, ItemStatus
 from hub.reconcile import audit
@@ -84,11 +84,11 @@ class Unit:
         return cycle
 
     def set_status(self, item: str, status: str, location: str | None, key: str) -> None:
-        """Rule 4 (``rules.supersedes``): the newest event, or the same one decided again."""
+        """Rule 4 (``containment.supersedes``): the newest event, or the same one decided again."""
         row = self.items.get(self.conn, item)
         if row is None:
             return
-        if rules.supersedes(row["status_key"], key, again=True):
+        if containment.supersedes(row["status_key"], key, again=True):
             self.items.update(row, status=status, status_key=key)
         if location is not None:
             self.lww(item, "location", location, key)
@@ -97,7 +97,7 @@ class Unit:
         row = self.items.get(self.conn, item)
         if row is None:
             return
-        if rules.supersedes(row[f"{column}_key"], key):
+        if containment.supersedes(row[f"{column}_key"], key):
             self.items.update(row, **{column: value, f"{column}_key": key})
 
     def raise_alert(self, scan: Scan, alert: ch.Alert) -> None:

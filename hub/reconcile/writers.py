@@ -8,7 +8,7 @@ import json
 from typing import assert_never
 
 from hub.domain import changes as ch
-from hub.domain import rules
+from hub.domain import containment, rules
 from hub.domain.facts import CycleState, Scan
 from hub.domain.folds import EquipmentFact, assignment_ends, fold_equipment, next_inspection
 from hub.domain.statuses import ChecklistStatus, CycleStatus, ItemStatus, SessionKind, SessionStatus
@@ -279,15 +279,15 @@ class Writers:
             bi_result=bi["result"] if bi else None,
             bi_key=bi["event_key"] if bi else None,
         )
-        if rules.has_outcome(_state(cycle)):
+        if containment.has_outcome(_state(cycle)):
             for item in self.r.load_contents(session_id):
                 self.take_outcome(item, cycle)
 
     def take_outcome(self, item: str, cycle: Row) -> None:
         """An item in a load, itself or inside a tray, takes the load's outcome
-        (``rules.contents_outcome``). Each status is the fact of the event that decided it
+        (``containment.contents_outcome``). Each status is the fact of the event that decided it
         (the completion, a failed BI), set again when more is known, so a use since stands."""
-        for status, key in rules.contents_outcome(_state(cycle)):
+        for status, key in containment.contents_outcome(_state(cycle)):
             self.u.set_status(item, status, None, key)
         row = self.u.items.get(self.u.conn, item)
         if cycle["result"] == "pass" and row is not None:

@@ -9,8 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub.domain.rules import UNRELEASED  # pure: the statuses that release nothing
-from hub.domain.statuses import CycleStatus, ItemStatus, SessionKind, SessionStatus
+from hub.domain.rules import UNRELEASED, blocked_reason  # pure: the blocked rule
+from hub.domain.statuses import ItemStatus, SessionKind, SessionStatus
 from hub.store.records import (
     cycles,
     items,
@@ -98,16 +98,8 @@ def _reason(
     number: str | None,
     load_status: str | None,
 ) -> str:
-    if load is None:
-        return "quarantined"
     label = f"{sterilizer.split(':', 1)[-1]}.{number}" if sterilizer and number else load
-    if load_status == CycleStatus.FAILED:
-        return f"its load {label} failed"
-    if load_status == CycleStatus.QUARANTINED or status == ItemStatus.QUARANTINED:
-        return f"quarantined with load {label}"
-    if load_status == CycleStatus.CANCELLED:
-        return f"its load {label} was cancelled"
-    return f"its load {label} is not released yet"
+    return blocked_reason(status, label, load_status)
 
 
 def _open_trays(conn: Connection) -> dict[str, str]:

@@ -22,6 +22,7 @@ from hub.domain.changes import (
     MoveAssets,
     OpenSession,
 )
+from hub.domain.containment import contents_outcome, has_outcome, supersedes
 from hub.domain.facts import (
     CycleFacts,
     CycleState,
@@ -33,7 +34,7 @@ from hub.domain.facts import (
     TrayFacts,
     View,
 )
-from hub.domain.rules import NEXT_CASE, contents_outcome, decide, has_outcome, supersedes
+from hub.domain.rules import NEXT_CASE, decide
 from protocol.vocabulary import AssetStatus
 
 AT = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
