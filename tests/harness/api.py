@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,10 +91,9 @@ def asgi_scope(method: str, path: str, headers: dict[str, str]) -> dict[str, Any
     }
 
 
-async def _first_status(app: FastAPI, method: str, path: str, headers: dict[str, str]) -> int:
-    scope = asgi_scope(method, path, headers)
-    started = asyncio.Event()
-    found: list[int] = []
+def receiver(gone: asyncio.Event) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """An ASGI ``receive`` for a request without a body whose client stays until ``gone``
+    is set (a live stream's, say)."""
     asked = False
 
     async def receive() -> dict[str, Any]:
@@ -101,8 +101,17 @@ async def _first_status(app: FastAPI, method: str, path: str, headers: dict[str,
         if not asked:
             asked = True
             return {"type": "http.request", "body": b"", "more_body": False}
-        await started.wait()
+        await gone.wait()
         return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _first_status(app: FastAPI, method: str, path: str, headers: dict[str, str]) -> int:
+    scope = asgi_scope(method, path, headers)
+    started = asyncio.Event()
+    found: list[int] = []
+    receive = receiver(started)
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":

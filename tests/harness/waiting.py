@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable
 from typing import TypeVar
@@ -26,6 +27,15 @@ def wait_for(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.
         with attempt:
             return check()
     raise NotYet("unreachable")
+
+
+async def until(check: Callable[[], bool], timeout: float = 30.0, interval: float = 0.02) -> None:
+    """In a test's event loop: wait until ``check()`` is true, failing after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, f"not in {timeout} s"
+        await asyncio.sleep(interval)
 
 
 def free_port() -> int:

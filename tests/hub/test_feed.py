@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,8 @@ from hub.store.tables import alerts, dead_letters
 from hub.web.app import create_app
 from hub.web.feed import Feed, History, encode
 from hub.web.stream import Cursor, events
-from tests.harness.api import asgi_scope, make_token
+from tests.harness.api import asgi_scope, make_token, receiver
+from tests.harness.waiting import until
 
 
 @pytest.fixture
@@ -74,13 +75,6 @@ class _Client:
         await asyncio.wait_for(self.task, timeout=30)
 
 
-async def _until(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "not in time"
-        await asyncio.sleep(0.02)
-
-
 def test_ten_streams_read_the_database_no_more_often_than_one(engine: Any) -> None:
     """With ten streams open on one token, the hub opens one database connection per poll,
     not one per stream (before: each stream polled on its own)."""
@@ -94,32 +88,19 @@ def test_ten_streams_read_the_database_no_more_often_than_one(engine: Any) -> No
         gone = asyncio.Event()
         statuses: list[int] = []
 
-        def receiver() -> Callable[[], Awaitable[dict[str, Any]]]:
-            asked = False
-
-            async def receive() -> dict[str, Any]:
-                nonlocal asked
-                if not asked:
-                    asked = True
-                    return {"type": "http.request", "body": b"", "more_body": False}
-                await gone.wait()
-                return {"type": "http.disconnect"}
-
-            return receive
-
         async def send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 statuses.append(message["status"])
 
         headers = {"Authorization": f"Bearer {token}"}
         scope = asgi_scope("GET", "/api/v1/stream", headers)
-        held = [asyncio.create_task(app(scope, receiver(), send)) for _ in range(10)]
-        await _until(lambda: len(statuses) == 10)
+        held = [asyncio.create_task(app(scope, receiver(gone), send)) for _ in range(10)]
+        await until(lambda: len(statuses) == 10)
         assert statuses == [200] * 10
-        await _until(lambda: feed.passes >= 3)
+        await until(lambda: feed.passes >= 3)
         opened.clear()
         first = feed.passes
-        await _until(lambda: feed.passes >= first + 10)
+        await until(lambda: feed.passes >= first + 10)
         connections, passes = len(opened), feed.passes - first
         gone.set()
         await asyncio.wait_for(asyncio.gather(*held), timeout=30)
@@ -139,12 +120,12 @@ def test_a_stream_further_back_than_the_feed_holds_reads_the_rest_from_the_datab
 
     async def run() -> list[int]:
         watching = _Client(feed, frozenset({"alert"}))
-        await _until(lambda: feed.ready)
+        await until(lambda: feed.ready)
         _alert(engine, 10)
-        await _until(lambda: len(watching.data("alert")) == 10)
+        await until(lambda: len(watching.data("alert")) == 10)
         assert feed.alerts.floor > 3  # the first ones are no longer held
         resumed = _Client(feed, frozenset({"alert"}), Cursor(0, 0))
-        await _until(lambda: len(resumed.data("alert")) >= 13)
+        await until(lambda: len(resumed.data("alert")) >= 13)
         await asyncio.sleep(0.1)  # room for a duplicate to show
         for client in (watching, resumed):
             await client.close()
@@ -172,14 +153,14 @@ def test_the_dead_letter_state_is_news_when_one_is_kept_or_replayed(engine: Any)
         def told() -> list[Any]:
             return client.data("dead_letter")
 
-        await _until(lambda: len(told()) == 1)
+        await until(lambda: len(told()) == 1)
         letter()
-        await _until(lambda: len(told()) == 2)
+        await until(lambda: len(told()) == 2)
         with engine.begin() as conn:
             conn.execute(sa.update(dead_letters).values(replayed_at=datetime.now(UTC)))
-        await _until(lambda: len(told()) == 3)
+        await until(lambda: len(told()) == 3)
         passes = feed.passes
-        await _until(lambda: feed.passes >= passes + 5)
+        await until(lambda: feed.passes >= passes + 5)
         await client.close()
         return told()
 

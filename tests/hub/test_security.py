@@ -9,7 +9,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,8 @@ from hub.store.tables import alerts, api_tokens
 from hub.web import guard
 from hub.web.app import create_app
 from hub.web.limits import DEFAULT_BYTES, MAX_DEPTH, too_deep
-from tests.harness.api import Client, asgi_scope, make_token
+from tests.harness.api import Client, asgi_scope, make_token, receiver
+from tests.harness.waiting import until
 
 PASSWORD = "correct horse battery"
 
@@ -189,16 +190,8 @@ class _Stream:
         self.text = ""
         self.started = asyncio.Event()
         self._gone = asyncio.Event()
-        self._asked = False
         scope = asgi_scope("GET", "/api/v1/stream?kinds=alert", headers)
-        self.task = asyncio.create_task(app(scope, self._receive, self._send))
-
-    async def _receive(self) -> dict[str, Any]:
-        if not self._asked:
-            self._asked = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await self._gone.wait()
-        return {"type": "http.disconnect"}
+        self.task = asyncio.create_task(app(scope, receiver(self._gone), self._send))
 
     async def _send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -210,13 +203,6 @@ class _Stream:
     async def close(self) -> None:
         self._gone.set()
         await asyncio.wait_for(self.task, timeout=30)
-
-
-async def _until(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "not in time"
-        await asyncio.sleep(0.05)
 
 
 def test_a_stream_ends_saying_why_when_its_token_is_revoked(engine: Any) -> None:
@@ -250,15 +236,15 @@ def test_streams_past_the_per_token_and_the_hub_limits_are_refused_with_429(
 
     async def run() -> list[int | None]:
         held = [_Stream(app, first), _Stream(app, first)]
-        await _until(lambda: all(s.status for s in held))
+        await until(lambda: all(s.status for s in held))
         third_of_one = _Stream(app, first)
         held.append(_Stream(app, second))
-        await _until(lambda: bool(third_of_one.status and held[-1].status))
+        await until(lambda: bool(third_of_one.status and held[-1].status))
         over_hub = _Stream(app, second)
-        await _until(lambda: bool(over_hub.status))
+        await until(lambda: bool(over_hub.status))
         await held[0].close()
         again = _Stream(app, first)
-        await _until(lambda: bool(again.status))
+        await until(lambda: bool(again.status))
         statuses = [third_of_one.status, held[-1].status, over_hub.status, again.status]
         for stream in (*held[1:], again):
             await stream.close()
