@@ -52,9 +52,10 @@ from hub.faults import crash_if
 from hub.health import WriterHealth
 from hub.ingest import inbox
 from hub.ingest.fleet import Fleet
+from hub.ingest.pacing import BUSY_STEP_SCANS, Pacer, Step
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
 from hub.metrics import Metrics, stage
-from hub.reconcile.worker import ProjectionWorker, next_step_at
+from hub.reconcile.worker import ProjectionWorker
 from hub.settings import FaultSettings, IngestSettings
 from hub.store.alerts import Alerts
 from hub.store.db import mapped, storable
@@ -77,8 +78,6 @@ class Broker(Protocol):
 
 
 MAX_DEAD_LETTER_CHARS = 64 * 1024
-BUSY_STEP_SCANS = 100  # about 10 ms of rules: what an ack may wait for while messages flow
-QUIET_S = 0.05  # no batch for this long: the agents are quiet, project in whole steps
 
 
 class IngestWorker:
@@ -111,9 +110,7 @@ class IngestWorker:
         self._fleet = Fleet(settings.clock_skew_alert_s)
         self.projection = projection
         self.apart = apart
-        self._lagging = False
-        self._next_busy_step = 0.0
-        self._batch_at = 0.0
+        self._pacer = Pacer()
         self.health = WriterHealth()
         self._patience = Patience(self._stopping, self._down, self._up)
 
@@ -129,14 +126,12 @@ class IngestWorker:
             batch = self._collect()
             if batch:
                 self._patience.run(functools.partial(self.process, batch))
-                self._batch_at = time.monotonic()
+                self._pacer.batch_done(time.monotonic())
             if self.apart:
                 continue
-            now = time.monotonic()
-            if not self._has_work() and now >= self._batch_at + QUIET_S:
-                self._patience.run(self.project)
-            elif now >= self._next_busy_step:
-                self._patience.run(functools.partial(self.project, busy=True))
+            step = self._pacer.step_due(time.monotonic(), self._has_work())
+            if step is not None:
+                self._patience.run(functools.partial(self.project, busy=step is Step.BUSY))
             if self.projection.checks.due():
                 self._patience.run(self._check)
 
@@ -156,12 +151,8 @@ class IngestWorker:
             self.health = WriterHealth()
 
     def _collect(self) -> list[Message]:
-        # While the records lag, do not sit waiting for messages: project instead.
-        due = min(self._batch_at + QUIET_S, self._next_busy_step)
         try:
-            first = self._messages.get(
-                timeout=max(0.0, due - time.monotonic()) if self._lagging else 0.2
-            )
+            first = self._messages.get(timeout=self._pacer.wait_for_messages(time.monotonic()))
         except queue.Empty:
             return []
         batch = [first]
@@ -264,7 +255,8 @@ class IngestWorker:
         for letter in work.dead:
             self._metrics.dead_letters.labels(letter.reason).inc()
         if stored.new:
-            self._lagging = not self.apart
+            if not self.apart:
+                self._pacer.scans_stored()
             self.projection.wake()
         return {(p.agent_id, p.incarnation): p for p in stored.progress}
 
@@ -351,9 +343,7 @@ class IngestWorker:
             projected = self.projection.step(BUSY_STEP_SCANS)
         else:
             projected = self.projection.step(yield_to=self._has_work)
-        took = time.monotonic() - started
-        self._next_busy_step = next_step_at(started, took, self.flooded())
-        self._lagging = projected > 0
+        self._pacer.stepped(started, time.monotonic() - started, self.flooded(), projected)
         return projected
 
     def _has_work(self) -> bool:
