@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import time
 from bisect import bisect_right
 from collections import Counter
@@ -29,13 +28,14 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import structlog
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from hub.store import queries
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("hub.feed")
 
 BATCH = 500
 # A pass reads at most this many of each, so a burst cannot hold a pass for long; the rest
@@ -187,7 +187,9 @@ class Feed:
             except SQLAlchemyError as exc:
                 # The database went away: streams stay open (keepalives go on) and catch
                 # up when it is back.
-                log.warning("live stream feed: cannot read the database: %s", exc)
+                log.warning("feed.database_unavailable", error=str(exc)[:200])
+            except Exception:  # a bug must not leave every stream silent for good
+                log.exception("feed.pass_failed")
             else:
                 self._apply(done, fresh)
                 fresh = False
