@@ -62,6 +62,7 @@ bench: $(STAMP) deps
 	$(BIN)/python bench/e2e_bench.py --database postgresql --stations 200,500
 	$(BIN)/python bench/recall_bench.py
 	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/stream_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
