@@ -4,22 +4,12 @@ each agent's retained ack carries its watermark and its first gap."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import sqlalchemy as sa
 
 from hub.ingest.triage import Message
 from hub.store.tables import scan_log
 from tests.harness import factories
 from tests.harness.stations import HubUnderTest, message
-
-
-@pytest.fixture
-def hub(database_url: str) -> Iterator[HubUnderTest]:
-    made = HubUnderTest(database_url)
-    yield made
-    made.engine.dispose()
 
 
 def _stored(hub: HubUnderTest, agent_id: str) -> list[int]:

@@ -6,31 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from hub.access.roles import Role
 from hub.settings import ApiSettings
-from hub.store.db import create_engine, migrate
 from hub.store.tables import alerts, dead_letters
 from hub.web.app import create_app
 from hub.web.feed import Feed, History, encode
 from hub.web.stream import Cursor, events
 from tests.harness.api import asgi_scope, make_token, receiver
 from tests.harness.waiting import until
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Any]:
-    made = create_engine(database_url)
-    migrate(made)
-    yield made
-    made.dispose()
 
 
 def _alert(engine: Any, n: int = 1) -> None:

@@ -9,7 +9,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,14 +33,6 @@ from tests.harness.api import Client, asgi_scope, make_token, receiver
 from tests.harness.waiting import until
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Any]:
-    made = create_engine(database_url)
-    migrate(made)
-    yield made
-    made.dispose()
 
 
 def test_every_answer_carries_the_security_headers(engine: Any) -> None:

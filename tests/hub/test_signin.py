@@ -29,14 +29,6 @@ PASSWORD = "correct horse battery"
 BROWSER = {"Accept": "text/html"}
 
 
-@pytest.fixture
-def engine(database_url: str) -> Any:
-    made = create_engine(database_url)
-    migrate(made)
-    yield made
-    made.dispose()
-
-
 def _person(engine: Any, name: str, role: Role) -> None:
     with engine.begin() as conn:
         users.create(conn, name, role, PASSWORD, datetime.now(UTC))
