@@ -59,7 +59,7 @@ def _hub_crash(point: str) -> Callable[[Site, random.Random], None]:
         after a few batches or steps, then a sound one."""
         time.sleep(rng.uniform(0.05, 0.5))
         site.hub.kill()
-        crashing = site.replace_hub(crash_point=point, crash_after_batches=rng.randint(1, 4))
+        crashing = site.replace_hub(crash_at=point, after=rng.randint(1, 4))
         code = crashing.wait_exit(timeout=120)
         if code != -9:
             raise RuntimeError(f"the hub did not crash at {point} (exit {code})")

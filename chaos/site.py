@@ -10,7 +10,7 @@ import signal
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from agent.errors import ControlError
 from chaos.disk import SmallDisk
@@ -124,11 +124,15 @@ class Site:
     def outbox(self) -> Path:
         return self.agent.workdir / "data" / "outbox.db"
 
-    def _hub(self, **faults: Any) -> HubProcess:
+    def _hub(self, crash_at: str | None = None, after: int = 1) -> HubProcess:
         n = next(self._hubs)
-        clock = {"faults": {"clock_error_file": self.work / "hub-clock-error"}}
         return HubProcess(
-            self.work / f"hub{n}", self.database_url, self.broker.port, extra=clock, **faults
+            self.work / f"hub{n}",
+            self.database_url,
+            self.broker.port,
+            crash_at=crash_at,
+            after=after,
+            clock_error_file=self.work / "hub-clock-error",
         )
 
     def start(self) -> None:
@@ -156,11 +160,11 @@ class Site:
             self.burst.stop()
             self.burst = None
 
-    def replace_hub(self, **faults: Any) -> HubProcess:
+    def replace_hub(self, crash_at: str | None = None, after: int = 1) -> HubProcess:
         """A new hub process on the same database and broker (after the old one died). One
         armed to crash may crash before it answers: it is not waited for."""
-        self.hub = self._hub(**faults)
-        self.hub.start(wait=not faults)
+        self.hub = self._hub(crash_at, after)
+        self.hub.start(wait=crash_at is None)
         return self.hub
 
     def freeze_agent(self, frozen: bool) -> None:

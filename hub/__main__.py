@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from hub.errors import AuditBroken, HubError
 
 if TYPE_CHECKING:
+    from hub.bootstrap import Hub
     from hub.provision.site import Layout
     from hub.settings import HubSettings
 
@@ -415,16 +416,19 @@ def _labels(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    config: Path = args.config
-    import uvicorn
-
     from hub import logs
     from hub.bootstrap import bootstrap
     from hub.settings import load_settings
 
-    settings = load_settings(config)
+    settings = load_settings(args.config)
     logs.configure()
-    hub = bootstrap(settings)
+    return serve(bootstrap(settings))
+
+
+def serve(hub: Hub) -> int:
+    """Run a built hub until SIGTERM or Ctrl-C; an unavailable database never ends it."""
+    import uvicorn
+
     hub.start()
     # Ingest makes many short-lived objects per scan; with the default threshold the cyclic
     # collector ran every 700 allocations and walked the long-lived modules each time.
@@ -433,7 +437,7 @@ def _serve(args: argparse.Namespace) -> int:
     # the queues, not by the collector.
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    api = settings.api
+    api = hub.settings.api
     served = uvicorn.Config(
         hub.api,
         host=api.host,
@@ -442,8 +446,7 @@ def _serve(args: argparse.Namespace) -> int:
         ssl_certfile=api.tls_cert,  # set: HTTPS only (a plain request gets no answer)
         ssl_keyfile=api.tls_key,
     )
-    server = uvicorn.Server(served)
-    server.run()  # until SIGTERM or Ctrl-C; an unavailable database never ends it
+    uvicorn.Server(served).run()
     hub.stop()
     return EXIT_OK
 

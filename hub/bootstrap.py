@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from hub.checkpoints import Checkpoint, passing
 from hub.clock import HubClock
 from hub.ingest import manual
 from hub.ingest.consumer import Consumer, bounded_queue
@@ -54,12 +55,15 @@ class Hub:
         self.engine.dispose()
 
 
-def bootstrap(settings: HubSettings) -> Hub:
+def bootstrap(
+    settings: HubSettings, clock: HubClock | None = None, checkpoint: Checkpoint = passing
+) -> Hub:
+    """``clock`` and ``checkpoint``: the fault harness's (tests/harness/faulty_hub.py)."""
     engine = create_engine(settings.database_url)
     metrics = Metrics()
     metrics.watch(engine)
     messages = bounded_queue(settings.mqtt)
-    clock = HubClock(settings.faults.clock_error_file)
+    clock = clock or HubClock()
     consumer = Consumer(settings.mqtt, messages, clock)
     projection = ProjectionWorker(
         engine,
@@ -68,8 +72,8 @@ def bootstrap(settings: HubSettings) -> Hub:
         TimedChecks(engine, settings.ingest, settings.records),
         metrics,
         ingest_flooded=lambda: worker.flooded(),
-        faults=settings.faults,
         clock=clock,
+        checkpoint=checkpoint,
     )
     worker = IngestWorker(
         engine,
@@ -77,13 +81,13 @@ def bootstrap(settings: HubSettings) -> Hub:
         messages,
         settings.mqtt.topic_prefix,
         settings.ingest,
-        settings.faults,
         projection,
         # PostgreSQL takes concurrent writers: projection apart, so acks never wait for
         # it. SQLite takes one: the ingest thread alternates (docs/delivery.md).
         apart=engine.dialect.name == "postgresql",
         metrics=metrics,
         clock=clock,
+        checkpoint=checkpoint,
     )
     return Hub(
         settings,

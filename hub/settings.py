@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -160,24 +159,6 @@ class SiteSettings(_Section):
         return value
 
 
-class FaultSettings(_Section):
-    """Fault injection for the crash tests. Never set in production."""
-
-    crash_point: Literal["before_commit", "after_commit", "mid_projection"] | None = Field(
-        None,
-        description="SIGKILL this process at this point of an ingest transaction, or of a "
-        "projection step that applied scans, before it commits.",
-    )
-    crash_after_batches: int = Field(
-        1, ge=1, description="...on this transaction or step (1 = first)."
-    )
-    clock_error_file: Path | None = Field(
-        None,
-        description="A file holding how many seconds ingest's wall clock is wrong "
-        "(hub/clock.py): the fault matrix steps the hub's clock with it.",
-    )
-
-
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCANTRAIL_HUB__", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -189,7 +170,6 @@ class HubSettings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
-    faults: FaultSettings = FaultSettings()
     records: RecordSettings = RecordSettings()
     site: SiteSettings = SiteSettings()
     decode: DecodeRules = Field(

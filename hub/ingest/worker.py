@@ -46,9 +46,9 @@ from typing import Protocol
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
+from hub.checkpoints import Checkpoint, passing
 from hub.clock import HubClock
 from hub.errors import BadData, DatabaseUnavailable
-from hub.faults import crash_if
 from hub.health import WriterHealth
 from hub.ingest import inbox
 from hub.ingest.fleet import Fleet
@@ -56,7 +56,7 @@ from hub.ingest.pacing import BUSY_STEP_SCANS, Pacer, Step
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
 from hub.metrics import Metrics, stage
 from hub.reconcile.worker import ProjectionWorker
-from hub.settings import FaultSettings, IngestSettings
+from hub.settings import IngestSettings
 from hub.store.alerts import Alerts
 from hub.store.db import mapped, storable
 from hub.store.retry import Patience
@@ -88,11 +88,11 @@ class IngestWorker:
         messages: queue.Queue[Message],
         topic_prefix: str,
         settings: IngestSettings,
-        faults: FaultSettings,
         projection: ProjectionWorker,
         apart: bool = False,
         metrics: Metrics | None = None,
         clock: HubClock | None = None,
+        checkpoint: Checkpoint = passing,
     ) -> None:
         """``apart``: the projection runs in its own thread (PostgreSQL); otherwise this
         thread projects between batches (SQLite)."""
@@ -103,7 +103,7 @@ class IngestWorker:
         self._messages = messages
         self._prefix = topic_prefix
         self._settings = settings
-        self._faults = faults
+        self._checkpoint = checkpoint
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._batches = 0
@@ -184,7 +184,7 @@ class IngestWorker:
             progress = {}
             for message in batch:
                 progress.update(self._one(message))
-        self._crash_if("after_commit")
+        self._checkpoint("after_commit", self._batches)
         for message in batch:
             self._consumer.ack(message)
         for stream in progress.values():
@@ -249,7 +249,7 @@ class IngestWorker:
             seen = {agent: inc for agent, inc in work.scans}
             self._fleet.record_seen(conn, seen, synced, now)
             raised.write(conn)
-            self._crash_if("before_commit")
+            self._checkpoint("before_commit", self._batches)
         self.projection.recent.add(stored.new)  # committed: hand the scans over
         self._metrics.scans.inc(len(stored.new))
         for letter in work.dead:
@@ -352,8 +352,3 @@ class IngestWorker:
     def flooded(self) -> bool:
         """More messages wait than half a batch: the agents send faster than ingest takes."""
         return self._messages.qsize() >= self._settings.batch_max_messages // 2
-
-    # -- housekeeping -----------------------------------------------------------------------------
-
-    def _crash_if(self, point: str) -> None:
-        crash_if(self._faults, point, self._batches)

@@ -25,14 +25,14 @@ from collections.abc import Callable
 import structlog
 from sqlalchemy.engine import Engine
 
+from hub.checkpoints import Checkpoint, passing
 from hub.clock import HubClock
 from hub.errors import DatabaseUnavailable
-from hub.faults import crash_if
 from hub.metrics import Metrics, stage
 from hub.reconcile.apply import Reconciler
 from hub.reconcile.checks import TimedChecks
 from hub.reconcile.projector import Projector, Recent
-from hub.settings import FaultSettings, IngestSettings
+from hub.settings import IngestSettings
 from hub.store.db import mapped
 from hub.store.retry import Patience
 
@@ -60,8 +60,8 @@ class ProjectionWorker:
         checks: TimedChecks,
         metrics: Metrics | None = None,
         ingest_flooded: Callable[[], bool] = lambda: False,
-        faults: FaultSettings | None = None,
         clock: HubClock | None = None,
+        checkpoint: Checkpoint = passing,
     ) -> None:
         """``ingest_flooded``: this process's ingest has more waiting than it can take at
         once (ingest/worker.py ``flooded``); used apart only. ``clock``: the timed checks'."""
@@ -79,7 +79,7 @@ class ProjectionWorker:
         self._thread = threading.Thread(target=self._run, name="projector", daemon=True)
         self._patience = Patience(self._stopping, self._down, self._up)
         self._unavailable = False
-        self._faults = faults or FaultSettings()
+        self._checkpoint = checkpoint
         self._steps_applied = 0
 
     # -- its own thread (PostgreSQL) -----------------------------------------------------------
@@ -126,7 +126,7 @@ class ProjectionWorker:
             )
             if step.projected:
                 self._steps_applied += 1
-                crash_if(self._faults, "mid_projection", self._steps_applied)
+                self._checkpoint("mid_projection", self._steps_applied)
         self.set_aside += step.set_aside
         return step.projected
 

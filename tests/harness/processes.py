@@ -173,8 +173,13 @@ class HubProcess(_Process):
         database_url: str,
         broker_port: int,
         extra: dict[str, dict[str, Any]] | None = None,
-        **faults: Any,
+        crash_at: str | None = None,
+        after: int = 1,
+        clock_error_file: Path | None = None,
     ) -> None:
+        """``crash_at``, ``after``, ``clock_error_file``: run it as tests/harness/faulty_hub.py
+        does, SIGKILLed the ``after``-th time it reaches ``crash_at``, its clock stepped by
+        the seconds in ``clock_error_file``."""
         super().__init__(workdir)
         self.api_port = free_port()
         self.database_url = database_url
@@ -184,10 +189,16 @@ class HubProcess(_Process):
         }
         for name, values in (extra or {}).items():  # merged: a test adds keys to a section
             sections[name] = {**sections.get(name, {}), **values}
-        if faults:
-            sections["faults"] = {**sections.get("faults", {}), **faults}
         self.config = write_toml(workdir / "hub.toml", {"database_url": database_url}, sections)
         self.argv = [sys.executable, "-m", "hub", "serve", "--config", str(self.config)]
+        if crash_at or clock_error_file:
+            self.argv = [sys.executable, "-m", "tests.harness.faulty_hub"]
+            self.argv += ["--config", str(self.config)]
+            if crash_at:
+                self.argv += ["--crash-at", crash_at, "--after", str(after)]
+            if clock_error_file:
+                self.argv += ["--clock-error-file", str(clock_error_file)]
+            self.env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
         # Served over TLS when the test gives it a certificate: checked against ``tls_ca``.
         https = "tls_cert" in sections["api"]
         self.base_url = f"{'https' if https else 'http'}://127.0.0.1:{self.api_port}"

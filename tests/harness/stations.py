@@ -18,7 +18,7 @@ from hub.reconcile.apply import Reconciler
 from hub.reconcile.checks import TimedChecks
 from hub.reconcile.unit import Tables
 from hub.reconcile.worker import ProjectionWorker
-from hub.settings import FaultSettings, IngestSettings
+from hub.settings import IngestSettings
 from hub.store.db import create_engine, migrate
 from protocol import codec
 from protocol.barcodes import DEFAULT_RULES
@@ -121,7 +121,6 @@ class HubUnderTest:
             self.messages,
             "scantrail",
             settings,
-            FaultSettings(),
             self.projection,
             metrics=self.metrics,
         )

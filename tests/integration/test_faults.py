@@ -172,13 +172,20 @@ def test_resend_recovers_scans_a_broker_lost_with_its_store(
         hub.stop()
 
 
-@pytest.mark.parametrize("crash_point", ["before_commit", "after_commit"])
-def test_hub_kill_9_around_commit_loses_and_doubles_nothing(
+@pytest.mark.parametrize("crash_point", ["before_commit", "after_commit", "mid_projection"])
+def test_hub_kill_9_at_each_checkpoint_loses_and_doubles_nothing(
     tmp_path: Path, broker: Mosquitto, database_url: str, crash_point: str
 ) -> None:
-    """A hub killed just before or just after its commit loses no scan and stores none twice."""
+    """A hub killed just before or after its commit, or inside a projection step, loses no
+    scan and stores none twice."""
     crashing = HubProcess(
-        tmp_path / "hub1", database_url, broker.port, crash_point=crash_point, crash_after_batches=3
+        tmp_path / "hub1",
+        database_url,
+        broker.port,
+        # Small projection steps, so a third one comes while the scans arrive.
+        extra={"ingest": {"projection_step_scans": 20}},
+        crash_at=crash_point,
+        after=3,
     )
     agent = AgentProcess(tmp_path / "agent", "pi-hubcrash", broker.port)
     crashing.start()
