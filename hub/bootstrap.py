@@ -13,6 +13,7 @@ from hub.clock import HubClock
 from hub.ingest import manual
 from hub.ingest.consumer import Consumer, bounded_queue
 from hub.ingest.replay import replayer
+from hub.ingest.web_writes import ThroughWriter
 from hub.ingest.worker import IngestWorker
 from hub.metrics import Metrics
 from hub.notice import BlockedNotice
@@ -22,8 +23,9 @@ from hub.reconcile.unit import Tables
 from hub.reconcile.worker import ProjectionWorker
 from hub.settings import HubSettings
 from hub.store.db import create_engine, migrate
+from hub.store.writing import direct
 from hub.web.app import create_app
-from hub.web.writes import IngestPorts
+from hub.web.context import IngestPorts
 
 log = structlog.get_logger("hub")
 
@@ -75,6 +77,9 @@ def bootstrap(
         clock=clock,
         checkpoint=checkpoint,
     )
+    # SQLite takes one writer: the API's changes go through the ingest thread.
+    sqlite = engine.dialect.name == "sqlite"
+    write = ThroughWriter(messages) if sqlite else direct(engine)
     worker = IngestWorker(
         engine,
         consumer,
@@ -103,6 +108,7 @@ def bootstrap(
             IngestPorts(replayer(settings.mqtt.topic_prefix), manual.enter),
             metrics,
             settings.site,
+            write,
         ),
         BlockedNotice(engine, consumer.publish, settings.mqtt.topic_prefix),
     )

@@ -36,6 +36,10 @@ class DatabaseUnavailable(StoreError):
     Nothing is acked while it lasts; the hub retries and resumes by itself."""
 
 
+class WriterBusy(DatabaseUnavailable):
+    """The one writer (SQLite) did not take an API change in time; nothing was changed."""
+
+
 class BadData(StoreError):
     """The database refused these values (too long, a constraint, a character it cannot
     store). Only the scan or message that carried them is set aside; the line goes on."""

@@ -27,6 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from hub.clock import HubClock
 from hub.credentials import secret
 from hub.ingest.triage import Message
+from hub.ingest.web_writes import Waiting
 from hub.settings import MqttSettings
 from protocol.topics import QOS_BY_KIND, subscription
 
@@ -35,13 +36,13 @@ log = structlog.get_logger("hub.consumer")
 QUEUE_SLACK = 64  # beyond Receive Maximum: status messages and a reconnect's redeliveries
 
 
-def bounded_queue(settings: MqttSettings) -> queue.Queue[Message]:
+def bounded_queue(settings: MqttSettings) -> Waiting:
     return queue.Queue(maxsize=settings.receive_maximum + QUEUE_SLACK)
 
 
 class Consumer:
     def __init__(
-        self, settings: MqttSettings, inbox: queue.Queue[Message], clock: HubClock | None = None
+        self, settings: MqttSettings, inbox: Waiting, clock: HubClock | None = None
     ) -> None:
         self._settings = settings
         self._inbox = inbox

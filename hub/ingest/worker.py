@@ -54,6 +54,7 @@ from hub.ingest import inbox
 from hub.ingest.fleet import Fleet
 from hub.ingest.pacing import BUSY_STEP_SCANS, Pacer, Step
 from hub.ingest.triage import DeadLetter, Message, Triage, agent_of, triage
+from hub.ingest.web_writes import Job, Waiting
 from hub.metrics import Metrics, stage
 from hub.reconcile.worker import ProjectionWorker
 from hub.settings import IngestSettings
@@ -85,7 +86,7 @@ class IngestWorker:
         self,
         engine: Engine,
         consumer: Broker,
-        messages: queue.Queue[Message],
+        messages: Waiting,
         topic_prefix: str,
         settings: IngestSettings,
         projection: ProjectionWorker,
@@ -123,10 +124,12 @@ class IngestWorker:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            batch = self._collect()
+            batch, changes = self._collect()
             if batch:
                 self._patience.run(functools.partial(self.process, batch))
                 self._pacer.batch_done(time.monotonic())
+            for change in changes:  # after the batch: its acks wait for no API change
+                change.run(self._engine)
             if self.apart:
                 continue
             step = self._pacer.step_due(time.monotonic(), self._has_work())
@@ -150,24 +153,30 @@ class IngestWorker:
             log.info("database.available")
             self.health = WriterHealth()
 
-    def _collect(self) -> list[Message]:
+    def _collect(self) -> tuple[list[Message], list[Job]]:
+        """A batch of messages; and a change from the API, which ends the batch early."""
         try:
             first = self._messages.get(timeout=self._pacer.wait_for_messages(time.monotonic()))
         except queue.Empty:
-            return []
+            return [], []
+        if isinstance(first, Job):
+            return [], [first]
         batch = [first]
         deadline = time.monotonic() + self._settings.batch_wait_ms / 1000
         while len(batch) < self._settings.batch_max_messages:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(
+                got = (
                     self._messages.get(timeout=remaining)
                     if remaining > 0
                     else self._messages.get_nowait()
                 )
             except queue.Empty:
                 break
-        return batch
+            if isinstance(got, Job):
+                return batch, [got]
+            batch.append(got)
+        return batch, []
 
     # -- ingest: the ack path ----------------------------------------------------------------
 

@@ -10,18 +10,17 @@ token (hub/access/csrf.py): a header is never sent by another site, a cookie may
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.routing import APIRoute
-from sqlalchemy.engine import Engine
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from hub.access import csrf
 from hub.access.roles import Permission, Role, allows
 from hub.store import tokens
 from hub.store.tokens import Holder
+from hub.web.context import web
 from hub.web.errors import Forbidden, Unauthenticated
 
 COOKIE = "scantrail_token"
@@ -29,15 +28,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class _Check:
-    """A route's declared permission, run as a FastAPI dependency. ``fixed``: a token from
-    the hub's config that grants this permission alone (the metrics scraper's)."""
+    """A route's declared permission, run as a FastAPI dependency."""
 
-    def __init__(self, engine: Engine, permission: Permission, fixed: str | None = None) -> None:
-        self.engine = engine
+    def __init__(self, permission: Permission) -> None:
         self.permission = permission
-        self.fixed = fixed
 
     def __call__(self, request: Request) -> Holder:
+        shared = web(request)
+        # A token from the hub's config grants this permission alone (the metrics scraper's).
+        fixed = shared.fixed.get(self.permission)
         token = presented(request)
         if token is None:
             raise Unauthenticated("this needs an API token: Authorization: Bearer <token>")
@@ -51,11 +50,11 @@ class _Check:
                 f"a change from a browser needs the page's {csrf.HEADER} header",
                 {"reason": "csrf"},
             )
-        if self.fixed is not None and hmac.compare_digest(token.encode(), self.fixed.encode()):
+        if fixed is not None and hmac.compare_digest(token.encode(), fixed.encode()):
             scraper = Holder(0, f"config:{self.permission.value}", Role.AGENT)
             request.state.holder = scraper
             return scraper
-        with self.engine.connect() as conn:
+        with shared.engine.connect() as conn:
             holder = tokens.holder(conn, token, datetime.now(UTC))
         if holder is None:
             raise Unauthenticated("the token is unknown, expired or revoked")
@@ -88,29 +87,29 @@ def presented(request: Request) -> str | None:
     return request.cookies.get(COOKIE)
 
 
-def permitter(
-    engine: Engine, fixed: dict[Permission, str] | None = None
-) -> Callable[[Permission], Any]:
-    """``permit(Permission.X)``: the dependency a route lists to declare what it needs.
-    ``fixed``: tokens from the hub's config, each granting one permission and no other."""
-
-    def permit(permission: Permission) -> Any:
-        return Depends(_Check(engine, permission, (fixed or {}).get(permission)))
-
-    return permit
+def permit(permission: Permission) -> Any:
+    """The dependency a route lists to declare what it needs."""
+    return Depends(_Check(permission))
 
 
-def declared(route: APIRoute) -> Permission | None:
+def routes(app: FastAPI) -> list[RouteContext]:
+    """Every API route as the app serves it: an included router's routes carry the
+    router's dependencies and the app's (``app.routes`` holds the routers themselves)."""
+    return [
+        route
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute)
+    ]
+
+
+def declared(route: RouteContext) -> Permission | None:
     checks = [d.call for d in route.dependant.dependencies if isinstance(d.call, _Check)]
     return checks[0].permission if len(checks) == 1 else None
 
 
 def check_declared(app: FastAPI, public: set[str]) -> None:
     """Every API route but the ``public`` ones declares exactly one permission."""
-    missing = [
-        route.path
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.path not in public and declared(route) is None
-    ]
-    if missing:
-        raise RuntimeError(f"routes without a declared permission: {missing}")
+    served = routes(app)
+    missing = [r.path for r in served if r.path not in public and declared(r) is None]
+    if missing or not served:
+        raise RuntimeError(f"routes without a declared permission: {missing or 'no routes'}")

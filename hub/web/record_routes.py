@@ -8,14 +8,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from sqlalchemy.engine import Engine
 
-from hub.store import queries, record_lists
-from hub.web import models
+from hub.access.roles import Permission
+from hub.store import queries, record_lists, records
+from hub.store.recall import load_contents, recall_set
+from hub.web import api_routes, guard, models
+from hub.web.api_routes import After, Limit
+from hub.web.context import Ctx, Web
+from hub.web.errors import NotFound
 from hub.web.signature import signed
-from protocol.barcodes import DecodeRules, as_key
+from protocol.barcodes import as_key
 
 # Filters whose value is not a code; the session kind is ``session_kind`` on the API.
 PLAIN = frozenset({"status", "session_kind", "agent_id"})
@@ -43,45 +47,127 @@ def _filters_model(kind: str, spec: record_lists.RecordList) -> type[BaseModel]:
     return create_model(title, __config__=ConfigDict(extra="forbid"), **fields)
 
 
-def _record_route(
-    kind: str, model: type[BaseModel], handler: Callable[[str, BaseModel], dict[str, Any]]
-) -> Callable[..., dict[str, Any]]:
+def _record_route(kind: str, model: type[BaseModel]) -> Callable[..., dict[str, Any]]:
     """An endpoint for one record list, its query parameters declared by ``model``."""
 
-    def endpoint(filters: BaseModel) -> dict[str, Any]:
-        return handler(kind, filters)
+    def endpoint(ctx: Web, filters: BaseModel) -> dict[str, Any]:
+        return list_records(ctx, kind, filters)
 
-    return signed(endpoint, dict[str, Any], filters=Annotated[model, Query()])
+    return signed(endpoint, dict[str, Any], ctx=Ctx, filters=Annotated[model, Query()])
 
 
-def add(app: FastAPI, engine: Engine, permission: Any, rules: DecodeRules) -> None:
-    """A route per record kind; ``permission`` is the guard's dependency for reading them."""
+router = APIRouter(dependencies=[guard.permit(Permission.READ_RECORDS)])
 
-    def list_records(kind: str, asked: BaseModel) -> dict[str, Any]:
-        given = asked.model_dump(exclude_none=True)
-        bounds = {n: given.pop(n, None) for n in ("since", "until", "after")}
-        limit = given.pop("limit")
-        filters = {
-            FILTER_OF.get(name, name): value if name in PLAIN else as_key(value, rules)
-            for name, value in given.items()
-        }
-        with engine.connect() as conn:
-            rows, following = record_lists.page(
-                conn, kind, filters, bounds["since"], bounds["until"], bounds["after"], limit
-            )
-            items = queries.named_rows(conn, rows, "item" if kind == "items" else None)
-        return {"items": items, "next_after": following}
 
+def list_records(ctx: Web, kind: str, asked: BaseModel) -> dict[str, Any]:
+    given = asked.model_dump(exclude_none=True)
+    bounds = {n: given.pop(n, None) for n in ("since", "until", "after")}
+    limit = given.pop("limit")
+    filters = {
+        FILTER_OF.get(name, name): value if name in PLAIN else as_key(value, ctx.rules)
+        for name, value in given.items()
+    }
+    with ctx.engine.connect() as conn:
+        rows, following = record_lists.page(
+            conn, kind, filters, bounds["since"], bounds["until"], bounds["after"], limit
+        )
+        items = queries.named_rows(conn, rows, "item" if kind == "items" else None)
+    return {"items": items, "next_after": following}
+
+
+def _add_lists() -> None:
+    """A route per record kind."""
     for kind, spec in record_lists.LISTS.items():
         title = "".join(part.title() for part in kind.split("-"))
         row = models.record_model(f"{title}Record", spec.table, "item" if kind == "items" else None)
-        app.add_api_route(
+        router.add_api_route(
             f"/api/v1/records/{kind}",
-            _record_route(kind, _filters_model(kind, spec), list_records),
+            _record_route(kind, _filters_model(kind, spec)),
             methods=["GET"],
-            dependencies=[permission],
             name=f"list_{kind.replace('-', '_')}",
             summary=f"List {kind}",
             response_model=models.page_model(f"{title}Page", row),
             description=RECORDS_HELP,
         )
+
+
+_add_lists()
+
+
+@router.get(
+    "/api/v1/assets/{key}/where",
+    response_model=models.WhereIs,
+)
+def where_is(ctx: Ctx, key: Annotated[str, Path(max_length=512)], history: Limit = 20) -> Any:
+    """Where an asset is, its location's path from the site down, and its newest moves."""
+    with ctx.engine.connect() as conn:
+        found = queries.where_is(conn, key, history)
+    if found is None:
+        raise NotFound(f"no asset {key!r} has reached the hub")
+    return found
+
+
+@router.get(
+    "/api/v1/history/{key}",
+    response_model=models.HistoryPage,
+)
+def history(
+    ctx: Ctx, key: Annotated[str, Path(max_length=512)], after_id: After = 0, limit: Limit = 100
+) -> dict[str, Any]:
+    """An instrument's, tray's, asset's, load's or case's history as a timeline, oldest
+    first, each entry naming its cause scan and station. Codes as printed or as keys."""
+    with ctx.engine.connect() as conn:
+        return api_routes.page(
+            queries.history(conn, sorted({key, as_key(key, ctx.rules)}), after_id, limit),
+            limit,
+        )
+
+
+@router.get(
+    "/api/v1/cases",
+    response_model=models.CasePage,
+)
+def list_cases(
+    ctx: Ctx, after: Annotated[str, Query(max_length=512)] = "", limit: Limit = 100
+) -> dict[str, Any]:
+    """Surgical cases: scheduled, in_progress, done or cancelled."""
+    with ctx.engine.connect() as conn:
+        items = queries.case_page(conn, after, limit)
+    return {"items": items, "next_after": items[-1]["case"] if len(items) == limit else None}
+
+
+cycle_record = models.record_model("Cycle", records.cycles, None)
+load_answer = create_model(
+    "Load",
+    __base__=cycle_record,
+    contents=(list[models.LoadItem], Field(description="What it held, as it went in.")),
+)
+
+
+@router.get(
+    "/api/v1/loads/{label}",
+    response_model=load_answer,
+)
+def load(ctx: Ctx, label: Annotated[str, Path(max_length=512)]) -> dict[str, Any]:
+    """A load (``STE-A1.5`` as printed, or its key) with every ST79 field and what it
+    held: the items and trays added, and each tray's instruments."""
+    with ctx.engine.connect() as conn:
+        found = queries.load_by_label(conn, as_key(label, ctx.rules))
+        if found is None:
+            raise NotFound(f"no load labelled {label!r} has reached the hub")
+        (named,) = queries.named_rows(conn, [found], None)
+        contents = load_contents(conn, found["session_id"])
+        queries.with_names(conn, contents, None)
+    return {**named, "contents": contents}
+
+
+@router.get(
+    "/api/v1/recalls/{label}",
+    response_model=models.Recall,
+)
+def recall(ctx: Ctx, label: Annotated[str, Path(max_length=512)]) -> Any:
+    with ctx.engine.connect() as conn:
+        found = recall_set(conn, label)
+    if found is None:
+        raise NotFound(f"no cycle labelled {label!r} has reached the hub")
+    return found  # the response model serializes it (jsonable_encoder took 10x as long)

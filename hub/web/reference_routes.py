@@ -12,19 +12,20 @@ from datetime import UTC, datetime
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from fastapi import Body, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hub import refdata
+from hub.access.roles import Permission
 from hub.errors import BadData, ImportFailed
-from hub.store.db import mapped
 from hub.store.records import REFERENCE
 from hub.web import errors, guard
+from hub.web.context import Ctx, Web
 from hub.web.errors import NotFound
 from hub.web.signature import signed
 from protocol.barcodes import DecodeRules
+from protocol.reference import ReferenceSnapshot
 
 CodePath = Annotated[
     str,
@@ -95,54 +96,42 @@ def _import_body(kind: str) -> dict[str, Any]:
     }
 
 
-def add(app: FastAPI, engine: Engine, read: Any, write: Any, rules: DecodeRules) -> None:
-    """Routes for every reference kind; ``read`` and ``write`` are the guard's dependencies."""
-    for kind in refdata.KINDS:
-        stored, body, page = _models(kind)
-        _add_kind(app, engine, kind, stored, body, page, read, write, rules)
+router = APIRouter()
 
 
 def _add_kind(
-    app: FastAPI,
-    engine: Engine,
-    kind: str,
-    stored: type[BaseModel],
-    body: type[BaseModel],
-    page: type[BaseModel],
-    read: Any,
-    write: Any,
-    rules: DecodeRules,
+    kind: str, stored: type[BaseModel], body: type[BaseModel], page: type[BaseModel]
 ) -> None:
     base = f"/api/v1/reference/{kind}"
     name = kind.replace("-", "_")
 
-    def list_rows(after: str, limit: int, name: str | None = None) -> dict[str, Any]:
-        with engine.connect() as conn:
+    def list_rows(ctx: Web, after: str, limit: int, name: str | None = None) -> dict[str, Any]:
+        with ctx.engine.connect() as conn:
             found = refdata.rows(conn, kind, after, limit, name)
         return {"items": found, "next_after": found[-1]["code"] if len(found) == limit else None}
 
-    def get_row(code: str) -> dict[str, Any]:
-        with engine.connect() as conn:
-            found = refdata.row(conn, kind, refdata.key_of(kind, code, rules))
+    def get_row(ctx: Web, code: str) -> dict[str, Any]:
+        with ctx.engine.connect() as conn:
+            found = refdata.row(conn, kind, refdata.key_of(kind, code, ctx.rules))
         if found is None:
             raise NotFound(f"no {kind} row has code {code!r}")
         return found
 
-    def put_row(request: Request, code: str, values: BaseModel) -> dict[str, Any]:
+    def put_row(ctx: Web, request: Request, code: str, values: BaseModel) -> dict[str, Any]:
         given = {**values.model_dump(exclude_unset=True), "code": code}
-        parsed = _validated(kind, [given], rules, "the body")
-        _write(engine, kind, parsed, request)
-        return get_row(parsed[0].code)
+        parsed = _validated(kind, [given], ctx.rules, "the body")
+        _write(ctx, kind, parsed, request)
+        return get_row(ctx, parsed[0].code)
 
-    def delete_row(request: Request, code: str) -> Response:
-        key = refdata.key_of(kind, code, rules)
-        with mapped(), engine.begin() as conn:
-            done = refdata.remove(conn, kind, key, _actor(request), datetime.now(UTC))
+    def delete_row(ctx: Web, request: Request, code: str) -> Response:
+        key = refdata.key_of(kind, code, ctx.rules)
+        by = _actor(request)
+        done = ctx.write(lambda conn: refdata.remove(conn, kind, key, by, datetime.now(UTC)))
         if not done:
             raise NotFound(f"no {kind} row has code {code!r}")
         return Response(status_code=204)
 
-    async def import_rows(request: Request) -> Imported:
+    async def import_rows(ctx: Web, request: Request) -> Imported:
         """The whole file or nothing; the first bad row is named with its number."""
         fmt = TYPES.get(request.headers.get("content-type", "").split(";")[0].strip().lower())
         if fmt is None:
@@ -153,48 +142,57 @@ def _add_kind(
         except UnicodeDecodeError as exc:
             raise errors.Invalid(f"the body is not UTF-8: {exc}") from None
         parsed = await run_in_threadpool(
-            lambda: _validated(kind, _parsed_rows(text, fmt), rules, "the body")
+            lambda: _validated(kind, _parsed_rows(text, fmt), ctx.rules, "the body")
         )
-        await run_in_threadpool(_write, engine, kind, parsed, request)
+        await run_in_threadpool(_write, ctx, kind, parsed, request)
         return Imported(kind=kind, imported=len(parsed))
 
     Limit = Annotated[int, Query(ge=1, le=1000)]
     Name = Annotated[str | None, Query(max_length=200, description="Part of the name, any case.")]
     named = {"name": (Name, None)} if "name" in REFERENCE[kind].c else {}
     After = Annotated[str, Query(max_length=512, description="next_after of the last page.")]
+    read = guard.permit(Permission.READ_REFERENCE)
+    write = guard.permit(Permission.MANAGE_REFERENCE)
     routes: list[tuple[str, str, Any, Any, dict[str, Any]]] = [
         (
             "GET",
             base,
-            signed(list_rows, page, after=(After, ""), limit=(Limit, 100), **named),
+            signed(list_rows, page, ctx=Ctx, after=(After, ""), limit=(Limit, 100), **named),
             read,
             {"response_model": page, "summary": f"List {kind} (reference data)"},
         ),
         (
             "GET",
             base + "/{code}",
-            signed(get_row, stored, code=CodePath),
+            signed(get_row, stored, ctx=Ctx, code=CodePath),
             read,
             {"response_model": stored, "summary": f"Get one of {kind}"},
         ),
         (
             "PUT",
             base + "/{code}",
-            signed(put_row, stored, request=Request, code=CodePath, values=Annotated[body, Body()]),
+            signed(
+                put_row,
+                stored,
+                ctx=Ctx,
+                request=Request,
+                code=CodePath,
+                values=Annotated[body, Body()],
+            ),
             write,
             {"response_model": stored, "summary": f"Create or replace one of {kind}"},
         ),
         (
             "DELETE",
             base + "/{code}",
-            signed(delete_row, Response, request=Request, code=CodePath),
+            signed(delete_row, Response, ctx=Ctx, request=Request, code=CodePath),
             write,
             {"status_code": 204, "response_class": Response, "summary": f"Delete one of {kind}"},
         ),
         (
             "POST",
             base + "/import",
-            signed(import_rows, Imported, request=Request),
+            signed(import_rows, Imported, ctx=Ctx, request=Request),
             write,
             {
                 "summary": f"Import {kind}: a JSON list or CSV, as scantrail-hub import takes",
@@ -208,7 +206,7 @@ def _add_kind(
     ]
     for method, path, endpoint, permission, extra in routes:
         operation = f"{method.lower()}_{name}_{endpoint.__name__}"
-        app.add_api_route(
+        router.add_api_route(
             path,
             endpoint,
             methods=[method],
@@ -233,13 +231,44 @@ def _validated(kind: str, rows: list[dict[str, Any]], rules: DecodeRules, source
         raise errors.Invalid(str(exc), {"row": exc.row, "problems": exc.problems}) from None
 
 
-def _write(engine: Engine, kind: str, parsed: list[Any], request: Request) -> None:
+def _write(ctx: Web, kind: str, parsed: list[Any], request: Request) -> None:
+    by = _actor(request)
     try:
-        with mapped(), engine.begin() as conn:
-            refdata.store(conn, kind, parsed, _actor(request), datetime.now(UTC))
+        ctx.write(lambda conn: refdata.store(conn, kind, parsed, by, datetime.now(UTC)))
     except BadData as exc:  # a value the database refuses: nothing of it was written
         raise errors.Invalid(f"the database refused a value: {exc}") from None
 
 
 def _actor(request: Request) -> str:
     return guard.holder_of(request).actor
+
+
+@router.get(
+    "/api/v1/reference",
+    dependencies=[guard.permit(Permission.READ_REFERENCE)],
+    response_model=ReferenceSnapshot,
+    responses={304: {"description": "unchanged since the ETag in If-None-Match"}},
+)
+def reference_snapshot(
+    ctx: Ctx,
+    if_none_match: Annotated[str | None, Header(max_length=256)] = None,
+    unsafe: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="The unsafe items' version from the hub's reference notice: a "
+            "snapshot older than it is built again.",
+        ),
+    ] = None,
+) -> Response:
+    """What a station needs for feedback offline: instruments, tray count sheets, what
+    is blocked and why, trays being assembled, staff badges and the site's rules."""
+    served = ctx.snapshots.current(unsafe)
+    headers = {"ETag": served.etag, "Cache-Control": "no-cache"}
+    if if_none_match is not None and served.etag in if_none_match.split(","):
+        return Response(status_code=304, headers=headers)
+    return Response(served.body, media_type="application/json", headers=headers)
+
+
+for _kind in refdata.KINDS:
+    _add_kind(_kind, *_models(_kind))

@@ -22,16 +22,24 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from hub.access.roles import Permission
+from hub.web import guard
+from hub.web.context import Ctx
 from hub.web.errors import Invalid, TooMany
 from hub.web.feed import BATCH, Entry, Feed
 from hub.web.models import MAX_ID
 
 KINDS = ("record", "alert", "agent", "lag", "dead_letter")
+KINDS_HELP = "Comma-separated, any of: " + ", ".join(KINDS)
+
+router = APIRouter()
 # Agent fields that change with every heartbeat; a change of only these is not news.
 _HEARTBEAT = ("last_seen_at", "health_at")
 
@@ -202,3 +210,38 @@ async def events(
     finally:
         feed.leave(token, kinds)
         on_close()
+
+
+@router.get(
+    "/api/v1/stream",
+    dependencies=[guard.permit(Permission.READ_RECORDS)],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def live(
+    ctx: Ctx,
+    request: Request,
+    kinds: Annotated[
+        str | None,
+        Query(max_length=64, description=KINDS_HELP),
+    ] = None,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: record changes, alerts, agent state and projection lag.
+    Reconnect with ``Last-Event-ID`` to miss nothing (docs/stream.md)."""
+    wanted = wanted_kinds(kinds)
+    resume = Cursor.parse(last_event_id) if last_event_id else None
+    token = guard.presented(request) or ""
+
+    ctx.streams.open(token)  # 429 past the limits
+    sent = events(
+        request,
+        ctx.feed,
+        token,
+        wanted,
+        resume,
+        ctx.api.stream_keepalive_s,
+        lambda: ctx.streams.close(token),
+    )
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(sent, media_type="text/event-stream", headers=headers)

@@ -5,26 +5,24 @@ root hands in as ``IngestPorts``: the web layer imports no ingest."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from hub.access.roles import Permission
 from hub.domain.statuses import CycleStatus
 from hub.errors import BadData, NotReplayed
 from hub.store import queries
 from hub.store.acknowledge import ALREADY, acknowledge
-from hub.store.db import mapped
 from hub.web import errors, guard, models
+from hub.web.context import Ctx, IngestPorts
 from hub.web.errors import NotFound
 from hub.web.models import MAX_ID
-from protocol.barcodes import Decoded, DecodeRules, Kind, as_key, decode
+from protocol.barcodes import Decoded, Kind, as_key, decode
 
 
 class Acknowledgement(BaseModel):
@@ -35,17 +33,6 @@ class Acknowledgement(BaseModel):
         pattern=errors.NO_NUL,
         description="What was done about it.",
     )
-
-
-@dataclass(frozen=True)
-class IngestPorts:
-    """What the API writes through ingest; the composition root hands it in, as the web
-    layer imports no ingest (hub/ingest/replay.py, hub/ingest/manual.py)."""
-
-    # (connection, dead letter id, who, now) -> what the replay stored, or None: no letter
-    replay: Callable[[Connection, int, str, datetime], dict[str, Any] | None]
-    # (connection, load session id, fields, who, now) -> the seqs of the scans entered
-    enter: Callable[[Connection, str, dict[str, Any], str, datetime], list[int]]
 
 
 class LoadFields(BaseModel):
@@ -102,80 +89,83 @@ def _ingesting(ingest: IngestPorts | None) -> IngestPorts:
     return ingest
 
 
-def add(
-    app: FastAPI,
-    engine: Engine,
-    permit: Callable[[Permission], Any],
-    decode_rules: DecodeRules,
-    ingest: IngestPorts | None,
-) -> None:
-    """The write routes; ``permit`` declares each one's permission (hub/web/guard.py)."""
+router = APIRouter()
 
-    @app.post(
-        "/api/v1/dead-letters/{letter_id}/replay",
-        dependencies=[permit(Permission.REPLAY_DEAD_LETTERS)],
-    )
-    def replay_dead_letter(
-        request: Request, letter_id: Annotated[int, Path(ge=1, le=MAX_ID)]
-    ) -> ReplayAnswer:
-        """Send a dead letter's scans through ingest again, once its cause is fixed: 409
-        naming why when it still cannot be (docs/dead-letters.md)."""
-        ports = _ingesting(ingest)
-        by = guard.holder_of(request).actor
-        try:
-            with mapped(), engine.begin() as conn:
-                done = ports.replay(conn, letter_id, by, datetime.now(UTC))
-        except NotReplayed as exc:
-            raise errors.Conflict(exc.message, {"reason": exc.reason}) from None
-        except BadData as exc:  # its values still do not fit: nothing was written
-            message = f"still refused by the database: {exc}"
-            raise errors.Conflict(message, {"reason": "still_refused"}) from None
-        if done is None:
-            raise NotFound(f"no dead letter {letter_id}")
-        return ReplayAnswer(**done)
 
-    @app.post(
-        "/api/v1/alerts/{alert_id}/ack",
-        dependencies=[permit(Permission.ACK_ALERTS)],
-        response_model=models.Alert,
-    )
-    def acknowledge_alert(
-        request: Request,
-        alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-        body: Acknowledgement,
-    ) -> dict[str, Any]:
-        """Acknowledge an alert with a note; the audit trail names who did it."""
-        by = guard.holder_of(request).actor
-        with engine.begin() as conn:
-            done = acknowledge(conn, alert_id, by, body.note, datetime.now(UTC))
-        if done is None:
-            raise NotFound(f"no alert {alert_id}")
-        if done == ALREADY:
-            raise errors.Conflict(f"alert {alert_id} was acknowledged already")
-        assert isinstance(done, dict)
-        return done
+@router.post(
+    "/api/v1/dead-letters/{letter_id}/replay",
+    dependencies=[guard.permit(Permission.REPLAY_DEAD_LETTERS)],
+)
+def replay_dead_letter(
+    ctx: Ctx, request: Request, letter_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> ReplayAnswer:
+    """Send a dead letter's scans through ingest again, once its cause is fixed: 409
+    naming why when it still cannot be (docs/dead-letters.md)."""
+    ports = _ingesting(ctx.ingest)
+    by = guard.holder_of(request).actor
+    try:
+        done = ctx.write(lambda conn: ports.replay(conn, letter_id, by, datetime.now(UTC)))
+    except NotReplayed as exc:
+        raise errors.Conflict(exc.message, {"reason": exc.reason}) from None
+    except BadData as exc:  # its values still do not fit: nothing was written
+        message = f"still refused by the database: {exc}"
+        raise errors.Conflict(message, {"reason": "still_refused"}) from None
+    if done is None:
+        raise NotFound(f"no dead letter {letter_id}")
+    return ReplayAnswer(**done)
 
-    @app.post("/api/v1/loads/{label}/fields", dependencies=[permit(Permission.ENTER_LOAD_FIELDS)])
-    def enter_load_fields(
-        request: Request, label: Annotated[str, Path(max_length=512)], body: LoadFields
-    ) -> EnteredFields:
-        """Enter a load's fields (type, exposure, temperature, chemical indicator, releaser,
-        an implant load's early release and why) where no command barcode is used, open or
-        closed. Each becomes a scan of the hub's
-        own in the scan log, so the record shows it once the projector has applied it and a
-        rebuild derives it again; the history names who entered it."""
-        ports = _ingesting(ingest)
-        fields = body.model_dump(exclude_none=True)
-        if "releaser" in fields:
-            badge = decode(fields["releaser"], decode_rules)
-            if not isinstance(badge, Decoded) or badge.kind is not Kind.STAFF:
-                raise errors.Invalid(f"releaser {fields['releaser']!r} is not a staff badge")
-        with mapped(), engine.begin() as conn:
-            load = queries.load_by_label(conn, as_key(label, decode_rules))
-            if load is None:
-                raise NotFound(f"no load labelled {label!r} has reached the hub")
-            if load["status"] == CycleStatus.CANCELLED:
-                raise errors.Conflict(f"load {label!r} was cancelled; it takes no fields")
-            by = guard.holder_of(request).actor
-            seqs = ports.enter(conn, load["session_id"], fields, by, datetime.now(UTC))
-        return EnteredFields(load=load["session_id"], seqs=seqs)
+
+@router.post(
+    "/api/v1/alerts/{alert_id}/ack",
+    dependencies=[guard.permit(Permission.ACK_ALERTS)],
+    response_model=models.Alert,
+)
+def acknowledge_alert(
+    ctx: Ctx,
+    request: Request,
+    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: Acknowledgement,
+) -> dict[str, Any]:
+    """Acknowledge an alert with a note; the audit trail names who did it."""
+    by = guard.holder_of(request).actor
+    done = ctx.write(lambda conn: acknowledge(conn, alert_id, by, body.note, datetime.now(UTC)))
+    if done is None:
+        raise NotFound(f"no alert {alert_id}")
+    if done == ALREADY:
+        raise errors.Conflict(f"alert {alert_id} was acknowledged already")
+    assert isinstance(done, dict)
+    return done
+
+
+@router.post(
+    "/api/v1/loads/{label}/fields", dependencies=[guard.permit(Permission.ENTER_LOAD_FIELDS)]
+)
+def enter_load_fields(
+    ctx: Ctx, request: Request, label: Annotated[str, Path(max_length=512)], body: LoadFields
+) -> EnteredFields:
+    """Enter a load's fields (type, exposure, temperature, chemical indicator, releaser,
+    an implant load's early release and why) where no command barcode is used, open or
+    closed. Each becomes a scan of the hub's
+    own in the scan log, so the record shows it once the projector has applied it and a
+    rebuild derives it again; the history names who entered it."""
+    ports = _ingesting(ctx.ingest)
+    fields = body.model_dump(exclude_none=True)
+    if "releaser" in fields:
+        badge = decode(fields["releaser"], ctx.rules)
+        if not isinstance(badge, Decoded) or badge.kind is not Kind.STAFF:
+            raise errors.Invalid(f"releaser {fields['releaser']!r} is not a staff badge")
+    key = as_key(label, ctx.rules)
+    by = guard.holder_of(request).actor
+
+    def enter(conn: Connection) -> tuple[str, list[int]]:
+        load = queries.load_by_label(conn, key)
+        if load is None:
+            raise NotFound(f"no load labelled {label!r} has reached the hub")
+        if load["status"] == CycleStatus.CANCELLED:
+            raise errors.Conflict(f"load {label!r} was cancelled; it takes no fields")
+        return load["session_id"], ports.enter(
+            conn, load["session_id"], fields, by, datetime.now(UTC)
+        )
+
+    session_id, seqs = ctx.write(enter)
+    return EnteredFields(load=session_id, seqs=seqs)

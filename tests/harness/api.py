@@ -19,7 +19,7 @@ from hub.ingest import manual
 from hub.ingest.replay import replayer
 from hub.store import tokens
 from hub.web.app import create_app
-from hub.web.writes import IngestPorts
+from hub.web.context import IngestPorts
 
 
 def make_token(engine: Engine, role: Role, name: str = "tests") -> str:

@@ -12,6 +12,7 @@ from agent.catalog import Catalog
 from agent.session import Instant
 from agent.station import Station
 from hub.ingest.triage import Message
+from hub.ingest.web_writes import Waiting
 from hub.ingest.worker import IngestWorker
 from hub.metrics import Metrics
 from hub.reconcile.apply import Reconciler
@@ -107,7 +108,7 @@ class HubUnderTest:
         migrate(self.engine)
         self.metrics = Metrics()  # the writer's counters, and the database's state
         self.metrics.watch(self.engine)
-        self.messages: queue.Queue[Message] = queue.Queue()  # what the writer has waiting
+        self.messages: Waiting = queue.Queue()  # what the writer has waiting
         self.broker = RecordingBroker()
         settings = IngestSettings(projection_step_scans=step_scans)
         self.checks = TimedChecks(self.engine, settings)

@@ -13,7 +13,6 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,8 +48,8 @@ def admin(app_and_engine: Any) -> Client:
 def _guarded(app: FastAPI) -> list[tuple[str, str]]:
     """Every (method, path) of the app that needs a token, as a caller would request it."""
     found = []
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path not in PUBLIC:
+    for route in guard.routes(app):
+        if route.path not in PUBLIC:
             path = re.sub(r"{(\w+)}", lambda m: PATH_SAMPLES.get(m[1], "x"), route.path)
             found += [(method, path) for method in sorted(route.methods)]
     return found
@@ -64,8 +63,8 @@ def test_every_route_and_role_is_allowed_or_refused_as_its_declared_permission_s
     app, engine = app_and_engine
     declared = {
         (method, route.path): guard.declared(route)
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.path not in PUBLIC
+        for route in guard.routes(app)
+        if route.path not in PUBLIC
         for method in route.methods
     }
     clients = {role: Client.as_role(app, engine, role) for role in Role}
