@@ -149,13 +149,16 @@ def _spelled_statuses(tree: ast.AST, words: set[str]) -> list[tuple[int, str]]:
             name = getattr(node.func, "attr", getattr(node.func, "id", ""))
             if name in ("in_", "not_in", "set_status"):
                 found += [c for arg in node.args for c in quoted(arg)]
+            elif name in ("Alert", "add", "open_of_kind"):  # an alert's severity and kind
+                found += [c for arg in node.args[:2] for c in quoted(arg)]
     return sorted((c.lineno, str(c.value)) for c in found)
 
 
 def test_the_records_edges_name_every_status_by_its_enum() -> None:
-    """reconcile, store and web compare and set item, cycle, session and checklist statuses,
-    session kinds and asset statuses through hub/domain/statuses.py, never as quoted words
-    (issue 30: a typo there was invisible to mypy)."""
+    """reconcile, store, web and ingest compare and set item, cycle, session and checklist
+    statuses, session kinds, asset statuses and alert kinds and severities through
+    hub/domain/statuses.py, never as quoted words (issue 30: a typo there was invisible to
+    mypy)."""
     from hub.domain import statuses
 
     enums = (
@@ -165,11 +168,13 @@ def test_the_records_edges_name_every_status_by_its_enum() -> None:
         statuses.ChecklistStatus,
         statuses.SessionKind,
         statuses.AssetStatus,
+        statuses.AlertKind,
+        statuses.Severity,
     )
     words = {str(member) for enum in enums for member in enum}
     spelled = {
         str(path.relative_to(ROOT)): found
-        for package in ("reconcile", "store", "web")
+        for package in ("reconcile", "store", "web", "ingest")
         for path in sorted((ROOT / "hub" / package).rglob("*.py"))
         if "migrations" not in path.parts
         and (found := _spelled_statuses(ast.parse(path.read_text()), words))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hub.domain.statuses import AlertKind, Severity
+
 
 @dataclass(frozen=True)
 class OpenSession:
@@ -71,8 +73,8 @@ class Inspection:
 
 @dataclass(frozen=True)
 class Alert:
-    severity: str
-    kind: str
+    severity: Severity
+    kind: AlertKind
     detail: str
     # The key of what it is about (an item, tray, case, asset, sterilizer or a load's cycle
     # label), so a page links it and the condition's end can resolve it.

@@ -81,7 +81,7 @@ from hub.domain.facts import (
     View,
 )
 from hub.domain.folds import ASSET_STATUSES, Checklist, checklist, gs1_date
-from hub.domain.statuses import CycleStatus, ItemStatus
+from hub.domain.statuses import AlertKind, CycleStatus, ItemStatus, Severity
 from protocol.vocabulary import STATION_STATE_ONLY, AssetStatus
 
 # Conditions on return that take an instrument out of service until it is inspected.
@@ -107,8 +107,8 @@ _ITEM_KINDS = frozenset({"instrument", "tray", "product"})
 def _blocked(scan: Scan) -> Alert:
     where = f" at {scan.station}" if scan.station else ""
     return Alert(
-        "high",
-        "blocked_use",
+        Severity.HIGH,
+        AlertKind.BLOCKED_USE,
         f"{scan.code or 'an item'} was scanned for use{where} and the station blocked it "
         "(its reference snapshot marked it quarantined or from an unreleased load)",
         scan.code,
@@ -177,7 +177,7 @@ def _bi_result(scan: Scan) -> list[Change]:
         f"biological indicator failed for cycle {label}: recall every load on {sterilizer} "
         "since its last passing indicator"
     )
-    return [BiResult(label, result), Alert("high", "bi_failed", detail, label)]
+    return [BiResult(label, result), Alert(Severity.HIGH, AlertKind.BI_FAILED, detail, label)]
 
 
 def _load_field(scan: Scan, session: SessionView | None, policy: Policy) -> list[Change]:
@@ -200,7 +200,9 @@ def _load_field(scan: Scan, session: SessionView | None, policy: Policy) -> list
     changes: list[Change] = [CycleField(session.session_id, "released_by", scan.code)]
     if policy.second_person_release and scan.code == session.operator:
         detail = f"load {session.session_id} released by {scan.code}, not a second person"
-        changes.append(Alert("medium", "same_person_release", detail, session.session_id))
+        changes.append(
+            Alert(Severity.MEDIUM, AlertKind.SAME_PERSON_RELEASE, detail, session.session_id)
+        )
     return changes
 
 
@@ -209,10 +211,24 @@ def _asset_care(asset: str, action: str, value: str | None) -> list[Change]:
     service until someone sets it back."""
     if action == "asset_status":
         if value not in ASSET_STATUSES:
-            return [Alert("medium", "impossible_sequence", f"{asset}: no status {value!r}", asset)]
+            return [
+                Alert(
+                    Severity.MEDIUM,
+                    AlertKind.IMPOSSIBLE_SEQUENCE,
+                    f"{asset}: no status {value!r}",
+                    asset,
+                )
+            ]
         return [EquipmentEvent(asset, value, None)]
     if value not in ("pass", "fail"):
-        return [Alert("medium", "impossible_sequence", f"{asset}: inspection {value!r}", asset)]
+        return [
+            Alert(
+                Severity.MEDIUM,
+                AlertKind.IMPOSSIBLE_SEQUENCE,
+                f"{asset}: inspection {value!r}",
+                asset,
+            )
+        ]
     if value == "fail":
         return [Inspection(asset, value), EquipmentEvent(asset, AssetStatus.OUT_OF_SERVICE, None)]
     return [Inspection(asset, value)]
@@ -256,8 +272,8 @@ def _point_of_use(action: str, code: str, case: str, item: ItemFacts | None) -> 
         return []
     return [
         Alert(
-            "low",
-            "return_without_use",
+            Severity.LOW,
+            AlertKind.RETURN_WITHOUT_USE,
             f"{code} returned in case {case} with no use recorded",
             code,
         )
@@ -276,7 +292,7 @@ def _bi_label(scan: Scan, session: SessionView) -> list[Change]:
     ]
     if expiry < scan.at.date():
         detail = f"BI lot {scan.lot} expired on {expiry} and was used in load {session.session_id}"
-        changes.append(Alert("high", "bi_expired", detail, session.session_id))
+        changes.append(Alert(Severity.HIGH, AlertKind.BI_EXPIRED, detail, session.session_id))
     return changes
 
 
@@ -314,13 +330,17 @@ def _close_load(
         detail = (
             f"load {session.session_id} released by {releaser or 'no badge'}, not a second person"
         )
-        changes.append(Alert("medium", "same_person_release", detail, session.session_id))
+        changes.append(
+            Alert(Severity.MEDIUM, AlertKind.SAME_PERSON_RELEASE, detail, session.session_id)
+        )
     if day is not None and bowie_dick_missing(day.load, list(day.earlier), day.prevac):
         detail = (
             f"load {session.session_id} on {session.key} is its first of "
             f"{day.load.started_key[:10]} and no Bowie-Dick test passed before it"
         )
-        changes.append(Alert("high", "bowie_dick_missing", detail, session.session_id))
+        changes.append(
+            Alert(Severity.HIGH, AlertKind.BOWIE_DICK_MISSING, detail, session.session_id)
+        )
     return changes
 
 
@@ -336,7 +356,9 @@ def _checked(session_id: str, tray: TrayFacts) -> list[Change]:
 
 
 def _impossible(scan: Scan, what: str) -> Alert:
-    return Alert("medium", "impossible_sequence", f"{what} (scan {scan.key})", scan.code)
+    return Alert(
+        Severity.MEDIUM, AlertKind.IMPOSSIBLE_SEQUENCE, f"{what} (scan {scan.key})", scan.code
+    )
 
 
 # -- the rules' own folds ----------------------------------------------------------------------
@@ -407,14 +429,14 @@ def unsafe_use(item: str, status: str | None, load: LoadFacts | None) -> Alert |
     status before this use)."""
     if load is not None and load.status in UNRELEASED:
         return Alert(
-            "high",
-            "unsafe_use",
+            Severity.HIGH,
+            AlertKind.UNSAFE_USE,
             f"{item} used in the OR from load {load.session_id} on {load.sterilizer}, "
             f"which is {load.status}",
             item,
         )
     if status == ItemStatus.QUARANTINED:
-        return Alert("high", "unsafe_use", f"{item} used while quarantined", item)
+        return Alert(Severity.HIGH, AlertKind.UNSAFE_USE, f"{item} used while quarantined", item)
     return None
 
 
@@ -437,7 +459,9 @@ def tray_short(tray: str, result: Checklist) -> Alert | None:
     if not result.short:
         return None
     missing = ", ".join(f"{n}× {code}" for code, n in result.missing.items())
-    return Alert("medium", "tray_short", f"tray {tray} closed short: {missing}", tray)
+    return Alert(
+        Severity.MEDIUM, AlertKind.TRAY_SHORT, f"tray {tray} closed short: {missing}", tray
+    )
 
 
 def tray_not_ready(status: str | None, load_status: str | None) -> str | None:
@@ -465,5 +489,9 @@ def unregistered(noun: str, code: str) -> Alert:
     """A code scanned that no reference import registered: recorded, and flagged once per
     code while its alert is open, not on every load or move."""
     return Alert(
-        "medium", "unregistered_code", f"{noun} {code} is not registered", code, f"{noun}:{code}"
+        Severity.MEDIUM,
+        AlertKind.UNREGISTERED_CODE,
+        f"{noun} {code} is not registered",
+        code,
+        f"{noun}:{code}",
     )

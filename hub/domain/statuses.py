@@ -64,3 +64,35 @@ CASE_STATUS = {
     SessionStatus.CLOSED: "done",
     SessionStatus.CANCELLED: "cancelled",
 }
+
+
+class AlertKind(StrEnum):
+    """Every kind of alert the hub raises; hub/web/wording.py ALERT_GUIDES says each one's
+    title and next step (a test checks that every kind has one)."""
+
+    UNSAFE_USE = "unsafe_use"
+    BLOCKED_USE = "blocked_use"
+    BI_FAILED = "bi_failed"
+    BI_EXPIRED = "bi_expired"
+    BOWIE_DICK_MISSING = "bowie_dick_missing"
+    SAME_PERSON_RELEASE = "same_person_release"
+    TRAY_SHORT = "tray_short"
+    CASE_NOT_READY = "case_not_ready"
+    RETURN_WITHOUT_USE = "return_without_use"
+    IMPOSSIBLE_SEQUENCE = "impossible_sequence"
+    UNREGISTERED_CODE = "unregistered_code"
+    INSPECTION_OVERDUE = "inspection_overdue"
+    LOAN_OVERDUE = "loan_overdue"
+    CLOCK_SKEW = "clock_skew"
+    CLOCK_UNSYNCED = "clock_unsynced"
+    GAP_OPEN = "gap_open"
+    SEQ_CONFLICT = "seq_conflict"
+    SPOOFED_SENDER = "spoofed_sender"
+    RECONCILE_FAILED = "reconcile_failed"
+    SIGNIN_FLOOD = "signin_flood"
+
+
+class Severity(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"

@@ -48,6 +48,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hub.checkpoints import Checkpoint, passing
 from hub.clock import HubClock
+from hub.domain.statuses import AlertKind, Severity
 from hub.errors import BadData, DatabaseUnavailable
 from hub.health import WriterHealth
 from hub.ingest import inbox
@@ -242,7 +243,7 @@ class IngestWorker:
             raised = Alerts(now)
             self._dead_letters(conn, work.dead, raised, now)
             for agent_id, text in self._fleet.record_healths(conn, work.healths.values()):
-                raised.add("medium", "clock_skew", agent_id, text)
+                raised.add(Severity.MEDIUM, AlertKind.CLOCK_SKEW, agent_id, text)
             self._fleet.record_statuses(conn, work.statuses.values(), now)
             stored = inbox.store(
                 conn,
@@ -297,7 +298,7 @@ class IngestWorker:
                 }
             )
             if letter.reason == "agent_mismatch":
-                raised.add("high", "spoofed_sender", letter.agent_id, letter.detail)
+                raised.add(Severity.HIGH, AlertKind.SPOOFED_SENDER, letter.agent_id, letter.detail)
         if rows:
             conn.execute(dead_letters.insert(), rows)
 
@@ -309,8 +310,8 @@ class IngestWorker:
             first.setdefault((event.agent_id, event.incarnation), event)
         for (agent_id, incarnation), event in first.items():
             raised.add(
-                "high",
-                "seq_conflict",
+                Severity.HIGH,
+                AlertKind.SEQ_CONFLICT,
                 agent_id,
                 f"seq {event.seq} of incarnation {incarnation} arrived again with different "
                 "content; the first version is kept. If the station's storage was restored "
@@ -330,8 +331,8 @@ class IngestWorker:
             if not event.clock_synced and event.agent_id not in raised_for:
                 raised_for.add(event.agent_id)
                 raised.add(
-                    "low",
-                    "clock_unsynced",
+                    Severity.LOW,
+                    AlertKind.CLOCK_UNSYNCED,
                     event.agent_id,
                     f"scans from seq {event.seq} on were taken with the clock "
                     "not synced: their event times may be off, and so may their order against "

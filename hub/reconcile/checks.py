@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from hub.domain.statuses import AlertKind, Severity
 from hub.settings import IngestSettings, RecordSettings
 from hub.store import due
 from hub.store.alerts import Alerts, open_of_kind, resolve
@@ -27,8 +28,8 @@ from hub.store.tables import agent_streams, agents
 
 # Why an overdue alert ended when its asset is no longer overdue.
 RESOLVED_BY = {
-    "inspection_overdue": "the asset was inspected or retired",
-    "loan_overdue": "the equipment came back",
+    AlertKind.INSPECTION_OVERDUE: "the asset was inspected or retired",
+    AlertKind.LOAN_OVERDUE: "the equipment came back",
 }
 
 
@@ -63,8 +64,8 @@ class TimedChecks:
             ).all()
             for row in stale:
                 raised.add(
-                    "medium",
-                    "gap_open",
+                    Severity.MEDIUM,
+                    AlertKind.GAP_OPEN,
                     row.agent_id,
                     f"seqs {row.confirmed_seq + 1}..{row.max_seen_seq - 1} of incarnation "
                     f"{row.incarnation} missing since {row.gap_since}; later scans wait for them",
@@ -77,7 +78,9 @@ class TimedChecks:
                     )
                 ).scalars()
             )
-            filled = [a.id for a in open_of_kind(conn, "gap_open") if a.agent_id not in gapped]
+            filled = [
+                a.id for a in open_of_kind(conn, AlertKind.GAP_OPEN) if a.agent_id not in gapped
+            ]
             resolve(conn, filled, "the missing scans arrived", now)
             return raised.write(conn)
 
@@ -88,9 +91,13 @@ class TimedChecks:
         with mapped(), self._engine.begin() as conn:
             not_ready = due.not_ready(conn, now, self._readiness_lead)
             for case in not_ready:
-                raised.add("high", "case_not_ready", None, case.detail, case.key, case.key)
+                raised.add(
+                    Severity.HIGH, AlertKind.CASE_NOT_READY, None, case.detail, case.key, case.key
+                )
             still = {case.key for case in not_ready}
-            ended = [a for a in open_of_kind(conn, "case_not_ready") if a.subject not in still]
+            ended = [
+                a for a in open_of_kind(conn, AlertKind.CASE_NOT_READY) if a.subject not in still
+            ]
             begun = due.begun(conn, [a.subject for a in ended if a.subject])
             for reason, ids in (
                 ("the case began", [a.id for a in ended if a.subject in begun]),
@@ -108,11 +115,13 @@ class TimedChecks:
         raised = Alerts(now)
         with mapped(), self._engine.begin() as conn:
             for kind, found in (
-                ("inspection_overdue", due.overdue_inspections(conn, now)),
-                ("loan_overdue", due.overdue_loans(conn, now)),
+                (AlertKind.INSPECTION_OVERDUE, due.overdue_inspections(conn, now)),
+                (AlertKind.LOAN_OVERDUE, due.overdue_loans(conn, now)),
             ):
                 for what in found:
-                    raised.add("medium", kind, None, what.detail, what.facts["asset"], what.key)
+                    raised.add(
+                        Severity.MEDIUM, kind, None, what.detail, what.facts["asset"], what.key
+                    )
                 still = {what.facts["asset"] for what in found}
                 ended = [a.id for a in open_of_kind(conn, kind) if a.subject not in still]
                 resolve(conn, ended, RESOLVED_BY[kind], now)
@@ -127,5 +136,7 @@ class TimedChecks:
                     sa.select(agents.c.agent_id).where(agents.c.clock_synced.is_(True))
                 ).scalars()
             )
-            ids = [a.id for a in open_of_kind(conn, "clock_unsynced") if a.agent_id in synced]
+            ids = [
+                a.id for a in open_of_kind(conn, AlertKind.CLOCK_UNSYNCED) if a.agent_id in synced
+            ]
             resolve(conn, ids, "the station's clock synced again", now)

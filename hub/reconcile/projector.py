@@ -39,6 +39,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
+from hub.domain.statuses import AlertKind, Severity
 from hub.errors import DatabaseUnavailable
 from hub.reconcile.apply import Fresh, Range, Reconciler
 from hub.store.alerts import Alerts
@@ -261,5 +262,5 @@ def _set_aside_alert(conn: Connection, whole: Range, failed: list[tuple[int, str
         "scantrail-hub rebuild"
     )
     raised = Alerts(datetime.now(UTC))
-    raised.add("high", "reconcile_failed", whole.agent_id, detail)
+    raised.add(Severity.HIGH, AlertKind.RECONCILE_FAILED, whole.agent_id, detail)
     raised.write(conn)

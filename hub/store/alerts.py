@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
+from hub.domain.statuses import AlertKind, Severity
 from hub.store.db import insert_into, storable
 from hub.store.tables import alerts
 from protocol.messages import MAX_RAW_CHARS
@@ -37,8 +38,8 @@ class Alerts:
 
     def add(
         self,
-        severity: str,
-        kind: str,
+        severity: Severity,
+        kind: AlertKind,
         agent_id: str | None,
         detail: str,
         subject: str | None = None,

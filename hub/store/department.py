@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.domain.rules import UNRELEASED
-from hub.domain.statuses import ChecklistStatus, CycleStatus
+from hub.domain.statuses import AlertKind, ChecklistStatus, CycleStatus
 from hub.store.db import as_utc
 from hub.store.records import (
     bi_results,
@@ -94,7 +94,7 @@ def report(
     for result, when in conn.execute(sa.select(b.result, b.at).where(b.at >= since, b.at < until)):
         at(when)[f"bi_{result}"] += 1
     a = alerts.c
-    counted = {"blocked_use": "blocked_uses", "unsafe_use": "unsafe_uses"}
+    counted = {AlertKind.BLOCKED_USE: "blocked_uses", AlertKind.UNSAFE_USE: "unsafe_uses"}
     for kind, created_at in conn.execute(
         sa.select(a.kind, a.created_at).where(
             a.kind.in_(counted), a.created_at >= since, a.created_at < until

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from hub.access import csrf
 from hub.access.passwords import MAX_CHARS
 from hub.access.throttle import FLOOD, FLOOD_WINDOW_S, Key, Throttle, keys_for
+from hub.domain.statuses import AlertKind, Severity
 from hub.store import tokens, users
 from hub.store.alerts import Alerts
 from hub.store.audit_chain import append, encode_detail
@@ -84,8 +85,8 @@ def refused(ctx: Web, keys: list[Key], who: str, address: str | None, wrong: boo
         raised = Alerts(datetime.now(UTC))
         for kind, value in flooded:
             raised.add(
-                "high",
-                "signin_flood",
+                Severity.HIGH,
+                AlertKind.SIGNIN_FLOOD,
                 None,
                 f"more than {FLOOD} failed sign-ins within {FLOOD_WINDOW_S / 60:.0f} min "
                 f"for the {kind} {value}: someone may be guessing passwords; each further "

@@ -14,6 +14,8 @@ from html import unescape as html_unescape
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from hub.domain.statuses import AlertKind
+
 HOST_ZONE_FILE = Path("/etc/localtime")
 
 # A key as the hub files it, inside free text (an alert's detail names codes by key).
@@ -238,78 +240,83 @@ class AlertGuide:
 # Every kind the hub raises. The next step is the site's default; [site] instructions in
 # hub.toml replaces it per kind with the department's own procedure.
 ALERT_GUIDES: dict[str, AlertGuide] = {
-    "unsafe_use": AlertGuide(
+    AlertKind.UNSAFE_USE: AlertGuide(
         "Instrument used from an unsafe load",
         "Tell the surgical team and infection prevention now; keep the instrument aside "
         "and open the load's recall.",
     ),
-    "blocked_use": AlertGuide(
+    AlertKind.BLOCKED_USE: AlertGuide(
         "Station stopped an unsafe instrument",
         "Check that the instrument went back to sterile processing; no patient was reached.",
     ),
-    "bi_failed": AlertGuide(
+    AlertKind.BI_FAILED: AlertGuide(
         "Biological indicator failed",
         "Open the recall: pull every listed item still on the shelf, tell the teams of the "
         "listed cases, and take the sterilizer out of use until it passes a test.",
     ),
-    "bi_expired": AlertGuide(
+    AlertKind.BI_EXPIRED: AlertGuide(
         "Expired biological indicator used",
         "Run the load's test again with an indicator in date before releasing it.",
     ),
-    "bowie_dick_missing": AlertGuide(
+    AlertKind.BOWIE_DICK_MISSING: AlertGuide(
         "No Bowie-Dick test today",
         "Run the Bowie-Dick test on this sterilizer before its next load.",
     ),
-    "same_person_release": AlertGuide(
+    AlertKind.SAME_PERSON_RELEASE: AlertGuide(
         "Load released by the person who ran it",
         "Have a second person check and release the load.",
     ),
-    "tray_short": AlertGuide(
+    AlertKind.TRAY_SHORT: AlertGuide(
         "Tray closed short",
         "Find or replace the missing instruments, then assemble the tray again.",
     ),
-    "case_not_ready": AlertGuide(
+    AlertKind.CASE_NOT_READY: AlertGuide(
         "Case not ready",
         "Prepare or swap the listed trays before the case starts, or tell the theatre.",
     ),
-    "return_without_use": AlertGuide(
+    AlertKind.RETURN_WITHOUT_USE: AlertGuide(
         "Returned without a recorded use",
         "Check with the theatre whether the instrument was used, and reprocess it.",
     ),
-    "impossible_sequence": AlertGuide(
+    AlertKind.IMPOSSIBLE_SEQUENCE: AlertGuide(
         "Scans out of order",
         "Check the station's scans: a step was skipped or repeated.",
     ),
-    "unregistered_code": AlertGuide(
+    AlertKind.UNREGISTERED_CODE: AlertGuide(
         "Unregistered code scanned",
         "Add the code to the reference data, or relabel the item.",
     ),
-    "inspection_overdue": AlertGuide(
+    AlertKind.INSPECTION_OVERDUE: AlertGuide(
         "Inspection overdue", "Send the asset to clinical engineering for inspection."
     ),
-    "loan_overdue": AlertGuide(
+    AlertKind.LOAN_OVERDUE: AlertGuide(
         "Loan overdue", "Ask the ward to return the equipment, or extend the loan."
     ),
-    "clock_skew": AlertGuide(
+    AlertKind.SIGNIN_FLOOD: AlertGuide(
+        "Many failed sign-ins",
+        "Someone may be guessing passwords: tell the hub's administrator, and check who "
+        "was trying from that address or as that person.",
+    ),
+    AlertKind.CLOCK_SKEW: AlertGuide(
         "Station clock is off", "Check the station's network time; its scan times are corrected."
     ),
-    "clock_unsynced": AlertGuide(
+    AlertKind.CLOCK_UNSYNCED: AlertGuide(
         "Station clock not synchronised",
         "Check the station's network time; until it syncs, its scan times may be off.",
     ),
-    "gap_open": AlertGuide(
+    AlertKind.GAP_OPEN: AlertGuide(
         "Scans missing from a station",
         "Check the station is running; its missing scans hold back the ones after them.",
     ),
-    "seq_conflict": AlertGuide(
+    AlertKind.SEQ_CONFLICT: AlertGuide(
         "Station sent a scan twice with different contents",
         "Call the hub operator: the station's storage may have been replaced or copied.",
     ),
-    "spoofed_sender": AlertGuide(
+    AlertKind.SPOOFED_SENDER: AlertGuide(
         "Message sent in another station's name",
         "Call the hub operator: a device on the network is posing as a station.",
     ),
-    "reconcile_failed": AlertGuide(
+    AlertKind.RECONCILE_FAILED: AlertGuide(
         "Scan could not be applied",
         "Call the hub operator: the scan is kept and can be applied again once fixed.",
     ),

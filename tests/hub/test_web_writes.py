@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hub.domain.statuses import AlertKind, Severity
 from hub.errors import WriterBusy
 from hub.ingest.web_writes import ThroughWriter
 from hub.store.alerts import Alerts
@@ -56,7 +57,7 @@ def test_a_change_that_fails_raises_in_the_route_and_the_writer_goes_on(
 
     def half_then_fail(conn: Connection) -> None:
         raised = Alerts(datetime.now(UTC))
-        raised.add("low", "test", None, "written, then the change failed")
+        raised.add(Severity.LOW, AlertKind.GAP_OPEN, None, "written, then the change failed")
         raised.write(conn)
         raise ValueError("refused")
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from agent.mqtt import CERTIFICATE_ALARMS
 from hub.domain.stages import tray_stage
+from hub.domain.statuses import AlertKind
 from hub.web import wording
 from hub.web.fleet_view import outages
 from hub.web.wording import Clock
@@ -70,7 +71,9 @@ def test_statuses_are_words_and_an_unknown_one_still_reads() -> None:
 
 
 def test_every_alert_kind_the_hub_raises_has_a_title_and_a_next_step() -> None:
-    """The table covers each kind; the site's own instruction replaces the default."""
+    """The table covers each kind (hub/domain/statuses.py AlertKind) and no other; the
+    site's own instruction replaces the default."""
+    assert set(wording.ALERT_GUIDES) == set(AlertKind)
     for kind, guide in wording.ALERT_GUIDES.items():
         assert guide.title and guide.next_step, kind
     mine = wording.guide("bi_failed", {"bi_failed": "Call the SPD lead on 4411."})
