@@ -115,7 +115,8 @@ class Glossary:
 
     def place(self, key: str | None) -> str:
         """``Operating room 1 › Surgery › Floor 2 › Main building``: from the room up to
-        the building, the site left out; an unregistered place as printed or as named."""
+        the building, the site left out. An item last seen at a station that names no room
+        is where that station is, by its name; an unregistered place as printed."""
         if not key:
             return ""
         path: list[str] = []
@@ -126,7 +127,9 @@ class Glossary:
                 break
             path.append(place.name)
             at = place.parent
-        return PATH_SEPARATOR.join(path) if path else printed(key)
+        if path:
+            return PATH_SEPARATOR.join(path)
+        return self.catalogue.stations.get(key) or printed(key)
 
     def station(self, agent_id: str | None) -> str:
         """A station by the name its agent reports (``OR 1``), else by its agent id."""

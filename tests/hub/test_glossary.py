@@ -61,3 +61,13 @@ def test_a_detail_written_in_keys_reads_as_names_links_and_local_time(
         assert str(g.subject("site:STE-A1.5")) == 'load <a href="/loads/STE-A1.5">STE-A1.5</a>'
         assert "<script>" not in str(g.prose("<script>alert(1)</script> site:INS-9"))
         assert g.clock.day(datetime(2026, 12, 6, 23, 30, tzinfo=UTC)) == "Mon 7 Dec 2026"
+
+
+def test_a_place_that_is_a_station_reads_as_the_station_s_name(hub: HubUnderTest) -> None:
+    """A tray last seen at a bench whose scans name no room is "where" that bench is,
+    by the name the station reports, not its agent id; an unknown place as printed."""
+    known = names.Catalogue(stations={"bench-pi-tray": "Tray bench 1"})
+    with hub.engine.connect() as conn:
+        g = Glossary(conn, known, Clock(ZoneInfo("Europe/Madrid")), guide)
+        assert g.place("bench-pi-tray") == "Tray bench 1"
+        assert g.place("site:LOC-NOWHERE") == "LOC-NOWHERE"
