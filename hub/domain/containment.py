@@ -1,12 +1,15 @@
-"""Rules the database edge applies while it writes (hub/reconcile/writers.py, unit.py):
-which of two facts about one thing stands (last writer wins, by event key), and what a
-load's outcome does to what it held (containment). Pure, like rules.py.
-
-Still in the edge, to come here (issue 30): what a tray carries into a load, late
-assemblies that join later loads, the look-back for a late use, and which BI wins.
+"""Rules the database edge applies while it writes (hub/reconcile/writers.py, reads.py):
+which of two facts about one thing stands (last writer wins, by event key), what a tray
+carries into a load, what a load's outcome does to what it held (containment), which of a
+cycle's BI results stands, the loads a late assembly joins, which load a late use came
+from, and where a use happens. Pure, like rules.py: the edge reads what each needs and
+writes what it returns.
 """
 
 from __future__ import annotations
+
+from collections.abc import Container, Iterable, Sequence
+from dataclasses import dataclass
 
 from hub.domain.facts import CycleState
 from hub.domain.rules import implant_held
@@ -40,3 +43,47 @@ def contents_outcome(cycle: CycleState) -> list[tuple[str, str]]:
 def has_outcome(cycle: CycleState) -> bool:
     """The load's contents have an outcome to take: it completed, or its BI failed."""
     return bool(contents_outcome(cycle))
+
+
+@dataclass(frozen=True)
+class IntoLoad:
+    items: tuple[str, ...]  # the item added, then a tray's instruments as last assembled
+    implant: bool  # one of them is an implant: the load is held until its BI passes
+
+
+def into_load(item: str, inside: Sequence[str], implants: Container[str]) -> IntoLoad:
+    """What an item added to a load brings into it: itself and, for a tray, the
+    instruments of its last assembly begun before it went in (not those of a later one)."""
+    carried = (item, *inside)
+    return IntoLoad(carried, any(one in implants for one in carried))
+
+
+def standing_bi(results: Iterable[tuple[str, str]]) -> tuple[str, str] | None:
+    """(result, event key) of the BI result that stands for a cycle, of its (event key,
+    result) pairs: the newest by event key, so a re-read replaces an earlier read and a
+    late scan of an older read changes nothing."""
+    newest = max(results, default=None)
+    return (newest[1], newest[0]) if newest else None
+
+
+def late_assembly_loads(
+    assembly: str, loads_since: Iterable[tuple[str, str, str | None]]
+) -> list[tuple[str, str]]:
+    """The loads an item of an assembly that reached the hub late joins, of (add key,
+    load, the tray's last assembly begun before that add) for each load the tray went
+    into after the assembly began: those this assembly was the tray's last one before."""
+    return [(key, load) for key, load, before in loads_since if before == assembly]
+
+
+def load_at(key: str, loads: Iterable[tuple[str, str]]) -> str | None:
+    """The load an item came from when used at event ``key``, of its (add key, load)
+    pairs: the last it went into before the use. A use that reaches the hub after the
+    item went through another load still names the load it really came from."""
+    before = [(add_key, load) for add_key, load in loads if add_key < key]
+    return max(before)[1] if before else None
+
+
+def where_used(case_room: str | None, station: str | None) -> str | None:
+    """Where an item used or returned in a case is: the case's registered room, or else
+    the station that scanned it."""
+    return case_room or station

@@ -8,11 +8,11 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 import sqlalchemy as sa
 
-from hub.domain import rules
+from hub.domain import containment, rules
 from hub.domain.facts import (
     CycleFacts,
     DayFacts,
@@ -300,11 +300,9 @@ class Reads:
         last_key = row["last_cycle_key"] if row else None
         if row is None or last_key is None:
             return None
-        if last_key < key:
-            return str(row["last_cycle"])
-        # A late use: the item has been through a load since. Look further back.
-        earlier = self.loads_of(item, "", key)
-        return earlier[-1][1] if earlier else None
+        # The usual order: its newest load is before the use, and no query is needed.
+        newest = [(str(last_key), str(row["last_cycle"]))]
+        return containment.load_at(key, newest if last_key < key else self.loads_of(item, "", key))
 
     def day_before(self, sterilizer: str, day: str, before: str) -> list[Row]:
         """What the Bowie-Dick rule needs of the sterilizer's day before key ``before``, as
@@ -346,6 +344,11 @@ class Reads:
     def is_implant(self, item: str) -> bool:
         registered = self.u.registered("instruments", item)
         return registered is not None and bool(registered["implant"])
+
+    @property
+    def implants(self) -> Container[str]:
+        """The catalogue's implants, as ``in`` asks (read as it is asked)."""
+        return _Implants(self)
 
     def load_contents(self, session_id: str) -> list[str]:
         """What a load held: each item added, and the contents of each tray when it went in."""
@@ -404,3 +407,11 @@ class Reads:
             and self.u.cycles.get(self.u.conn, r["session_id"]) is not None
         }
         return sorted(found)
+
+
+class _Implants:
+    def __init__(self, reads: Reads) -> None:
+        self._reads = reads
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str) and self._reads.is_implant(item)

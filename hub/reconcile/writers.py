@@ -149,9 +149,10 @@ class Writers:
             inside = self.r.tray_contents(change.item, scan.key)
             self.u.items.prefetch(self.u.conn, "key", inside)
             self.u.reference["instruments"].prefetch(self.u.conn, "code", inside)
-            if any(self.r.is_implant(item) for item in (change.item, *inside)):
+            carried = containment.into_load(change.item, inside, self.r.implants)
+            if carried.implant:
                 self.u.cycles.update(cycle, implant=True)
-            for item in (change.item, *inside):
+            for item in carried.items:
                 self.u.lww(item, "last_cycle", change.session_id, scan.key)
                 self.u.set_status(item, ItemStatus.PROCESSING, None, scan.key)
                 # A failed BI may have reached the hub before this item's scan did.
@@ -196,7 +197,7 @@ class Writers:
     def use_or_return(self, scan: Scan, change: ch.AddItem) -> None:
         case = change.session_key
         registered = self.u.registered("cases", case)
-        location = (registered["room"] if registered else None) or scan.station
+        location = containment.where_used(registered["room"] if registered else None, scan.station)
         status = rules.item_status_after(change.action, change.condition)
         if change.action == "use":
             self.u.set_status(change.item, status, location, scan.key)
@@ -265,19 +266,19 @@ class Writers:
         if cycle["cycle_number"]:
             label = f"{cycle['sterilizer']}.{cycle['cycle_number']}"
             found = self.u.bi_results.where(self.u.conn, "label", label)
-            bi = max(found, key=lambda r: r["event_key"]) if found else None
+            bi = containment.standing_bi((r["event_key"], r["result"]) for r in found)
         cancelled = session is not None and session["status"] == SessionStatus.CANCELLED
         self.u.cycles.update(
             cycle,
             status=rules.cycle_status(
                 cycle["result"],
-                bi["result"] if bi else None,
+                bi[0] if bi else None,
                 cancelled,
                 cycle["implant"],
                 bool(cycle["early_release_reason"]),
             ),
-            bi_result=bi["result"] if bi else None,
-            bi_key=bi["event_key"] if bi else None,
+            bi_result=bi[0] if bi else None,
+            bi_key=bi[1] if bi else None,
         )
         if containment.has_outcome(_state(cycle)):
             for item in self.r.load_contents(session_id):
@@ -305,13 +306,17 @@ class Writers:
         newest = tray["last_cycle_key"]
         if newest is None or newest < session["opened_key"]:
             return  # the usual order: the tray has not been loaded since; no query
-        for key, load in self.r.loads_of(change.session_key, session["opened_key"]):
-            if self.r.assembly_before(change.session_key, key) != change.session_id:
-                continue
+        tray_key = change.session_key
+        since = [
+            (key, load, self.r.assembly_before(tray_key, key))
+            for key, load in self.r.loads_of(tray_key, session["opened_key"])
+        ]
+        implant = containment.into_load(change.item, (), self.r.implants).implant
+        for key, load in containment.late_assembly_loads(change.session_id, since):
             self.u.lww(change.item, "last_cycle", load, key)
             self.u.set_status(change.item, ItemStatus.PROCESSING, None, key)
             cycle = self.u.cycle(load)
-            if self.r.is_implant(change.item) and not cycle["implant"]:
+            if implant and not cycle["implant"]:
                 self.u.cycles.update(cycle, implant=True)
                 self.refold_cycle(load)  # the whole load is held now, not just this item
             else:
