@@ -2,8 +2,9 @@
 which of two facts about one thing stands (last writer wins, by event key), what a tray
 carries into a load, what a load's outcome does to what it held (containment), which of a
 cycle's BI results stands, the loads a late assembly joins, which load a late use came
-from, and where a use happens. Pure, like rules.py: the edge reads what each needs and
-writes what it returns.
+from, where a use happens, and what a failed BI recalls (hub/store/recall.py answers the
+same in one query; a property test holds the two to each other). Pure, like rules.py: the
+edge reads what each needs and writes what it returns.
 """
 
 from __future__ import annotations
@@ -87,3 +88,41 @@ def where_used(case_room: str | None, station: str | None) -> str | None:
     """Where an item used or returned in a case is: the case's registered room, or else
     the station that scanned it."""
     return case_room or station
+
+
+@dataclass(frozen=True)
+class LoadHistory:
+    """One load of a sterilizer as recall needs it."""
+
+    load: str
+    started_key: str
+    bi_result: str | None  # the standing one
+    cancelled: bool
+    carried: tuple[str, ...]  # into_load's items for each add, in order
+
+
+@dataclass(frozen=True)
+class Recalled:
+    loads: tuple[str, ...]  # in the order they started
+    items: frozenset[str]
+
+
+def recall_scope(loads: Iterable[LoadHistory], failing_key: str) -> Recalled:
+    """Rule 6, recall: of one sterilizer's loads, a failed BI of the load started at
+    ``failing_key`` recalls every load (not cancelled) after the last one before it whose
+    BI passed, up to the first one after it whose BI passed, and everything they carried."""
+    every = sorted(loads, key=lambda load: load.started_key)
+    passed = [load.started_key for load in every if load.bi_result == "pass"]
+    after = max((key for key in passed if key < failing_key), default="")
+    before = min((key for key in passed if key > failing_key), default=None)
+    chosen = [
+        load
+        for load in every
+        if after < load.started_key
+        and (before is None or load.started_key < before)
+        and not load.cancelled
+    ]
+    return Recalled(
+        tuple(load.load for load in chosen),
+        frozenset(item for load in chosen for item in load.carried),
+    )
