@@ -133,6 +133,8 @@ def _spelled_statuses(tree: ast.AST, words: set[str]) -> list[tuple[int, str]]:
             return [node]
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
             return [c for element in node.elts for c in quoted(element)]
+        if isinstance(node, ast.IfExp):  # status="short" if ... else "complete"
+            return quoted(node.body) + quoted(node.orelse)
         return []
 
     found: list[ast.Constant] = []

@@ -54,6 +54,7 @@ Rules (DESIGN.md §5-6; docs/records.md says the same for people):
 
 from __future__ import annotations
 
+from hub.domain.bowie_dick import bowie_dick_missing
 from hub.domain.changes import (
     AddItem,
     Alert,
@@ -70,7 +71,6 @@ from hub.domain.changes import (
 )
 from hub.domain.facts import (
     DEFAULT_POLICY,
-    CycleFacts,
     DayFacts,
     ItemFacts,
     LoadFacts,
@@ -392,35 +392,10 @@ def implant_held(implant: bool, bi_result: str | None, early_release: bool) -> b
     return implant and bi_result != "pass" and not early_release
 
 
-# Cycle types (``CMD-TYPE-<t>``, lowercased) that test the sterilizer rather than process
-# a load: a Bowie-Dick air-removal test, a vacuum leak test.
-BOWIE_DICK = frozenset({"bowie-dick", "bowie_dick", "bd"})
-TEST_CYCLES = BOWIE_DICK | {"leak", "leak-test", "leak_test"}
-
-
-def bowie_dick_missing(load: CycleFacts, day: list[CycleFacts], prevac: bool) -> bool:
-    """AAMI ST79: a prevacuum sterilizer runs a passing Bowie-Dick test each day before its
-    first load. True when ``load`` is that first load (by event time, of the cycles in
-    ``day``) and no Bowie-Dick test of the day passed before it started."""
-    if not prevac or load.cancelled or load.cycle_type in TEST_CYCLES:
-        return False
-    earlier = [
-        c
-        for c in day
-        if c.session_id != load.session_id
-        and not c.cancelled
-        and c.cycle_type not in TEST_CYCLES
-        and c.started_key < load.started_key
-    ]
-    if earlier:
-        return False  # the day's first load was checked already
-    return not any(
-        c.cycle_type in BOWIE_DICK
-        and c.result == "pass"
-        and c.completed_key is not None
-        and c.completed_key < load.started_key
-        for c in day
-    )
+def released_by(result: str | None, operator: str | None) -> str | None:
+    """Who released a load: whoever closed it with a pass (a failed load is released by
+    nobody)."""
+    return operator if result == "pass" else None
 
 
 def unsafe_use(item: str, status: str | None, load: LoadFacts | None) -> Alert | None:

@@ -12,7 +12,7 @@ from collections.abc import Container, Iterable
 
 import sqlalchemy as sa
 
-from hub.domain import containment, rules
+from hub.domain import bowie_dick, containment
 from hub.domain.facts import (
     CycleFacts,
     DayFacts,
@@ -71,14 +71,16 @@ def _day_queries(cycles: sa.Table, sessions: sa.Table) -> tuple[sa.Select[tuple[
         c.started_key > sa.bindparam("low"),
         c.started_key < sa.bindparam("high"),
     )
-    tests = sa.select(c.session_id).where(*between, c.cycle_type.in_(sorted(rules.TEST_CYCLES)))
+    tests = sa.select(c.session_id).where(
+        *between, c.cycle_type.in_(sorted(bowie_dick.TEST_CYCLES))
+    )
     loads = (
         sa.select(c.session_id)
         .join(sessions, s.session_id == c.session_id)
         .where(
             *between,
             s.status != SessionStatus.CANCELLED,
-            sa.or_(c.cycle_type.is_(None), c.cycle_type.not_in(sorted(rules.TEST_CYCLES))),
+            sa.or_(c.cycle_type.is_(None), c.cycle_type.not_in(sorted(bowie_dick.TEST_CYCLES))),
         )
         .order_by(c.started_key)
         .limit(sa.bindparam("limit"))
@@ -256,7 +258,7 @@ class Reads:
         sterilizer = cycle["sterilizer"]
         registered = self.u.registered("sterilizers", sterilizer)
         types = json.loads(registered["cycle_types"]) if registered else []
-        prevac = "prevac" in types or cycle["cycle_type"] == "prevac"
+        prevac = bowie_dick.is_prevac(types, cycle["cycle_type"])
         day = cycle["started_key"][:10]  # the UTC day of event time: keys begin with it
         earlier = tuple(
             _facts(c, self.u.sessions.get(self.u.conn, c["session_id"]))

@@ -176,7 +176,7 @@ class Writers:
                 completed_key=scan.key,
                 completed_at=scan.at,
                 result=change.result,
-                released_by=scan.operator if change.result == "pass" else None,
+                released_by=rules.released_by(change.result, scan.operator),
             )
             self.refold_cycle(change.session_id)
 
@@ -236,7 +236,7 @@ class Writers:
         assert checklist is not None  # opened with its session
         self.u.checklists.update(
             checklist,
-            status="short" if change.short else "complete",
+            status=ChecklistStatus.SHORT if change.short else ChecklistStatus.COMPLETE,
             completed_at=scan.at,
             count=change.count,
             missing=json.dumps(change.missing),

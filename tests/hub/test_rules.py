@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from hub.domain.bowie_dick import bowie_dick_missing, is_prevac
 from hub.domain.changes import Alert, CycleField
 from hub.domain.facts import CycleFacts, LoadFacts, Policy, Scan, SessionView, View
 from hub.domain.folds import checklist, gs1_date
 from hub.domain.rules import (
-    bowie_dick_missing,
     cycle_status,
     decide,
     tray_short,
@@ -221,3 +221,10 @@ def test_an_implant_load_waits_for_its_bi_unless_released_early_and_a_failed_bi_
     assert cycle_status("pass", None, False, implant=True, early_release=True) == "released"
     assert cycle_status("pass", "pass", False, implant=True) == "released"
     assert cycle_status("pass", "fail", False, implant=True, early_release=True) == "quarantined"
+
+
+def test_a_sterilizer_is_prevac_by_its_registration_or_by_the_cycle_it_runs() -> None:
+    """Registered with a prevac type, or an unregistered one running a prevac cycle."""
+    assert is_prevac(["gravity", "prevac"], None)
+    assert is_prevac([], "prevac")
+    assert not is_prevac(["gravity"], "gravity")
