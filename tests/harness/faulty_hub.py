@@ -19,6 +19,7 @@ from typing import get_args
 
 import structlog
 
+from agent.clock import ClockError
 from hub import logs
 from hub.__main__ import serve
 from hub.bootstrap import bootstrap
@@ -26,27 +27,18 @@ from hub.checkpoints import Checkpoint, Point, passing
 from hub.clock import HubClock
 from hub.settings import load_settings
 
-RECHECK_NS = 10**9  # the file is read at most once a second
-
 log = structlog.get_logger("tests.faulty_hub")
 
 
 class SteppedClock(HubClock):
-    """Wrong by as many seconds as ``error_file`` holds (none when it is missing or empty)."""
+    """Wrong by as many seconds as ``error_file`` holds: the same file-read error the
+    station's clock takes in the fault matrix (agent/clock.py ``ClockError``)."""
 
     def __init__(self, error_file: Path) -> None:
-        self._error_file = error_file
-        self._error = timedelta(0)
-        self._read_ns: int | None = None
+        self._error = ClockError(error_file)
 
     def error(self, monotonic_ns: int) -> timedelta:
-        if self._read_ns is None or monotonic_ns - self._read_ns > RECHECK_NS:
-            self._read_ns = monotonic_ns
-            try:
-                self._error = timedelta(seconds=float(self._error_file.read_text() or 0))
-            except (OSError, ValueError):
-                self._error = timedelta(0)
-        return self._error
+        return self._error.at(monotonic_ns)
 
 
 def crash_at(point: Point, after: int) -> Checkpoint:
