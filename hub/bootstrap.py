@@ -89,7 +89,7 @@ def bootstrap(
         projection,
         # PostgreSQL takes concurrent writers: projection apart, so acks never wait for
         # it. SQLite takes one: the ingest thread alternates (docs/delivery.md).
-        apart=engine.dialect.name == "postgresql",
+        apart=not sqlite,
         metrics=metrics,
         clock=clock,
         checkpoint=checkpoint,
