@@ -42,6 +42,7 @@ from hub.web.glossary import Names
 from hub.web.headers import SecurityHeaders
 from hub.web.limits import BodyLimit
 from hub.web.snapshot import SnapshotCache
+from hub.web.wording import Clock, zone_named
 from protocol.barcodes import DEFAULT_RULES, DecodeRules
 from protocol.reference import ReferenceSnapshot
 
@@ -131,6 +132,7 @@ def create_app(
 
     errors.install(app, login_path=signin.LOGIN, page=error_page)
     api = api or ApiSettings()
+    site = site or SiteSettings()
     scrape = api.metrics_token.get_secret_value() if api.metrics_token else None
     if metrics is None:
         metrics = Metrics()
@@ -148,7 +150,8 @@ def create_app(
         write=write or direct(engine),
         rules=decode_rules,
         api=api,
-        site=site or SiteSettings(),
+        site=site,
+        clock=Clock(zone_named(site.timezone)),
         templates=templates,
         writer=writer,
         ingest=ingest,
@@ -160,7 +163,6 @@ def create_app(
         gate=signin.Gate(api.session_hours),
         names=Names(),
     )
-    app.state.feed = app.state.web.feed  # what tests count its passes by
     for module in ROUTERS:
         app.include_router(module.router)
     # The pages' stylesheet and script: public, like the sign-in page that needs them.

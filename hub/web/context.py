@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # each of these modules serves routes that take a Ctx
     from hub.web.signin import Gate
     from hub.web.snapshot import SnapshotCache
     from hub.web.stream import Streams
+    from hub.web.wording import Clock
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Web:
     rules: DecodeRules
     api: ApiSettings
     site: SiteSettings
+    clock: Clock  # the site's zone, for the pages
     templates: Jinja2Templates
     writer: Callable[[], WriterHealth]  # how the hub's writer thread is doing
     ingest: IngestPorts | None  # None: this process does not ingest (the CLI's app)

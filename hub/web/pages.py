@@ -34,7 +34,7 @@ from hub.web import fleet_view, guard, story, wording
 from hub.web.context import Ctx, Web
 from hub.web.errors import NotFound
 from hub.web.glossary import Glossary
-from hub.web.wording import Clock, zone_named
+from hub.web.wording import Clock
 from protocol.barcodes import as_key
 from protocol.barcodes.rules import DecodeRules
 
@@ -84,11 +84,9 @@ router = APIRouter(include_in_schema=False)
 
 def asking(ctx: Web, conn: Connection) -> Ask:
     """What a page's read gets, for one rendered page on ``conn``."""
-    clock = Clock(zone_named(ctx.site.timezone))
-    instructions = ctx.site.instructions
-    guides = functools.partial(wording.guide, instructions=instructions)
-    glossary = Glossary(conn, ctx.names.current(conn), clock, guides)
-    return Ask(conn, glossary, clock, ctx.rules)
+    guides = functools.partial(wording.guide, instructions=ctx.site.instructions)
+    glossary = Glossary(conn, ctx.names.current(conn), ctx.clock, guides)
+    return Ask(conn, glossary, ctx.clock, ctx.rules)
 
 
 def screen(

@@ -70,7 +70,7 @@ def test_ten_streams_read_the_database_no_more_often_than_one(engine: Any) -> No
     not one per stream (before: each stream polled on its own)."""
     app = create_app(engine, api=ApiSettings(streams_per_token=10))
     token = make_token(engine, Role.VIEWER, "Ward screens")
-    feed: Feed = app.state.feed
+    feed: Feed = app.state.web.feed
     opened: list[int] = []
     event.listen(engine, "engine_connect", lambda conn: opened.append(1))
 
