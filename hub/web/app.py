@@ -38,9 +38,11 @@ from hub.web import (
 )
 from hub.web.context import IngestPorts, Web
 from hub.web.feed import Feed
+from hub.web.gate import Gate
 from hub.web.glossary import Names
 from hub.web.headers import SecurityHeaders
 from hub.web.limits import BodyLimit
+from hub.web.open_streams import Streams
 from hub.web.snapshot import SnapshotCache
 from hub.web.wording import Clock, zone_named
 from protocol.barcodes import DEFAULT_RULES, DecodeRules
@@ -158,9 +160,9 @@ def create_app(
         metrics=metrics,
         fixed={Permission.READ_METRICS: scrape} if scrape else {},
         snapshots=SnapshotCache(build_snapshot),
-        streams=stream.Streams(api.streams_per_token, api.streams_total),
+        streams=Streams(api.streams_per_token, api.streams_total),
         feed=Feed(engine, _refusal, api.stream_poll_s, api.stream_access_check_s),
-        gate=signin.Gate(api.session_hours),
+        gate=Gate(api.session_hours),
         names=Names(),
     )
     for module in ROUTERS:

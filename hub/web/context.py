@@ -21,10 +21,10 @@ from protocol.barcodes import DecodeRules
 
 if TYPE_CHECKING:  # each of these modules serves routes that take a Ctx
     from hub.web.feed import Feed
+    from hub.web.gate import Gate
     from hub.web.glossary import Names
-    from hub.web.signin import Gate
+    from hub.web.open_streams import Streams
     from hub.web.snapshot import SnapshotCache
-    from hub.web.stream import Streams
     from hub.web.wording import Clock
 
 

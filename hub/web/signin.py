@@ -8,9 +8,8 @@ Every form here carries a CSRF token (hub/access/csrf.py).
 
 from __future__ import annotations
 
-import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from math import ceil
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from hub.access import csrf
 from hub.access.passwords import MAX_CHARS
-from hub.access.throttle import FLOOD, FLOOD_WINDOW_S, Key, Throttle, keys_for
+from hub.access.throttle import FLOOD, FLOOD_WINDOW_S, Key, keys_for
 from hub.domain.statuses import AlertKind, Severity
 from hub.store import tokens, users
 from hub.store.alerts import Alerts
@@ -34,22 +33,7 @@ LOGOUT = "/logout"
 log = structlog.get_logger("hub.signin")
 
 
-# argon2 takes 64 MiB and a core for a while per check: a flood of sign-ins must not take
-# the memory and the cores of the process that acks scans.
-CHECKS_AT_ONCE = 2
 CHECK_WAIT_S = 10.0
-
-
-class Gate:
-    """What sign-in keeps in one hub process: the throttle, the argon2 checks running, and
-    the key the sign-in form's CSRF field is made with (hub/access/csrf.py)."""
-
-    def __init__(self, session_hours: float) -> None:
-        self.ttl = timedelta(hours=session_hours)
-        self.throttle = Throttle()
-        self.checking = threading.BoundedSemaphore(CHECKS_AT_ONCE)
-        self.lock = threading.Lock()  # the throttle is shared by the server's threads
-        self.key = csrf.new_key()
 
 
 router = APIRouter(include_in_schema=False)

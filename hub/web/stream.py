@@ -17,9 +17,7 @@ feed (for example LISTEN/NOTIFY with a sequence taken under the projector's lock
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -32,7 +30,7 @@ from starlette.requests import Request
 from hub.access.roles import Permission
 from hub.web import guard
 from hub.web.context import Ctx
-from hub.web.errors import Invalid, TooMany
+from hub.web.errors import Invalid
 from hub.web.feed import BATCH, Entry, Feed
 from hub.web.models import MAX_ID
 
@@ -133,37 +131,6 @@ async def _take(
         seen.dead_letters = letters
         frames.append(frame("dead_letter", _json(letters), cursor))
     return frames, cursor, more
-
-
-class Streams:
-    """The streams this process holds open, per token: at most ``per_token`` each and
-    ``total`` in all, so one viewer's token cannot take the hub's threads and database."""
-
-    def __init__(self, per_token: int, total: int) -> None:
-        self._per_token = per_token
-        self._total = total
-        self._open: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def open(self, token: str) -> None:
-        with self._lock:
-            if self._open[token] >= self._per_token:
-                raise TooMany(
-                    f"this token already holds {self._per_token} live streams: close one",
-                    {"limit": self._per_token},
-                )
-            if self._open.total() >= self._total:
-                raise TooMany(
-                    f"the hub holds {self._total} live streams, its most: try again later",
-                    {"limit": self._total},
-                )
-            self._open[token] += 1
-
-    def close(self, token: str) -> None:
-        with self._lock:
-            self._open[token] -= 1
-            if self._open[token] <= 0:
-                del self._open[token]
 
 
 def ended(reason: str) -> str:
