@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
@@ -17,15 +17,13 @@ from hub.health import WriterHealth
 from hub.metrics import Metrics
 from hub.settings import ApiSettings, SiteSettings
 from hub.store.writing import Writes
+from hub.web.feed import Feed
+from hub.web.gate import Gate
+from hub.web.glossary import Names
+from hub.web.open_streams import Streams
+from hub.web.snapshot import SnapshotCache
+from hub.web.wording import Clock
 from protocol.barcodes import DecodeRules
-
-if TYPE_CHECKING:  # each of these modules serves routes that take a Ctx
-    from hub.web.feed import Feed
-    from hub.web.gate import Gate
-    from hub.web.glossary import Names
-    from hub.web.open_streams import Streams
-    from hub.web.snapshot import SnapshotCache
-    from hub.web.wording import Clock
 
 
 @dataclass(frozen=True)
