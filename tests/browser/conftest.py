@@ -81,6 +81,13 @@ SHIFT = (
     ("pi-or", "point_of_use", ("USR-0103", "CASE-101", "INS-1041", "CMD-DONE")),
     ("pi-porter", "asset_move", ("USR-0104", "AST-001", "LOC-OR-1")),
 )
+# What each station calls itself, as a department names its benches and rooms.
+STATION_NAMES = {
+    "pi-tray": "Tray bench 1",
+    "pi-ste": "Sterilizer bay",
+    "pi-or": "OR 1 scanner",
+    "pi-porter": "Porter desk",
+}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +99,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     hub = HubProcess(work / "hub", f"sqlite:///{work / 'hub.db'}", broker.port)
     modes = {agent_id: mode for agent_id, mode, _ in SHIFT}
     agents = {
-        agent_id: AgentProcess(work / agent_id, agent_id, broker.port, mode=mode)
+        agent_id: AgentProcess(
+            work / agent_id, agent_id, broker.port, mode=mode, station_name=STATION_NAMES[agent_id]
+        )
         for agent_id, mode in modes.items()
     }
     hub.start()

@@ -19,7 +19,7 @@ def test_a_person_signs_in_and_sees_the_fleet(page: Page, site: Site) -> None:
     sign_in(page, site, site.person("olga", "operator"))
     expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
     expect(page.locator('tr[data-agent="pi-ste"]')).to_contain_text("online")
-    expect(page.locator('tr[data-agent="pi-ste"]')).to_contain_text("bench-pi-ste")
+    expect(page.locator('tr[data-agent="pi-ste"]')).to_contain_text("Sterilizer bay")
 
 
 def test_a_killed_agent_shows_offline_without_a_reload(page: Page, site: Site) -> None:
@@ -86,7 +86,7 @@ def test_search_finds_an_instrument_and_shows_its_timeline(page: Page, site: Sit
     expect(story).to_contain_text("went into load STE-01.77")
     expect(story).to_contain_text("BI failed")
     expect(story).to_contain_text("used in case CASE-101")
-    expect(story).to_contain_text("at bench-pi-ste")
+    expect(story).to_contain_text("at Sterilizer bay")
     expect(story).to_contain_text("Alert: Instrument used from an unsafe load")
 
 
@@ -128,3 +128,13 @@ def test_an_admin_disables_a_person_on_the_people_page_and_their_browser_is_sign
         sign_in(theirs, site, "pia")
     finally:
         other.close()
+
+
+def test_the_trays_board_says_where_a_tray_is_by_the_station_s_name(page: Page, site: Site) -> None:
+    """A tray last scanned at a bench that names no room is "where" that bench is, by the
+    name the station reports, never its agent id."""
+    sign_in(page, site, site.person("tess", "viewer"))
+    page.goto(f"{site.hub.base_url}/trays")
+    row = page.locator('tr[data-tray="site:TRY-0002"]')
+    expect(row).to_contain_text("Tray bench 1")
+    expect(row).not_to_contain_text("pi-tray")

@@ -103,9 +103,11 @@ class AgentProcess(_Process):
         host: str = "127.0.0.1",
         scanners: list[dict[str, Any]] | None = None,
         tls_ca: Path | None = None,
+        station_name: str | None = None,
         **delivery: Any,
     ) -> None:
-        """``tls_ca``: the broker's port is a TLS listener whose certificate this CA signed."""
+        """``tls_ca``: the broker's port is a TLS listener whose certificate this CA signed.
+        ``station_name``: what the station calls itself (default ``bench-<agent id>``)."""
         super().__init__(workdir)
         self.agent_id = agent_id
         top: dict[str, Any] = {"agent_id": agent_id, "data_dir": workdir / "data"}
@@ -123,7 +125,7 @@ class AgentProcess(_Process):
                     **({"tls_ca": tls_ca} if tls_ca else {}),
                 },
                 "station": {
-                    "name": f"bench-{agent_id}",
+                    "name": station_name or f"bench-{agent_id}",
                     "mode": mode,
                     "allow_mode_change": allow_mode_change,
                 },
