@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from hub.checkpoints import Checkpoint, passing
 from hub.clock import HubClock
+from hub.cluster.leadership import Leadership, Leading, Solo, default_name
 from hub.ingest import manual
 from hub.ingest.consumer import Consumer, bounded_queue
 from hub.ingest.replay import replayer
@@ -39,9 +40,11 @@ class Hub:
     projection: ProjectionWorker
     api: FastAPI
     notice: BlockedNotice
+    leadership: Leading
 
     def start(self) -> None:
         migrate(self.engine)
+        self.leadership.start()
         if self.worker.apart:
             self.projection.start()
         self.worker.start()
@@ -54,6 +57,7 @@ class Hub:
         self.consumer.stop()
         self.worker.stop()
         self.projection.stop()
+        self.leadership.stop()
         self.engine.dispose()
 
 
@@ -66,7 +70,17 @@ def bootstrap(
     metrics.watch(engine)
     messages = bounded_queue(settings.mqtt)
     clock = clock or HubClock()
-    consumer = Consumer(settings.mqtt, messages, clock)
+    consumer = Consumer(settings.mqtt, messages, clock, settings.cluster.shared_group)
+    # SQLite takes one writer: the API's changes go through the ingest thread.
+    sqlite = engine.dialect.name == "sqlite"
+    name = settings.cluster.hub_name or default_name(settings.api.port)
+    leadership: Leading = (
+        Solo(name)
+        if sqlite
+        else Leadership(
+            engine, name, settings.cluster.leader_check_s, became_leader=lambda: projection.wake()
+        )
+    )
     projection = ProjectionWorker(
         engine,
         Reconciler(Tables.live(), decode_rules=settings.decode, policy=settings.records.policy()),
@@ -76,9 +90,8 @@ def bootstrap(
         ingest_flooded=lambda: worker.flooded(),
         clock=clock,
         checkpoint=checkpoint,
+        leading=leadership.leading,
     )
-    # SQLite takes one writer: the API's changes go through the ingest thread.
-    sqlite = engine.dialect.name == "sqlite"
     write = ThroughWriter(messages) if sqlite else direct(engine)
     worker = IngestWorker(
         engine,
@@ -102,7 +115,12 @@ def bootstrap(
         projection,
         create_app(
             engine,
-            lambda: replace(worker.health, set_aside=projection.set_aside),
+            lambda: replace(
+                worker.health,
+                set_aside=projection.set_aside,
+                hub=leadership.name,
+                role=leadership.role.value,
+            ),
             settings.decode,
             settings.api,
             IngestPorts(replayer(settings.mqtt.topic_prefix), manual.enter),
@@ -111,4 +129,5 @@ def bootstrap(
             write,
         ),
         BlockedNotice(engine, consumer.publish, settings.mqtt.topic_prefix),
+        leadership,
     )

@@ -15,3 +15,5 @@ class WriterHealth:
     error: str | None = None
     since: datetime | None = None
     set_aside: int = 0  # scans the projector could not apply, since start
+    hub: str = ""  # this hub's name among the hubs (hub/cluster/leadership.py)
+    role: str = "leader"  # leader | follower: whether it is the one that projects

@@ -46,9 +46,6 @@ class MqttSettings(_Section):
     tls_key: Path | None = Field(None, description="Its private key.")
     topic_prefix: str = Field("scantrail", description="First level of every topic.")
     client_id: str | None = Field(None, description="Default: scantrail-hub-<random>.")
-    shared_group: str | None = Field(
-        None, description="Subscribe through $share/<group>/ so several hubs split the load."
-    )
     receive_maximum: int = Field(
         200, ge=1, le=65535, description="Unacked QoS 1 messages the broker may send at once."
     )
@@ -79,6 +76,30 @@ class IngestSettings(_Section):
     )
 
 
+class ClusterSettings(_Section):
+    """Several hubs on one PostgreSQL (docs/cluster.md)."""
+
+    shared_group: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="Subscribe through $share/<group>/ with a clean session, so several hubs "
+        "split the stations' messages. PostgreSQL only.",
+    )
+    hub_name: str | None = Field(
+        None,
+        max_length=64,
+        description="How this hub is named on the fleet page and in /api/v1/status; unique "
+        "among the hubs. Default: <host name>:<API port>.",
+    )
+    leader_check_s: float = Field(
+        1.0,
+        gt=0,
+        le=5,
+        description="How often a hub tries to become the leader (the one projector, which "
+        "also runs the timed checks) and the leader checks it still is.",
+    )
+
+
 class RecordSettings(_Section):
     second_person_release: bool = Field(
         False,
@@ -100,7 +121,11 @@ class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the REST API and dashboard listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port of the REST API and dashboard.")
     stream_poll_s: float = Field(
-        0.25, gt=0, le=10, description="How often the live streams' one poller reads the database."
+        0.25,
+        gt=0,
+        le=10,
+        description="How often the live streams' one poller reads the database (SQLite; on "
+        "PostgreSQL it reads when the database announces a change).",
     )
     stream_keepalive_s: float = Field(
         15.0, gt=0, description="A comment line after this long without an event."
@@ -168,6 +193,7 @@ class HubSettings(BaseSettings):
         "sqlite:///var/hub.db", description="SQLAlchemy URL: sqlite:///FILE or postgresql://…"
     )
     mqtt: MqttSettings = MqttSettings()
+    cluster: ClusterSettings = ClusterSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     records: RecordSettings = RecordSettings()
@@ -176,6 +202,16 @@ class HubSettings(BaseSettings):
         DecodeRules(),
         description="Barcode rules, the same [decode] section as the site's agents use.",
     )
+
+    @model_validator(mode="after")
+    def _shared_needs_postgresql(self) -> HubSettings:
+        if self.cluster.shared_group and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "cluster.shared_group needs PostgreSQL: several hubs share one database, and "
+                "SQLite is one hub's own file. Remove shared_group, or set database_url to "
+                "postgresql://…"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -42,9 +42,15 @@ def bounded_queue(settings: MqttSettings) -> Waiting:
 
 class Consumer:
     def __init__(
-        self, settings: MqttSettings, inbox: Waiting, clock: HubClock | None = None
+        self,
+        settings: MqttSettings,
+        inbox: Waiting,
+        clock: HubClock | None = None,
+        shared_group: str | None = None,
     ) -> None:
+        """``shared_group``: subscribe through ``$share/<group>/``, one of several hubs."""
         self._settings = settings
+        self._group = shared_group
         self._inbox = inbox
         self._clock = clock or HubClock()
         self._client: mqtt.Client | None = None
@@ -104,11 +110,11 @@ class Consumer:
         with self._lock:
             self._generation += 1
         prefix = self._settings.topic_prefix
-        group = self._settings.shared_group
         filters = []
         for kind in ("scans", "status", "health"):
             topic = subscription(prefix, kind)
-            filters.append((f"$share/{group}/{topic}" if group else topic, QOS_BY_KIND[kind]))
+            shared = f"$share/{self._group}/{topic}" if self._group else topic
+            filters.append((shared, QOS_BY_KIND[kind]))
         client.subscribe(filters)
         log.info("mqtt.connected", generation=self._generation)
         self.connected.set()

@@ -9,8 +9,9 @@ It follows the scan log by its cursors (projector.py) and runs the timed checks
 - **PostgreSQL, apart.** ``start`` runs the worker in its own thread on its own
   connection. Ingest only stores, commits and acks, then ``wake``s it; an ack never waits
   for a projection step. Steps are whole (``projection_step_scans``) and end when the
-  queue is empty. With several hubs each runs one, and the projector's advisory lock lets
-  one of them project at a time (projector.py rule 6).
+  queue is empty. With several hubs each runs one, but only the leader's steps and checks
+  (hub/cluster/leadership.py); the projector's advisory lock lets one step run at a time
+  even when two hubs believe they lead (projector.py rule 6).
 
 A step that finds the database unavailable is retried with backoff; what ingest stored
 meanwhile waits in the queue, and the records catch up once it is back.
@@ -62,9 +63,12 @@ class ProjectionWorker:
         ingest_flooded: Callable[[], bool] = lambda: False,
         clock: HubClock | None = None,
         checkpoint: Checkpoint = passing,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         """``ingest_flooded``: this process's ingest has more waiting than it can take at
-        once (ingest/worker.py ``flooded``); used apart only. ``clock``: the timed checks'."""
+        once (ingest/worker.py ``flooded``); used apart only. ``clock``: the timed checks'.
+        ``leading``: whether this hub is the one that projects (apart only)."""
+        self._leading = leading
         self._engine = engine
         self._clock = clock or HubClock()
         self._ingest_flooded = ingest_flooded
@@ -103,7 +107,10 @@ class ProjectionWorker:
             self._woken.wait(IDLE_S)
             self._stopping.wait(next_step - time.monotonic())
             self._woken.clear()
-            while not self._stopping.is_set():  # whole steps while a backlog lasts
+            if not self._leading():
+                self.recent.clear()  # the leader reads the scans from the log
+                continue
+            while not self._stopping.is_set() and self._leading():  # steps while a backlog lasts
                 started = time.monotonic()
                 projected = self._patience.run(self._whole_step)
                 took = time.monotonic() - started

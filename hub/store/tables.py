@@ -183,3 +183,17 @@ users = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("disabled_at", Timestamp),  # set: cannot sign in (0020)
 )
+
+
+# Each running hub, as its leadership thread last wrote it (hub/cluster/leadership.py).
+hubs = sa.Table(
+    "hubs",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # leader | follower
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("seen_at", Timestamp, nullable=False),
+)

@@ -47,7 +47,8 @@ def healthz(ctx: Ctx) -> JSONResponse:
     except SQLAlchemyError as exc:
         body = {"status": "unavailable", "database": str(exc)[:200]}
         return JSONResponse(body, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+    body = {"status": "ok", "database": "ok", "version": __version__}
+    return JSONResponse({**body, "hub": health.hub, "role": health.role})
 
 
 # Pages and the schema itself are not API operations: they stay out of the schema.
@@ -75,15 +76,25 @@ def docs(ctx: Ctx, request: Request) -> HTMLResponse:
     response_model=models.Status,
 )
 def status(ctx: Ctx) -> dict[str, Any]:
-    """The hub itself: its writer, and how far the records lag behind the scan log."""
+    """The hub itself: its writer, how far the records lag behind the scan log, and the
+    hubs sharing its database with the role of each."""
     health = ctx.writer()
+    now = datetime.now(UTC)
     with ctx.engine.connect() as conn:
-        projection = queries.projection(conn, datetime.now(UTC))
+        projection = queries.projection(conn, now)
+        hubs = queries.hub_rows(conn, now) or [
+            {"name": health.hub, "role": health.role, "running": True}  # SQLite: one hub
+        ]
+    leaders = [h["name"] for h in hubs if h["role"] == "leader"]
     return {
         "version": __version__,
         "database": health.database,
         "set_aside_scans": health.set_aside,
         "projection": projection,
+        "hub": health.hub,
+        "role": health.role,
+        "leader": leaders[0] if leaders else None,
+        "hubs": hubs,
     }
 
 

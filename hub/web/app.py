@@ -44,6 +44,7 @@ from hub.web.headers import SecurityHeaders
 from hub.web.limits import BodyLimit
 from hub.web.open_streams import Streams
 from hub.web.snapshot import SnapshotCache
+from hub.web.wakeup import Notified
 from hub.web.wording import Clock, zone_named
 from protocol.barcodes import DEFAULT_RULES, DecodeRules
 from protocol.reference import ReferenceSnapshot
@@ -161,7 +162,13 @@ def create_app(
         fixed={Permission.READ_METRICS: scrape} if scrape else {},
         snapshots=SnapshotCache(build_snapshot),
         streams=Streams(api.streams_per_token, api.streams_total),
-        feed=Feed(engine, _refusal, api.stream_poll_s, api.stream_access_check_s),
+        feed=Feed(
+            engine,
+            _refusal,
+            api.stream_poll_s,
+            api.stream_access_check_s,
+            wakeup=Notified(engine) if engine.dialect.name == "postgresql" else None,
+        ),
         gate=Gate(api.session_hours),
         names=Names(),
     )

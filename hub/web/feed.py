@@ -2,8 +2,10 @@
 
 Before, each stream read the database four times a second on its own: 50 streams from one
 viewer's token took the hub from 1% to 93% CPU. Now one task reads the record changes,
-alerts and states once a ``poll_s`` and each stream takes what it wants from that, so 50
-streams cost about what one does. The poller runs only while some stream is open.
+alerts and states once a pass and each stream takes what it wants from that, so 50
+streams cost about what one does. The poller runs only while some stream is open. A pass
+comes every ``poll_s`` on SQLite, and on PostgreSQL when the database announces a change,
+whichever hub made it (wakeup.py).
 
 It keeps the newest ``keep`` record changes and alerts, each encoded to JSON once. A stream
 resuming from further back than that (``Last-Event-ID`` after an hour away) reads the
@@ -34,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from hub.store import queries
+from hub.web.wakeup import Ticker, Wakeup
 
 log = structlog.get_logger("hub.feed")
 
@@ -111,10 +114,12 @@ class Feed:
         poll_s: float,
         access_check_s: float,
         keep: int = 5000,
+        wakeup: Wakeup | None = None,
     ) -> None:
+        """``wakeup``: when to read next (wakeup.py); by default every ``poll_s``."""
         self._engine = engine
+        self._wakeup = wakeup or Ticker(poll_s)
         self._refusal = refusal
-        self._poll_s = poll_s
         self._access_check_s = access_check_s
         self._keep = keep
         self._members: Counter[str] = Counter()
@@ -197,7 +202,7 @@ class Feed:
             self.passes += 1
             passed, self._passed = self._passed, asyncio.Event()
             passed.set()
-            await asyncio.sleep(self._poll_s)
+            await self._wakeup.wait(self._access_check_s)
 
     def _read(self, heads: tuple[int, int] | None, wanted: frozenset[str], due: list[str]) -> _Pass:
         with self._engine.connect() as conn:

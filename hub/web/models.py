@@ -28,11 +28,26 @@ class Projection(_Answer):
     oldest_unprojected_age_s: float
 
 
+class HubRow(_Answer):
+    name: str
+    role: str = Field(description="leader (projects, runs the timed checks), follower, stopped.")
+    running: bool
+    host: str | None = None
+    pid: int | None = None
+    version: str | None = None
+    started_at: datetime | None = None
+    seen_at: datetime | None = None
+
+
 class Status(_Answer):
     version: str
     database: str = Field(description="ok, or unavailable while the writer cannot write.")
     set_aside_scans: int = Field(description="Scans the projector set aside (alerted).")
     projection: Projection
+    hub: str = Field(description="This hub's name.")
+    role: str = Field(description="This hub's role: leader or follower.")
+    leader: str | None = Field(description="The hub that leads, if one is running.")
+    hubs: list[HubRow] = Field(description="Every hub on this database, the leader first.")
 
 
 class ScanRow(_Answer):

@@ -172,6 +172,7 @@ def fleet(request: Request, ask: Ask) -> dict[str, Any]:
     return {
         "agents": fleet_view.rows(queries.fleet(ask.conn), now),
         "projection": queries.projection(ask.conn, now),
+        "hubs": queries.hub_rows(ask.conn, now),  # none on SQLite: one hub, no table to show
     }
 
 

@@ -184,6 +184,9 @@ WORDS: dict[str, str] = {
     "offline": "offline",
     "stopped": "stopped",
     "broker_offline": "broker offline",
+    # hubs (hub/cluster/leadership.py)
+    "leader": "leading: projects the records and runs the checks",
+    "follower": "taking scans and serving pages",
     # a station's storage (agent/outbox.py): what happened, and what the station did
     "outbox_renumbered": "storage restored or replaced: scans re-sent under a new numbering",
     "outbox_renumber_failed": "storage restored or replaced, scans not re-sent yet: check disk",

@@ -68,7 +68,7 @@ class _Client:
 def test_ten_streams_read_the_database_no_more_often_than_one(engine: Any) -> None:
     """With ten streams open on one token, the hub opens one database connection per poll,
     not one per stream (before: each stream polled on its own)."""
-    app = create_app(engine, api=ApiSettings(streams_per_token=10))
+    app = create_app(engine, api=ApiSettings(streams_per_token=10, stream_access_check_s=0.2))
     token = make_token(engine, Role.VIEWER, "Ward screens")
     feed: Feed = app.state.web.feed
     opened: list[int] = []

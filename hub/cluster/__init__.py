@@ -1,0 +1,1 @@
+"""Several hubs on one PostgreSQL: which of them leads (docs/cluster.md)."""
