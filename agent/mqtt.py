@@ -1,7 +1,9 @@
 """The paho-mqtt edge of the agent. Callbacks only enqueue; the sender thread does the rest.
 
 paho owns reconnects (``reconnect_delay_set``); we jitter its bounds per process so a
-fleet that lost its broker does not come back in lockstep.
+fleet that lost its broker does not come back in lockstep. With brokers to fail over to,
+a connection that fails or drops points paho's next reconnect at the next broker
+(protocol/brokers.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from agent.credentials import secret
 from agent.settings import MqttSettings
 from protocol import codec
+from protocol.brokers import Brokers
 from protocol.messages import AgentStatus
 from protocol.topics import REFERENCE_QOS, Topic, reference_topic
 
@@ -90,9 +93,12 @@ class MqttLink:
         self._ack_topic = str(Topic(settings.topic_prefix, agent_id, "ack"))
         self._notice_topic = reference_topic(settings.topic_prefix)
         self._client: mqtt.Client | None = None
+        self._brokers = Brokers(settings.host, settings.port, settings.failover)
+        self._stopping = False
 
     def start(self) -> None:
         s = self._settings
+        self._stopping = False
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self._agent_id,
@@ -120,13 +126,14 @@ class MqttLink:
         # Set before the loop starts: its on_connect may reach the sender, which publishes
         # the online status through this link, before start() would otherwise return.
         self._client = client
-        client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
+        client.connect_async(*self._brokers.current, keepalive=s.keepalive_s)
         client.loop_start()
 
     def stop(self, last_words: AgentStatus | None = None) -> None:
         client = self._client
         if client is None:
             return
+        self._stopping = True
         if last_words is not None and client.is_connected():
             status_topic = str(Topic(self._settings.topic_prefix, self._agent_id, "status"))
             info = client.publish(status_topic, codec.encode(last_words), qos=1, retain=True)
@@ -164,6 +171,7 @@ class MqttLink:
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
     ) -> None:
         self._events.put(Disconnected(str(rc)))
+        self._fail_over(client)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         """paho calls this inside its ``except OSError`` around a connect and passes no
@@ -172,6 +180,14 @@ class MqttLink:
         self._events.put(
             Disconnected(f"connect failed: {error}", certificate=certificate_problem(error))
         )
+        self._fail_over(client)
+
+    def _fail_over(self, client: mqtt.Client) -> None:
+        """Point paho's next reconnect at the next broker, when there is one. In paho's
+        thread: its loop reconnects to what ``connect_async`` set."""
+        if self._brokers.several and not self._stopping:
+            host, port = self._brokers.next()
+            client.connect_async(host, port, keepalive=self._settings.keepalive_s)
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any

@@ -19,6 +19,7 @@ from pydantic_settings import (
 from agent.errors import ConfigError
 from protocol import hub_url
 from protocol.barcodes import DecodeRules
+from protocol.brokers import BrokerAddress
 from protocol.messages import AGENT_ID_PATTERN
 
 StationMode = Literal[
@@ -50,6 +51,11 @@ class MqttSettings(_Section):
     )
     reconnect_min_s: float = Field(1.0, gt=0, description="Shortest reconnect delay (jittered).")
     reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay (jittered).")
+    failover: list[BrokerAddress] = Field(
+        [],
+        description='Further brokers ("host:port"), tried in order when the one in use fails '
+        "or drops (protocol/brokers.py).",
+    )
 
 
 class StationSettings(_Section):

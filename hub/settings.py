@@ -24,6 +24,7 @@ from pydantic_settings import (
 from hub.domain.facts import Policy
 from hub.errors import ConfigError
 from protocol.barcodes import DecodeRules
+from protocol.brokers import BrokerAddress
 
 
 class _Section(BaseModel):
@@ -48,6 +49,11 @@ class MqttSettings(_Section):
     client_id: str | None = Field(None, description="Default: scantrail-hub-<random>.")
     receive_maximum: int = Field(
         200, ge=1, le=65535, description="Unacked QoS 1 messages the broker may send at once."
+    )
+    failover: list[BrokerAddress] = Field(
+        [],
+        description='Further brokers ("host:port"), tried in order when the one in use fails '
+        "or drops (protocol/brokers.py).",
     )
 
 

@@ -11,8 +11,9 @@ Rules:
 3. Leading decides who *tries* to project, not who may: each projection step still takes
    the projector's transaction-level advisory lock (projector.py rule 6), so two hubs that
    both believe they lead for a moment never apply the same scans twice.
-4. Each tick every hub writes its row in ``hubs`` (name, role, seen_at): what the fleet page
-   and ``/api/v1/status`` show.
+4. Each tick every hub writes its row in ``hubs`` (its name, its connection's backend pid,
+   seen_at): the fleet page and ``/api/v1/status`` show them, the leader being the hub whose
+   backend holds the lock (hub/store/roster.py).
 5. On SQLite there is one hub: it leads, with no thread and no row (``Solo``).
 """
 
@@ -28,19 +29,14 @@ from typing import Protocol
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
-from hub.store.tables import hubs
+from hub.store import roster
+from hub.store.roster import LEADER_LOCK
 
 log = structlog.get_logger("hub.cluster")
-
-# Any fixed 64-bit number names the lock; this one spells "stleader" in ASCII. Apart from
-# the projector's step lock (projector.py ADVISORY_LOCK): the leader's own steps take that
-# one on other connections, and a session lock held here would refuse them.
-LEADER_LOCK = 0x73746C6561646572
 
 
 class Role(StrEnum):
@@ -159,20 +155,14 @@ class Leadership:
             self._conn = None
 
     def _heartbeat(self, conn: Connection) -> None:
-        now = datetime.now(UTC)
+        backend = conn.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
         row = {
             "name": self.name,
-            "role": self._role.value,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "backend_pid": backend,
             "version": __version__,
             "started_at": self._started_at,
-            "seen_at": now,
+            "seen_at": datetime.now(UTC),
         }
-        upsert = insert(hubs).values(row)
-        conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[hubs.c.name],
-                set_={k: upsert.excluded[k] for k in row if k != "name"},
-            )
-        )
+        roster.beat(conn, row)

@@ -29,10 +29,12 @@ from hub.credentials import secret
 from hub.ingest.triage import Message
 from hub.ingest.web_writes import Waiting
 from hub.settings import MqttSettings
+from protocol.brokers import Brokers
 from protocol.topics import QOS_BY_KIND, subscription
 
 log = structlog.get_logger("hub.consumer")
 
+KEEPALIVE_S = 30
 QUEUE_SLACK = 64  # beyond Receive Maximum: status messages and a reconnect's redeliveries
 
 
@@ -57,6 +59,9 @@ class Consumer:
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = threading.Event()
+        self._brokers = Brokers(settings.host, settings.port, settings.failover)
+        self._stopping = False
+        self._properties: Properties | None = None
 
     def start(self) -> None:
         s = self._settings
@@ -78,15 +83,31 @@ class Consumer:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_connect_fail = lambda client, userdata: self._fail_over(client)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.ReceiveMaximum = s.receive_maximum
+        self._properties = props
+        self._stopping = False
         # Set before the loop starts: a message can be stored and acked before start()
         # would otherwise return, and an ack with no client is silently skipped.
         self._client = client
-        client.connect_async(s.host, s.port, keepalive=30, clean_start=True, properties=props)
+        self._connect(client)
         client.loop_start()
 
+    def _connect(self, client: mqtt.Client) -> None:
+        host, port = self._brokers.current
+        client.connect_async(
+            host, port, keepalive=KEEPALIVE_S, clean_start=True, properties=self._properties
+        )
+
+    def _fail_over(self, client: mqtt.Client) -> None:
+        """The next broker for paho's next reconnect (protocol/brokers.py), if there is one."""
+        if self._brokers.several and not self._stopping:
+            self._brokers.next()
+            self._connect(client)
+
     def stop(self) -> None:
+        self._stopping = True
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -124,6 +145,7 @@ class Consumer:
     ) -> None:
         self.connected.clear()
         log.warning("mqtt.disconnected", reason=str(rc))
+        self._fail_over(client)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         message = Message(

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from hub.domain.statuses import CASE_STATUS, SessionKind, SessionStatus
 from hub.store import records
 from hub.store.db import as_utc
-from hub.store.tables import agent_streams, agents, alerts, dead_letters, hubs, scan_log
+from hub.store.tables import agent_streams, agents, alerts, dead_letters, scan_log
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -43,31 +43,6 @@ def scans(
         }
         for row in conn.execute(query)
     ]
-
-
-# A hub writes its row every leader_check_s (at most 5 s): silent for this long, it is down.
-HUB_GONE_S = 15.0
-
-
-def hub_rows(conn: Connection, now: datetime) -> list[dict[str, Any]]:
-    """Every hub that has run on this database (hub/cluster/leadership.py), the leader
-    first, then by name; ``running`` while it wrote its row within ``HUB_GONE_S``."""
-    found = []
-    for row in conn.execute(sa.select(hubs).order_by(hubs.c.name)):
-        running = (now - as_utc(row.seen_at)).total_seconds() < HUB_GONE_S
-        found.append(
-            {
-                "name": row.name,
-                "role": row.role if running else "stopped",
-                "running": running,
-                "host": row.host,
-                "pid": row.pid,
-                "version": row.version,
-                "started_at": _iso(row.started_at),
-                "seen_at": _iso(row.seen_at),
-            }
-        )
-    return sorted(found, key=lambda h: (h["role"] != "leader", not h["running"], h["name"]))
 
 
 def fleet(conn: Connection) -> list[dict[str, Any]]:

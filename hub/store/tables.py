@@ -185,14 +185,16 @@ users = sa.Table(
 )
 
 
-# Each running hub, as its leadership thread last wrote it (hub/cluster/leadership.py).
+# Each hub on this database, as its leadership thread last wrote it (hub/store/roster.py).
 hubs = sa.Table(
     "hubs",
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("role", sa.String(16), nullable=False),  # leader | follower
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
+    # Its leadership connection's backend: the leader is the hub whose backend holds the
+    # leader lock (hub/store/roster.py).
+    sa.Column("backend_pid", sa.Integer, nullable=False),
     sa.Column("version", sa.String(32), nullable=False),
     sa.Column("started_at", Timestamp, nullable=False),
     sa.Column("seen_at", Timestamp, nullable=False),

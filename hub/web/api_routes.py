@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub import __version__
 from hub.access.roles import Permission
 from hub.metrics import CONTENT_TYPE
-from hub.store import queries
+from hub.store import queries, roster
 from hub.web import errors, guard, models
 from hub.web.context import Ctx
 from hub.web.models import MAX_ID
@@ -82,7 +82,7 @@ def status(ctx: Ctx) -> dict[str, Any]:
     now = datetime.now(UTC)
     with ctx.engine.connect() as conn:
         projection = queries.projection(conn, now)
-        hubs = queries.hub_rows(conn, now) or [
+        hubs = roster.rows(conn, now) or [
             {"name": health.hub, "role": health.role, "running": True}  # SQLite: one hub
         ]
     leaders = [h["name"] for h in hubs if h["role"] == "leader"]

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from hub import __version__
 from hub.access.roles import Permission, Role, allows
-from hub.store import boards, department, due, queries, reports, search, tokens, users
+from hub.store import boards, department, due, queries, reports, roster, search, tokens, users
 from hub.store.recall import load_contents, recall_set
 from hub.web import fleet_view, guard, story, wording
 from hub.web.context import Ctx, Web
@@ -172,7 +172,7 @@ def fleet(request: Request, ask: Ask) -> dict[str, Any]:
     return {
         "agents": fleet_view.rows(queries.fleet(ask.conn), now),
         "projection": queries.projection(ask.conn, now),
-        "hubs": queries.hub_rows(ask.conn, now),  # none on SQLite: one hub, no table to show
+        "hubs": roster.rows(ask.conn, now),  # none on SQLite: one hub, no table to show
     }
 
 

@@ -16,7 +16,7 @@ from hub.cluster.leadership import Leadership, Role
 from hub.errors import ConfigError
 from hub.settings import load_settings
 from hub.store.db import create_engine, migrate
-from hub.store.queries import hub_rows
+from hub.store import roster
 from hub.store.tables import alerts
 from hub.web.wakeup import Notified
 from tests.harness.postgres import Postgres
@@ -33,7 +33,7 @@ def pg(postgres: Postgres) -> Iterator[Engine]:
 
 def _roles(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
-        return {h["name"]: h["role"] for h in hub_rows(conn, datetime.now(UTC))}
+        return {h["name"]: h["role"] for h in roster.rows(conn, datetime.now(UTC))}
 
 
 def test_one_hub_leads_and_a_follower_takes_over_when_the_leader_goes(pg: Engine) -> None:
@@ -66,15 +66,12 @@ def test_a_leader_whose_connection_is_killed_follows_and_another_leads(pg: Engin
     try:
         a.tick()
         with pg.connect() as conn:
-            pid = conn.execute(
-                sa.text(
-                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                    "AND objid = (x'73746C6561646572'::bigint & x'FFFFFFFF'::bigint)"
-                )
-            ).scalar_one()
+            pid = roster.leader_backend(conn)
+            assert pid is not None
             conn.execute(sa.select(sa.func.pg_terminate_backend(pid)))
         b.tick()
         assert b.role is Role.LEADER
+        assert _roles(pg) == {"hub-a": "follower", "hub-b": "leader"}, "the lock says who leads"
         a.tick()
         assert a.role is Role.FOLLOWER
         a.tick()  # a new connection: it tries the lock again, and b holds it

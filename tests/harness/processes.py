@@ -113,32 +113,30 @@ class AgentProcess(_Process):
         top: dict[str, Any] = {"agent_id": agent_id, "data_dir": workdir / "data"}
         if scanners:
             top["scanners"] = scanners
-        self.config = write_toml(
-            workdir / "agent.toml",
-            top,
-            {
-                "mqtt": {
-                    "host": host,
-                    "port": broker_port,
-                    "reconnect_max_s": 2,
-                    "keepalive_s": keepalive_s,
-                    **({"tls_ca": tls_ca} if tls_ca else {}),
-                },
-                "station": {
-                    "name": station_name or f"bench-{agent_id}",
-                    "mode": mode,
-                    "allow_mode_change": allow_mode_change,
-                },
-                "outbox": {"max_bytes": max_bytes},
-                "delivery": {
-                    "resend_after_s": 1.0,
-                    "resend_max_s": 4.0,
-                    "health_interval_s": 1.0,
-                    **delivery,
-                },
-                **(extra or {}),
+        sections: dict[str, dict[str, Any]] = {
+            "mqtt": {
+                "host": host,
+                "port": broker_port,
+                "reconnect_max_s": 2,
+                "keepalive_s": keepalive_s,
+                **({"tls_ca": tls_ca} if tls_ca else {}),
             },
-        )
+            "station": {
+                "name": station_name or f"bench-{agent_id}",
+                "mode": mode,
+                "allow_mode_change": allow_mode_change,
+            },
+            "outbox": {"max_bytes": max_bytes},
+            "delivery": {
+                "resend_after_s": 1.0,
+                "resend_max_s": 4.0,
+                "health_interval_s": 1.0,
+                **delivery,
+            },
+        }
+        for name, values in (extra or {}).items():  # merged: a test adds keys to a section
+            sections[name] = {**sections.get(name, {}), **values}
+        self.config = write_toml(workdir / "agent.toml", top, sections)
         self.socket = workdir / "data" / "agent.sock"
         self.argv = [sys.executable, "-m", "agent", "run", "--config", str(self.config)]
 

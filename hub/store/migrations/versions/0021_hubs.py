@@ -1,8 +1,9 @@
 """Several hubs on one PostgreSQL: who they are, and a wake-up for their live streams.
 
-- ``hubs``: each running hub's row, written by its leadership thread every tick
-  (hub/cluster/leadership.py): its name, its role (leader or follower), when it started
-  and when it was last seen. The fleet page and ``/api/v1/status`` read it.
+- ``hubs``: each hub's row, written by its leadership thread every tick
+  (hub/cluster/leadership.py): its name, its leadership connection's backend pid (the
+  leader is the one whose backend holds the leader lock), when it started and when it was
+  last seen. The fleet page and ``/api/v1/status`` read it (hub/store/roster.py).
 - On PostgreSQL, a statement trigger on each table the live streams read sends
   ``NOTIFY scantrail_feed`` when it changes, so every hub's stream poller wakes on a change
   whichever hub made it, and no hub polls an idle database (hub/web/feed.py). PostgreSQL
@@ -27,9 +28,9 @@ def upgrade() -> None:
     op.create_table(
         "hubs",
         sa.Column("name", sa.String(64), primary_key=True),
-        sa.Column("role", sa.String(16), nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("backend_pid", sa.Integer, nullable=False),
         sa.Column("version", sa.String(32), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
