@@ -127,3 +127,17 @@ def test_an_ack_beyond_what_this_file_kept_asks_to_renumber_and_confirms_nothing
     core.renumbered("inc-2", 50)
     assert core.state.next_seq == 1 and "outbox_renumbered" in core.state.alarms
     assert core.ack(_ack(80), 10.1, WALL).renumber is False  # the old numbering's ack
+
+
+def test_an_ack_below_the_one_held_confirms_nothing_and_asks_for_nothing() -> None:
+    """Several hubs ack one agent, and a slower hub's ack (or an older retained one) may
+    come after a newer: the agent keeps the higher watermark, and the older ack's gap,
+    already filled, rewinds nothing."""
+    core = _core(hub_window=300)
+    _drain(core, 10.0)
+    assert core.ack(_ack(250), 10.5, WALL).confirm == 250
+    older = core.ack(_ack(120, resend_from=121, resend_to=130), 10.6, WALL)
+    assert older.confirm is None and not older.renumber
+    assert core.state.confirmed_seq == 250
+    send = core.next_send(10.6)
+    assert send is not None and send.first_seq > 250, "sending goes on past 250, no rewind"
