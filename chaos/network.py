@@ -92,3 +92,31 @@ class Link:
         elif self._undo:
             self._both(*self._undo[1:])
         self._undo = ()
+
+
+class PortCut:
+    """Every packet to or from one loopback TCP port dropped (nftables), so the process
+    connected through that port alone is partitioned, however often it reconnects: a hub
+    on a broker listener of its own, cut from the broker while the other hubs go on."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.table = f"scantrail_cut_{os.getpid()}_{port}"
+
+    def cut(self) -> None:
+        rules = (
+            f"table inet {self.table} {{\n"
+            " chain out { type filter hook output priority 0;"
+            f" tcp dport {self.port} drop; tcp sport {self.port} drop; }}\n"
+            "}\n"
+        )
+        done = subprocess.run(
+            ["nft", "-f", "-"], input=rules, capture_output=True, text=True, timeout=30
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"nft failed: {done.stderr.strip()}")
+
+    def heal(self) -> None:
+        subprocess.run(
+            ["nft", "delete", "table", "inet", self.table], capture_output=True, timeout=30
+        )

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from hub.cluster.leadership import Leadership, Role
 from hub.errors import ConfigError
 from hub.settings import load_settings
-from hub.store.db import create_engine, migrate
 from hub.store import roster
+from hub.store.db import create_engine, migrate
 from hub.store.tables import alerts
 from hub.web.wakeup import Notified
 from tests.harness.postgres import Postgres

@@ -22,16 +22,19 @@ class Mosquitto:
         persistence: bool = True,
         listen_also: str | None = None,
         tls: Path | None = None,
+        second_port: bool = False,
     ) -> None:
         """``listen_also``: an address of a link to a network namespace a test made (the
         chaos matrix's station); the port is the same. ``tls``: a folder with the site's
         ``ca.crt`` and the broker's ``broker.crt`` and ``broker.key`` (hub/provision/ca.py):
-        a TLS listener on ``tls_port`` as well, read anew at each start."""
+        a TLS listener on ``tls_port`` as well, read anew at each start. ``second_port``: a
+        second plain listener on loopback, ``second_port``, that a test can cut alone."""
         self.workdir = workdir
         self.listen_also = listen_also
         self.tls = tls
         self.port = free_port()
         self.tls_port = free_port() if tls else None
+        self.second_port = free_port() if second_port else None
         self.persistence = persistence
         self.store = workdir / "store"
         self.log = workdir / "mosquitto.log"
@@ -45,6 +48,7 @@ class Mosquitto:
         lines = [
             f"listener {self.port} 127.0.0.1",
             f"listener {self.port} {self.listen_also}" if self.listen_also else "",
+            f"listener {self.second_port} 127.0.0.1" if self.second_port else "",
             *self._tls_lines(),
             "allow_anonymous true",
             "user root" if os.geteuid() == 0 else "",

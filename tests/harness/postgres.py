@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -75,6 +76,46 @@ class Postgres:
 
     def stop(self) -> None:
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def kill(self) -> None:
+        """``kill -9`` of the postmaster, as a machine that lost its power would stop it;
+        its backends end when they notice."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+
+    def standby(self, workdir: Path) -> Postgres:
+        """A synchronous streaming standby of this (running) cluster, started: from then on
+        a commit here returns only once the standby has it on disk (``synchronous_commit =
+        on`` with ``synchronous_standby_names = '*'``)."""
+        replica = Postgres(workdir)
+        replica.sockets.mkdir(parents=True)
+        if self._as_root:
+            shutil.chown(workdir, "postgres")
+            shutil.chown(replica.sockets, "postgres")
+            os.chmod(workdir, 0o755)
+        self._run(
+            _bin("pg_basebackup"),
+            *("-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"),
+            *("-D", str(replica.data), "-R", "-X", "stream", "--no-sync"),
+        )
+        replica.start_again()
+        with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            conn.execute("ALTER SYSTEM SET synchronous_commit = 'on'")
+            conn.execute("SELECT pg_reload_conf()")
+        return replica
+
+    def synchronous(self) -> bool:
+        """Whether a standby streams from this cluster and confirms commits."""
+        with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'"
+            ).fetchone()
+        return row is not None and row[0] > 0
+
+    def promote(self) -> None:
+        """The standby becomes the primary (what Patroni or an operator does)."""
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "promote")
 
     def create_database(self) -> str:
         """A new empty database; returns its SQLAlchemy URL."""
