@@ -21,13 +21,16 @@ class Cluster:
         broker_port: int,
         size: int = 3,
         extra: dict[str, dict[str, Any]] | None = None,
+        ports: dict[int, int] | None = None,
     ) -> None:
+        """``ports``: a broker port of its own for some hubs, by number (a listener a test
+        may cut)."""
         self.database_url = database_url
         self.hubs = [
             HubProcess(
                 work / f"hub-{n}",
                 database_url,
-                broker_port,
+                (ports or {}).get(n, broker_port),
                 extra={
                     "cluster": {"shared_group": GROUP, "hub_name": f"hub-{n}"},
                     **(extra or {}),
