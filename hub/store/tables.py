@@ -199,3 +199,13 @@ hubs = sa.Table(
     sa.Column("started_at", Timestamp, nullable=False),
     sa.Column("seen_at", Timestamp, nullable=False),
 )
+
+
+# Keys every hub on this database uses alike, e.g. the sign-in form's CSRF key
+# (hub/store/secrets.py).
+shared_keys = sa.Table(
+    "shared_keys",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -16,11 +17,13 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Connection, Engine
 
 from hub import __version__
+from hub.access.csrf import new_key
 from hub.access.roles import Permission
 from hub.health import WriterHealth
 from hub.metrics import Metrics
 from hub.settings import ApiSettings, SiteSettings
 from hub.store import reference, tokens
+from hub.store.secrets import shared_key
 from hub.store.writing import Writes, direct
 from hub.web import (
     access_routes,
@@ -49,6 +52,7 @@ from hub.web.wording import Clock, zone_named
 from protocol.barcodes import DEFAULT_RULES, DecodeRules
 from protocol.reference import ReferenceSnapshot
 
+SIGNIN_KEY = "signin_csrf"
 PUBLIC = {"/healthz", signin.LOGIN, signin.LOGOUT}  # every other route declares a permission
 ROUTERS = (
     api_routes,
@@ -148,6 +152,7 @@ def create_app(
         with engine.connect() as conn:
             return reference.snapshot(conn, decode_rules, datetime.now(UTC))
 
+    shared = engine.dialect.name == "postgresql"  # a database several hubs may share
     app.state.web = Web(
         engine=engine,
         write=write or direct(engine),
@@ -167,9 +172,12 @@ def create_app(
             _refusal,
             api.stream_poll_s,
             api.stream_access_check_s,
-            wakeup=Notified(engine) if engine.dialect.name == "postgresql" else None,
+            wakeup=Notified(engine) if shared else None,
         ),
-        gate=Gate(api.session_hours),
+        # One hub on SQLite keeps its own key; hubs on PostgreSQL share one (gate.py).
+        gate=Gate(
+            api.session_hours, partial(shared_key, engine, SIGNIN_KEY) if shared else new_key
+        ),
         names=Names(),
     )
     for module in ROUTERS:

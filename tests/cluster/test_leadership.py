@@ -1,9 +1,11 @@
-"""Which hub leads, on a real PostgreSQL: one leader at a time, a follower takes over when
-the leader's connection ends, and every hub's row says its role."""
+"""Several hubs on a real PostgreSQL: one leader at a time, a follower takes over when the
+leader's connection ends, every hub's row says its role, a change any hub writes wakes
+every hub's streams, and what a browser began on one hub another finishes."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,13 +14,18 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from hub.access import csrf
+from hub.access.roles import Role as Person
 from hub.cluster.leadership import Leadership, Role
 from hub.errors import ConfigError
 from hub.settings import load_settings
-from hub.store import roster
+from hub.store import roster, users
 from hub.store.db import create_engine, migrate
 from hub.store.tables import alerts
+from hub.web import guard
+from hub.web.app import create_app
 from hub.web.wakeup import Notified
+from tests.harness.api import Client, make_token
 from tests.harness.postgres import Postgres
 from tests.harness.waiting import wait_for
 
@@ -127,3 +134,56 @@ def test_sqlite_refuses_a_shared_group(tmp_path: Path) -> None:
 
 def _assert(condition: bool) -> None:
     assert condition
+
+
+def test_a_sign_in_form_from_one_hub_is_taken_by_another(pg: Engine) -> None:
+    """Two hubs on one database behind one address: the form's CSRF field, made by the
+    first, is accepted by the second (they share the key), and the session works on both."""
+    with pg.begin() as conn:
+        users.create(conn, "olga", Person.OPERATOR, "correct horse battery", datetime.now(UTC))
+    first, second = Client(create_app(pg), None), Client(create_app(pg), None)
+    page = first.get("/login", headers={"Accept": "text/html"})
+    field = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert page.status_code == 200 and field is not None
+    posted = second.request(
+        "POST",
+        "/login",
+        data={"csrf": field[1], "username": "olga", "password": "correct horse battery"},
+        headers={"Cookie": f"{csrf.COOKIE}={page.cookies[csrf.COOKIE]}"},
+    )
+    assert posted.status_code == 303, posted.text
+    session = {"Cookie": f"{guard.COOKIE}={posted.cookies[guard.COOKIE]}", "Accept": "text/html"}
+    assert first.get("/", headers=session).status_code == 200
+
+
+def test_the_fleet_page_and_the_status_show_each_hub_and_who_leads(pg: Engine) -> None:
+    """Two hubs tick, the first leads: the fleet page lists both by name with their roles
+    in words, and the status names the leader; a hub gone quiet reads as stopped."""
+    a, b = Leadership(pg, "hub-a", 1.0), Leadership(pg, "hub-b", 1.0)
+    try:
+        a.tick()
+        b.tick()
+        app = create_app(pg)
+        viewer = Client(app, make_token(pg, Person.VIEWER, "Ward screens"))
+        page = viewer.get("/", headers={"Accept": "text/html"}).text
+        assert "Hubs sharing this database" in page
+        assert re.search(r'data-hub="hub-a".*?leading: projects the records', page, re.S)
+        assert re.search(r'data-hub="hub-b".*?taking scans and serving pages', page, re.S)
+        status = Client(app, make_token(pg, Person.ADMIN, "ops")).get("/api/v1/status").json()
+        assert status["leader"] == "hub-a"
+        assert [(h["name"], h["role"]) for h in status["hubs"]] == [
+            ("hub-a", "leader"),
+            ("hub-b", "follower"),
+        ]
+        b.stop()
+        with pg.begin() as conn:  # b last wrote its row a minute ago
+            conn.execute(
+                sa.text(
+                    "UPDATE hubs SET seen_at = seen_at - interval '60 seconds' WHERE name = 'hub-b'"
+                )
+            )
+        page = viewer.get("/", headers={"Accept": "text/html"}).text
+        assert re.search(r'data-hub="hub-b".*?stopped: the other hubs carry its share', page, re.S)
+    finally:
+        a.stop()
+        b.stop()

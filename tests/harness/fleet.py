@@ -27,6 +27,7 @@ from protocol.messages import EventBatch
 from tests.harness.stations import ScriptedStation
 
 PREFIX = "scantrail"
+SWEEP_S = 0.25  # how often each station checks whether to re-send (agent/delivery.py)
 
 
 @dataclass
@@ -80,8 +81,10 @@ class SimulatedFleet:
     # -- control ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Scan (again, after ``stop_scanning``)."""
         self._scanning.set()
-        self._thread.start()
+        if not self._thread.is_alive():
+            self._thread.start()
 
     def stop_scanning(self) -> None:
         """No new scans; re-sends go on until everything is confirmed."""
@@ -104,6 +107,11 @@ class SimulatedFleet:
         with self._lock:
             return {agent_id: len(s.sent) for agent_id, s in self._sims.items()}
 
+    def confirmed_past(self, seqs: dict[str, int]) -> bool:
+        """Whether every station's ack covers the seq given for it."""
+        with self._lock:
+            return all(self._sims[a].confirmed >= seq for a, seq in seqs.items())
+
     def settled(self) -> None:
         """AssertionError until every scan sent is confirmed by a hub's ack."""
         with self._lock:
@@ -116,7 +124,7 @@ class SimulatedFleet:
     def _run(self) -> None:
         agents = list(self._sims)
         tick = 0
-        start = time.monotonic()
+        start = swept = time.monotonic()
         while not self._stopping.is_set():
             for n, agent_id in enumerate(agents):  # spread evenly over each period
                 due = start + tick * self._every_s + n * self._every_s / len(agents)
@@ -124,7 +132,10 @@ class SimulatedFleet:
                     return
                 if self._scanning.is_set():
                     self._scan(agent_id)
-                self._resend(agent_id)
+                if time.monotonic() - swept >= SWEEP_S:  # as often as an agent's sender looks
+                    swept = time.monotonic()
+                    for each in agents:
+                        self._resend(each)
             tick += 1
 
     def _scan(self, agent_id: str) -> None:
