@@ -245,18 +245,26 @@ def _lock(conn: Connection, keys: list[StreamKey], now: datetime) -> dict[Stream
     return found
 
 
+# Built once: every batch runs these, and building them took a sixth of a hub's ingest time
+# when each batch holds a scan or two (py-spy --gil). The keys are expanded at execution.
+_s = agent_streams.c
+_FOR_UPDATE = (
+    sa.select(_s.agent_id, _s.incarnation, _s.confirmed_seq, _s.max_seen_seq, _s.gap_since)
+    .where(sa.tuple_(_s.agent_id, _s.incarnation).in_(sa.bindparam("keys", expanding=True)))
+    .order_by(_s.agent_id, _s.incarnation)
+    .with_for_update()
+)
+_HELD_IDS = sa.select(scan_log.c.event_id).where(
+    scan_log.c.event_id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
 def _select_for_update(conn: Connection, keys: list[StreamKey]) -> dict[StreamKey, _Stream]:
-    c = agent_streams.c
     found: dict[StreamKey, _Stream] = {}
     for at in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[at : at + KEYS_PER_QUERY]
-        query = (
-            sa.select(c.agent_id, c.incarnation, c.confirmed_seq, c.max_seen_seq, c.gap_since)
-            .where(sa.tuple_(c.agent_id, c.incarnation).in_(chunk))
-            .order_by(c.agent_id, c.incarnation)
-            .with_for_update()
-        )
-        for agent_id, incarnation, confirmed, max_seen, gap_since in conn.execute(query):
+        rows = conn.execute(_FOR_UPDATE, {"keys": chunk})
+        for agent_id, incarnation, confirmed, max_seen, gap_since in rows:
             found[(agent_id, incarnation)] = _Stream(confirmed, max_seen, gap_since)
     return found
 
@@ -269,10 +277,9 @@ def _digest(event: ScanEvent, payload: str | None = None) -> str:
 def _held_ids(conn: Connection, event_ids: list[str]) -> set[str]:
     """Which of these event ids the scan log holds already, under any key (rule 4)."""
     held: set[str] = set()
-    c = scan_log.c
     for at in range(0, len(event_ids), KEYS_PER_QUERY):
         chunk = event_ids[at : at + KEYS_PER_QUERY]
-        held.update(conn.execute(sa.select(c.event_id).where(c.event_id.in_(chunk))).scalars())
+        held.update(conn.execute(_HELD_IDS, {"ids": chunk}).scalars())
     return held
 
 
