@@ -30,10 +30,11 @@ class Gate:
         self.lock = threading.Lock()  # the throttle is shared by the server's threads
         self._load_key = load_key
         self._key: bytes | None = None
+        self._key_lock = threading.Lock()
 
     @property
     def key(self) -> bytes:
-        with self.lock:
+        with self._key_lock:
             if self._key is None:
                 self._key = self._load_key()
             return self._key
