@@ -172,7 +172,7 @@ def create_app(
             _refusal,
             api.stream_poll_s,
             api.stream_access_check_s,
-            wakeup=Notified(engine) if shared else None,
+            wakeup=Notified(engine, api.stream_poll_s) if shared else None,
         ),
         # One hub on SQLite keeps its own key; hubs on PostgreSQL share one (gate.py).
         gate=Gate(

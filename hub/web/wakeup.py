@@ -6,7 +6,8 @@
   on each table the streams read sends (migration 0021), whichever hub wrote. A stream
   then shows what another hub recorded as soon as it commits, and an idle hub reads
   nothing but its token checks, every ``stream_access_check_s``. PostgreSQL's own
-  LISTEN/NOTIFY, not a table of our own polled by every hub.
+  LISTEN/NOTIFY, not a table of our own polled by every hub. Under load it reads at most
+  every ``stream_poll_s``, as SQLite does.
 
 The listening connection is its own (detached from the pool) and comes back by itself
 after the database does; meanwhile the poller reads on its timeout, so nothing waits for
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from typing import Protocol
 
 import psycopg
@@ -28,7 +30,6 @@ from sqlalchemy.exc import SQLAlchemyError
 log = structlog.get_logger("hub.feed")
 
 CHANNEL = "scantrail_feed"
-SETTLE_S = 0.05  # after a wake, let the rest of a burst's commits land in the same pass
 RETRY_S = 2.0
 
 
@@ -47,8 +48,13 @@ class Ticker:
 
 
 class Notified:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, every_s: float) -> None:
+        """``every_s``: wake at most this often. Every ingest commit notifies (the streams'
+        lag and fleet states change with it): under load the streams still read at most
+        as often as SQLite's poll, and one pass takes the rest of a burst."""
         self._engine = engine
+        self._every_s = every_s
+        self._woke_at = 0.0
         self._lock = threading.Lock()
         self._changed = False  # a notification came while nobody waited
         self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
@@ -61,19 +67,21 @@ class Notified:
             self._thread.start()
         event = asyncio.Event()
         with self._lock:
-            if self._changed:
-                self._changed = False
-                return
-            self._waiter = (asyncio.get_running_loop(), event)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
-        finally:
-            with self._lock:
-                self._waiter = None
-                self._changed = False  # the pass that follows reads what it announced
-        if event.is_set():
-            await asyncio.sleep(SETTLE_S)
+            woken, self._changed = self._changed, False
+            if not woken:
+                self._waiter = (asyncio.get_running_loop(), event)
+        if not woken:
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout)
+            finally:
+                with self._lock:
+                    self._waiter = None
+                    self._changed = False  # the pass that follows reads what it announced
+            woken = event.is_set()
+        if woken:  # at most every every_s: the rest of a burst waits for the same pass
+            await asyncio.sleep(max(0.0, self._every_s - (time.monotonic() - self._woke_at)))
+        self._woke_at = time.monotonic()
 
     def _wake(self) -> None:
         with self._lock:

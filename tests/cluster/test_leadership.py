@@ -107,7 +107,7 @@ def test_a_running_leadership_thread_takes_over_within_its_tick(pg: Engine) -> N
 def test_a_change_written_by_another_hub_wakes_the_streams_poller(pg: Engine) -> None:
     """The poller waits on NOTIFY: an alert committed on another connection ends its wait
     long before the wait's own timeout."""
-    wakeup = Notified(pg)
+    wakeup = Notified(pg, 0.25)
 
     async def run() -> None:
         # The listener's first wake is its own: whatever changed before it listened.
