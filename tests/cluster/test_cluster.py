@@ -65,14 +65,15 @@ def _led_by_another(cluster: Cluster, gone: str) -> None:
     assert leader.api_port != cluster.named(gone).api_port
 
 
-def _projecting(cluster: Cluster, since: int) -> None:
-    """The records moved past ``since`` scans projected (across all streams)."""
-    projected = sum(a["projected_seq"] for a in cluster.running()[0].get("/api/v1/agents")["items"])
-    assert projected > since, f"still {projected} projected"
-
-
 def _projected_total(hub: HubProcess) -> int:
+    """Scans in the records, across every stream."""
     return sum(a["projected_seq"] for a in hub.get("/api/v1/agents")["items"])
+
+
+def _projecting(cluster: Cluster, since: int) -> None:
+    """The records moved past ``since`` scans projected."""
+    projected = _projected_total(cluster.running()[0])
+    assert projected > since, f"still {projected} projected"
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,16 @@ def write_toml(path: Path, top: dict[str, Any], sections: dict[str, dict[str, An
     return path
 
 
+def merged(
+    sections: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]] | None
+) -> dict[str, dict[str, Any]]:
+    """``sections`` with a test's ``extra`` keys added to each section (not replacing it)."""
+    out = dict(sections)
+    for name, values in (extra or {}).items():
+        out[name] = {**out.get(name, {}), **values}
+    return out
+
+
 class _Process:
     argv: list[str]
 
@@ -134,9 +144,7 @@ class AgentProcess(_Process):
                 **delivery,
             },
         }
-        for name, values in (extra or {}).items():  # merged: a test adds keys to a section
-            sections[name] = {**sections.get(name, {}), **values}
-        self.config = write_toml(workdir / "agent.toml", top, sections)
+        self.config = write_toml(workdir / "agent.toml", top, merged(sections, extra))
         self.socket = workdir / "data" / "agent.sock"
         self.argv = [sys.executable, "-m", "agent", "run", "--config", str(self.config)]
 
@@ -187,8 +195,7 @@ class HubProcess(_Process):
             "mqtt": {"host": "127.0.0.1", "port": broker_port},
             "api": {"host": "127.0.0.1", "port": self.api_port},
         }
-        for name, values in (extra or {}).items():  # merged: a test adds keys to a section
-            sections[name] = {**sections.get(name, {}), **values}
+        sections = merged(sections, extra)
         self.config = write_toml(workdir / "hub.toml", {"database_url": database_url}, sections)
         self.argv = [sys.executable, "-m", "hub", "serve", "--config", str(self.config)]
         if crash_at or clock_error_file:
