@@ -50,6 +50,10 @@ def merged(
     return out
 
 
+PORT_TRIES = 3
+PORT_TAKEN = "address already in use"
+
+
 class _Process:
     argv: list[str]
 
@@ -90,9 +94,18 @@ class _Process:
             self.proc.wait(timeout=30)
         self.proc = None
 
-    def output(self) -> str:
+    def output(self, since: int = 0) -> str:
+        """The end of its log; ``since``: only what came after that many bytes."""
         path = self.workdir / "process.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        if not path.exists():
+            return ""
+        with path.open("rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")[-4000:]
+
+    def output_size(self) -> int:
+        path = self.workdir / "process.log"
+        return path.stat().st_size if path.exists() else 0
 
     def _alive(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -195,8 +208,9 @@ class HubProcess(_Process):
             "mqtt": {"host": "127.0.0.1", "port": broker_port},
             "api": {"host": "127.0.0.1", "port": self.api_port},
         }
-        sections = merged(sections, extra)
-        self.config = write_toml(workdir / "hub.toml", {"database_url": database_url}, sections)
+        self._sections = merged(sections, extra)
+        self.config = workdir / "hub.toml"
+        self._take_port(self.api_port)
         self.argv = [sys.executable, "-m", "hub", "serve", "--config", str(self.config)]
         if crash_at or clock_error_file:
             self.argv = [sys.executable, "-m", "tests.harness.faulty_hub"]
@@ -206,9 +220,6 @@ class HubProcess(_Process):
             if clock_error_file:
                 self.argv += ["--clock-error-file", str(clock_error_file)]
             self.env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-        # Served over TLS when the test gives it a certificate: checked against ``tls_ca``.
-        https = "tls_cert" in sections["api"]
-        self.base_url = f"{'https' if https else 'http'}://127.0.0.1:{self.api_port}"
         self.verify: ssl.SSLContext | bool = True
         self._token: str | None = None
 
@@ -216,11 +227,36 @@ class HubProcess(_Process):
         """Check the hub's certificate against this CA (the site's)."""
         self.verify = ssl.create_default_context(cafile=str(ca_file))
 
+    def _take_port(self, port: int) -> None:
+        """Serve on ``port``: the config file says so, and the tests' URL."""
+        self.api_port = port
+        self._sections["api"]["port"] = port
+        write_toml(self.config, {"database_url": self.database_url}, self._sections)
+        # Served over TLS when the test gives it a certificate: checked against ``tls_ca``.
+        https = "tls_cert" in self._sections["api"]
+        self.base_url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
+
     def start(self, wait: bool = True) -> None:
-        wait_for(lambda: port_free(self.api_port), timeout=30)  # a restart after kill -9
-        self._spawn()
-        if wait:
-            self._until(self._healthy, timeout=30)
+        """Start it; wait until it answers unless told not to. ``free_port`` finds a port
+        free a moment before the hub binds it, and another process (a second suite on the
+        machine) may take it meanwhile: the harness's race, not the hub's fault, so the hub
+        is started again on another port, up to PORT_TRIES times."""
+        for attempt in range(1, PORT_TRIES + 1):
+            try:
+                wait_for(lambda: port_free(self.api_port), timeout=30)  # after a kill -9
+            except AssertionError:
+                self._take_port(free_port())  # held by something else for good
+            logged = self.output_size()
+            self._spawn()
+            if not wait:
+                return
+            try:
+                self._until(self._healthy, timeout=30)
+                return
+            except RuntimeError:
+                if attempt == PORT_TRIES or PORT_TAKEN not in self.output(since=logged):
+                    raise
+                self._take_port(free_port())
 
     def _healthy(self) -> None:
         self._alive()
