@@ -25,17 +25,17 @@ def test_agent_and_hub_fail_over_to_the_next_broker_when_the_first_dies(
     """Both list broker A then B. A is killed mid-shift: the station's next scans are
     confirmed through B, and the hub's records hold every scan once."""
     first, second = Mosquitto(tmp_path / "a"), Mosquitto(tmp_path / "b")
-    for broker in (first, second):
-        broker.workdir.mkdir()
-        broker.start()
     standby = {"failover": [f"127.0.0.1:{second.port}"]}
     hub = HubProcess(tmp_path / "hub", sqlite_url, first.port, extra={"mqtt": standby})
     agent = AgentProcess(
         tmp_path / "porter", "pi-porter", first.port, mode="asset_move", extra={"mqtt": standby}
     )
-    hub.start()
-    agent.start()
-    try:
+    try:  # everything it started is stopped, even when a start fails
+        for broker in (first, second):
+            broker.workdir.mkdir()
+            broker.start()
+        hub.start()
+        agent.start()
         for text in ("AST-1", "AST-2", "LOC-1"):
             assert agent.scan(text)["kept"]
         wait_for(lambda: _confirmed(agent, 3), timeout=60)

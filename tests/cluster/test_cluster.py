@@ -96,16 +96,17 @@ def test_hubs_killed_in_turn_lose_nothing_and_the_projector_fails_over(
         AgentProcess(tmp_path / "bench", "pi-bench", broker.port, mode="asset_move"),
     ]
     fleet = SimulatedFleet(broker.port, stations)
-    cluster.start()
-    for agent in agents:
-        agent.start()
-    people = [
-        Scanning(agents[0], [f"AST-P{n}" if n % 3 else f"LOC-P{n % 5}" for n in range(60)]),
-        Scanning(agents[1], [f"AST-B{n}" if n % 4 else f"LOC-B{n % 3}" for n in range(60)]),
-    ]
-    fleet.start()
+    people: list[Scanning] = []
     failovers: list[float] = []
-    try:
+    try:  # everything it started is stopped, even when a start fails
+        cluster.start()
+        for agent in agents:
+            agent.start()
+        people += [
+            Scanning(agents[0], [f"AST-P{n}" if n % 3 else f"LOC-P{n % 5}" for n in range(60)]),
+            Scanning(agents[1], [f"AST-B{n}" if n % 4 else f"LOC-B{n % 3}" for n in range(60)]),
+        ]
+        fleet.start()
         for kill in range(kills):
             time.sleep(every_s)
             wait_for(lambda: cluster.leader(), timeout=60)

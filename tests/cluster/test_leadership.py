@@ -76,8 +76,8 @@ def test_a_leader_whose_connection_is_killed_follows_and_another_leads(pg: Engin
             pid = roster.leader_backend(conn)
             assert pid is not None
             conn.execute(sa.select(sa.func.pg_terminate_backend(pid)))
-        b.tick()
-        assert b.role is Role.LEADER
+        # The backend ends, and its lock with it, a moment after it is told to.
+        wait_for(lambda: _ticked_to_lead(b), timeout=60)
         assert _roles(pg) == {"hub-a": "follower", "hub-b": "leader"}, "the lock says who leads"
         a.tick()
         assert a.role is Role.FOLLOWER
@@ -130,6 +130,11 @@ def test_sqlite_refuses_a_shared_group(tmp_path: Path) -> None:
     config.write_text('database_url = "sqlite:///x.db"\n[cluster]\nshared_group = "hubs"\n')
     with pytest.raises(ConfigError, match="shared_group needs PostgreSQL"):
         load_settings(config)
+
+
+def _ticked_to_lead(hub: Leadership) -> None:
+    hub.tick()
+    assert hub.role is Role.LEADER, "the old leader's backend still holds the lock"
 
 
 def _assert(condition: bool) -> None:

@@ -45,9 +45,9 @@ def test_a_hub_cut_from_the_broker_leaves_the_others_confirming_every_scan(
     )
     cut = PortCut(broker.second_port)
     fleet = SimulatedFleet(broker.port, STATIONS, tag="part")
-    cluster.start()
-    fleet.start()
-    try:
+    try:  # everything it started is stopped, even when a start fails
+        cluster.start()
+        fleet.start()
         time.sleep(3)
         cut.cut()
         time.sleep(15)

@@ -83,8 +83,8 @@ def test_the_primary_killed_mid_drain_and_the_standby_promoted_loses_no_confirme
     agent = AgentProcess(
         tmp_path / "porter", "pi-porter", broker.port, mode="asset_move", drain_rate=100.0
     )
-    agent.start()
-    try:
+    try:  # everything it started is stopped, even when a start fails
+        agent.start()
         for n in range(SCANS):
             assert agent.scan(f"LOC-{n}" if n % 4 == 3 else f"AST-{n % 40}")["kept"]
         hub.start()
