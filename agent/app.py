@@ -124,6 +124,7 @@ class AgentApp:
             "scanners": [s.state() for s in self.scanners],
             "reference": self.reference.status(),
             "recovered": _recovered(self.store),
+            "sterilizer": self.intake.sterilizer_status(),
         }
 
     def _alarms(self, sender: SenderState) -> set[str]:
@@ -134,6 +135,8 @@ class AgentApp:
             alarms.add("store_corrupt_recovered")
         if self.reference.stale():
             alarms.add("reference_stale")
+        if self.intake.readings_lost:
+            alarms.add("sterilizer_readings_lost")
         return alarms
 
     def _stats(self) -> OutboxStats:

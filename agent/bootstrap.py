@@ -22,6 +22,8 @@ from agent.sources.evdev_source import EvdevSource
 from agent.sources.serial_source import SerialSource
 from agent.sources.socket_source import SCAN_TIMEOUT_S, SocketSource
 from agent.station import Station
+from agent.sterilizer.recorder import META_KEY, Recorder
+from agent.sterilizer.source import SterilizerSource
 from protocol.messages import AgentStatus
 
 NS_PER_DAY = 86_400 * 10**9
@@ -68,6 +70,8 @@ def bootstrap(
         events=events,
     )
     reference = ReferencePuller(settings.reference, ReferenceStore(settings.reference_path))
+    port = settings.sterilizer
+    recorder = Recorder(port, settings.decode, store.meta(META_KEY)) if port else None
     intake = Intake(
         agent_id=settings.agent_id,
         store=store,
@@ -77,6 +81,7 @@ def bootstrap(
         on_kept=sender.notify_kept,
         retention_ns=int(settings.outbox.retention_days * NS_PER_DAY),
         catalog=lambda: reference.catalog,
+        recorder=recorder,
     )
 
     def submit(text: str, scanner_id: str) -> Feedback:
@@ -90,6 +95,10 @@ def bootstrap(
             intake.submit_bad(frame.reason, frame.text, scanner_id)
 
     scanners = [_scanner(s, deliver, settings.reopen_max_s) for s in settings.scanners]
+    if port is not None:
+        scanners.append(
+            SterilizerSource(port, intake.submit_line, intake.submit_quiet, settings.reopen_max_s)
+        )
     link = MqttLink(
         settings.mqtt, settings.agent_id, _offline(settings), events, on_notice=reference.notice
     )

@@ -23,10 +23,13 @@ from agent.catalog import Catalog
 from agent.clock import Clock
 from agent.errors import StoreError, StoreFull
 from agent.feedback import Feedback, FeedbackSink
-from agent.outbox import OutboxStore, StationSave
+from agent.outbox import Entry, OutboxStore, StationSave
 from agent.session import Instant, StationState
 from agent.station import Station, Verdict
-from protocol.messages import ScanEvent
+from agent.sterilizer.cycles import Cycle
+from agent.sterilizer.recorder import META_KEY, Recorder
+from protocol.messages import ScanContext, ScanEvent
+from protocol.sterilizer import SterilizerReading
 from protocol.vocabulary import Outcome
 
 log = structlog.get_logger("agent.intake")
@@ -46,6 +49,7 @@ class Intake:
         on_kept: Callable[[str, int], None],
         retention_ns: int,
         catalog: Callable[[], Catalog | None] = lambda: None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._agent_id = agent_id
         self._store = store
@@ -55,9 +59,11 @@ class Intake:
         self._on_kept = on_kept
         self._retention_ns = retention_ns
         self._catalog = catalog  # the hub's reference snapshot, as the station last pulled it
-        self._jobs: queue.Queue[_Job | _Read | None] = queue.Queue()
+        self._recorder = recorder  # the sterilizer's serial record, at a sterilizer station
+        self._jobs: queue.Queue[_Job | _Read | _Line | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
         self.store_full = False
+        self.readings_lost = 0  # sterilizer lines read but not kept (store full or failing)
         self.state: StationState = station.initial()  # replaced, never mutated: safe to read
 
     def start(self) -> None:
@@ -79,6 +85,28 @@ class Intake:
 
     def submit_bad(self, reason: str, text: str, scanner_id: str) -> Future[Feedback]:
         return self._read(text, scanner_id, reason)
+
+    def sterilizer_status(self) -> dict[str, Any] | None:
+        """The sterilizer's record as the station holds it, for ``status``."""
+        if self._recorder is None:
+            return None
+        cycle = self._recorder.cycle
+        return {
+            "sterilizer": self._recorder.key,
+            "cycle_id": cycle.cycle_id,
+            "cycle_number": cycle.number,
+            "phase": cycle.phase,
+            "unreadable_lines": self._recorder.unreadable,
+            "lines_lost": self.readings_lost,
+        }
+
+    def submit_line(self, text: str, source_id: str) -> None:
+        """A sterilizer's line, kept with the scans' next group commit."""
+        self._jobs.put(_Line(text, source_id))
+
+    def submit_quiet(self, source_id: str) -> None:
+        """The sterilizer fell silent (agent/sterilizer/cycles.py rule 3)."""
+        self._jobs.put(_Line(None, source_id))
 
     def _read(self, text: str, scanner_id: str, reason: str | None) -> Future[Feedback]:
         future: Future[Feedback] = Future()
@@ -112,11 +140,12 @@ class Intake:
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            if isinstance(job, _Read):
+            if isinstance(job, _Read | _Line):
                 # Group commit: reads already queued behind this one (a burst, several
-                # scanners) are decided in order and committed in one transaction.
+                # scanners, a sterilizer's lines) are decided in order and committed in
+                # one transaction.
                 reads = [job]
-                while len(reads) < MAX_GROUP and isinstance(self._peek(), _Read):
+                while len(reads) < MAX_GROUP and isinstance(self._peek(), _Read | _Line):
                     reads.append(self._jobs.get_nowait())  # type: ignore[arg-type]
                 self._guarded(reads, self._take)
                 continue
@@ -130,23 +159,38 @@ class Intake:
         with self._jobs.mutex:
             return self._jobs.queue[0] if self._jobs.queue else None
 
-    @staticmethod
-    def _guarded(reads: list[_Read], take: Callable[[list[_Read]], None]) -> None:
+    def _guarded(
+        self, reads: list[_Read | _Line], take: Callable[[list[_Read | _Line]], None]
+    ) -> None:
         try:
             take(reads)
         except BaseException as exc:  # a bug answers the waiting readers, never kills the writer
+            log.exception("intake.failed")
             for read in reads:
-                if not read.future.done():
+                if isinstance(read, _Line):
+                    self.readings_lost += 1
+                elif not read.future.done():
                     read.future.set_exception(exc)
 
-    def _take(self, reads: list[_Read]) -> None:
+    def _take(self, jobs: list[_Read | _Line]) -> None:
         """Decide each read against the state the previous one left, commit, then answer."""
         state = self.state
+        cycle = self._recorder.cycle if self._recorder else None
         decided: list[tuple[_Read, Verdict, UUID]] = []
-        entries: list[tuple[str, Callable[[int], str], StationSave | None]] = []
-        for read in reads:
+        entries: list[Entry] = []
+        readings: list[SterilizerReading] = []
+        for read in jobs:
             instant = self._clock.now()
             event_id: UUID = uuid6.uuid7()
+            if isinstance(read, _Line):
+                if self._recorder is None or cycle is None:
+                    continue
+                made = self._reading(self._recorder, cycle, read, instant, event_id)
+                if made is not None:
+                    cycle, sterilizer_reading, entry = made
+                    readings.append(sterilizer_reading)
+                    entries.append(entry)
+                continue
             if read.reason is None:
                 verdict = self._station.consider(
                     state, read.text, instant, str(event_id), self._catalog()
@@ -155,19 +199,22 @@ class Intake:
                 verdict = self._station.refuse(state, read.reason, read.text, instant)
             if verdict.record:
                 payload = self._payload(verdict, read.scanner_id, instant, event_id)
-                entries.append((str(event_id), payload, _save(state, verdict)))
+                entries.append(Entry(str(event_id), payload, station=_save(state, verdict)))
             decided.append((read, verdict, event_id))
             state = verdict.state
+        meta = {META_KEY: cycle.to_json()} if readings and cycle is not None else None
         try:
-            seqs = iter(self._store.append_many(entries))
+            kept = self._store.append_many(entries, meta)
         except StoreFull as exc:
             self.store_full = True
+            self.readings_lost += len(readings)
             log.error("outbox.full", error=str(exc))
             self._refuse_all(
                 decided, Outcome.STORE_FULL, "Store full: scan NOT kept. Call support."
             )
             return
         except StoreError as exc:
+            self.readings_lost += len(readings)
             log.error("outbox.error", error=str(exc))
             self._refuse_all(
                 decided, Outcome.STORE_ERROR, "Scan NOT kept: storage error. Scan again."
@@ -175,24 +222,25 @@ class Intake:
             return
         if entries:
             self.store_full = False
+        if self._recorder is not None and cycle is not None and readings:
+            self._recorder.advance(cycle, readings)
         self.state = state
-        last_seq = None
+        seq_of = {entry.event_id: seq for entry, seq in zip(entries, kept, strict=True)}
         for read, verdict, event_id in decided:
             feedback = Feedback(verdict.outcome, verdict.message, station=verdict.state)
             if verdict.record:
-                last_seq = next(seqs)
                 reading = verdict.reading
                 feedback = replace(
                     feedback,
-                    seq=last_seq,
+                    seq=seq_of[str(event_id)],
                     event_id=str(event_id),
                     kind=reading.kind if reading else None,
                     warnings=reading.warnings if reading else (),
                 )
             self._sink.show(feedback)
             read.future.set_result(feedback)
-        if last_seq is not None:
-            self._on_kept(self._store.incarnation, last_seq)
+        if kept:
+            self._on_kept(self._store.incarnation, kept[-1])
 
     def _refuse_all(
         self, decided: list[tuple[_Read, Verdict, UUID]], outcome: Outcome, message: str
@@ -203,6 +251,38 @@ class Intake:
             feedback = Feedback(*said, station=self.state)
             self._sink.show(feedback)
             read.future.set_result(feedback)
+
+    def _reading(
+        self, recorder: Recorder, cycle: Cycle, line: _Line, instant: Instant, event_id: UUID
+    ) -> tuple[Cycle, SterilizerReading, Entry] | None:
+        """A sterilizer's line (or its silence) as an event to keep, and the cycle after it."""
+        if line.text is None:
+            ended = recorder.quiet(cycle)
+            if ended is None:
+                return None
+            cycle, reading = ended
+        else:
+            cycle, reading = recorder.line(cycle, line.text, str(event_id))
+        incarnation = self._store.incarnation
+        context = ScanContext(mode="sterilizer")
+
+        def payload(seq: int) -> str:
+            return ScanEvent(
+                event_id=event_id,
+                agent_id=self._agent_id,
+                incarnation=incarnation,
+                seq=seq,
+                boot_id=instant.boot_id,
+                monotonic_ns=instant.monotonic_ns,
+                scanned_at=instant.wall,
+                clock_synced=instant.synced,
+                scanner_id=line.source_id,
+                raw=line.text or "",
+                context=context,
+                sterilizer=reading,
+            ).model_dump_json(exclude_none=True)
+
+        return cycle, reading, Entry(str(event_id), payload, kind="readings")
 
     def _payload(
         self, verdict: Verdict, scanner_id: str, instant: Instant, event_id: UUID
@@ -226,6 +306,12 @@ class Intake:
             ).model_dump_json(exclude_none=True)
 
         return payload
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str | None  # None: the sterilizer fell silent
+    source_id: str
 
 
 @dataclass(frozen=True)

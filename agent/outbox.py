@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL,
     payload TEXT NOT NULL,
-    created_ns INTEGER NOT NULL
+    created_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'scans'
 );
 CREATE TABLE IF NOT EXISTS session_items (
     session_id TEXT NOT NULL,
@@ -47,7 +48,10 @@ CREATE TABLE IF NOT EXISTS session_items (
 """
 
 
-_INSERT = "INSERT INTO outbox (seq, event_id, payload, created_ns) VALUES (?, ?, ?, ?)"
+_INSERT = "INSERT INTO outbox (seq, event_id, payload, created_ns, kind) VALUES (?, ?, ?, ?, ?)"
+# An outbox made before sterilizer readings (issue 32) holds only scans.
+_ADD_KIND = "ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'scans'"
+_SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 SALVAGE_CHUNK = 500  # rows read at once from a corrupt file; a chunk that fails, one by one
 
 
@@ -91,6 +95,18 @@ class PendingRow(NamedTuple):
     seq: int
     payload: str
     created_ns: int
+    kind: str  # the topic kind it travels on: scans or readings (protocol/topics.py)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event to keep: its id, its payload once its seq is known, the topic kind it
+    travels on, and the station state to save with it."""
+
+    event_id: str
+    build_payload: Callable[[int], str]
+    kind: str = "scans"
+    station: StationSave | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,8 @@ class OutboxStore:
             if check != "ok":
                 raise StoreCorrupt(f"{self._path}: integrity check failed: {check}")
             db.executescript(_SCHEMA)
+            if "kind" not in {column[1] for column in db.execute("PRAGMA table_info(outbox)")}:
+                db.execute(_ADD_KIND)
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if "incarnation" not in meta:
                 # A new file is a new incarnation: seq numbering restarts safely at 1.
@@ -193,7 +211,8 @@ class OutboxStore:
         for seq, (scan, created_ns) in enumerate(_scans(rows), start=start):
             event = scan.model_copy(update={"incarnation": incarnation, "seq": seq})
             payload = event.model_dump_json(exclude_none=True)
-            entries.append((seq, str(event.event_id), payload, created_ns))
+            kind = "readings" if event.sterilizer is not None else "scans"
+            entries.append((seq, str(event.event_id), payload, created_ns, kind))
         try:
             with db.conn:
                 if fresh_incarnation:  # the old numbering goes in the same transaction
@@ -202,8 +221,7 @@ class OutboxStore:
                 db.conn.executemany(_INSERT, entries)
                 if fresh_incarnation:
                     db.conn.executemany(
-                        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                        [("incarnation", incarnation), ("confirmed_seq", "0")],
+                        _SET_META, [("incarnation", incarnation), ("confirmed_seq", "0")]
                     )
         except sqlite3.Error as exc:
             raise StoreError(f"could not keep renumbered scans: {exc}") from exc
@@ -218,6 +236,11 @@ class OutboxStore:
             self._db.close()
             self._db = None
 
+    def meta(self, key: str) -> str | None:
+        """A value saved with the events (``append_many``'s ``meta``)."""
+        row = self._require().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     def station_state(self) -> tuple[str, frozenset[str]] | None:
         """The station state saved with the last scan: its JSON and the open session's items."""
         db = self._require()
@@ -231,15 +254,14 @@ class OutboxStore:
         self, event_id: str, build_payload: Callable[[int], str], station: StationSave | None = None
     ) -> int:
         """Commit one scan with the next seq and return that seq. Raise ``StoreFull``."""
-        return self.append_many([(event_id, build_payload, station)])[0]
+        return self.append_many([Entry(event_id, build_payload, station=station)])[0]
 
-    def append_many(
-        self, entries: list[tuple[str, Callable[[int], str], StationSave | None]]
-    ) -> list[int]:
-        """Commit scans with the next seqs, all or none, in one transaction; return the seqs.
+    def append_many(self, entries: list[Entry], meta: Mapping[str, str] | None = None) -> list[int]:
+        """Commit events with the next seqs, all or none, in one transaction; return the seqs.
 
         Each entry's station state is saved in the same transaction as its scan, so an open
-        session and the scans that built it can never disagree after a crash.
+        session and the scans that built it can never disagree after a crash; so is
+        ``meta`` (the sterilizer's cycle in progress, agent/sterilizer/cycles.py).
         """
         db = self._require()
         if not entries:
@@ -250,10 +272,13 @@ class OutboxStore:
         now = time.time_ns()
         try:
             with db.conn:
-                for seq, (event_id, build_payload, station) in zip(seqs, entries, strict=True):
-                    db.conn.execute(_INSERT, (seq, event_id, build_payload(seq), now))
-                    if station is not None:
-                        self._save_station(db.conn, station)
+                for seq, entry in zip(seqs, entries, strict=True):
+                    payload = entry.build_payload(seq)
+                    db.conn.execute(_INSERT, (seq, entry.event_id, payload, now, entry.kind))
+                    if entry.station is not None:
+                        self._save_station(db.conn, entry.station)
+                if meta:
+                    db.conn.executemany(_SET_META, meta.items())
         except sqlite3.Error as exc:
             if "full" in str(exc).lower():
                 raise StoreFull(f"disk full while keeping scan: {exc}") from exc
@@ -314,7 +339,7 @@ class OutboxReader:
 
     def pending(self, from_seq: int, limit: int) -> list[PendingRow]:
         rows = self._db.execute(
-            "SELECT seq, payload, created_ns FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?",
+            "SELECT seq, payload, created_ns, kind FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?",
             (from_seq, limit),
         ).fetchall()
         return list(map(PendingRow._make, rows))

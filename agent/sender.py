@@ -97,7 +97,8 @@ class Sender:
         self._health = health
         self._events = events
         self._topics = {
-            k: str(Topic(topic_prefix, agent_id, k)) for k in ("scans", "status", "health")
+            k: str(Topic(topic_prefix, agent_id, k))
+            for k in ("scans", "readings", "status", "health")
         }
         self._transport: Transport | None = None
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
@@ -192,7 +193,7 @@ class Sender:
                 return
             rows = _fit(rows, MAX_BATCH_BYTES - 1024)
             payload = codec.batch(self._agent_id, self._incarnation, [r.payload for r in rows])
-            mid = self._publish(self._topics["scans"], payload, 1, False)
+            mid = self._publish(self._topics[rows[0].kind], payload, 1, False)
             if mid is None:
                 return  # paho's queue is full; try again on the next tick
             self._core.sent(mid, rows[-1].seq, len(rows))
@@ -203,8 +204,9 @@ class Sender:
         ahead = self._ahead
         if not ahead or ahead[0].seq != seq:
             ahead = reader.pending(seq, self._settings.batch_size * self._settings.window)
-        self._ahead = ahead[limit:]
-        return ahead[:limit]
+        rows = _one_kind(ahead[:limit]) if ahead else []
+        self._ahead = ahead[len(rows) :]
+        return rows
 
     def _send_health(self) -> None:
         try:
@@ -217,6 +219,16 @@ class Sender:
     def _publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None:
         assert self._transport is not None
         return self._transport.publish(topic, payload, qos, retain)
+
+
+def _one_kind(rows: list[PendingRow]) -> list[PendingRow]:
+    """The prefix of ``rows`` that travels on one topic: scans and a sterilizer's readings
+    share one seq numbering but not a payload model (protocol/topics.py)."""
+    kind = rows[0].kind
+    for index, row in enumerate(rows):
+        if row.kind != kind:
+            return rows[:index]
+    return rows
 
 
 def _fit(rows: list[PendingRow], budget: int) -> list[PendingRow]:

@@ -21,6 +21,7 @@ from protocol import hub_url
 from protocol.barcodes import DecodeRules
 from protocol.brokers import BrokerAddress
 from protocol.messages import AGENT_ID_PATTERN
+from protocol.sterilizer import Phase
 
 StationMode = Literal[
     "sterilizer", "tray_assembly", "point_of_use", "asset_move", "equipment_checkout"
@@ -171,6 +172,47 @@ class EvdevScanner(_Section):
 ScannerSettings = Annotated[SerialScanner | EvdevScanner, Field(discriminator="type")]
 
 
+class SterilizerPort(_Section):
+    """The sterilizer's printer or data-recorder port (docs/sterilizers.md)."""
+
+    code: str = Field(max_length=128, description="The sterilizer's label as printed, e.g. STE-01.")
+    path: Path = Field(description="Device; prefer /dev/serial/by-id/... so it survives a replug.")
+    id: str = Field("sterilizer", max_length=128, description="Source id kept with each line.")
+    baud: int = Field(38400, gt=0, description="Line speed, as the sterilizer is set.")
+    bytesize: Literal[5, 6, 7, 8] = Field(8, description="Data bits.")
+    parity: Literal["N", "E", "O", "M", "S"] = Field("N", description="Parity: N, E, O, M, S.")
+    stopbits: float = Field(1, description="Stop bits: 1, 1.5 or 2.")
+    encoding: str = Field("latin-1", description="How its bytes become text.")
+    format: Literal["regex", "amsco-ls"] = Field(
+        "regex",
+        description="amsco-ls: STERIS Amsco LS series as documented; regex: pattern and "
+        "phases below.",
+    )
+    pattern: str | None = Field(
+        None, description="regex: named groups phase, elapsed, cycle, load, chamber, ..."
+    )
+    phases: dict[str, Phase] = Field(
+        {}, description="regex: what the sterilizer prints for each phase."
+    )
+    temperature: Literal["C", "F"] = Field("C", description="Its temperature unit.")
+    pressure: Literal["kPa", "psia", "bar", "mbar", "inHg"] = Field(
+        "kPa", description="Its pressure unit."
+    )
+    end_quiet_s: float = Field(
+        60.0,
+        gt=0,
+        description="amsco-ls: silence after exhaust that ends a cycle (it prints no end).",
+    )
+
+    @model_validator(mode="after")
+    def _pattern_for_regex(self) -> SterilizerPort:
+        if self.stopbits not in (1, 1.5, 2):
+            raise ValueError("stopbits is 1, 1.5 or 2")
+        if self.format == "regex" and (not self.pattern or not self.phases):
+            raise ValueError("format regex needs a pattern and its phases")
+        return self
+
+
 class FaultSettings(_Section):
     """Fault injection for the fault matrix (chaos/). Never set in production."""
 
@@ -207,6 +249,9 @@ class AgentSettings(BaseSettings):
     reference: ReferenceSettings = ReferenceSettings()
     scanners: list[ScannerSettings] = Field(
         default_factory=list, description="Serial and evdev scanners; the socket is always on."
+    )
+    sterilizer: SterilizerPort | None = Field(
+        None, description="The sterilizer's serial record, at a sterilizer station."
     )
     gpio: GpioSettings | None = Field(None, description="Buzzer and LEDs; omit when none.")
     reopen_max_s: float = Field(5.0, gt=0, description="Longest wait between device reopen tries.")

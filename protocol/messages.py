@@ -13,6 +13,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from protocol.sterilizer import SterilizerReading
+
 # Field sizes of the wire. The hub's columns are sized from these (hub/store/tables.py),
 # so a value the contract accepts always fits where it is stored.
 MAX_RAW_CHARS = 512
@@ -97,6 +99,8 @@ class ScanEvent(_Message):
     raw: RawText
     decoded: Reading | None = None
     context: ScanContext = ScanContext()
+    # v1 additive: set on a sterilizer's line (protocol/sterilizer.py), never on a scan.
+    sterilizer: SterilizerReading | None = None
 
 
 class EventBatch(_Message):
@@ -115,6 +119,17 @@ class EventBatch(_Message):
             if event.seq <= previous:
                 raise ValueError("events must be in strictly increasing seq order")
             previous = event.seq
+        return self
+
+
+class ReadingBatch(EventBatch):
+    """One MQTT message on ``…/readings``: a sterilizer's lines, in seq order, numbered in
+    the same stream as the station's scans (one watermark, one resend)."""
+
+    @model_validator(mode="after")
+    def _only_readings(self) -> ReadingBatch:
+        if any(event.sterilizer is None for event in self.events):
+            raise ValueError("every event on readings must carry a sterilizer reading")
         return self
 
 

@@ -8,20 +8,35 @@ from typing import Literal, get_args
 from pydantic import BaseModel
 
 from protocol.errors import UnknownTopic
-from protocol.messages import AgentHealth, AgentStatus, EventBatch, HubAck, is_agent_id
+from protocol.messages import (
+    AgentHealth,
+    AgentStatus,
+    EventBatch,
+    HubAck,
+    ReadingBatch,
+    is_agent_id,
+)
 
-TopicKind = Literal["scans", "status", "health", "ack"]
+TopicKind = Literal["scans", "readings", "status", "health", "ack"]
 TOPIC_KINDS: tuple[TopicKind, ...] = get_args(TopicKind)
 
 PAYLOAD_BY_KIND: dict[TopicKind, type[BaseModel]] = {
     "scans": EventBatch,
+    "readings": ReadingBatch,
     "status": AgentStatus,
     "health": AgentHealth,
     "ack": HubAck,
 }
-QOS_BY_KIND: dict[TopicKind, int] = {"scans": 1, "status": 1, "health": 0, "ack": 1}
+QOS_BY_KIND: dict[TopicKind, int] = {
+    "scans": 1,
+    "readings": 1,
+    "status": 1,
+    "health": 0,
+    "ack": 1,
+}
 RETAIN_BY_KIND: dict[TopicKind, bool] = {
     "scans": False,
+    "readings": False,
     "status": True,
     "health": False,
     "ack": True,
@@ -62,7 +77,9 @@ class Topic:
 
 # What an agent may do under its own topics, and nothing under another's: the broker's ACL
 # (hub/provision/broker.py) is made from these, the hub's from the inverse.
-AGENT_PUBLISHES: tuple[TopicKind, ...] = ("scans", "status", "health")
+AGENT_PUBLISHES: tuple[TopicKind, ...] = ("scans", "readings", "status", "health")
+# The kinds that carry a stream's events: one seq numbering, one watermark, across both.
+EVENT_KINDS: tuple[TopicKind, ...] = ("scans", "readings")
 AGENT_READS: tuple[TopicKind, ...] = ("ack",)
 
 # The scan log's stream for what people enter at the hub (a load's fields through the API),

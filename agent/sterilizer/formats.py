@@ -11,6 +11,12 @@ Groups: ``phase`` (required); ``elapsed`` (seconds, or ``m:ss``/``h:mm:ss``); ``
 (the cycle number); temperatures ``load``, ``chamber``, ``jacket`` (at least one); and
 ``pressure``.
 
+One vendor's documented layout ships as a preset, ``AmscoLsFormat``: STERIS's Amsco LS
+series prints once a second at 38,400 baud, 8N1 (its operator manual, 387366-389,
+section 6.20): ``S`` in sterilize phase or ``-``, the time of day, AM/PM or blanks for
+24-hour time, the chamber pressure (negative for vacuum), then the chamber, jacket, waste,
+load 1, air detector (load 2), filter and reference temperatures.
+
 Written by hand: no library reads sterilizer printouts.
 """
 
@@ -47,6 +53,7 @@ class Line:
     chamber_c: float | None
     jacket_c: float | None
     pressure_kpa: float | None
+    clock_s: float | None = None  # the sterilizer's time of day, when it prints no elapsed
 
     @property
     def temperature_c(self) -> float | None:
@@ -61,6 +68,9 @@ class Unreadable:
 
 
 class RegexFormat:
+    # Prints its own end (complete or aborted): a cycle never ends by silence.
+    silent_end = False
+
     def __init__(
         self,
         pattern: str,
@@ -137,3 +147,59 @@ def _seconds(text: str | None) -> float | None:
             raise ValueError(f"not a time: {text.strip()!r}")
         total = total * 60 + number
     return total
+
+
+class AmscoLsFormat:
+    """STERIS Amsco LS series, as its operator manual documents the serial output.
+
+    The line says only whether the sterilizer is in its sterilize phase (``S``) or not
+    (``-``), so a ``-`` reads as conditioning; the cycle tracker (cycles.py) reads one
+    after exposure as exhaust, and the cycle's end as the sterilizer falling silent
+    (``silent_end``). Its pressure is gauge pressure: the atmosphere is added so every
+    model reports absolute kPa. Units are the sterilizer's setting."""
+
+    silent_end = True
+    ATMOSPHERE_KPA = 101.325
+
+    def __init__(self, temperature: TemperatureUnit = "F", pressure: PressureUnit = "psia") -> None:
+        self._temperature = temperature
+        self._kpa = _TO_KPA[pressure]
+
+    def parse(self, raw: str) -> Line | Unreadable:
+        fields = raw.split()
+        if len(fields) >= 2 and fields[2:3] and fields[2].upper() in ("AM", "PM"):
+            meridiem = fields.pop(2).upper()
+        else:
+            meridiem = None
+        if len(fields) < 4 or fields[0] not in ("S", "-", "\u2013"):
+            return Unreadable(raw, "not in the Amsco LS format")
+        try:
+            clock = _seconds(fields[1])
+            gauge = _number(fields[2])
+            values = [_number(text) for text in fields[3:10]]
+        except ValueError as exc:
+            return Unreadable(raw, str(exc))
+        if clock is None or gauge is None or not values:
+            return Unreadable(raw, "not in the Amsco LS format")
+        if meridiem is not None:
+            clock = clock % (12 * 3600) + (12 * 3600 if meridiem == "PM" else 0)
+        # Chamber, jacket, waste, load 1, ...: a short line lacks the later probes.
+        chamber, jacket, _, load = [*values, None, None, None][:4]
+        return Line(
+            phase=Phase.EXPOSURE if fields[0] == "S" else Phase.CONDITIONING,
+            elapsed_s=None,
+            cycle=None,
+            load_c=self._celsius(load),
+            chamber_c=self._celsius(chamber),
+            jacket_c=self._celsius(jacket),
+            pressure_kpa=round(gauge * self._kpa + self.ATMOSPHERE_KPA, 2),
+            clock_s=clock,
+        )
+
+    def _celsius(self, value: float | None) -> float | None:
+        if value is None or self._temperature == "C":
+            return value
+        return round((value - 32) * 5 / 9, 2)
+
+
+Format = RegexFormat | AmscoLsFormat
