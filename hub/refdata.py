@@ -147,9 +147,23 @@ class Tray(_Row):
         return {_recipe_line(k, _rules(info)): n for k, n in value.items()}
 
 
+class CycleParameters(BaseModel):
+    """A cycle type's parameters on one sterilizer (hub/domain/cycle_record.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    set_c: float = Field(gt=0, le=200, description="Exposure temperature, °C.")
+    exposure_min: float = Field(gt=0, le=600, description="Minutes held at or above it.")
+    pressure_kpa: tuple[float, float] | None = Field(
+        None, description="The pressure range during exposure, kPa absolute."
+    )
+
+
 class Sterilizer(_Row):
     name: Name
     cycle_types: list[Name] = []
+    # Keys as the station scans them (CMD-TYPE-PREVAC is "prevac"), matched in any case.
+    cycle_parameters: dict[Annotated[str, Field(max_length=64)], CycleParameters] = {}
 
     @field_validator("cycle_types", mode="before")
     @classmethod
@@ -292,7 +306,7 @@ def validate(
     return parsed
 
 
-_JSON_COLUMNS = ("recipe", "cycle_types", "trays")
+_JSON_COLUMNS = ("recipe", "cycle_types", "cycle_parameters", "trays")
 
 
 def key_of(kind: str, code: str, rules: DecodeRules) -> str:

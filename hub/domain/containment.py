@@ -29,15 +29,19 @@ def contents_outcome(cycle: CycleState) -> list[tuple[str, str]]:
     """Rule 5, containment: the statuses an item in a load (itself or inside a tray) takes
     from the load, each with the event key that sets it. A completed load makes it sterile,
     or quarantined when it failed or holds an implant whose BI has not passed (unless
-    released early); a failed BI quarantines it, whatever the completion said."""
+    released early); a failed BI, or a failed record of the sterilizer's (the cycle's
+    physical monitors), quarantines it, whatever the completion said."""
     statuses: list[tuple[str, str]] = []
+    physical_failed = cycle.physical_result == "fail"
     if cycle.result is not None and cycle.completed_key:
-        passed = cycle.result == "pass"
+        passed = cycle.result == "pass" and not physical_failed
         held = implant_held(cycle.implant, cycle.bi_result, cycle.early_release)
         outcome = ItemStatus.STERILE if passed and not held else ItemStatus.QUARANTINED
         statuses.append((outcome, cycle.completed_key))
     if cycle.bi_result == "fail" and cycle.bi_key:
         statuses.append((ItemStatus.QUARANTINED, cycle.bi_key))
+    if physical_failed and cycle.physical_key:
+        statuses.append((ItemStatus.QUARANTINED, cycle.physical_key))
     return statuses
 
 

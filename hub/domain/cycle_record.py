@@ -16,7 +16,12 @@ Rules:
    time, had no gap in exposure and kept its pressure in range. Every failed check is a
    reason in words, for the alert and the station's screen.
 
-Not wired yet: the agent's serial source, the topic, and attaching a cycle to its load.
+5. A captured cycle belongs to the load of its sterilizer with its cycle number, else to
+   the load that was open on its sterilizer when the cycle started (``load_for``).
+6. Its cycle type is the load's; a load with none takes its sterilizer's only registered
+   cycle type. The parameters are the sterilizer's own for that type, else ST79's
+   defaults (``parameters_for``). A cycle whose type has no parameters cannot be judged:
+   it fails, and the reason says what to set.
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ class CycleType:
     pressure_kpa: tuple[float, float] | None = None  # the range during exposure, if given
 
 
-# ST79's common cycles; a site's sterilizers may set their own.
+# ST79's common cycles; a site's sterilizers may set their own. The bare names a station
+# scans (CMD-TYPE-PREVAC, CMD-TYPE-GRAVITY) mean the most common of each; a Bowie-Dick
+# test runs 3.5 min at 132 °C or above.
 DEFAULT_CYCLE_TYPES: Mapping[str, CycleType] = {
     t.name: t
     for t in (
@@ -49,8 +56,65 @@ DEFAULT_CYCLE_TYPES: Mapping[str, CycleType] = {
         CycleType("prevac-135", 135.0, 3 * 60),
         CycleType("gravity-121", 121.0, 30 * 60),
         CycleType("gravity-132", 132.0, 15 * 60),
+        CycleType("prevac", 132.0, 4 * 60),
+        CycleType("gravity", 121.0, 30 * 60),
+        CycleType("bowie-dick", 132.0, 3.5 * 60),
     )
 }
+
+
+@dataclass(frozen=True)
+class LoadWindow:
+    """A load on the captured cycle's sterilizer, as attaching needs it."""
+
+    session_id: str
+    started_key: str
+    completed_key: str | None
+    cycle_number: str | None
+    cancelled: bool
+
+
+def load_for(started_key: str, cycle_number: str | None, loads: Sequence[LoadWindow]) -> str | None:
+    """Rule 5: the load a cycle that started at event ``started_key`` belongs to."""
+    live = [load for load in loads if not load.cancelled]
+    if cycle_number is not None:
+        numbered = [load for load in live if load.cycle_number == cycle_number]
+        if numbered:
+            return max(numbered, key=lambda load: load.started_key).session_id
+    open_then = [
+        load
+        for load in live
+        if load.started_key <= started_key
+        and (load.completed_key is None or load.completed_key >= started_key)
+    ]
+    return max(open_then, key=lambda load: load.started_key).session_id if open_then else None
+
+
+def parameters_for(
+    load_type: str | None,
+    registered: Sequence[str],
+    own: Mapping[str, Mapping[str, object]],
+) -> CycleType | str:
+    """Rule 6: the cycle type to judge by, or what is missing, in words."""
+    name = (load_type or "").strip().lower()
+    if not name:
+        kinds = [t.lower() for t in registered]
+        if len(kinds) != 1:
+            return "the load names no cycle type: scan CMD-TYPE-… or enter it, then review"
+        name = kinds[0]
+    mine = {key.lower(): value for key, value in own.items()}
+    if name in mine:
+        values = mine[name]
+        pressure = values.get("pressure_kpa")
+        return CycleType(
+            name,
+            float(values["set_c"]),  # type: ignore[arg-type]
+            float(values["exposure_min"]) * 60,  # type: ignore[arg-type]
+            (float(pressure[0]), float(pressure[1])) if pressure else None,  # type: ignore[index]
+        )
+    if name in DEFAULT_CYCLE_TYPES:
+        return DEFAULT_CYCLE_TYPES[name]
+    return f"cycle type {name!r} has no parameters: add them to the sterilizer's reference"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from protocol.sterilizer import SterilizerReading
+
 
 def utc(at: datetime) -> datetime:
     """SQLite hands timestamps back naive; they were stored as UTC."""
@@ -38,6 +40,10 @@ class Scan:
     lot: str | None = None  # GS1 (10), from the hub's own decoding
     expiry: str | None = None  # GS1 (17), YYMMDD
     blocked: bool = False  # the station refused a use from its reference snapshot
+    # A line of a sterilizer's record (hub/reconcile/capture.py), not a scan: the rules
+    # never see it. ``raw`` is the line as printed.
+    reading: SterilizerReading | None = None
+    raw: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,3 +138,5 @@ class CycleState:
     early_release: bool
     bi_result: str | None
     bi_key: str | None
+    physical_result: str | None = None  # the sterilizer's record: pass|fail once judged
+    physical_key: str | None = None

@@ -370,14 +370,19 @@ def cycle_status(
     cancelled: bool,
     implant: bool = False,
     early_release: bool = False,
+    physical: str | None = None,
 ) -> str:
     """ST79 release: a load is released when its cycle passed and no BI failed; a load
     holding an implant only once its BI passed (until then it stays quarantined), or when
-    an early release was recorded with a reason. A failed BI quarantines it regardless."""
+    an early release was recorded with a reason. A failed BI quarantines it regardless; a
+    cycle the sterilizer's own record failed (``physical``) fails it, whatever the person
+    closing it said, and before they close it."""
     if cancelled:
         return CycleStatus.CANCELLED
     if bi_result == "fail":
         return CycleStatus.QUARANTINED
+    if physical == "fail":
+        return CycleStatus.FAILED
     if result is None:
         return CycleStatus.OPEN
     if result != "pass":

@@ -90,6 +90,7 @@ class AlertKind(StrEnum):
     SPOOFED_SENDER = "spoofed_sender"
     RECONCILE_FAILED = "reconcile_failed"
     SIGNIN_FLOOD = "signin_flood"
+    PHYSICAL_FAILED = "physical_failed"
 
 
 class Severity(StrEnum):

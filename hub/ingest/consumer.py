@@ -30,7 +30,7 @@ from hub.ingest.triage import Message
 from hub.ingest.web_writes import Waiting
 from hub.settings import MqttSettings
 from protocol.brokers import Brokers
-from protocol.topics import QOS_BY_KIND, subscription
+from protocol.topics import EVENT_KINDS, QOS_BY_KIND, subscription
 
 log = structlog.get_logger("hub.consumer")
 
@@ -132,7 +132,7 @@ class Consumer:
             self._generation += 1
         prefix = self._settings.topic_prefix
         filters = []
-        for kind in ("scans", "status", "health"):
+        for kind in (*EVENT_KINDS, "status", "health"):
             topic = subscription(prefix, kind)
             shared = f"$share/{self._group}/{topic}" if self._group else topic
             filters.append((shared, QOS_BY_KIND[kind]))

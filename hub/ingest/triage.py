@@ -21,7 +21,7 @@ from datetime import datetime
 from protocol import codec
 from protocol.errors import ProtocolError
 from protocol.messages import MAX_ID_CHARS, AgentHealth, AgentStatus, EventBatch, ScanEvent
-from protocol.topics import Topic
+from protocol.topics import EVENT_KINDS, PAYLOAD_BY_KIND, Topic
 
 StreamKey = tuple[str, str]  # (agent, incarnation)
 
@@ -81,8 +81,9 @@ def triage(messages: list[Message], prefix: str) -> Triage:
 
 def _sort(message: Message, index: int, prefix: str, out: Triage) -> None:
     topic = Topic.parse(message.topic, prefix)
-    if topic.kind == "scans":
-        batch = codec.decode(EventBatch, message.payload)
+    if topic.kind in EVENT_KINDS:  # scans, or a sterilizer's readings: one stream
+        batch = codec.decode(PAYLOAD_BY_KIND[topic.kind], message.payload)
+        assert isinstance(batch, EventBatch)
         if _spoofed(message, topic, batch.agent_id, out):
             return
         stream = out.scans.setdefault((batch.agent_id, batch.incarnation), {})

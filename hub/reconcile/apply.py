@@ -28,11 +28,13 @@ from hub.domain.facts import (
     event_key,
     utc,
 )
+from hub.reconcile.capture import Capture
 from hub.reconcile.reads import Reads
 from hub.reconcile.unit import Tables, Unit
 from hub.reconcile.writers import Writers
 from protocol.barcodes import DEFAULT_RULES, Decoded, DecodeRules, Result, decode
 from protocol.messages import ScanEvent
+from protocol.sterilizer import SterilizerReading
 from protocol.vocabulary import Outcome
 
 # Scans ingest has just stored, with their event times, by (agent, incarnation, seq).
@@ -68,6 +70,9 @@ class Reconciler:
     def scan_of(self, row: Any) -> Scan:
         """A scan_log row as the rules see it."""
         payload = orjson.loads(row.payload)  # a catch-up reads every scan back: json took 15%
+        if (line := payload.get("sterilizer")) is not None:  # a scan dumped whole has null
+            physical = SterilizerReading.model_validate(line)
+            return _reading(row.agent_id, row.incarnation, row.seq, row.event_at, row.raw, physical)
         reading = payload.get("decoded") or {}
         return self._scan(
             row.agent_id,
@@ -81,6 +86,10 @@ class Reconciler:
 
     def scan_from_event(self, event: ScanEvent, event_at: datetime) -> Scan:
         """A scan just stored, as the rules see it, without reading it back."""
+        if event.sterilizer is not None:
+            return _reading(
+                event.agent_id, event.incarnation, event.seq, event_at, event.raw, event.sterilizer
+            )
         outcome = event.decoded.outcome if event.decoded else None
         context = vars(event.context)  # a pydantic model's fields, as scan_of reads them
         return self._scan(
@@ -137,10 +146,14 @@ class Reconciler:
         unit = Unit(conn, self.t, self.live, self.policy)
         reads = Reads(unit)
         writers = Writers(unit, reads)
-        reads.prefetch([scan for group in groups for scan in group])
+        capture = Capture(unit, writers)
+        reads.prefetch([scan for group in groups for scan in group if scan.reading is None])
         applied = 0
         for group in groups:
             for scan in group:
+                if scan.reading is not None:
+                    capture.take(scan)
+                    continue
                 for change in rules.decide(scan, reads.view(scan), self.policy):
                     entity, key = writers.write(scan, change)
                     if unit.trail is not None and not isinstance(change, ch.Alert):
@@ -166,6 +179,28 @@ class Reconciler:
             else [self.scan_of(row) for row in rows.get(whole, [])]
             for whole in ranges
         ]
+
+
+def _reading(
+    agent_id: str,
+    incarnation: str,
+    seq: int,
+    event_at: datetime,
+    raw: str,
+    line: SterilizerReading,
+) -> Scan:
+    """A line of a sterilizer's record: not decoded as a barcode, never seen by the rules."""
+    at = utc(event_at)
+    return Scan(
+        key=event_key(at, agent_id, incarnation, seq),
+        at=at,
+        agent_id=agent_id,
+        kind=None,
+        code=None,
+        kept=True,
+        reading=line,
+        raw=raw,
+    )
 
 
 # Scans already applied under their first key (duplicate) are never applied again.

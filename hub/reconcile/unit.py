@@ -39,6 +39,8 @@ class Tables:
     equipment_events: sa.Table
     equipment_logs: sa.Table
     inspections: sa.Table
+    captures: sa.Table
+    readings: sa.Table
 
     @classmethod
     def live(cls) -> Tables:
@@ -67,6 +69,8 @@ class Unit:
         self.assignments = Rows(tables.assignments, index=("asset",))
         self.equipment_events = Rows(tables.equipment_events, index=("asset",))
         self.inspections = Rows(tables.inspections)
+        self.captures = Rows(tables.captures)
+        self.readings = Rows(tables.readings)
         self.cancelled: set[str] = set()  # sessions this pass cancelled
         self.last_assignment: dict[str, str | None] = {}  # newest stored key per asset
         self.loans: dict[str, list[Row]] = {}  # each asset's equipment log, folded again
@@ -153,6 +157,8 @@ class Unit:
             self.assignments,
             self.equipment_events,
             self.inspections,
+            self.captures,
+            self.readings,
         ):
             rows.flush(conn)
         if self.loans:

@@ -26,6 +26,8 @@ def _state(cycle: Row) -> CycleState:
         bool(cycle["early_release_reason"]),
         cycle["bi_result"],
         cycle["bi_key"],
+        cycle["physical_result"],
+        cycle["physical_key"],
     )
 
 
@@ -276,6 +278,7 @@ class Writers:
                 cancelled,
                 cycle["implant"],
                 bool(cycle["early_release_reason"]),
+                cycle["physical_result"],
             ),
             bi_result=bi[0] if bi else None,
             bi_key=bi[1] if bi else None,

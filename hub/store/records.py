@@ -43,6 +43,9 @@ ref_sterilizers = sa.Table(
     sa.Column("code", Code, primary_key=True),
     sa.Column("name", Text, nullable=False),
     sa.Column("cycle_types", Text, nullable=False),  # JSON list
+    # JSON {cycle type: {set_c, exposure_min, pressure_kpa}}: this sterilizer's own
+    # parameters, over ST79's defaults (hub/domain/cycle_record.py).
+    sa.Column("cycle_parameters", Text, nullable=False, server_default="{}"),
 )
 ref_locations = sa.Table(
     "ref_locations",
@@ -155,6 +158,12 @@ cycles = sa.Table(
     sa.Column("released_by", Code),  # the badge logged in when the load passed
     # An implant load released before its BI passed, and why (entered at the hub).
     sa.Column("early_release_reason", ShortText),
+    # The sterilizer's own record of the cycle (cycle_captures), when one was captured: its
+    # verdict (pass|fail), the reading that decided it, and why it failed, in words.
+    sa.Column("capture", ShortText),
+    sa.Column("physical_result", sa.String(8)),
+    sa.Column("physical_key", Key),
+    sa.Column("physical_reason", Text),
 )
 bi_results = sa.Table(
     "bi_results",
@@ -266,6 +275,52 @@ inspections = sa.Table(
     sa.Column("next_due", Timestamp),
 )
 
+# A cycle as the sterilizer recorded it (protocol/sterilizer.py): one row per cycle the
+# station recognised, judged when it ended (hub/reconcile/capture.py), and its readings.
+cycle_captures = sa.Table(
+    "cycle_captures",
+    metadata,
+    sa.Column("cycle_id", ShortText, primary_key=True),
+    sa.Column("sterilizer", Code, nullable=False),
+    sa.Column("cycle_number", ShortText),
+    sa.Column("agent_id", IdText, nullable=False),
+    sa.Column("started_key", Key, nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("load", ShortText),  # the load's session id, once attached
+    sa.Column("judged_key", Key),  # the reading that ended it, or the next cycle's first
+    sa.Column("ended_at", Timestamp),
+    sa.Column("result", sa.String(8)),  # pass|fail
+    sa.Column("reasons", Text),  # JSON list, in words
+    sa.Column("cycle_type", ShortText),
+    sa.Column("set_c", sa.Float),
+    sa.Column("exposure_needed_s", sa.Float),
+    sa.Column("exposure_held_s", sa.Float),
+    sa.Column("exposure_min_c", sa.Float),
+    sa.Column("exposure_max_c", sa.Float),
+    sa.Column("longest_gap_s", sa.Float),
+    sa.Column("completed", sa.Boolean),
+    sa.Column("aborted", sa.Boolean),
+    sa.Column("readings", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unreadable", sa.Integer, nullable=False, server_default="0"),
+)
+sa.Index("ix_cycle_captures_sterilizer", cycle_captures.c.sterilizer, cycle_captures.c.started_key)
+sa.Index("ix_cycle_captures_load", cycle_captures.c.load)
+cycle_readings = sa.Table(
+    "cycle_readings",
+    metadata,
+    sa.Column("cycle_id", ShortText, primary_key=True),
+    sa.Column("event_key", Key, primary_key=True),
+    sa.Column("at", Timestamp, nullable=False),  # the station's time of reading
+    sa.Column("elapsed_s", sa.Float),  # the sterilizer's own clock, from the cycle's start
+    sa.Column("phase", sa.String(16)),
+    sa.Column("load_c", sa.Float),
+    sa.Column("chamber_c", sa.Float),
+    sa.Column("jacket_c", sa.Float),
+    sa.Column("pressure_kpa", sa.Float),
+    sa.Column("raw", Text, nullable=False),
+    sa.Column("unreadable", ShortText),
+)
+
 RECORDS = (
     sessions,
     session_items,
@@ -279,6 +334,8 @@ RECORDS = (
     equipment_events,
     equipment_logs,
     inspections,
+    cycle_captures,
+    cycle_readings,
 )
 
 # -- what the hub learned, in the order it learned it ----------------------------------------

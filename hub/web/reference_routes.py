@@ -85,7 +85,7 @@ def _unconstrained(annotation: Any) -> Any:
 def _import_body(kind: str) -> dict[str, Any]:
     """The import route reads its body itself. Its schema is the JSON list; CSV is said in
     words, as no schema can say which CSV texts hold valid rows."""
-    row = refdata.model_of(kind).model_json_schema()
+    row = _inlined(refdata.model_of(kind).model_json_schema())
     return {
         "requestBody": {
             "required": True,
@@ -94,6 +94,25 @@ def _import_body(kind: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"type": "array", "items": row}}},
         }
     }
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` put where they are referred to: a nested model's
+    ``#/$defs/...`` means nothing once the schema sits inside the OpenAPI document."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
 
 
 router = APIRouter()

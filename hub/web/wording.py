@@ -193,6 +193,8 @@ WORDS: dict[str, str] = {
     "store_corrupt_recovered": "storage was corrupt: set aside, readable scans re-sent",
     "store_full": "storage full: the station refuses scans until space is freed",
     "reference_stale": "site lists out of date: the station cannot fetch them from the hub",
+    "sterilizer_readings_lost": "sterilizer lines not kept: the station's storage refused "
+    "them; check its disk, then review the load's record",
     # a station's link to the broker (agent/mqtt.py), last known: sent once it connects again
     "broker_refused": "the broker refused scans: check the station's access (ACL)",
     "broker_login_refused": "the broker refused the station's login: re-provision it",
@@ -294,6 +296,11 @@ ALERT_GUIDES: dict[str, AlertGuide] = {
     ),
     AlertKind.LOAN_OVERDUE: AlertGuide(
         "Loan overdue", "Ask the ward to return the equipment, or extend the loan."
+    ),
+    AlertKind.PHYSICAL_FAILED: AlertGuide(
+        "Sterilizer's record failed a load",
+        "Do not release the load: keep its contents quarantined, reprocess them, and have "
+        "the sterilizer checked if it happens again. The load page shows the record.",
     ),
     AlertKind.SIGNIN_FLOOD: AlertGuide(
         "Many failed sign-ins",
