@@ -9,8 +9,9 @@ Rules:
 1. Exposure held is the longest run of consecutive exposure-phase readings at or above the
    set temperature with no two readings further apart than ``max_gap_s``. A dip below the
    set point ends the run: ST79 counts time at temperature, not time in the phase.
-2. Readings further apart than ``max_gap_s`` during exposure are a gap: the record cannot
-   show the load was held, so the result fails (a cable pulled, an agent restarted).
+2. Readings further apart than ``max_gap_s`` during exposure, or across its start or its
+   end, are a gap: the record cannot show the load was held, so the result fails (a
+   cable pulled, an agent restarted).
 3. Pressure, when the cycle type gives a range, is checked on every exposure reading.
 4. A cycle passes when it completed, was not aborted, held exposure for the cycle type's
    time, had no gap in exposure and kept its pressure in range. Every failed check is a
@@ -145,7 +146,11 @@ def judge(readings: Sequence[Reading], cycle: CycleType, max_gap_s: float = MAX_
     temperatures = [r.temperature_c for r in exposure if r.temperature_c is not None]
     held = _longest_held(exposure, cycle.set_c, max_gap_s)
     gap = max(
-        ((b.at - a.at).total_seconds() for a, b in pairwise(exposure)),
+        (
+            (b.at - a.at).total_seconds()
+            for a, b in pairwise(readings)
+            if Phase.EXPOSURE in (a.phase, b.phase)
+        ),
         default=0.0,
     )
     reasons: list[str] = []

@@ -11,6 +11,7 @@ from typing import Any
 from agent.catalog import Catalog
 from agent.session import Instant
 from agent.station import Station
+from agent.sterilizer.recorder import Recorder
 from hub.ingest.triage import Message
 from hub.ingest.web_writes import Waiting
 from hub.ingest.worker import IngestWorker
@@ -70,6 +71,34 @@ class ScriptedStation:
         self.events.extend(made)
         return made
 
+    def print_lines(
+        self, recorder: Recorder, texts: Iterable[str], gap: timedelta = timedelta(seconds=1)
+    ) -> list[ScanEvent]:
+        """A sterilizer's lines, read by the agent's own recorder into this station's stream."""
+        made = []
+        for text in texts:
+            self.at += gap
+            self.seq += 1
+            event_id = uuid.uuid4()
+            recorder.cycle, reading = recorder.line(recorder.cycle, text, str(event_id))
+            made.append(
+                ScanEvent(
+                    event_id=event_id,
+                    agent_id=self.agent_id,
+                    incarnation="inc1",
+                    seq=self.seq,
+                    boot_id="boot-1",
+                    monotonic_ns=int(self.at.timestamp() * 1e9),
+                    scanned_at=self.at,
+                    clock_synced=True,
+                    scanner_id="sterilizer",
+                    raw=text,
+                    sterilizer=reading,
+                )
+            )
+        self.events.extend(made)
+        return made
+
 
 class RecordingBroker:
     """The hub's broker port (hub/ingest/worker.py ``Broker``) as a list of what the
@@ -94,9 +123,11 @@ class RecordingBroker:
 
 
 def message(events: list[ScanEvent]) -> Message:
+    """One MQTT message of ``events``: on ``readings`` when they are a sterilizer's lines."""
     first = events[0]
     batch = EventBatch(agent_id=first.agent_id, incarnation=first.incarnation, events=tuple(events))
-    topic = f"scantrail/v1/agents/{batch.agent_id}/scans"
+    kind = "readings" if all(e.sterilizer is not None for e in events) else "scans"
+    topic = f"scantrail/v1/agents/{batch.agent_id}/{kind}"
     return Message(topic, codec.encode(batch), 0, 1, 0, datetime.now(UTC))
 
 
