@@ -139,7 +139,7 @@ def dead_letter_state(conn: Connection) -> dict[str, Any]:
 
 def _dead_letter(row: sa.Row[Any]) -> dict[str, Any]:
     result = json.loads(row.replay_result) if row.replay_result else None
-    return {**_plain(row._mapping), "replay_result": result}
+    return {**plain_row(row._mapping), "replay_result": result}
 
 
 def alert_page(
@@ -157,7 +157,7 @@ def alert_page(
         query = query.where(a[column] == value)
     if open_only:
         query = query.where(a.acknowledged_at.is_(None))
-    return [_plain(row._mapping) for row in conn.execute(query)]
+    return [plain_row(row._mapping) for row in conn.execute(query)]
 
 
 # Columns that hold a badge: each gets ``<column>_name`` and ``<column>_role`` beside it.
@@ -169,7 +169,7 @@ def named_rows(
 ) -> list[dict[str, Any]]:
     """Rows as the API gives them: times in ISO 8601, each badge with the person's name
     and role, each catalogued code with its name."""
-    plain = [_plain(row) for row in rows]
+    plain = [plain_row(row) for row in rows]
     with_names(conn, plain, key_kind)
     return _named(conn, plain)
 
@@ -177,10 +177,10 @@ def named_rows(
 def audit_page(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
     log = records.audit_log
     query = sa.select(log).where(log.c.id > after_id).order_by(log.c.id).limit(limit)
-    return _named(conn, [_plain(row._mapping) for row in conn.execute(query)])
+    return _named(conn, [plain_row(row._mapping) for row in conn.execute(query)])
 
 
-def _plain(values: Mapping[Any, Any]) -> dict[str, Any]:
+def plain_row(values: Mapping[Any, Any]) -> dict[str, Any]:
     """A row as the API gives it: times in ISO 8601."""
     return {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in values.items()}
 
@@ -271,7 +271,7 @@ def where_is(conn: Connection, key: str, history: int) -> dict[str, Any] | None:
         "status": asset.status,
         "location": asset.location,
         "path": location_path(conn, asset.location) if asset.location else [],
-        "history": _named(conn, [_plain(move._mapping) for move in moves]),  # one staff read
+        "history": _named(conn, [plain_row(move._mapping) for move in moves]),  # one staff read
     }
 
 
@@ -308,7 +308,7 @@ def record_changes(conn: Connection, after_id: int, limit: int) -> list[dict[str
         .order_by(log.id)
         .limit(limit)
     )
-    return [_plain(row._mapping) for row in conn.execute(query)]
+    return [plain_row(row._mapping) for row in conn.execute(query)]
 
 
 # Columns that hold a catalogued code: each gets ``<column>_name`` from its reference table.
@@ -349,7 +349,7 @@ def history(conn: Connection, keys: list[str], after_id: int, limit: int) -> lis
         .order_by(log.id)
         .limit(limit)
     )
-    entries = [_plain(row._mapping) for row in conn.execute(query)]
+    entries = [plain_row(row._mapping) for row in conn.execute(query)]
     for entry in entries:
         entry["detail"] = json.loads(entry["detail"])
     return _named(conn, with_scans(conn, entries))
@@ -405,4 +405,4 @@ def load_by_label(conn: Connection, label: str) -> dict[str, Any] | None:
         .order_by(c.started_key.desc())
         .limit(1)
     ).first()
-    return _plain(found._mapping) if found is not None else None
+    return plain_row(found._mapping) if found is not None else None

@@ -271,6 +271,13 @@ class Glossary:
     def duration(self, seconds: float | None) -> str:
         return wording.duration(seconds)
 
+    def held(self, seconds: float | None) -> str:
+        """A time a reviewer signs off on, to the second: ``4 min 29 s``."""
+        if seconds is None:
+            return ""
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
     def period(self, name: str) -> str:
         """A report's period: a day (``2026-12-06``) or an ISO week (``2026-W49``)."""
         if "-W" in name:

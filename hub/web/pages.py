@@ -28,7 +28,18 @@ from sqlalchemy.engine import Connection
 
 from hub import __version__
 from hub.access.roles import Permission, Role, allows
-from hub.store import boards, department, due, queries, reports, roster, search, tokens, users
+from hub.store import (
+    boards,
+    captured,
+    department,
+    due,
+    queries,
+    reports,
+    roster,
+    search,
+    tokens,
+    users,
+)
 from hub.store.recall import load_contents, recall_set
 from hub.web import fleet_view, guard, story, wording
 from hub.web.context import Ctx, Web
@@ -302,6 +313,7 @@ def load_record(request: Request, ask: Ask) -> dict[str, Any]:
         "label": label,
         "label_key": key,
         "load": load,
+        "physical": captured.capture(ask.conn, load["capture"]),
         "contents": load_contents(ask.conn, load["session_id"]),
         "recall": recall_set(ask.conn, key) if load.get("bi_result") == "fail" else None,
     }

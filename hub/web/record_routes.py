@@ -8,13 +8,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from sqlalchemy.engine import Connection
 
 from hub.access.roles import Permission
-from hub.store import queries, record_lists, records
+from hub.store import captured, queries, record_lists, records
 from hub.store.recall import load_contents, recall_set
-from hub.web import api_routes, guard, models
+from hub.web import api_routes, cycle_chart, guard, models, wording
 from hub.web.api_routes import After, Limit
 from hub.web.context import Ctx, Web
 from hub.web.errors import NotFound
@@ -137,10 +138,24 @@ def list_cases(
 
 
 cycle_record = models.record_model("Cycle", records.cycles, None)
+cycle_reading = models.record_model("CycleReading", records.cycle_readings, None)
+captured_cycle = create_model(
+    "CapturedCycle",
+    __base__=models.record_model("Capture", records.cycle_captures, None),
+    reasons=(list[str], Field(description="Why the record failed the load, in words.")),
+)
 load_answer = create_model(
     "Load",
     __base__=cycle_record,
     contents=(list[models.LoadItem], Field(description="What it held, as it went in.")),
+    physical=(
+        captured_cycle | None,
+        Field(None, description="The cycle as the sterilizer recorded it, judged."),
+    ),
+    readings=(
+        list[cycle_reading],  # type: ignore[valid-type]
+        Field([], description="Each line of the sterilizer's record, in the order read."),
+    ),
 )
 
 
@@ -150,15 +165,41 @@ load_answer = create_model(
 )
 def load(ctx: Ctx, label: Annotated[str, Path(max_length=512)]) -> dict[str, Any]:
     """A load (``STE-A1.5`` as printed, or its key) with every ST79 field and what it
-    held: the items and trays added, and each tray's instruments."""
+    held: the items and trays added, and each tray's instruments; and, when the
+    sterilizer's record was captured, its verdict, figures and readings."""
     with ctx.engine.connect() as conn:
-        found = queries.load_by_label(conn, as_key(label, ctx.rules))
-        if found is None:
-            raise NotFound(f"no load labelled {label!r} has reached the hub")
+        found = _load(conn, label, ctx)
         (named,) = queries.named_rows(conn, [found], None)
         contents = load_contents(conn, found["session_id"])
         queries.with_names(conn, contents, None)
-    return {**named, "contents": contents}
+        physical = captured.capture(conn, found["capture"])
+        lines = captured.readings(conn, found["capture"]) if physical else []
+    return {**named, "contents": contents, "physical": physical, "readings": lines}
+
+
+@router.get(
+    "/loads/{label}/cycle.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+def load_chart(ctx: Ctx, label: Annotated[str, Path(max_length=512)]) -> Response:
+    """The load's cycle as its sterilizer recorded it: temperature and pressure over time,
+    the exposure and its set point marked. 404 when no record was captured."""
+    with ctx.engine.connect() as conn:
+        found = _load(conn, label, ctx)
+        physical = captured.capture(conn, found["capture"])
+        if physical is None:
+            raise NotFound(f"no record of load {label!r} was captured from its sterilizer")
+        lines = captured.readings(conn, found["capture"])
+    title = f"Load {wording.printed(found['sterilizer'])}.{found['cycle_number'] or ''}"
+    return Response(cycle_chart.svg(title, physical, lines, ctx.clock), media_type="image/svg+xml")
+
+
+def _load(conn: Connection, label: str, ctx: Web) -> dict[str, Any]:
+    found = queries.load_by_label(conn, as_key(label, ctx.rules))
+    if found is None:
+        raise NotFound(f"no load labelled {label!r} has reached the hub")
+    return found
 
 
 @router.get(

@@ -132,6 +132,13 @@ def _what(g: Glossary, action: str, d: dict[str, Any]) -> Markup:
             return Markup("biological indicator {} for load {}").format(
                 wording.word(d.get("result")), g.prose(d.get("label"))
             )
+        case "CycleCaptured":
+            verdict = "passed" if d.get("result") == "pass" else "failed"
+            reasons = "; ".join(d.get("reasons") or ())
+            where = g.load(d.get("load")) if d.get("load") else g.thing(d.get("sterilizer"))
+            return Markup("cycle captured from the sterilizer for {}: {}{}").format(
+                where, verdict, f" ({reasons})" if reasons else ""
+            )
         case "MoveAssets":
             return Markup("moved to {}").format(g.place(d.get("location")))
         case "moved":

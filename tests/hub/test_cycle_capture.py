@@ -5,6 +5,7 @@ quarantines what it held and raises a high alert; a rebuild derives the same rec
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from agent.settings import SterilizerPort
 from agent.sterilizer.recorder import Recorder
 from chaos.sterilizer import FORMAT, cycle
 from hub import refdata
+from hub.access.roles import Role
 from hub.reconcile.rebuild import rebuild
 from hub.store import records
 from hub.store.tables import alerts
 from protocol.barcodes import DEFAULT_RULES
+from tests.harness.api import ingesting_client
 from tests.harness.stations import HubUnderTest, ScriptedStation
 
 OPEN = ("USR-ANA", "STE-A1", "STE-A1.1042", "CMD-TYPE-PREVAC", "INS-1", "TRY-7")
@@ -169,3 +172,30 @@ def test_a_sterilizers_own_parameters_are_the_ones_judged_by(
     _run(hub, [line.text for line in cycle(1042)])
     capture = _one(hub, records.cycle_captures)
     assert (capture.set_c, capture.exposure_needed_s, capture.result) == (135.0, 180.0, "fail")
+
+
+def test_the_api_the_page_and_the_chart_show_the_record(hub: HubUnderTest) -> None:
+    """The load's API answer carries the verdict, its figures and every reading; its page
+    says in words that the record failed it and why, with its chart, and no ISO time or
+    key; the chart is an SVG image drawn by matplotlib."""
+    _run(hub, [line.text for line in cycle(1042, "dip")])
+    viewer = ingesting_client(hub.engine, Role.VIEWER)
+    answer = viewer.get("/api/v1/loads/STE-A1.1042")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["physical_result"] == "fail" and body["physical"]["result"] == "fail"
+    assert body["physical"]["exposure_held_s"] == 149.0
+    assert len(body["readings"]) == 392 and body["readings"][100]["phase"] == "exposure"
+    page = viewer.get("/loads/STE-A1.1042", headers={"Accept": "text/html"}).text
+    assert "The sterilizer&#39;s record" in page or "The sterilizer's record" in page
+    assert "Do not release this load:" in page and "2 min 29 s" in page
+    assert 'src="/loads/STE-A1.1042/cycle.svg"' in page
+    shown = re.sub(r"<[^>]*>", " ", page)  # what a person reads: a <time datetime> is not
+    iso = re.search(r".{0,80}\d{4}-\d\d-\d\dT\d\d:\d\d.{0,40}", shown, re.S)
+    assert iso is None, iso.group(0)
+    assert "site:" not in page
+    chart = viewer.get("/loads/STE-A1.1042/cycle.svg")
+    assert chart.status_code == 200 and chart.headers["content-type"] == "image/svg+xml"
+    assert b"<svg" in chart.content and b"Matplotlib" in chart.content
+    history = viewer.get("/history/STE-A1.1042", headers={"Accept": "text/html"}).text
+    assert "cycle captured from the sterilizer" in history and "failed (exposure held" in history
