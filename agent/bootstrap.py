@@ -24,6 +24,7 @@ from agent.sources.socket_source import SCAN_TIMEOUT_S, SocketSource
 from agent.station import Station
 from agent.sterilizer.recorder import META_KEY, Recorder
 from agent.sterilizer.source import SterilizerSource
+from agent.sterilizer.verdicts import FailedLoadNotices
 from protocol.messages import AgentStatus
 
 NS_PER_DAY = 86_400 * 10**9
@@ -69,19 +70,26 @@ def bootstrap(
         health=lambda state: app.health_message(state),
         events=events,
     )
-    reference = ReferencePuller(settings.reference, ReferenceStore(settings.reference_path))
     port = settings.sterilizer
     recorder = Recorder(port, settings.decode, store.meta(META_KEY)) if port else None
+    shown = sink or _sinks(settings, display)
+    verdicts = FailedLoadNotices(
+        recorder.key if recorder else None, lambda: intake.current_state(), shown
+    )
+    reference = ReferencePuller(
+        settings.reference, ReferenceStore(settings.reference_path), verdicts.update
+    )
     intake = Intake(
         agent_id=settings.agent_id,
         store=store,
         station=station,
         clock=clock,
-        sink=sink or _sinks(settings, display),
+        sink=shown,
         on_kept=sender.notify_kept,
         retention_ns=int(settings.outbox.retention_days * NS_PER_DAY),
         catalog=lambda: reference.catalog,
         recorder=recorder,
+        verdicts=verdicts,
     )
 
     def submit(text: str, scanner_id: str) -> Feedback:

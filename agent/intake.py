@@ -28,6 +28,7 @@ from agent.session import Instant, StationState
 from agent.station import Station, Verdict
 from agent.sterilizer.cycles import Cycle
 from agent.sterilizer.recorder import META_KEY, Recorder
+from agent.sterilizer.verdicts import FailedLoadNotices
 from protocol.messages import ScanContext, ScanEvent
 from protocol.sterilizer import SterilizerReading
 from protocol.vocabulary import Outcome
@@ -50,6 +51,7 @@ class Intake:
         retention_ns: int,
         catalog: Callable[[], Catalog | None] = lambda: None,
         recorder: Recorder | None = None,
+        verdicts: FailedLoadNotices | None = None,
     ) -> None:
         self._agent_id = agent_id
         self._store = store
@@ -60,6 +62,7 @@ class Intake:
         self._retention_ns = retention_ns
         self._catalog = catalog  # the hub's reference snapshot, as the station last pulled it
         self._recorder = recorder  # the sterilizer's serial record, at a sterilizer station
+        self._verdicts = verdicts  # what the hub said of its loads, as the screen showed it
         self._jobs: queue.Queue[_Job | _Read | _Line | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
         self.store_full = False
@@ -98,6 +101,7 @@ class Intake:
             "phase": cycle.phase,
             "unreadable_lines": self._recorder.unreadable,
             "lines_lost": self.readings_lost,
+            "screen": self._verdicts.last if self._verdicts else None,
         }
 
     def submit_line(self, text: str, source_id: str) -> None:

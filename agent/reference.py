@@ -13,6 +13,7 @@ import sqlite3
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,14 @@ NOTICE_RETRY_S = 1.0
 
 
 class ReferencePuller:
-    def __init__(self, settings: ReferenceSettings, store: ReferenceStore) -> None:
+    def __init__(
+        self,
+        settings: ReferenceSettings,
+        store: ReferenceStore,
+        on_update: Callable[[Catalog], None] = lambda _: None,
+    ) -> None:
         self._settings = settings
+        self._on_update = on_update  # a new snapshot taken (the puller's thread)
         self._store = store
         self._token = token_from(settings)
         self._verify = _verify(settings)
@@ -234,6 +241,7 @@ class ReferencePuller:
         self._store.save(kept)
         self._kept, self._catalog = kept, catalog
         log.info("reference.updated", etag=kept.etag, blocked=len(catalog.snapshot.blocked))
+        self._on_update(catalog)
 
 
 def _verify(settings: ReferenceSettings) -> ssl.SSLContext | bool:

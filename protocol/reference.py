@@ -37,6 +37,16 @@ class Blocked(_Part):
     reason: str
 
 
+class FailedLoad(_Part):
+    """A load its sterilizer's own record failed (hub/reconcile/capture.py): the station
+    beside that sterilizer says so on its screen, before anyone releases it."""
+
+    key: str  # the load's session id
+    label: str  # as printed: STE-A1.1042
+    sterilizer: str  # the sterilizer's key
+    reason: str
+
+
 class StaffRef(_Part):
     key: str
     name: str
@@ -53,6 +63,7 @@ class ReferenceSnapshot(_Part):
     rules: DecodeRules | None = None  # the site's rules, as the hub decodes with them
     # Names the unsafe part of ``blocked`` as the hub's reference notice does.
     unsafe_version: str | None = None
+    failed_loads: tuple[FailedLoad, ...] = ()  # of the last day, newest first
 
 
 def unsafe_version(entries: Iterable[str]) -> str:

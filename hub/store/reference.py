@@ -4,7 +4,7 @@ tables in one transaction (protocol/reference.py is the shape)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,6 +23,7 @@ from hub.store.records import (
 from protocol.barcodes import DecodeRules
 from protocol.reference import (
     Blocked,
+    FailedLoad,
     InstrumentRef,
     ReferenceSnapshot,
     StaffRef,
@@ -51,6 +52,7 @@ def snapshot(conn: Connection, rules: DecodeRules, now: datetime) -> ReferenceSn
         ),
         blocked=blocked(conn),
         unsafe_version=unsafe_version(unsafe(conn)),
+        failed_loads=failed_loads(conn, now),
         open_trays=_open_trays(conn),
         staff=tuple(
             StaffRef(key=r.code, name=r.name, role=r.role)
@@ -73,7 +75,34 @@ def unsafe(conn: Connection) -> list[str]:
         .select_from(items.outerjoin(cycles, c.session_id == i.last_cycle))
         .where(sa.or_(i.status == ItemStatus.QUARANTINED, c.status.in_(UNSAFE_LOADS)))
     )
-    return [f"{key}\t{status}\t{load_status}" for key, status, load_status in rows]
+    entries = [f"{key}\t{status}\t{load_status}" for key, status, load_status in rows]
+    # A load its record failed is news for the station beside its sterilizer even when it
+    # held nothing: it names the load.
+    c = cycles.c
+    failed = conn.execute(sa.select(c.session_id).where(c.physical_result == "fail"))
+    return entries + [f"load\t{session_id}\tphysical" for session_id in failed.scalars()]
+
+
+FAILED_LOADS_SHOWN = timedelta(days=1)
+
+
+def failed_loads(conn: Connection, now: datetime) -> tuple[FailedLoad, ...]:
+    """Loads of the last day whose sterilizer's record failed them, newest first."""
+    c = cycles.c
+    rows = conn.execute(
+        sa.select(c.session_id, c.sterilizer, c.cycle_number, c.physical_reason)
+        .where(c.physical_result == "fail", c.started_at >= now - FAILED_LOADS_SHOWN)
+        .order_by(c.started_key.desc())
+    )
+    return tuple(
+        FailedLoad(
+            key=session_id,
+            label=_label(sterilizer, number) or session_id,
+            sterilizer=sterilizer,
+            reason=reason or "",
+        )
+        for session_id, sterilizer, number, reason in rows
+    )
 
 
 def blocked(conn: Connection) -> tuple[Blocked, ...]:
@@ -98,8 +127,12 @@ def _reason(
     number: str | None,
     load_status: str | None,
 ) -> str:
-    label = f"{sterilizer.split(':', 1)[-1]}.{number}" if sterilizer and number else load
-    return blocked_reason(status, label, load_status)
+    return blocked_reason(status, _label(sterilizer, number) or load, load_status)
+
+
+def _label(sterilizer: str | None, number: str | None) -> str | None:
+    """A load's cycle label as printed: STE-A1.1042."""
+    return f"{sterilizer.split(':', 1)[-1]}.{number}" if sterilizer and number else None
 
 
 def _open_trays(conn: Connection) -> dict[str, str]:
