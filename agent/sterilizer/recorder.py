@@ -4,10 +4,12 @@ holds moves only once the readings that moved it are kept (``advance``)."""
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from agent.errors import ConfigError
 from agent.settings import SterilizerPort
 from agent.sterilizer import cycles
-from agent.sterilizer.formats import AmscoLsFormat, Format, RegexFormat
+from agent.sterilizer.formats import AmscoLsFormat, Format, RegexFormat, Unreadable
 from protocol.barcodes import Decoded, DecodeRules, Kind, decode
 from protocol.sterilizer import SterilizerReading
 
@@ -39,10 +41,16 @@ class Recorder:
     def line(
         self, cycle: cycles.Cycle, text: str, event_id: str
     ) -> tuple[cycles.Cycle, SterilizerReading]:
-        """The reading of one line, given the cycle the lines before it left."""
-        return cycles.follow(
-            cycle, self._format.parse(text), self.key, event_id, self._format.silent_end
-        )
+        """The reading of one line, given the cycle the lines before it left. Never
+        raises: a value no sterilizer prints (a garbled digit) makes the line unreadable."""
+        line = self._format.parse(text)
+        try:
+            return cycles.follow(cycle, line, self.key, event_id, self._format.silent_end)
+        except ValidationError as exc:
+            problem = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            unreadable = Unreadable(text, f"{where} out of range: {problem['msg']}")
+            return cycles.follow(cycle, unreadable, self.key, event_id, False)
 
     def quiet(self, cycle: cycles.Cycle) -> tuple[cycles.Cycle, SterilizerReading] | None:
         return cycles.quiet(cycle, self.key, self._format.silent_end)

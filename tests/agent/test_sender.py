@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import sqlite3
 import ssl
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from agent.mqtt import (
     Published,
     certificate_problem,
 )
-from agent.outbox import OutboxReader, OutboxStore
+from agent.outbox import Entry, OutboxReader, OutboxStore
 from agent.sender import Sender
 from agent.settings import DeliverySettings
 from protocol import codec
@@ -268,3 +269,71 @@ def test_a_refused_broker_certificate_is_an_alarm_naming_why_until_a_connection(
 
 def _has(sender: Sender, alarm: str, raised: bool = True) -> None:
     assert (alarm in sender.state.alarms) is raised, sender.state.alarms
+
+
+def test_a_sterilizers_lines_go_on_the_readings_topic_in_one_numbering_with_the_scans(
+    tmp_path: Path,
+) -> None:
+    """Scans and sterilizer lines kept in turn: each batch carries one kind, lines on
+    ``…/readings`` and scans on ``…/scans``, and together they send every seq once, in
+    order."""
+    store = OutboxStore(tmp_path / "outbox.db", 10**9)
+    store.open()
+    kinds = ["scans"] * 3 + ["readings"] * 5 + ["scans"] + ["readings"] * 2
+    store.append_many(
+        [Entry(f"e{n}", lambda seq: json.dumps({"seq": seq}), kind) for n, kind in enumerate(kinds)]
+    )
+    events: queue.Queue[Any] = queue.Queue()
+    topics: list[tuple[str, list[int]]] = []
+
+    class Recording(FakeBroker):
+        def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:
+            if topic.endswith(("/scans", "/readings")):
+                topics.append(
+                    (topic.rsplit("/", 1)[1], [e["seq"] for e in json.loads(payload)["events"]])
+                )
+            return super().publish(topic, payload, qos, retain)
+
+    settings = DeliverySettings(drain_rate=1e9, resend_after_s=30, health_interval_s=3600)
+    sender = start_sender(store, settings, events, Recording(events))
+    try:
+        wait_for(lambda: _all_sent(topics, len(kinds)), timeout=30)
+    finally:
+        sender.stop()
+        store.close()
+    assert topics[:4] == [
+        ("scans", [1, 2, 3]),
+        ("readings", [4, 5, 6, 7, 8]),
+        ("scans", [9]),
+        ("readings", [10, 11]),
+    ]
+
+
+def _all_sent(topics: list[tuple[str, list[int]]], count: int) -> None:
+    assert sorted(seq for _, seqs in topics for seq in seqs)[:count] == list(range(1, count + 1))
+
+
+def test_an_outbox_kept_before_readings_opens_with_every_row_a_scan(tmp_path: Path) -> None:
+    """An outbox file written by an agent before sterilizer readings (no kind column) is
+    opened, its rows read back as scans, and new rows keep their kind."""
+    path = tmp_path / "outbox.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,"
+            " payload TEXT NOT NULL, created_ns INTEGER NOT NULL);"
+            "INSERT INTO meta VALUES ('incarnation', 'old'), ('confirmed_seq', '0');"
+            "INSERT INTO outbox (event_id, payload, created_ns) VALUES ('e1', '{}', 1);"
+        )
+    store = OutboxStore(path, 10**9)
+    store.open()
+    store.append_many([Entry("e2", lambda seq: "{}", "readings")])
+    store.close()
+    reader = OutboxReader(path)
+    try:
+        assert [(row.seq, row.kind) for row in reader.pending(1, 10)] == [
+            (1, "scans"),
+            (2, "readings"),
+        ]
+    finally:
+        reader.close()
