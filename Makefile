@@ -64,6 +64,7 @@ bench: $(STAMP) deps
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/cluster_bench.py
+	$(BIN)/python bench/sterilizer_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

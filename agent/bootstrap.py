@@ -105,7 +105,7 @@ def bootstrap(
     scanners = [_scanner(s, deliver, settings.reopen_max_s) for s in settings.scanners]
     if port is not None:
         scanners.append(
-            SterilizerSource(port, intake.submit_line, intake.submit_quiet, settings.reopen_max_s)
+            SterilizerSource(port, intake.submit_lines, intake.submit_quiet, settings.reopen_max_s)
         )
     link = MqttLink(
         settings.mqtt, settings.agent_id, _offline(settings), events, on_notice=reference.notice

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
@@ -104,13 +104,13 @@ class Intake:
             "screen": self._verdicts.last if self._verdicts else None,
         }
 
-    def submit_line(self, text: str, source_id: str) -> None:
-        """A sterilizer's line, kept with the scans' next group commit."""
-        self._jobs.put(_Line(text, source_id))
+    def submit_lines(self, texts: list[str], source_id: str) -> None:
+        """A sterilizer's lines read together, kept in one commit (with any scans queued)."""
+        self._jobs.put(_Line(tuple(texts), source_id))
 
     def submit_quiet(self, source_id: str) -> None:
         """The sterilizer fell silent (agent/sterilizer/cycles.py rule 3)."""
-        self._jobs.put(_Line(None, source_id))
+        self._jobs.put(_Line((), source_id))
 
     def _read(self, text: str, scanner_id: str, reason: str | None) -> Future[Feedback]:
         future: Future[Feedback] = Future()
@@ -147,11 +147,17 @@ class Intake:
             if isinstance(job, _Read | _Line):
                 # Group commit: reads already queued behind this one (a burst, several
                 # scanners, a sterilizer's lines) are decided in order and committed in
-                # one transaction.
-                reads = [job]
-                while len(reads) < MAX_GROUP and isinstance(self._peek(), _Read | _Line):
-                    reads.append(self._jobs.get_nowait())  # type: ignore[arg-type]
-                self._guarded(reads, self._take)
+                # one transaction. Scans first: a person waits for a scan's answer and
+                # nobody waits for a sterilizer's line, so a second of its lines never
+                # holds a scan up (the lines then take the seqs after the scans').
+                group = [job]
+                while len(group) < MAX_GROUP and isinstance(self._peek(), _Read | _Line):
+                    group.append(self._jobs.get_nowait())  # type: ignore[arg-type]
+                scans = [one for one in group if isinstance(one, _Read)]
+                lines = [one for one in group if isinstance(one, _Line)]
+                for part in (scans, lines):
+                    if part:
+                        self._guarded(part, self._take)
                 continue
             fn, future = job
             try:
@@ -164,7 +170,7 @@ class Intake:
             return self._jobs.queue[0] if self._jobs.queue else None
 
     def _guarded(
-        self, reads: list[_Read | _Line], take: Callable[[list[_Read | _Line]], None]
+        self, reads: Sequence[_Read | _Line], take: Callable[[Sequence[_Read | _Line]], None]
     ) -> None:
         try:
             take(reads)
@@ -172,11 +178,11 @@ class Intake:
             log.exception("intake.failed")
             for read in reads:
                 if isinstance(read, _Line):
-                    self.readings_lost += 1
+                    self.readings_lost += len(read.texts)
                 elif not read.future.done():
                     read.future.set_exception(exc)
 
-    def _take(self, jobs: list[_Read | _Line]) -> None:
+    def _take(self, jobs: Sequence[_Read | _Line]) -> None:
         """Decide each read against the state the previous one left, commit, then answer."""
         state = self.state
         cycle = self._recorder.cycle if self._recorder else None
@@ -184,17 +190,18 @@ class Intake:
         entries: list[Entry] = []
         readings: list[SterilizerReading] = []
         for read in jobs:
-            instant = self._clock.now()
-            event_id: UUID = uuid6.uuid7()
             if isinstance(read, _Line):
                 if self._recorder is None or cycle is None:
                     continue
-                made = self._reading(self._recorder, cycle, read, instant, event_id)
-                if made is not None:
-                    cycle, sterilizer_reading, entry = made
-                    readings.append(sterilizer_reading)
-                    entries.append(entry)
+                for text in read.texts or (None,):
+                    made = self._reading(self._recorder, cycle, text, read.source_id)
+                    if made is not None:
+                        cycle, sterilizer_reading, entry = made
+                        readings.append(sterilizer_reading)
+                        entries.append(entry)
                 continue
+            instant = self._clock.now()
+            event_id: UUID = uuid6.uuid7()
             if read.reason is None:
                 verdict = self._station.consider(
                     state, read.text, instant, str(event_id), self._catalog()
@@ -257,16 +264,18 @@ class Intake:
             read.future.set_result(feedback)
 
     def _reading(
-        self, recorder: Recorder, cycle: Cycle, line: _Line, instant: Instant, event_id: UUID
+        self, recorder: Recorder, cycle: Cycle, text: str | None, source_id: str
     ) -> tuple[Cycle, SterilizerReading, Entry] | None:
-        """A sterilizer's line (or its silence) as an event to keep, and the cycle after it."""
-        if line.text is None:
+        """A sterilizer's line (None: its silence) as an event to keep, and the cycle after."""
+        instant = self._clock.now()
+        event_id: UUID = uuid6.uuid7()
+        if text is None:
             ended = recorder.quiet(cycle)
             if ended is None:
                 return None
             cycle, reading = ended
         else:
-            cycle, reading = recorder.line(cycle, line.text, str(event_id))
+            cycle, reading = recorder.line(cycle, text, str(event_id))
         incarnation = self._store.incarnation
         context = ScanContext(mode="sterilizer")
 
@@ -280,8 +289,8 @@ class Intake:
                 monotonic_ns=instant.monotonic_ns,
                 scanned_at=instant.wall,
                 clock_synced=instant.synced,
-                scanner_id=line.source_id,
-                raw=line.text or "",
+                scanner_id=source_id,
+                raw=text or "",
                 context=context,
                 sterilizer=reading,
             ).model_dump_json(exclude_none=True)
@@ -314,7 +323,7 @@ class Intake:
 
 @dataclass(frozen=True)
 class _Line:
-    text: str | None  # None: the sterilizer fell silent
+    texts: tuple[str, ...]  # lines read together; none: the sterilizer fell silent
     source_id: str
 
 

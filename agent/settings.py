@@ -198,6 +198,13 @@ class SterilizerPort(_Section):
     pressure: Literal["kPa", "psia", "bar", "mbar", "inHg"] = Field(
         "kPa", description="Its pressure unit."
     )
+    commit_every_s: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="Lines read are kept together at most this long after the first: one "
+        "commit for them all.",
+    )
     end_quiet_s: float = Field(
         60.0,
         gt=0,

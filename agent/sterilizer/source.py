@@ -7,6 +7,9 @@ time to the intake thread, and a word when the sterilizer falls silent.
 - On opening the port, bytes already waiting are discarded: each reading is timed by
   when the station read it, and a line of unknown age would be placed wrongly. The lines
   lost while the port was closed show as a gap in the record (docs/sterilizers.md).
+- Lines are handed over together, at most ``commit_every_s`` after the first of them was
+  read, so the outbox keeps them in one commit (group commit), not one fsync a line; a
+  station killed loses at most those lines, and the record shows their gap.
 - Silence for ``end_quiet_s`` is reported once per silence (cycles.py rule 3).
 """
 
@@ -30,13 +33,13 @@ class SterilizerSource(DeviceSource):
     def __init__(
         self,
         port: SterilizerPort,
-        on_line: Callable[[str, str], Any],
+        on_lines: Callable[[list[str], str], Any],
         on_quiet: Callable[[str], Any],
         reopen_max_s: float,
     ) -> None:
         super().__init__(port.id, str(port.path), reopen_max_s)
         self._port = port
-        self._on_line = on_line
+        self._on_lines = on_lines
         self._on_quiet = on_quiet
         self.lines = 0
 
@@ -68,22 +71,32 @@ class SterilizerSource(DeviceSource):
         pending = b""
         heard = time.monotonic()
         told_quiet = False
-        while not self._stopping.is_set():
-            data = device.read(READ_CHUNK)
-            now = time.monotonic()
-            if not data:
-                if not told_quiet and now - heard >= self._port.end_quiet_s:
-                    told_quiet = True
-                    self._on_quiet(self.scanner_id)
-                continue
-            heard, told_quiet = now, False
-            pending += data
-            *lines, pending = pending.split(b"\n")
-            if len(pending) > MAX_RAW_CHARS:  # a runaway line: keep what fits, drop the rest
-                lines.append(pending)
-                pending = b""
-            for line in lines:
-                text = line.rstrip(b"\r").decode(self._port.encoding, errors="replace")
-                if text.strip():  # a blank line between a printout's blocks carries nothing
-                    self.lines += 1
-                    self._on_line(text[:MAX_RAW_CHARS], self.scanner_id)
+        held: list[str] = []  # read, not yet handed over
+        held_since = 0.0
+        try:
+            while not self._stopping.is_set():
+                data = device.read(READ_CHUNK)
+                now = time.monotonic()
+                if held and now - held_since >= self._port.commit_every_s:
+                    self._on_lines(held, self.scanner_id)
+                    held = []
+                if not data:
+                    if not told_quiet and now - heard >= self._port.end_quiet_s:
+                        told_quiet = True
+                        self._on_quiet(self.scanner_id)
+                    continue
+                heard, told_quiet = now, False
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                if len(pending) > MAX_RAW_CHARS:  # a runaway line: keep what fits
+                    lines.append(pending)
+                    pending = b""
+                for line in lines:
+                    text = line.rstrip(b"\r").decode(self._port.encoding, errors="replace")
+                    if text.strip():  # a blank line between a printout's blocks: nothing
+                        self.lines += 1
+                        held_since = held_since if held else now
+                        held.append(text[:MAX_RAW_CHARS])
+        finally:
+            if held:  # unplugged or stopping: what was read is still kept
+                self._on_lines(held, self.scanner_id)

@@ -94,6 +94,11 @@ class Mosquitto:
         """A clean stop (SIGTERM): mosquitto saves its store."""
         self._signal(signal.SIGTERM)
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "mosquitto is not running"
+        return self._proc.pid
+
     def kill(self) -> None:
         """``kill -9``: whatever mosquitto had not autosaved is lost."""
         self._signal(signal.SIGKILL)
