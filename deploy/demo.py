@@ -31,10 +31,12 @@ from typing import Any, Literal
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # chaos: the sterilizer
 from demo_hospital import reference, tray, tray_contents
 
 from agent.errors import ControlError
 from agent.sources.socket_source import request
+from chaos.sterilizer import FORMAT, Sterilizer, cycle
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "demo"
@@ -48,6 +50,8 @@ STATIONS = {
     "pi-porter-01": ("Porter desk", "asset_move"),
 }
 PORTER = "pi-porter-01"
+STERILIZER_STATION = "pi-steril-01"
+LINES_PER_S = 60.0  # the sterilizer's seconds played faster: a cycle in about 7 s
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,10 @@ class Step:
     heading: str
     scans: tuple[tuple[str, str], ...] = ()
     first: Literal["", "await_quarantine", "unplug_porter"] = ""  # done before the scans
+    # After the scans: Sterilizer 1 prints this cycle on its serial port, and the story
+    # waits for the hub's verdict on load ``plays[0]``.
+    plays: tuple[int, Literal["good", "dip"]] | None = None
+    then: tuple[tuple[str, str], ...] = ()  # scanned once the verdict is in
 
 
 def at(station: str, *codes: str) -> tuple[tuple[str, str], ...]:
@@ -106,6 +114,18 @@ def story() -> list[Step]:
         Step(
             "CASE-101: a scalpel handle from the quarantined load is scanned, and stopped",
             at("pi-or-01", "CASE-101", tray_contents(3)[0], "CMD-DONE"),
+        ),
+        Step(
+            "Load STE-01.503 runs; Sterilizer 1's own record of the cycle is captured",
+            at("pi-steril-01", "STE-01", "STE-01.503", "CMD-TYPE-PREVAC", tray(1)),
+            plays=(503, "good"),
+            then=at("pi-steril-01", "CMD-CYCLE-PASS"),
+        ),
+        Step(
+            "Load STE-01.504: the sterilizer's record dips below 132 °C in exposure",
+            at("pi-steril-01", "STE-01", "STE-01.504", "CMD-TYPE-PREVAC", tray(2)),
+            plays=(504, "dip"),
+            then=at("pi-steril-01", "CMD-CYCLE-FAIL"),
         ),
         Step(
             f"The porter's Pi loses the network for {OFFLINE_S:.0f} s; the porter keeps scanning",
@@ -162,6 +182,17 @@ class Cable:
             for end in (source, sink):
                 with contextlib.suppress(OSError):
                     end.close()
+
+
+def sterilizer_section(port: Path) -> str:
+    """The ``[sterilizer]`` section of Sterilizer 1's station: its serial port and how its
+    lines read (chaos/sterilizer.py prints them)."""
+    phases = "".join(f'{word} = "{phase}"\n' for word, phase in FORMAT["phases"].items())
+    return (
+        f'\n[sterilizer]\ncode = "STE-01"\npath = "{port}"\nbaud = {FORMAT["baud"]}\n'
+        f"format = \"{FORMAT['format']}\"\npattern = '{FORMAT['pattern']}'\n"
+        f"\n[sterilizer.phases]\n{phases}"
+    )
 
 
 def catalogue_names(now: datetime) -> dict[str, str]:
@@ -335,6 +366,7 @@ def main() -> int:
         raise SystemExit(f"demo: the hub could not listen on a port; see {VAR}/hub.log")
 
     cable = Cable(tls_port)
+    sterilizer = Sterilizer(VAR / "usb-Sterilizer_1-if00-port0")
     for agent_id, (name, mode) in STATIONS.items():
         bundle = site_dir / "bundles" / agent_id
         subprocess.run(
@@ -349,6 +381,9 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
+        if agent_id == STERILIZER_STATION:
+            with open(bundle / "agent.toml", "a") as toml:
+                toml.write(sterilizer_section(sterilizer.link))
         env = {
             "CREDENTIALS_DIRECTORY": str(bundle / "credentials"),
             "SCANTRAIL_AGENT__DATA_DIR": str(VAR / agent_id),
@@ -397,6 +432,37 @@ def main() -> int:
     def status(agent_id: str) -> dict[str, Any]:
         return request(VAR / agent_id / "agent.sock", {"op": "status"})
 
+    def load(number: int) -> dict[str, Any]:
+        answer = httpx.get(
+            f"{url}/api/v1/loads/STE-01.{number}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        return dict(answer.json()) if answer.status_code == 200 else {}
+
+    def play(number: int, kind: Literal["good", "dip"]) -> None:
+        """Sterilizer 1 prints the cycle; the hub judges it; a failed one reaches the
+        station's screen before anyone releases the load."""
+        lines = cycle(number, kind)
+        print(f"  Sterilizer 1 prints cycle {number}: {len(lines)} lines", flush=True)
+        sterilizer.play(lines, LINES_PER_S)
+        if until(lambda: (load(number).get("physical") or {}).get("result"), 60) is None:
+            print("  the hub has not judged it yet", flush=True)
+            return
+        judged = load(number)["physical"]
+        held = judged["exposure_held_s"]
+        said = (
+            f"passed: exposure held {held // 60:.0f} min {held % 60:.0f} s at "
+            f"{judged['set_c']:g} °C or above"
+            if judged["result"] == "pass"
+            else f"FAILED: {'; '.join(judged['reasons'])}"
+        )
+        print(f"  the hub judged it {said}", flush=True)
+        if judged["result"] == "fail":
+            screen = lambda: status(STERILIZER_STATION)["sterilizer"]["screen"]  # noqa: E731
+            if until(lambda: screen() and f"STE-01.{number}" in screen(), 30) is not None:
+                print(f"  Sterilizer 1's screen: STOP. {screen()}", flush=True)
+
     def running() -> bool:
         return not stopping and (args.seconds is None or time.monotonic() - started < args.seconds)
 
@@ -428,6 +494,10 @@ def main() -> int:
             for agent_id, code in step.scans:
                 scan(agent_id, code)
                 time.sleep(0.2)
+            if step.plays is not None:
+                play(*step.plays)
+            for agent_id, code in step.then:
+                scan(agent_id, code)
         if running():
             until(lambda: False, OFFLINE_S)  # the porter's two minutes away
             cable.plug()
@@ -441,6 +511,7 @@ def main() -> int:
         while running():
             time.sleep(0.5)
     finally:
+        sterilizer.close()
         for proc in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

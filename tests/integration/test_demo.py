@@ -38,7 +38,8 @@ def test_the_demo_tells_its_story_and_demo_stop_ends_it() -> None:
     its hospital's codes are all registered (no unregistered-code alert), its clocks are
     the host's (no clock alert), and the story's alerts appear: tray_short, bi_failed, and
     the quarantined instrument stopped by the OR's station (blocked_use, no unsafe_use);
-    the porter's Pi loses the network; `demo.py --stop` ends every process the demo
+    Sterilizer 1 prints a good cycle and one that dips in exposure, which fails its load
+    and reaches the station's screen (physical_failed); the porter's Pi loses the network; `demo.py --stop` ends every process the demo
     started, and the demo itself."""
     out = VAR.parent / "demo-test.log"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,9 +63,12 @@ def test_the_demo_tells_its_story_and_demo_stop_ends_it() -> None:
             seen = _alerts()
             # The quarantined instrument is stopped at the OR by the station itself: the
             # story waits for the hub's notice to reach it before the case.
-            assert {"tray_short", "bi_failed", "blocked_use"} <= seen
+            assert {"tray_short", "bi_failed", "blocked_use", "physical_failed"} <= seen
             told = out.read_text()
             assert "OR 1          · INS-1041 → STOP: do not use INS-1041 Scalpel" in told
+            assert "the hub judged it passed: exposure held 4 min 29 s" in told
+            assert "the hub judged it FAILED: exposure held at 132 °C or above for 2 min 29" in told
+            assert "Sterilizer 1's screen: STOP. Load STE-01.504 FAILED" in told
             assert "loses the network" in told
 
         wait_for(story, timeout=300, interval=1)
