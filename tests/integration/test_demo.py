@@ -39,8 +39,8 @@ def test_the_demo_tells_its_story_and_demo_stop_ends_it() -> None:
     the host's (no clock alert), and the story's alerts appear: tray_short, bi_failed, and
     the quarantined instrument stopped by the OR's station (blocked_use, no unsafe_use);
     Sterilizer 1 prints a good cycle and one that dips in exposure, which fails its load
-    and reaches the station's screen (physical_failed); the porter's Pi loses the network; `demo.py --stop` ends every process the demo
-    started, and the demo itself."""
+    and reaches the station's screen (physical_failed); the porter's Pi loses the
+    network; `demo.py --stop` ends every process the demo started, and the demo itself."""
     out = VAR.parent / "demo-test.log"
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as log:
