@@ -209,7 +209,14 @@ class Intake:
             else:
                 verdict = self._station.refuse(state, read.reason, read.text, instant)
             if verdict.record:
-                payload = self._payload(verdict, read.scanner_id, instant, event_id)
+                payload = self._payload(
+                    instant,
+                    event_id,
+                    read.scanner_id,
+                    verdict.raw,
+                    decoded=verdict.reading,
+                    context=verdict.context,
+                )
                 entries.append(Entry(str(event_id), payload, station=_save(state, verdict)))
             decided.append((read, verdict, event_id))
             state = verdict.state
@@ -276,30 +283,16 @@ class Intake:
             cycle, reading = ended
         else:
             cycle, reading = recorder.line(cycle, text, str(event_id))
-        incarnation = self._store.incarnation
-        context = ScanContext(mode="sterilizer")
-
-        def payload(seq: int) -> str:
-            return ScanEvent(
-                event_id=event_id,
-                agent_id=self._agent_id,
-                incarnation=incarnation,
-                seq=seq,
-                boot_id=instant.boot_id,
-                monotonic_ns=instant.monotonic_ns,
-                scanned_at=instant.wall,
-                clock_synced=instant.synced,
-                scanner_id=source_id,
-                raw=text or "",
-                context=context,
-                sterilizer=reading,
-            ).model_dump_json(exclude_none=True)
-
+        payload = self._payload(
+            instant, event_id, source_id, text or "", context=_AT_STERILIZER, sterilizer=reading
+        )
         return cycle, reading, Entry(str(event_id), payload, kind="readings")
 
     def _payload(
-        self, verdict: Verdict, scanner_id: str, instant: Instant, event_id: UUID
+        self, instant: Instant, event_id: UUID, scanner_id: str, raw: str, **fields: Any
     ) -> Callable[[int], str]:
+        """The event's JSON once its seq is known: a scan (``decoded``, ``context``) or a
+        sterilizer's line (``sterilizer``)."""
         incarnation = self._store.incarnation
 
         def payload(seq: int) -> str:
@@ -313,12 +306,14 @@ class Intake:
                 scanned_at=instant.wall,
                 clock_synced=instant.synced,
                 scanner_id=scanner_id,
-                raw=verdict.raw,
-                decoded=verdict.reading,
-                context=verdict.context,
+                raw=raw,
+                **fields,
             ).model_dump_json(exclude_none=True)
 
         return payload
+
+
+_AT_STERILIZER = ScanContext(mode="sterilizer")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ Rules:
 4. A cycle passes when it completed, was not aborted, held exposure for the cycle type's
    time, had no gap in exposure and kept its pressure in range. Every failed check is a
    reason in words, for the alert and the station's screen.
-
 5. A captured cycle belongs to the load of its sterilizer with its cycle number, else to
    the load that was open on its sterilizer when the cycle started (``load_for``).
 6. Its cycle type is the load's; a load with none takes its sterilizer's only registered

@@ -28,7 +28,7 @@ from hub.domain.cycle_record import (
     parameters_for,
 )
 from hub.domain.facts import Scan, utc
-from hub.domain.statuses import AlertKind, Severity
+from hub.domain.statuses import AlertKind, CycleStatus, Severity
 from hub.reconcile.rows import Row
 from hub.reconcile.unit import Unit
 from hub.reconcile.writers import Writers
@@ -207,7 +207,7 @@ class Capture:
                 row["started_key"],
                 row["completed_key"],
                 row["cycle_number"],
-                row["status"] == "cancelled",
+                row["status"] == CycleStatus.CANCELLED,
             )
             for row in self.u.cycles.held()
             if row["sterilizer"] == capture["sterilizer"]

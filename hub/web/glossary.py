@@ -276,7 +276,9 @@ class Glossary:
         if seconds is None:
             return ""
         minutes, rest = divmod(round(seconds), 60)
-        return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+        if not minutes:
+            return f"{rest} s"
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
 
     def period(self, name: str) -> str:
         """A report's period: a day (``2026-12-06``) or an ISO week (``2026-W49``)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from chaos.sterilizer import FORMAT, Sterilizer, cycle
 from deploy.demo_hospital import reference, tray_contents
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.processes import AgentProcess, HubProcess
@@ -98,9 +99,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     broker.start()
     hub = HubProcess(work / "hub", f"sqlite:///{work / 'hub.db'}", broker.port)
     modes = {agent_id: mode for agent_id, mode, _ in SHIFT}
+    sterilizer = Sterilizer(work / "usb-Sterilizer_bay-if00-port0")
+    port = {"sterilizer": {"code": "STE-01", "path": str(sterilizer.link), **FORMAT}}
     agents = {
         agent_id: AgentProcess(
-            work / agent_id, agent_id, broker.port, mode=mode, station_name=STATION_NAMES[agent_id]
+            work / agent_id,
+            agent_id,
+            broker.port,
+            mode=mode,
+            station_name=STATION_NAMES[agent_id],
+            extra=port if agent_id == "pi-ste" else None,
         )
         for agent_id, mode in modes.items()
     }
@@ -120,9 +128,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             # failed BI, or the BI's recall catches it instead of an unsafe_use alert.
             wait_for(lambda agent=agents[agent_id]: _confirmed(agent), timeout=60)
 
+        # A load whose sterilizer's record dips below the set point: the load page shows
+        # the record, its chart and why it failed.
+        ste = agents["pi-ste"]
+        for text in ("STE-01", f"STE-01.{RECORDED}", "CMD-TYPE-PREVAC", "INS-1110"):
+            assert ste.scan(text)["kept"], text
+        sterilizer.play(cycle(RECORDED, "dip"), 60.0)
+        wait_for(lambda: _judged(hub), timeout=120)
+        assert ste.scan("CMD-CYCLE-FAIL")["kept"]
+
         def played() -> None:
             loads = hub.records("cycles")
-            assert loads and loads[0]["bi_result"] == "fail", loads
+            assert any(load["bi_result"] == "fail" for load in loads), loads
             assert hub.records("usage") and hub.records("assignments")
             assert hub.alerts("unsafe_use") and hub.alerts("tray_short")
 
@@ -133,6 +150,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             agent.stop()
         hub.stop()
         broker.kill()
+        sterilizer.close()
+
+
+RECORDED = 78  # the load whose sterilizer's record is captured
+
+
+def _judged(hub: HubProcess) -> None:
+    physical = hub.get(f"/api/v1/loads/STE-01.{RECORDED}")["physical"]
+    assert physical and physical["result"] == "fail", physical
 
 
 def _confirmed(agent: AgentProcess) -> None:

@@ -29,6 +29,7 @@ SCREENS = {
     "search": "/search?q=scalpel",
     "loads": "/loads",
     "load": "/loads/STE-01.77",
+    "load-recorded": "/loads/STE-01.78",
     "trays": "/trays",
     "cases": "/cases",
     "assets": "/assets",

@@ -51,19 +51,11 @@ class ScriptedStation:
             self.state = verdict.state
             if not verdict.record:
                 continue
-            self.seq += 1
             made.append(
-                ScanEvent(
-                    event_id=event_id,
-                    agent_id=self.agent_id,
-                    incarnation="inc1",
-                    seq=self.seq,
-                    boot_id="boot-1",
-                    monotonic_ns=instant.monotonic_ns,
-                    scanned_at=self.at,
-                    clock_synced=True,
-                    scanner_id="test",
-                    raw=verdict.raw,
+                self._next(
+                    event_id,
+                    "test",
+                    verdict.raw,
                     decoded=verdict.reading,
                     context=verdict.context,
                 )
@@ -78,26 +70,28 @@ class ScriptedStation:
         made = []
         for text in texts:
             self.at += gap
-            self.seq += 1
             event_id = uuid.uuid4()
             recorder.cycle, reading = recorder.line(recorder.cycle, text, str(event_id))
-            made.append(
-                ScanEvent(
-                    event_id=event_id,
-                    agent_id=self.agent_id,
-                    incarnation="inc1",
-                    seq=self.seq,
-                    boot_id="boot-1",
-                    monotonic_ns=int(self.at.timestamp() * 1e9),
-                    scanned_at=self.at,
-                    clock_synced=True,
-                    scanner_id="sterilizer",
-                    raw=text,
-                    sterilizer=reading,
-                )
-            )
+            made.append(self._next(event_id, "sterilizer", text, sterilizer=reading))
         self.events.extend(made)
         return made
+
+    def _next(self, event_id: uuid.UUID, scanner_id: str, raw: str, **fields: Any) -> ScanEvent:
+        """The station's next event, taken now (``self.at``)."""
+        self.seq += 1
+        return ScanEvent(
+            event_id=event_id,
+            agent_id=self.agent_id,
+            incarnation="inc1",
+            seq=self.seq,
+            boot_id="boot-1",
+            monotonic_ns=int(self.at.timestamp() * 1e9),
+            scanned_at=self.at,
+            clock_synced=True,
+            scanner_id=scanner_id,
+            raw=raw,
+            **fields,
+        )
 
 
 class RecordingBroker:

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.domain.cycle_record import DEFAULT_CYCLE_TYPES, CycleType, Reading, judge
+from hub.domain.cycle_record import (
+    DEFAULT_CYCLE_TYPES,
+    CycleType,
+    LoadWindow,
+    Reading,
+    judge,
+    load_for,
+    parameters_for,
+)
 from protocol.sterilizer import Phase
 
 START = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
@@ -115,3 +123,36 @@ def test_a_load_passes_exactly_when_it_was_held_long_enough_at_temperature(
     assert verdict.passed == (verdict.exposure_held_s >= PREVAC.exposure_s)
     if temperature < PREVAC.set_c:
         assert verdict.exposure_held_s == 0 and not verdict.passed
+
+
+def _window(
+    session: str, started: str, completed: str | None, number: str | None = None
+) -> LoadWindow:
+    return LoadWindow(session, started, completed, number, cancelled=False)
+
+
+def test_a_cycle_belongs_to_the_load_with_its_number_else_the_one_open_when_it_started() -> None:
+    """Rule 5: the number decides first; without one, the load open on the sterilizer at
+    the cycle's start (the newest of those), never one closed before it or opened after."""
+    loads = [
+        _window("closed-before", "2026-12-01T07:00", "2026-12-01T07:30"),
+        _window("open-then", "2026-12-01T08:00", "2026-12-01T09:00"),
+        _window("numbered", "2026-12-01T06:00", "2026-12-01T06:40", number="1042"),
+        _window("opened-after", "2026-12-01T08:30", None),
+    ]
+    assert load_for("2026-12-01T08:10", "1042", loads) == "numbered"
+    assert load_for("2026-12-01T08:10", None, loads) == "open-then"
+    assert load_for("2026-12-01T08:10", "9", loads) == "open-then"
+    assert load_for("2026-12-01T07:45", None, loads) is None
+
+
+def test_the_cycle_type_is_the_loads_else_the_sterilizers_only_one_and_its_own_parameters() -> None:
+    """Rule 6: the load's type with the sterilizer's own parameters over ST79's; with no
+    type, the sterilizer's only one; otherwise a reason that says what to set."""
+    own = {"PREVAC": {"set_c": 134, "exposure_min": 3.5, "pressure_kpa": [290, 320]}}
+    assert parameters_for("prevac", ["prevac"], own) == CycleType(
+        "prevac", 134.0, 210.0, (290.0, 320.0)
+    )
+    assert parameters_for(None, ["gravity"], {}) == DEFAULT_CYCLE_TYPES["gravity"]
+    assert "names no cycle type" in str(parameters_for(None, ["prevac", "gravity"], {}))
+    assert "has no parameters" in str(parameters_for("flash", [], {}))
