@@ -94,7 +94,7 @@ def ours_kept(path: Path, n: int) -> tuple[float, float, list[float]]:
         Station("bench", "tray_assembly", DEFAULT_RULES),
         SystemClock(),
         _Quiet(),
-        lambda seq: None,
+        lambda incarnation, seq: None,
         0,
     )
     intake.start()

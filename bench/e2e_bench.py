@@ -266,7 +266,7 @@ def fill_outboxes(root: Path, each: int) -> list[Path]:
             Station(f"pi-drain-{n}", mode, DEFAULT_RULES),
             SystemClock(),
             _Quiet(),
-            lambda seq: None,
+            lambda incarnation, seq: None,
             0,
         )
         intake.start()

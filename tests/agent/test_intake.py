@@ -43,7 +43,7 @@ def _intake(path: Path, clock: FakeClock, mode: str = "asset_move") -> tuple[Int
     store = OutboxStore(path, 64 * 1024 * 1024)
     store.open()
     station = Station("Porter desk", mode, DEFAULT_RULES)
-    intake = Intake("pi-1", store, station, clock, Shown(), lambda seq: None, 0)
+    intake = Intake("pi-1", store, station, clock, Shown(), lambda incarnation, seq: None, 0)
     intake.start()
     return intake, store
 
