@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ from hub import refdata
 from hub.access.roles import Role
 from hub.reconcile.rebuild import rebuild
 from hub.store import records
-from hub.store.tables import alerts
+from hub.store.tables import alerts, dead_letters
 from protocol.barcodes import DEFAULT_RULES
 from tests.harness.api import ingesting_client
-from tests.harness.stations import HubUnderTest, ScriptedStation
+from tests.harness.stations import HubUnderTest, ScriptedStation, message
 
 OPEN = ("USR-ANA", "STE-A1", "STE-A1.1042", "CMD-TYPE-PREVAC", "INS-1", "TRY-7")
 
@@ -199,3 +200,25 @@ def test_the_api_the_page_and_the_chart_show_the_record(hub: HubUnderTest) -> No
     assert b"<svg" in chart.content and b"Matplotlib" in chart.content
     history = viewer.get("/history/STE-A1.1042", headers={"Accept": "text/html"}).text
     assert "cycle captured from the sterilizer" in history and "failed (exposure held" in history
+
+
+def test_a_readings_message_that_is_not_one_is_a_dead_letter_and_the_next_good_one_lands(
+    hub: HubUnderTest,
+) -> None:
+    """On the readings topic, a batch of plain scans and a line claiming 9,000 °C are each
+    a dead letter with the reason; the station's next good lines are stored and judged."""
+    station = ScriptedStation("pi-ste", "sterilizer")
+    scans = station.scan(*OPEN)
+    lines = station.print_lines(_recorder(), [line.text for line in cycle(1042)])
+    spoofed = message(scans)
+    spoofed = replace(spoofed, topic=spoofed.topic.replace("/scans", "/readings"))
+    hot = json.loads(message(lines[:1]).payload)
+    hot["events"][0]["sterilizer"]["load_c"] = 9000.0
+    hub.worker.process([spoofed, replace(message(lines[:1]), payload=json.dumps(hot).encode())])
+    with hub.engine.connect() as conn:
+        reasons = conn.execute(sa.select(dead_letters.c.reason, dead_letters.c.detail)).all()
+    assert [r.reason for r in reasons] == ["invalid_payload", "invalid_payload"]
+    assert "must carry a sterilizer reading" in reasons[0].detail
+    assert "load_c" in reasons[1].detail
+    hub.deliver(scans, lines, station.scan("CMD-CYCLE-PASS"))
+    assert _one(hub, records.cycle_captures).result == "pass"
