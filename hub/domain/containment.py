@@ -30,7 +30,10 @@ def contents_outcome(cycle: CycleState) -> list[tuple[str, str]]:
     from the load, each with the event key that sets it. A completed load makes it sterile,
     or quarantined when it failed or holds an implant whose BI has not passed (unless
     released early); a failed BI, or a failed record of the sterilizer's (the cycle's
-    physical monitors), quarantines it, whatever the completion said."""
+    physical monitors), quarantines it, whatever the completion said. The record's verdict
+    is decided again when the load's number or cycle type arrives after it (capture.py):
+    at its key the contents take the load's whole outcome as now known, so a verdict that
+    turned cannot leave behind what it said before."""
     statuses: list[tuple[str, str]] = []
     physical_failed = cycle.physical_result == "fail"
     if cycle.result is not None and cycle.completed_key:
@@ -38,10 +41,13 @@ def contents_outcome(cycle: CycleState) -> list[tuple[str, str]]:
         held = implant_held(cycle.implant, cycle.bi_result, cycle.early_release)
         outcome = ItemStatus.STERILE if passed and not held else ItemStatus.QUARANTINED
         statuses.append((outcome, cycle.completed_key))
+        if cycle.physical_key:  # the record's verdict stands at its own key too
+            statuses.append((outcome, cycle.physical_key))
+    elif cycle.physical_key:  # judged while the load is open: failed, or still in process
+        still = ItemStatus.QUARANTINED if physical_failed else ItemStatus.PROCESSING
+        statuses.append((still, cycle.physical_key))
     if cycle.bi_result == "fail" and cycle.bi_key:
         statuses.append((ItemStatus.QUARANTINED, cycle.bi_key))
-    if physical_failed and cycle.physical_key:
-        statuses.append((ItemStatus.QUARANTINED, cycle.physical_key))
     return statuses
 
 

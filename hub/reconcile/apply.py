@@ -28,6 +28,7 @@ from hub.domain.facts import (
     event_key,
     utc,
 )
+from hub.domain.statuses import SessionKind
 from hub.reconcile.capture import Capture
 from hub.reconcile.reads import Reads
 from hub.reconcile.unit import Tables, Unit
@@ -156,6 +157,8 @@ class Reconciler:
                     continue
                 for change in rules.decide(scan, reads.view(scan), self.policy):
                     entity, key = writers.write(scan, change)
+                    if _names_a_load(change):
+                        capture.attach_waiting(scan, key)
                     if unit.trail is not None and not isinstance(change, ch.Alert):
                         unit.trail.add(scan, type(change).__name__, entity, key, change)
             applied += 1
@@ -179,6 +182,14 @@ class Reconciler:
             else [self.scan_of(row) for row in rows.get(whole, [])]
             for whole in ranges
         ]
+
+
+def _names_a_load(change: ch.Change) -> bool:
+    """A load opened, numbered or typed: a cycle captured before it may be its own, or its
+    own may be judged by another cycle type."""
+    if isinstance(change, ch.OpenSession):
+        return change.kind == SessionKind.LOAD
+    return isinstance(change, ch.CycleField) and change.name in ("cycle_number", "cycle_type")
 
 
 def _reading(

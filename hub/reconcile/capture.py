@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -121,7 +121,38 @@ class Capture:
             ):
                 self._judge(scan, row)
 
-    def _judge(self, scan: Scan, capture: Row) -> None:
+    def attach_waiting(self, scan: Scan, session_id: str) -> None:
+        """A load opened, numbered or typed after a cycle it owns was judged (its scans
+        reached the hub after the sterilizer's lines, from another station; or its type
+        was entered later): the cycle is judged again on it, as it would have been had
+        the scans come first, so the records do not depend on the order the stations'
+        messages arrived in."""
+        load = self.u.cycle(session_id)
+        own = self.u.captures.get(self.u.conn, load["capture"]) if load["capture"] else None
+        if own is not None:
+            self._judge(scan, own, ended=(own["judged_key"], own["ended_at"]))
+        c = self.u.t.captures.c
+        stored = self.u.conn.execute(
+            sa.select(c.cycle_id).where(
+                c.sterilizer == load["sterilizer"], c.load.is_(None), c.judged_key.is_not(None)
+            )
+        ).scalars()
+        self.u.captures.prefetch(self.u.conn, "cycle_id", list(stored))
+        waiting = [
+            row
+            for row in self.u.captures.held()
+            if row["sterilizer"] == load["sterilizer"]
+            and row["load"] is None
+            and row["judged_key"] is not None
+        ]
+        for capture in waiting:
+            found = self._load(capture)
+            if found is not None and found["session_id"] == session_id:
+                self._judge(scan, capture, ended=(capture["judged_key"], capture["ended_at"]))
+
+    def _judge(self, scan: Scan, capture: Row, ended: tuple[str, datetime] | None = None) -> None:
+        """Judge the cycle, ended by ``scan`` (or, judged again, where it ``ended``)."""
+        judged_key, ended_at = ended or (scan.key, scan.at)
         load = self._load(capture)
         cycle_type = parameters_for(
             load["cycle_type"] if load else None, *self._registered(capture["sterilizer"])
@@ -143,8 +174,8 @@ class Capture:
         self.u.captures.update(
             capture,
             load=load["session_id"] if load else None,
-            judged_key=scan.key,
-            ended_at=scan.at,
+            judged_key=judged_key,
+            ended_at=ended_at,
             result=result,
             reasons=json.dumps(list(reasons)),
             exposure_held_s=verdict.exposure_held_s,
@@ -168,7 +199,7 @@ class Capture:
                 load,
                 capture=capture["cycle_id"],
                 physical_result=result,
-                physical_key=scan.key,
+                physical_key=judged_key,
                 physical_reason="; ".join(reasons) or None,
             )
             self.w.refold_cycle(load["session_id"])

@@ -222,3 +222,36 @@ def test_a_readings_message_that_is_not_one_is_a_dead_letter_and_the_next_good_o
     assert "load_c" in reasons[1].detail
     hub.deliver(scans, lines, station.scan("CMD-CYCLE-PASS"))
     assert _one(hub, records.cycle_captures).result == "pass"
+
+
+def _outcome(hub: HubUnderTest) -> tuple[Any, ...]:
+    with hub.engine.connect() as conn:
+        c, k, i = records.cycles.c, records.cycle_captures.c, records.items.c
+        load = conn.execute(sa.select(c.status, c.physical_result, c.physical_reason)).one()
+        capture = conn.execute(sa.select(k.result, k.reasons, k.cycle_type, k.load)).one()
+        items = conn.execute(sa.select(i.key, i.status).order_by(i.key)).all()
+    return tuple(load), tuple(capture)[:3], capture.load is not None, [tuple(r) for r in items]
+
+
+def test_the_record_and_the_load_agree_whichever_station_reached_the_hub_first(
+    hub: HubUnderTest, tmp_path: Path
+) -> None:
+    """A Pi on the sterilizer's port and another at its bench: with the lines projected
+    before the load's scans, the cycle is judged with no load, then again on the load as
+    it opens, is numbered and typed; the records are those of the other order."""
+    bench, port = ScriptedStation("pi-ste", "sterilizer"), ScriptedStation("pi-port", "sterilizer")
+    opened = bench.scan(*OPEN)
+    port.at = bench.at
+    lines = port.print_lines(_recorder(), [line.text for line in cycle(1042, "dip")])
+    bench.at = port.at
+    closed = bench.scan("CMD-CYCLE-FAIL")
+    hub.deliver(lines)
+    hub.deliver(opened, closed)
+    other = HubUnderTest(f"sqlite:///{tmp_path / 'other.db'}")
+    other.deliver(opened)
+    other.deliver(lines)
+    other.deliver(closed)
+    assert _outcome(hub) == _outcome(other)
+    assert _outcome(hub)[0][:2] == ("failed", "fail") and _outcome(hub)[2]
+    report = rebuild(hub.engine)
+    assert all(r.differ == 0 for r in report.values()), report
