@@ -109,11 +109,8 @@ class Capture:
                 c.sterilizer == sterilizer, c.judged_key.is_(None), c.cycle_id != cycle_id
             )
         ).scalars()
-        for earlier in list(stored):
-            row = self.u.captures.get(self.u.conn, earlier)
-            if row is not None and row["judged_key"] is None:
-                self._judge(scan, row)
-        for row in self.u.captures.held():
+        self.u.captures.prefetch(self.u.conn, "cycle_id", list(stored))
+        for row in list(self.u.captures.held()):
             if (
                 row["sterilizer"] == sterilizer
                 and row["judged_key"] is None

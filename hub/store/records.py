@@ -165,6 +165,14 @@ cycles = sa.Table(
     sa.Column("physical_key", Key),
     sa.Column("physical_reason", Text),
 )
+# The loads their sterilizer's record failed: the stations' reference notice reads them
+# twice a second (hub/store/reference.py ``unsafe``), and they are few among all loads.
+sa.Index(
+    "ix_cycles_physical_failed",
+    cycles.c.session_id,
+    sqlite_where=cycles.c.physical_result == "fail",
+    postgresql_where=cycles.c.physical_result == "fail",
+)
 bi_results = sa.Table(
     "bi_results",
     metadata,

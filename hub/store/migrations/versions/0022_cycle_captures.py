@@ -49,7 +49,16 @@ def _parameters() -> list[sa.Column[object]]:
 def upgrade() -> None:
     columns.add_missing("ref_sterilizers", _parameters())
     columns.add_missing("cycles", _cycle_columns())
-    present = sa.inspect(op.get_bind()).get_table_names()
+    inspector = sa.inspect(op.get_bind())
+    if "ix_cycles_physical_failed" not in {i["name"] for i in inspector.get_indexes("cycles")}:
+        op.create_index(
+            "ix_cycles_physical_failed",
+            "cycles",
+            ["session_id"],
+            sqlite_where=sa.text("physical_result = 'fail'"),
+            postgresql_where=sa.text("physical_result = 'fail'"),
+        )
+    present = inspector.get_table_names()
     if "cycle_captures" not in present:
         op.create_table(
             "cycle_captures",
@@ -102,5 +111,6 @@ def downgrade() -> None:
     op.drop_index("ix_cycle_captures_load", "cycle_captures")
     op.drop_index("ix_cycle_captures_sterilizer", "cycle_captures")
     op.drop_table("cycle_captures")
+    op.drop_index("ix_cycles_physical_failed", "cycles")
     columns.drop("cycles", _cycle_columns())
     columns.drop("ref_sterilizers", _parameters())
