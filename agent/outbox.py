@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_ns INTEGER NOT NULL,
     kind TEXT NOT NULL DEFAULT 'scans'
 );
+-- Pruning walks the rows past their retention, not every row kept: a week of a
+-- sterilizer's lines is 600,000 rows, and a prune that read them all took 20 ms of the
+-- intake thread's time at each ack, which the next scan waited for.
+CREATE INDEX IF NOT EXISTS ix_outbox_created ON outbox (created_ns);
 CREATE TABLE IF NOT EXISTS session_items (
     session_id TEXT NOT NULL,
     item TEXT NOT NULL,
@@ -310,7 +314,8 @@ class OutboxStore:
                 "UPDATE meta SET value = ? WHERE key = 'confirmed_seq'", (str(confirmed_seq),)
             )
             db.conn.execute(
-                "DELETE FROM outbox WHERE seq <= ? AND created_ns < ?", (confirmed_seq, horizon)
+                "DELETE FROM outbox INDEXED BY ix_outbox_created WHERE created_ns < ? AND seq <= ?",
+                (horizon, confirmed_seq),
             )
         self.confirmed_seq = confirmed_seq
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,30 @@ def test_seq_is_gap_free_and_survives_reopen_and_pruning(tmp_path: Path) -> None
     assert (again.confirmed_seq, _fill(again, 2)) == (3, [4, 5])
     stats = OutboxReader(tmp_path / "o.db").stats()
     assert (stats.backlog, stats.last_seq, stats.confirmed_seq) == (2, 5, 3)
+
+
+def test_pruning_takes_the_confirmed_rows_past_retention_in_any_clock_order(
+    tmp_path: Path,
+) -> None:
+    """A confirm prunes exactly the confirmed rows older than the retention, though the wall
+    clock wrote them out of seq order, and keeps the unconfirmed ones however old."""
+    path = tmp_path / "o.db"
+    store = OutboxStore(path, 10**9)
+    store.open()
+    _fill(store, 6)
+    hour_ns = 3600 * 10**9
+    now = time.time_ns()
+    ages = {1: 0, 2: 3, 3: 0, 4: 5, 5: 3, 6: 9}  # hours; the clock stepped back after seq 2
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "UPDATE outbox SET created_ns = ? WHERE seq = ?",
+            [(now - age * hour_ns, seq) for seq, age in ages.items()],
+        )
+    store.confirm(5, retention_ns=2 * hour_ns)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        left = [seq for (seq,) in conn.execute("SELECT seq FROM outbox ORDER BY seq")]
+    assert left == [1, 3, 6]
 
 
 def test_budget_refuses_then_pruning_confirmed_rows_makes_room(tmp_path: Path) -> None:
