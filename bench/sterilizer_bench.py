@@ -258,8 +258,8 @@ def main() -> None:
 
 def _p99_ratio_interval(base: list[float], loaded: list[float]) -> list[float]:
     """How far the p99 ratio moves when the same scans are drawn again (a bootstrap, 1,000
-    draws): a p99 of 1,600 scans is their 16th slowest, and one more or one fewer slow
-    scan moves it by a tenth on this machine, so the ratio is given with its spread."""
+    draws): a p99 of 3,200 scans is their 32nd slowest, and a few more or fewer slow scans
+    move it by a tenth on this machine, so the ratio is given with its spread."""
     draw = random.Random(32)  # the same interval for the same scans
     ratios = sorted(
         _pct(draw.choices(loaded, k=len(loaded)), 0.99)
