@@ -33,28 +33,33 @@ def test_seq_is_gap_free_and_survives_reopen_and_pruning(tmp_path: Path) -> None
     assert (stats.backlog, stats.last_seq, stats.confirmed_seq) == (2, 5, 3)
 
 
-def test_pruning_takes_the_confirmed_rows_past_retention_in_any_clock_order(
+def test_pruning_takes_confirmed_rows_in_seq_order_up_to_the_first_within_retention(
     tmp_path: Path,
 ) -> None:
-    """A confirm prunes exactly the confirmed rows older than the retention, though the wall
-    clock wrote them out of seq order, and keeps the unconfirmed ones however old."""
+    """A confirm prunes the confirmed rows past their retention in seq order; a row the wall
+    clock wrote older than a row before it waits for that row, and unconfirmed rows stay
+    however old."""
     path = tmp_path / "o.db"
     store = OutboxStore(path, 10**9)
     store.open()
     _fill(store, 6)
     hour_ns = 3600 * 10**9
+    ages = {1: 9, 2: 5, 3: 3, 4: 0, 5: 9, 6: 9}  # hours; the clock stepped back after seq 4
     now = time.time_ns()
-    ages = {1: 0, 2: 3, 3: 0, 4: 5, 5: 3, 6: 9}  # hours; the clock stepped back after seq 2
     with sqlite3.connect(path) as conn:
         conn.executemany(
             "UPDATE outbox SET created_ns = ? WHERE seq = ?",
             [(now - age * hour_ns, seq) for seq, age in ages.items()],
         )
     store.confirm(5, retention_ns=2 * hour_ns)
-    store.close()
     with sqlite3.connect(path) as conn:
         left = [seq for (seq,) in conn.execute("SELECT seq FROM outbox ORDER BY seq")]
-    assert left == [1, 3, 6]
+        conn.execute("UPDATE outbox SET created_ns = ? WHERE seq = 4", (now - 3 * hour_ns,))
+    assert left == [4, 5, 6]
+    store.confirm(6, retention_ns=2 * hour_ns)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
 
 
 def test_budget_refuses_then_pruning_confirmed_rows_makes_room(tmp_path: Path) -> None:
