@@ -59,7 +59,7 @@ _SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 # the wall clock wrote out of order waits for the rows before it: kept longer, never
 # shorter.
 # One bound, not two: given ``seq <= ? AND seq < (...)``, SQLite ranges over one and
-# filters the other, and read every row again.
+# filters by the other, reading every row again.
 _PRUNE = """
 DELETE FROM outbox WHERE seq <= min(?, coalesce(
     (SELECT seq FROM outbox WHERE created_ns >= ? ORDER BY seq LIMIT 1) - 1, ?))
