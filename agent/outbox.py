@@ -57,12 +57,11 @@ _SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 # week of a sterilizer's lines (600,000 rows), at each ack, on the thread scans wait for;
 # an index on created_ns would do as well but be written at every scan's insert. A row
 # the wall clock wrote out of order waits for the rows before it: kept longer, never
-# shorter.
-# One bound, not two: given ``seq <= ? AND seq < (...)``, SQLite ranges over one and
-# filters by the other, reading every row again.
+# shorter. One bound, not two: given ``seq <= ? AND seq < (...)``, SQLite ranges over
+# one and filters by the other, reading every row again.
 _PRUNE = """
-DELETE FROM outbox WHERE seq <= min(?, coalesce(
-    (SELECT seq FROM outbox WHERE created_ns >= ? ORDER BY seq LIMIT 1) - 1, ?))
+DELETE FROM outbox WHERE seq <= min(:confirmed, coalesce(
+    (SELECT seq FROM outbox WHERE created_ns >= :horizon ORDER BY seq LIMIT 1) - 1, :confirmed))
 """
 SALVAGE_CHUNK = 500  # rows read at once from a corrupt file; a chunk that fails, one by one
 
@@ -321,7 +320,7 @@ class OutboxStore:
             db.conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'confirmed_seq'", (str(confirmed_seq),)
             )
-            db.conn.execute(_PRUNE, (confirmed_seq, horizon, confirmed_seq))
+            db.conn.execute(_PRUNE, {"confirmed": confirmed_seq, "horizon": horizon})
         self.confirmed_seq = confirmed_seq
 
     def size_bytes(self) -> int:
